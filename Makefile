@@ -1,0 +1,112 @@
+# The task index: `make help` lists every target. `make run` and `make test` work on a fresh machine
+# with only Python 3.11: they create .venv, install the pinned dependencies and generate the stubs.
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROTOS := $(shell find protos -name '*.proto')
+STUBS_STAMP := clients/src/ew/.stubs
+
+export PYTHONPATH := $(CURDIR):$(CURDIR)/clients/src
+
+# PostgreSQL and Redis of this machine, for the integration suites (override in the environment).
+EW_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+EW_TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml clients/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . -e clients
+	touch $@
+
+$(STUBS_STAMP): $(STAMP) $(PROTOS)
+	rm -rf clients/src/ew/roster clients/src/ew/sync
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m grpc_tools.protoc -Iprotos --python_out=clients/src --grpc_python_out=clients/src \
+		--mypy_out=clients/src --mypy_grpc_out=clients/src $(PROTOS)
+	touch $@
+
+.PHONY: install
+install: $(STUBS_STAMP) ## Create .venv with the pinned dependencies and generate the gRPC stubs
+
+.PHONY: proto
+proto: $(STUBS_STAMP) ## Generate the gRPC stubs from protos/ into clients/src/ew
+
+.PHONY: lock
+lock: ## Re-pin requirements.lock from requirements.in (needs the registry)
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv && .lockvenv/bin/pip install --quiet -r requirements.in
+	.lockvenv/bin/pip freeze --exclude-editable > requirements.lock && rm -rf .lockvenv
+
+.PHONY: run
+run: install ## Run the whole job on embedded defaults (SQLite, stub broker, OneRoster sandbox)
+	$(PY) -m services.demo
+
+.PHONY: test
+test: install ## Run every test on embedded defaults (SQLite, stub broker)
+	$(PY) -m pytest
+
+.PHONY: test-integration
+test-integration: install ## Run the service and end-to-end suites against PostgreSQL and Redis
+	EW_TEST_DATABASE_URL=$(EW_TEST_DATABASE_URL) EW_TEST_BROKER_URL=$(EW_TEST_BROKER_URL) \
+		$(PY) -m pytest tests/service tests/e2e
+
+.PHONY: lint
+lint: install ## ruff check and format check
+	$(VENV)/bin/ruff check services clients/src/ew/client tests
+	$(VENV)/bin/ruff format --check services clients/src/ew/client tests
+
+.PHONY: format
+format: install ## Format the code with ruff
+	$(VENV)/bin/ruff check --fix services clients/src/ew/client tests
+	$(VENV)/bin/ruff format services clients/src/ew/client tests
+
+.PHONY: typecheck
+typecheck: install ## mypy --strict
+	$(VENV)/bin/mypy services clients/src/ew/client
+
+.PHONY: migrate
+migrate: install ## Apply the migrations of both services to EW_ROSTER_DATABASE_URL / EW_SYNC_DATABASE_URL
+	$(PY) -m services.roster.migrate
+	$(PY) -m services.sync.migrate
+
+.PHONY: migrations-check
+migrations-check: install ## Fail when models and migrations have drifted apart
+	$(PY) -m services.roster.migrate --check
+	$(PY) -m services.sync.migrate --check
+
+.PHONY: run-roster
+run-roster: install ## Run the roster service alone (EW_ROSTER_* settings)
+	$(PY) -m services.roster
+
+.PHONY: run-sync
+run-sync: install ## Run the sync service alone (EW_SYNC_* settings)
+	$(PY) -m services.sync
+
+.PHONY: run-worker
+run-worker: install ## Run a Dramatiq worker for sync runs (EW_BROKER_URL)
+	$(VENV)/bin/dramatiq services.sync.tasks --processes 1 --threads 4
+
+.PHONY: bench-roster
+bench-roster: install ## Stage and commit 100,000 teachers in one change set (SQLite and PostgreSQL)
+	$(PY) -m benchmarks.roster
+
+.PHONY: bench-oneroster
+bench-oneroster: install ## Pull 100,000 teachers from the sandbox, against a bare httpx loop
+	$(PY) -m benchmarks.oneroster
+
+.PHONY: bench-sync
+bench-sync: install ## Initial and no-change sync of 100,000 teachers (SQLite and PostgreSQL)
+	$(PY) -m benchmarks.sync
+
+.PHONY: bench
+bench: bench-roster bench-oneroster bench-sync ## Every benchmark
+
+.PHONY: all
+all: lint typecheck migrations-check test ## The checks CI runs on embedded defaults

@@ -1,0 +1,112 @@
+"""Domain errors shared by both services.
+
+Use-case code raises these; one interceptor per server (``services.common.grpc_errors``) turns them
+into gRPC statuses with an ``ErrorInfo`` (and ``BadRequest`` for field violations). Messages are
+written for the person who has to act on them; they never carry secrets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+ERROR_DOMAIN = "rostersync.ew"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One bad field of a request: which field and what is wrong with it."""
+
+    field: str
+    description: str
+
+
+class DomainError(Exception):
+    """Base of every error that maps to a gRPC status other than INTERNAL."""
+
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    default_reason = "ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: dict[str, str] | None = None,
+        violations: list[FieldViolation] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+        self.metadata = metadata or {}
+        self.violations = violations or []
+
+
+class InvalidArgument(DomainError):
+    """The request itself is wrong; retrying it unchanged will fail again."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    default_reason = "INVALID_ARGUMENT"
+
+    @classmethod
+    def for_fields(cls, violations: list[FieldViolation]) -> InvalidArgument:
+        """One error listing every bad field, its message naming them all."""
+        summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
+        return cls(f"Invalid request: {summary}", violations=violations)
+
+
+class NotFound(DomainError):
+    """The named resource does not exist (or belongs to a district the caller cannot see)."""
+
+    code = grpc.StatusCode.NOT_FOUND
+    default_reason = "NOT_FOUND"
+
+
+class AlreadyExists(DomainError):
+    """The resource the request would create exists already."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+    default_reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(DomainError):
+    """The system is not in a state that allows the call; fix the state before retrying."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    default_reason = "FAILED_PRECONDITION"
+
+
+class Aborted(DomainError):
+    """A concurrency conflict; retry at a higher level (re-read, re-plan)."""
+
+    code = grpc.StatusCode.ABORTED
+    default_reason = "ABORTED"
+
+
+class Unauthenticated(DomainError):
+    """No valid credentials."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+    default_reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(DomainError):
+    """Valid credentials that do not allow this call."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    default_reason = "PERMISSION_DENIED"
+
+
+class Unavailable(DomainError):
+    """A dependency is down; the same call may succeed later."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    default_reason = "UNAVAILABLE"
+
+
+class ResourceExhausted(DomainError):
+    """A quota or size limit was hit."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_reason = "RESOURCE_EXHAUSTED"
