@@ -1,0 +1,1 @@
+"""The sync service's store: typed models, migrations and repositories (SQL only)."""

@@ -1,0 +1,321 @@
+"""The sync service's tables, as SQLAlchemy 2.x typed models (the schema itself comes from migrations).
+
+Ids are UUID strings; times are stored in UTC and read back timezone-aware. Enumerations are stored
+as their names in plain strings (no native database enums), so adding a value needs no type change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import DateTime, TypeDecorator
+
+from services.common.db import new_metadata
+
+ID = String(36)
+DISTRICT_ID = String(64)
+SOURCED_ID = String(255)
+NAME = String(300)
+EMAIL = String(320)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass a timezone-aware one")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class AuthMethod(enum.StrEnum):
+    """How OneRoster requests are authenticated."""
+
+    OAUTH1 = "OAUTH1"
+    BEARER = "BEARER"
+    OAUTH2 = "OAUTH2"
+
+
+class OneRosterVersion(enum.StrEnum):
+    """The OneRoster version a server speaks."""
+
+    V1P1 = "V1P1"
+    V1P2 = "V1P2"
+
+
+class ConnectMethod(enum.StrEnum):
+    """How a connection was made."""
+
+    SIGN_IN = "SIGN_IN"
+    MANUAL = "MANUAL"
+
+
+class MappingOrigin(enum.StrEnum):
+    """How a ClassLink school got its EW school; UNMAPPED means an admin removed the mapping."""
+
+    AUTO = "AUTO"
+    MANUAL = "MANUAL"
+    CREATED = "CREATED"
+    UNMAPPED = "UNMAPPED"
+
+
+class PlanPurpose(enum.StrEnum):
+    """Whether a stored plan is a preview or the plan of a run."""
+
+    PREVIEW = "PREVIEW"
+    RUN = "RUN"
+
+
+class PlanItemKind(enum.StrEnum):
+    """The kind of one stored change or skip."""
+
+    CREATE_SCHOOL = "CREATE_SCHOOL"
+    ADD_TEACHER = "ADD_TEACHER"
+    UPDATE_TEACHER = "UPDATE_TEACHER"
+    ARCHIVE_TEACHER = "ARCHIVE_TEACHER"
+    REACTIVATE_TEACHER = "REACTIVATE_TEACHER"
+    SKIP = "SKIP"
+
+
+class SkipReason(enum.StrEnum):
+    """Why a ClassLink row was skipped."""
+
+    MISSING_EMAIL = "MISSING_EMAIL"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    DUPLICATE_EMAIL = "DUPLICATE_EMAIL"
+    UNREADABLE_ROW = "UNREADABLE_ROW"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+
+
+class SyncTrigger(enum.StrEnum):
+    """What started a run."""
+
+    MANUAL = "MANUAL"
+    APPROVAL = "APPROVAL"
+    FORCE = "FORCE"
+    AUTO = "AUTO"
+
+
+class SyncRunState(enum.StrEnum):
+    """The lifecycle of a run; QUEUED and RUNNING are the active states."""
+
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    NEEDS_REVIEW = "NEEDS_REVIEW"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class SyncPhase(enum.StrEnum):
+    """The phase of a run."""
+
+    QUEUED = "QUEUED"
+    CONNECTING = "CONNECTING"
+    READING_SCHOOLS = "READING_SCHOOLS"
+    READING_TEACHERS = "READING_TEACHERS"
+    PLANNING = "PLANNING"
+    CREATING_SCHOOLS = "CREATING_SCHOOLS"
+    SYNCING_TEACHERS = "SYNCING_TEACHERS"
+    ARCHIVING = "ARCHIVING"
+    COMMITTING = "COMMITTING"
+    DONE = "DONE"
+
+
+def _enum(cls: type[enum.StrEnum]) -> Enum:
+    """A string column holding one of ``cls``'s values (no native enum type, no CHECK constraint)."""
+    return Enum(cls, native_enum=False, create_constraint=False, length=32, validate_strings=True)
+
+
+class Base(DeclarativeBase):
+    """Base of the sync service's models: naming convention and timezone-aware timestamps."""
+
+    metadata = new_metadata()
+    type_annotation_map = {dt.datetime: UTCDateTime()}
+
+
+class Connection(Base):
+    """A district's OneRoster connection; the secret is stored only as a Fernet token."""
+
+    __tablename__ = "connections"
+
+    district_id: Mapped[str] = mapped_column(DISTRICT_ID, primary_key=True)
+    server_url: Mapped[str] = mapped_column(String(2048))
+    auth_method: Mapped[AuthMethod] = mapped_column(_enum(AuthMethod))
+    oneroster_version: Mapped[OneRosterVersion] = mapped_column(_enum(OneRosterVersion))
+    client_id: Mapped[str] = mapped_column(String(512))
+    secret_ciphertext: Mapped[str] = mapped_column(Text)
+    secret_hint: Mapped[str] = mapped_column(String(64))
+    tenant_id: Mapped[str | None] = mapped_column(String(255))
+    connect_method: Mapped[ConnectMethod] = mapped_column(_enum(ConnectMethod))
+    create_time: Mapped[dt.datetime]
+    update_time: Mapped[dt.datetime]
+    last_success_time: Mapped[dt.datetime | None]
+
+
+class SignInState(Base):
+    """A pending ClassLink sign-in; only the sha256 of the state is kept, and it is single use."""
+
+    __tablename__ = "sign_in_states"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    district_id: Mapped[str] = mapped_column(DISTRICT_ID)
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    requested_by: Mapped[str] = mapped_column(String(255))
+    create_time: Mapped[dt.datetime]
+    expire_time: Mapped[dt.datetime]
+    used_time: Mapped[dt.datetime | None]
+
+
+class SchoolMapping(Base):
+    """Where one ClassLink school lands in EW; ``ew_school_id`` is NULL only for UNMAPPED rows."""
+
+    __tablename__ = "school_mappings"
+    __table_args__ = (
+        UniqueConstraint("district_id", "classlink_school_id"),
+        UniqueConstraint("district_id", "ew_school_id"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    district_id: Mapped[str] = mapped_column(DISTRICT_ID)
+    classlink_school_id: Mapped[str] = mapped_column(SOURCED_ID)
+    ew_school_id: Mapped[str | None] = mapped_column(ID)
+    origin: Mapped[MappingOrigin] = mapped_column(_enum(MappingOrigin))
+    classlink_name: Mapped[str] = mapped_column(NAME)
+    create_time: Mapped[dt.datetime]
+    update_time: Mapped[dt.datetime]
+
+
+class TeacherLink(Base):
+    """A ClassLink user linked to the EW teacher a sync created or matched for them."""
+
+    __tablename__ = "teacher_links"
+    __table_args__ = (
+        PrimaryKeyConstraint("district_id", "classlink_user_id"),
+        UniqueConstraint("district_id", "ew_teacher_id"),
+    )
+
+    district_id: Mapped[str] = mapped_column(DISTRICT_ID)
+    classlink_user_id: Mapped[str] = mapped_column(SOURCED_ID)
+    ew_teacher_id: Mapped[str] = mapped_column(ID)
+    create_time: Mapped[dt.datetime]
+    update_time: Mapped[dt.datetime]
+
+
+class Plan(Base):
+    """A stored plan: a preview (expires) or the plan a run applies; items hold changes and skips."""
+
+    __tablename__ = "plans"
+    __table_args__ = (Index("ix_plans_district_id_create_time", "district_id", "create_time"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    district_id: Mapped[str] = mapped_column(DISTRICT_ID)
+    purpose: Mapped[PlanPurpose] = mapped_column(_enum(PlanPurpose))
+    create_time: Mapped[dt.datetime]
+    read_time: Mapped[dt.datetime]
+    expire_time: Mapped[dt.datetime | None]
+    summary_json: Mapped[str] = mapped_column(Text)
+    guard_json: Mapped[str] = mapped_column(Text)
+    item_count: Mapped[int] = mapped_column(Integer)
+
+
+class PlanItem(Base):
+    """One change or skip of a plan, at its display position; unchanged teachers are only counted."""
+
+    __tablename__ = "plan_items"
+    __table_args__ = (
+        PrimaryKeyConstraint("plan_id", "position"),
+        Index("ix_plan_items_plan_id_kind_position", "plan_id", "kind", "position"),
+    )
+
+    plan_id: Mapped[str] = mapped_column(ID, ForeignKey("plans.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[PlanItemKind] = mapped_column(_enum(PlanItemKind))
+    classlink_id: Mapped[str | None] = mapped_column(SOURCED_ID)
+    ew_id: Mapped[str | None] = mapped_column(ID)
+    display_name: Mapped[str] = mapped_column(NAME)
+    email: Mapped[str | None] = mapped_column(EMAIL)
+    details_json: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    skip_reason: Mapped[SkipReason | None] = mapped_column(_enum(SkipReason))
+
+
+ACTIVE_RUN_STATES_SQL = "state IN ('QUEUED', 'RUNNING')"
+
+
+class SyncRun(Base):
+    """One sync of one district; the partial unique index allows one active (QUEUED/RUNNING) run."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        Index(
+            "uq_sync_runs_active_district",
+            "district_id",
+            unique=True,
+            sqlite_where=text(ACTIVE_RUN_STATES_SQL),
+            postgresql_where=text(ACTIVE_RUN_STATES_SQL),
+        ),
+        Index("ix_sync_runs_district_id_create_time", "district_id", "create_time"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    district_id: Mapped[str] = mapped_column(DISTRICT_ID)
+    trigger: Mapped[SyncTrigger] = mapped_column(_enum(SyncTrigger))
+    state: Mapped[SyncRunState] = mapped_column(_enum(SyncRunState))
+    phase: Mapped[SyncPhase] = mapped_column(_enum(SyncPhase))
+    percent: Mapped[int] = mapped_column(Integer)
+    plan_id: Mapped[str | None] = mapped_column(ID, ForeignKey("plans.id"))
+    change_set_name: Mapped[str | None] = mapped_column(String(255))
+    approved_run_id: Mapped[str | None] = mapped_column(ID)
+    requested_by: Mapped[str] = mapped_column(String(255))
+    summary_json: Mapped[str | None] = mapped_column(Text)
+    guard_json: Mapped[str | None] = mapped_column(Text)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(Integer)
+    worker_id: Mapped[str | None] = mapped_column(String(255))
+    create_time: Mapped[dt.datetime]
+    start_time: Mapped[dt.datetime | None]
+    end_time: Mapped[dt.datetime | None]
+    heartbeat_time: Mapped[dt.datetime | None]
+    last_sequence: Mapped[int] = mapped_column(Integer)
+
+
+class SyncRunEvent(Base):
+    """A persisted progress event; sequences are 1, 2, 3, … per run without gaps."""
+
+    __tablename__ = "sync_run_events"
+    __table_args__ = (PrimaryKeyConstraint("run_id", "sequence"),)
+
+    run_id: Mapped[str] = mapped_column(ID, ForeignKey("sync_runs.id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    time: Mapped[dt.datetime]
+    state: Mapped[SyncRunState] = mapped_column(_enum(SyncRunState))
+    phase: Mapped[SyncPhase] = mapped_column(_enum(SyncPhase))
+    percent: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text)
+    summary_json: Mapped[str | None] = mapped_column(Text)
