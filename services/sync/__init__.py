@@ -1,0 +1,1 @@
+"""The sync service: connects ClassLink, maps schools, previews and runs roster syncs."""
