@@ -57,6 +57,16 @@ test-integration: install ## Run the service and end-to-end suites against Postg
 	EW_TEST_DATABASE_URL=$(EW_TEST_DATABASE_URL) EW_TEST_BROKER_URL=$(EW_TEST_BROKER_URL) \
 		$(PY) -m pytest tests/service tests/e2e
 
+BUF := .tools/node_modules/.bin/buf
+
+$(BUF):
+	npm install --silent --prefix .tools @bufbuild/buf@1.75.0
+
+.PHONY: proto-lint
+proto-lint: $(BUF) ## buf lint (STANDARD) and buf format check of protos/ (needs npm)
+	$(BUF) lint
+	$(BUF) format -d --exit-code
+
 .PHONY: lint
 lint: install ## ruff check and format check
 	$(VENV)/bin/ruff check services clients/src/ew/client tests
