@@ -1,0 +1,27 @@
+"""Email addresses as the roster compares them, and a pragmatic validity check."""
+
+from __future__ import annotations
+
+MAX_EMAIL_LENGTH = 254
+
+
+def email_key(email: str) -> str:
+    """The comparison key the roster service uses: trimmed and case-folded."""
+    return email.strip().casefold()
+
+
+def is_valid_email(email: str) -> bool:
+    """Whether a trimmed address looks deliverable enough to become a teacher's login.
+
+    Deliberately small (no IDN or quoted local parts): one ``@``, a non-empty local part, a domain
+    of non-empty dot-separated labels with at least one dot, no whitespace or control characters,
+    at most 254 characters. Surrounding whitespace is ignored, as ``email_key`` ignores it.
+    """
+    address = email.strip()
+    if not address or len(address) > MAX_EMAIL_LENGTH or address.count("@") != 1:
+        return False
+    if any(char.isspace() or not char.isprintable() for char in address):
+        return False
+    local, domain = address.split("@")
+    labels = domain.split(".")
+    return bool(local) and len(labels) >= 2 and all(labels)
