@@ -1,0 +1,172 @@
+"""The sync service's settings, read from EW_SYNC_* environment variables (and EW_BROKER_URL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import sys
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "EW_SYNC_"
+BROKER_URL_VARIABLE = "EW_BROKER_URL"
+
+
+class InsecureUrl(ValueError):
+    """A plain-http URL while ``EW_SYNC_ALLOW_INSECURE_HTTP`` is off."""
+
+
+class SyncSettings(BaseSettings):
+    """Typed settings; every field maps to ``EW_SYNC_<FIELD>`` except ``broker_url`` (``EW_BROKER_URL``)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(default="sqlite:///var/sync.db", description="SQLAlchemy URL of the sync DB.")
+    listen_address: str = Field(default="127.0.0.1:50052", description="host:port the gRPC server binds.")
+    roster_target: str = Field(default="127.0.0.1:50051", description="host:port of RosterService.")
+    roster_deadline: float = Field(default=30.0, gt=0, description="Seconds one RosterService call may take.")
+    grace_period: float = Field(default=10.0, ge=0, description="Seconds in-flight RPCs get on shutdown.")
+    auto_migrate: bool | None = Field(
+        default=None, description="Apply migrations at startup; defaults to true for SQLite URLs only."
+    )
+    broker_url: str = Field(
+        default="",
+        validation_alias=AliasChoices(BROKER_URL_VARIABLE, "broker_url"),
+        description="Dramatiq broker (redis://…); empty = in-process stub broker.",
+    )
+    allow_insecure_http: bool = Field(
+        default=False, description="Accept http:// OneRoster and ClassLink URLs (local sandboxes only)."
+    )
+    page_token_key: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_hex(32)),
+        description="HMAC key signing page tokens; replicas behind one address must share it.",
+    )
+    preview_ttl: dt.timedelta = Field(
+        default=dt.timedelta(hours=1), description="How long a preview can be paged."
+    )
+
+    classlink_client_id: str = Field(default="", description="ClassLink SSO app client id.")
+    classlink_client_secret: SecretStr = Field(
+        default=SecretStr(""), description="ClassLink SSO app client secret."
+    )
+    classlink_signin_url: str = Field(
+        default="https://launchpad.classlink.com", description="Base of /oauth2/v2/auth and /oauth2/v2/token."
+    )
+    classlink_myinfo_url: str = Field(
+        default="https://nodeapi.classlink.com", description="Base of /v2/my/info."
+    )
+    classlink_partner_url: str = Field(
+        default="https://oneroster-proxy.classlink.io", description="Base of the partner API's /applications."
+    )
+    classlink_partner_token: SecretStr = Field(
+        default=SecretStr(""), description="The partner API bearer token."
+    )
+    classlink_redirect_uris: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated redirect URIs sign-in may return to."
+    )
+    classlink_scope: str = Field(default="profile oneroster", description="Scopes asked for at sign-in.")
+    sign_in_state_ttl: dt.timedelta = Field(
+        default=dt.timedelta(minutes=10), description="How long a sign-in state is accepted."
+    )
+
+    oneroster_page_size: int = Field(default=1000, ge=1, le=10000, description="Rows per OneRoster page.")
+    oneroster_concurrency: int = Field(default=4, ge=1, le=32, description="OneRoster pages fetched at once.")
+
+    guard_fraction: float = Field(
+        default=0.10,
+        gt=0,
+        le=1,
+        description="A run may archive at most this share of active teachers unreviewed.",
+    )
+    guard_minimum: int = Field(default=5, ge=0, description="…but always at least this many.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError as error:
+            raise ValueError(f"not a database URL: {error}") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"only sqlite and postgresql are supported, got {backend!r}")
+        return value
+
+    @field_validator("listen_address", "roster_target")
+    @classmethod
+    def _valid_address(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"expected host:port, got {value!r}")
+        return value
+
+    @field_validator("classlink_redirect_uris", mode="before")
+    @classmethod
+    def _split_uris(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [uri.strip() for uri in value.split(",") if uri.strip()]
+        return value
+
+    @field_validator("preview_ttl", "sign_in_state_ttl")
+    @classmethod
+    def _positive_ttl(cls, value: dt.timedelta) -> dt.timedelta:
+        if value <= dt.timedelta(0):
+            raise ValueError("must be positive")
+        return value
+
+    @field_validator("classlink_signin_url", "classlink_myinfo_url", "classlink_partner_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"expected an https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _checks(self) -> SyncSettings:
+        if self.auto_migrate is None:
+            self.auto_migrate = make_url(self.database_url).get_backend_name() == "sqlite"
+        for name in ("classlink_signin_url", "classlink_myinfo_url", "classlink_partner_url"):
+            try:
+                self.require_secure(getattr(self, name), f"{ENV_PREFIX}{name.upper()}")
+            except InsecureUrl as error:
+                raise ValueError(str(error)) from None
+        return self
+
+    @property
+    def sso_configured(self) -> bool:
+        """True when single sign-on with ClassLink can be offered."""
+        return bool(
+            self.classlink_client_id
+            and self.classlink_client_secret.get_secret_value()
+            and self.classlink_partner_token.get_secret_value()
+            and self.classlink_redirect_uris
+        )
+
+    def require_secure(self, url: str, what: str) -> None:
+        """Refuse a plain-http ``url`` unless insecure HTTP is explicitly allowed."""
+        if urlsplit(url).scheme == "http" and not self.allow_insecure_http:
+            raise InsecureUrl(
+                f"{what} uses plain http ({url}); use https, or set {ENV_PREFIX}ALLOW_INSECURE_HTTP=true "
+                "for a local test server"
+            )
+
+
+def _variable(location: tuple[int | str, ...]) -> str:
+    field = "_".join(str(part) for part in location)
+    if field in ("broker_url", BROKER_URL_VARIABLE):
+        return BROKER_URL_VARIABLE
+    return f"{ENV_PREFIX}{field.upper()}" if field else "EW_SYNC_* settings"
+
+
+def load_settings() -> SyncSettings:
+    """Read the settings, or exit with a message naming each bad variable."""
+    try:
+        return SyncSettings()
+    except ValidationError as error:
+        lines = [f"  {_variable(tuple(e['loc']))}: {e['msg']}" for e in error.errors()]
+        sys.exit("Invalid sync settings:\n" + "\n".join(lines))
