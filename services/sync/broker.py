@@ -1,0 +1,65 @@
+"""The Dramatiq broker of the sync service, chosen once per process before any actor is declared.
+
+``EW_BROKER_URL`` empty (the embedded default): a ``StubBroker`` whose messages an in-process
+``Worker`` executes inside the sync server (see ``services.sync.runs.lifecycle``). Otherwise a
+``RedisBroker`` whose keys live under ``EW_BROKER_NAMESPACE`` (default ``ew-rostersync``), so the
+service can share a Redis with other applications, and test sessions can keep to themselves.
+Actors bind to the global broker when they are declared, so ``services.sync.tasks`` imports this
+module first (STYLE D1).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+
+BROKER_URL_ENV = "EW_BROKER_URL"
+BROKER_NAMESPACE_ENV = "EW_BROKER_NAMESPACE"
+DEFAULT_NAMESPACE = "ew-rostersync"
+
+
+def broker_url() -> str:
+    """The Redis URL of the broker, or "" for the embedded stub broker."""
+    return os.environ.get(BROKER_URL_ENV, "").strip()
+
+
+def broker_namespace() -> str:
+    """The key prefix of the Redis broker."""
+    return os.environ.get(BROKER_NAMESPACE_ENV, "").strip() or DEFAULT_NAMESPACE
+
+
+def _make_broker() -> dramatiq.Broker:
+    url = broker_url()
+    if not url:
+        stub = StubBroker()
+        stub.emit_after("process_boot")
+        return stub
+    # dramatiq's RedisBroker constructor has no annotations.
+    return RedisBroker(url=url, namespace=broker_namespace())  # type: ignore[no-untyped-call]
+
+
+broker: dramatiq.Broker = _make_broker()
+dramatiq.set_broker(broker)
+
+
+def is_embedded() -> bool:
+    """True when runs execute in the sync server process (stub broker)."""
+    return isinstance(broker, StubBroker)
+
+
+class _HasBrokerUrl(Protocol):
+    broker_url: str
+
+
+def create_broker(settings: _HasBrokerUrl) -> dramatiq.Broker:
+    """The process's broker, after checking the settings name the same one."""
+    if settings.broker_url.strip() != broker_url():
+        raise RuntimeError(
+            f"the Dramatiq broker was chosen from {BROKER_URL_ENV} when services.sync.broker was "
+            "first imported; set the broker URL in the environment before starting the service"
+        )
+    return broker

@@ -1,0 +1,1 @@
+"""Sync runs: execution, progress, wake-ups, recovery and the run/event repository."""

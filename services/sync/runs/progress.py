@@ -1,0 +1,222 @@
+"""Progress of one run: persisted events with a monotonic percent, throttled, with a heartbeat.
+
+Each phase owns a slice of 0–100 (weights follow where time goes: reading teachers and staging
+them dominate); within a phase, percent follows done/total. Percent never goes down and stays at
+most 99 until the run succeeds. Events are persisted (gapless sequence, in the sync database) and
+then announced through the notifier. ``advance`` is throttled to a few events per second; a
+heartbeat thread writes an event whenever a second passed without one, and refreshes
+``heartbeat_time``, so watchers see life at least once a second and recovery can tell a dead
+worker from a slow one. A heartbeat thread (not an asyncio task) keeps beating while the run's
+loop is busy with CPU work such as planning 100,000 teachers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.sync.runs import repository
+from services.sync.runs.notifier import Notifier
+from services.sync.runs.repository import EventValues, RunLost
+from services.sync.store.models import SyncPhase, SyncRunState
+
+logger = logging.getLogger(__name__)
+
+PHASE_RANGES: dict[SyncPhase, tuple[int, int]] = {
+    SyncPhase.QUEUED: (0, 0),
+    SyncPhase.CONNECTING: (0, 5),
+    SyncPhase.READING_SCHOOLS: (5, 10),
+    SyncPhase.READING_TEACHERS: (10, 40),
+    SyncPhase.PLANNING: (40, 45),
+    SyncPhase.CREATING_SCHOOLS: (45, 50),
+    SyncPhase.SYNCING_TEACHERS: (50, 85),
+    SyncPhase.ARCHIVING: (85, 90),
+    SyncPhase.COMMITTING: (90, 99),
+    SyncPhase.DONE: (100, 100),
+}
+
+PHASE_MESSAGES: dict[SyncPhase, str] = {
+    SyncPhase.QUEUED: "Waiting for a worker to start the sync",
+    SyncPhase.CONNECTING: "Connecting to ClassLink",
+    SyncPhase.READING_SCHOOLS: "Reading schools from ClassLink",
+    SyncPhase.READING_TEACHERS: "Data from ClassLink is syncing",
+    SyncPhase.PLANNING: "Working out what to change",
+    SyncPhase.CREATING_SCHOOLS: "Creating schools in EW",
+    SyncPhase.SYNCING_TEACHERS: "Adding and updating teachers in EW",
+    SyncPhase.ARCHIVING: "Archiving teachers no longer in ClassLink",
+    SyncPhase.COMMITTING: "Saving every change in one step",
+    SyncPhase.DONE: "Sync complete",
+}
+
+MAX_UNFINISHED_PERCENT = 99
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def phase_percent(phase: SyncPhase, done: int, total: int) -> int:
+    """The percent a phase reaches after ``done`` of ``total`` items."""
+    low, high = PHASE_RANGES[phase]
+    if total <= 0:
+        return low
+    fraction = min(max(done / total, 0.0), 1.0)
+    return low + int((high - low) * fraction)
+
+
+class ProgressReporter:
+    """Writes one run's events for the worker that claimed it; thread-safe."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        notifier: Notifier,
+        run_id: str,
+        worker_id: str,
+        *,
+        min_interval: float = 0.25,
+        heartbeat_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessions = sessions
+        self._notifier = notifier
+        self.run_id = run_id
+        self.worker_id = worker_id
+        self._min_interval = min_interval
+        self._heartbeat_interval = heartbeat_interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._phase = SyncPhase.QUEUED
+        self._percent = 0
+        self._done = 0
+        self._total = 0
+        self._message = PHASE_MESSAGES[SyncPhase.QUEUED]
+        self._last_write = float("-inf")
+        self._lost: RunLost | None = None
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    @property
+    def percent(self) -> int:
+        """The latest percent written."""
+        return self._percent
+
+    @property
+    def phase(self) -> SyncPhase:
+        """The current phase."""
+        return self._phase
+
+    def start_heartbeat(self) -> None:
+        """Start the ticker that keeps events flowing while the run works."""
+        self._ticker = threading.Thread(
+            target=self._beat, name=f"sync-heartbeat-{self.run_id[:8]}", daemon=True
+        )
+        self._ticker.start()
+
+    def stop_heartbeat(self) -> None:
+        """Stop the ticker (before the terminal event)."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+
+    def enter(self, phase: SyncPhase, *, total: int = 0, message: str | None = None) -> None:
+        """Start a phase; always persisted."""
+        with self._lock:
+            self._phase = phase
+            self._done = 0
+            self._total = total
+            self._message = message or PHASE_MESSAGES[phase]
+            self._write_locked()
+
+    def advance(self, done: int, total: int | None = None, *, message: str | None = None) -> None:
+        """Report items done in the current phase; persisted at most every ``min_interval``."""
+        with self._lock:
+            self._done = done
+            if total is not None:
+                self._total = total
+            if message is not None:
+                self._message = message
+            if self._clock() - self._last_write >= self._min_interval:
+                self._write_locked()
+
+    def check(self) -> None:
+        """Raise ``RunLost`` when the heartbeat found the run taken away from this worker."""
+        if self._lost is not None:
+            raise self._lost
+
+    def terminal_event(
+        self,
+        session: Session,
+        state: SyncRunState,
+        *,
+        message: str,
+        summary_json: str | None,
+    ) -> int:
+        """Write the last event in the caller's transaction (bookkeeping commits with it).
+
+        Call ``announce`` after the transaction committed.
+        """
+        phase = SyncPhase.DONE if state is SyncRunState.SUCCEEDED else self._phase
+        percent = 100 if state is SyncRunState.SUCCEEDED else self._percent
+        return repository.append_event(
+            session,
+            self.run_id,
+            EventValues(
+                state=state,
+                phase=phase,
+                percent=percent,
+                done=self._done,
+                total=self._total,
+                message=message,
+                summary_json=summary_json,
+            ),
+            utcnow(),
+            worker_id=self.worker_id,
+        )
+
+    def announce(self) -> None:
+        """Wake watchers after a committed write made outside the reporter."""
+        self._notifier.notify(self.run_id)
+
+    def _write_locked(self) -> None:
+        self.check()
+        computed = phase_percent(self._phase, self._done, self._total)
+        self._percent = min(max(self._percent, computed), MAX_UNFINISHED_PERCENT)
+        values = EventValues(
+            state=SyncRunState.RUNNING,
+            phase=self._phase,
+            percent=self._percent,
+            done=self._done,
+            total=self._total,
+            message=self._message,
+        )
+        try:
+            with self._sessions.begin() as session:
+                repository.append_event(session, self.run_id, values, utcnow(), worker_id=self.worker_id)
+        except RunLost as lost:
+            self._lost = lost
+            raise
+        self._last_write = self._clock()
+        self._notifier.notify(self.run_id)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._heartbeat_interval / 4):
+            with self._lock:
+                if self._lost is not None:
+                    return
+                if self._clock() - self._last_write < self._heartbeat_interval * 0.9:
+                    continue
+                try:
+                    self._write_locked()
+                except RunLost:
+                    return
+                except Exception:
+                    # A database hiccup must not kill the ticker; the next tick retries.
+                    logger.warning("could not write a heartbeat event", exc_info=True)

@@ -1,0 +1,239 @@
+"""SQL for sync runs and their events. Every function takes the caller's session; none commits.
+
+Fencing: a worker claims a run by writing its own ``worker_id`` token; every later write of that
+worker names the token and the RUNNING state, so a worker that recovery gave up on (stale
+heartbeat) finds its writes refused (``RunLost``) instead of overwriting the verdict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from services.sync.store.models import (
+    SyncPhase,
+    SyncRun,
+    SyncRunEvent,
+    SyncRunState,
+    SyncTrigger,
+)
+
+ACTIVE_STATES = (SyncRunState.QUEUED, SyncRunState.RUNNING)
+TERMINAL_STATES = (SyncRunState.NEEDS_REVIEW, SyncRunState.SUCCEEDED, SyncRunState.FAILED)
+
+
+class RunLost(Exception):
+    """The run is no longer this worker's (recovered as stale, or finished by someone else)."""
+
+
+@dataclass(frozen=True)
+class EventValues:
+    """What one progress event says."""
+
+    state: SyncRunState
+    phase: SyncPhase
+    percent: int
+    done: int = 0
+    total: int = 0
+    message: str = ""
+    summary_json: str | None = None
+
+
+def insert_run(
+    session: Session,
+    *,
+    run_id: str,
+    district_id: str,
+    trigger: SyncTrigger,
+    requested_by: str,
+    approved_run_id: str | None,
+    now: dt.datetime,
+    message: str,
+) -> SyncRun:
+    """Insert a QUEUED run and its first event; the active-run index rejects a second one."""
+    run = SyncRun(
+        id=run_id,
+        district_id=district_id,
+        trigger=trigger,
+        state=SyncRunState.QUEUED,
+        phase=SyncPhase.QUEUED,
+        percent=0,
+        approved_run_id=approved_run_id,
+        requested_by=requested_by,
+        attempt=0,
+        create_time=now,
+        last_sequence=1,
+    )
+    session.add(run)
+    session.add(
+        SyncRunEvent(
+            run_id=run_id,
+            sequence=1,
+            time=now,
+            state=SyncRunState.QUEUED,
+            phase=SyncPhase.QUEUED,
+            percent=0,
+            done=0,
+            total=0,
+            message=message,
+        )
+    )
+    session.flush()
+    return run
+
+
+def get_run(session: Session, run_id: str) -> SyncRun | None:
+    """The run with this id, any district."""
+    return session.get(SyncRun, run_id)
+
+
+def get_district_run(session: Session, district_id: str, run_id: str) -> SyncRun | None:
+    """The run when it belongs to the district (another district's run does not exist for it)."""
+    run = session.get(SyncRun, run_id)
+    if run is None or run.district_id != district_id:
+        return None
+    return run
+
+
+def active_run(session: Session, district_id: str) -> SyncRun | None:
+    """The district's QUEUED or RUNNING run, if any."""
+    return session.scalars(
+        select(SyncRun).where(SyncRun.district_id == district_id, SyncRun.state.in_(ACTIVE_STATES))
+    ).first()
+
+
+def claim(session: Session, run_id: str, worker_id: str, now: dt.datetime) -> bool:
+    """QUEUED → RUNNING for this worker; False when the run is not QUEUED (duplicate delivery)."""
+    claimed = session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id, SyncRun.state == SyncRunState.QUEUED)
+        .values(
+            state=SyncRunState.RUNNING,
+            worker_id=worker_id,
+            attempt=SyncRun.attempt + 1,
+            start_time=func.coalesce(SyncRun.start_time, now),
+            heartbeat_time=now,
+        )
+        .returning(SyncRun.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    return claimed is not None
+
+
+def append_event(
+    session: Session,
+    run_id: str,
+    values: EventValues,
+    now: dt.datetime,
+    *,
+    worker_id: str | None,
+) -> int:
+    """Append the run's next event (gapless sequence) and mirror it on the run row.
+
+    With ``worker_id`` the write is fenced to that worker's RUNNING run (``RunLost`` otherwise);
+    without it (recovery, the servicer) only an active run accepts the event.
+    """
+    conditions = [SyncRun.id == run_id]
+    if worker_id is not None:
+        conditions += [SyncRun.worker_id == worker_id, SyncRun.state == SyncRunState.RUNNING]
+    else:
+        conditions.append(SyncRun.state.in_(ACTIVE_STATES))
+    row_values: dict[str, object] = {
+        "last_sequence": SyncRun.last_sequence + 1,
+        "state": values.state,
+        "phase": values.phase,
+        "percent": values.percent,
+        "heartbeat_time": now,
+    }
+    if values.state in TERMINAL_STATES:
+        row_values["end_time"] = now
+    sequence = session.execute(
+        update(SyncRun)
+        .where(*conditions)
+        .values(row_values)
+        .returning(SyncRun.last_sequence)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if sequence is None:
+        raise RunLost(run_id)
+    session.add(
+        SyncRunEvent(
+            run_id=run_id,
+            sequence=sequence,
+            time=now,
+            state=values.state,
+            phase=values.phase,
+            percent=values.percent,
+            done=values.done,
+            total=values.total,
+            message=values.message,
+            summary_json=values.summary_json,
+        )
+    )
+    session.flush()
+    return int(sequence)
+
+
+def set_run_fields(session: Session, run_id: str, worker_id: str | None, **values: object) -> None:
+    """Update columns of an active run (fenced to ``worker_id`` when given)."""
+    conditions = [SyncRun.id == run_id, SyncRun.state.in_(ACTIVE_STATES)]
+    if worker_id is not None:
+        conditions.append(SyncRun.worker_id == worker_id)
+    result = session.execute(
+        update(SyncRun).where(*conditions).values(values).execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:
+        raise RunLost(run_id)
+
+
+def events_after(
+    session: Session, run_id: str, after_sequence: int, limit: int = 500
+) -> Sequence[SyncRunEvent]:
+    """The run's events with a greater sequence, in order."""
+    return session.scalars(
+        select(SyncRunEvent)
+        .where(SyncRunEvent.run_id == run_id, SyncRunEvent.sequence > after_sequence)
+        .order_by(SyncRunEvent.sequence)
+        .limit(limit)
+    ).all()
+
+
+def list_runs(
+    session: Session,
+    district_id: str,
+    *,
+    limit: int,
+    before: tuple[dt.datetime, str] | None,
+) -> Sequence[SyncRun]:
+    """The district's runs, newest first, strictly after the keyset ``before`` (create_time, id)."""
+    query = select(SyncRun).where(SyncRun.district_id == district_id)
+    if before is not None:
+        time, run_id = before
+        query = query.where(
+            or_(
+                SyncRun.create_time < time,
+                and_(SyncRun.create_time == time, SyncRun.id < run_id),
+            )
+        )
+    return session.scalars(query.order_by(SyncRun.create_time.desc(), SyncRun.id.desc()).limit(limit)).all()
+
+
+def stale_running_runs(session: Session, heartbeat_before: dt.datetime) -> Sequence[SyncRun]:
+    """RUNNING runs whose worker has not beaten since ``heartbeat_before``."""
+    return session.scalars(
+        select(SyncRun).where(
+            SyncRun.state == SyncRunState.RUNNING,
+            or_(SyncRun.heartbeat_time.is_(None), SyncRun.heartbeat_time < heartbeat_before),
+        )
+    ).all()
+
+
+def queued_runs(session: Session, created_before: dt.datetime) -> Sequence[SyncRun]:
+    """QUEUED runs older than ``created_before`` (their message may be lost; re-sending is safe)."""
+    return session.scalars(
+        select(SyncRun).where(SyncRun.state == SyncRunState.QUEUED, SyncRun.create_time < created_before)
+    ).all()
