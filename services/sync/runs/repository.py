@@ -183,10 +183,14 @@ def set_run_fields(session: Session, run_id: str, worker_id: str | None, **value
     conditions = [SyncRun.id == run_id, SyncRun.state.in_(ACTIVE_STATES)]
     if worker_id is not None:
         conditions.append(SyncRun.worker_id == worker_id)
-    result = session.execute(
-        update(SyncRun).where(*conditions).values(values).execution_options(synchronize_session=False)
-    )
-    if not result.rowcount:
+    updated = session.execute(
+        update(SyncRun)
+        .where(*conditions)
+        .values(values)
+        .returning(SyncRun.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if updated is None:
         raise RunLost(run_id)
 
 
