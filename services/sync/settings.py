@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError
 
 ENV_PREFIX = "EW_SYNC_"
 BROKER_URL_VARIABLE = "EW_BROKER_URL"
+BROKER_NAMESPACE_VARIABLE = "EW_BROKER_NAMESPACE"
 
 
 class InsecureUrl(ValueError):
@@ -22,7 +23,7 @@ class InsecureUrl(ValueError):
 
 
 class SyncSettings(BaseSettings):
-    """Typed settings; every field maps to ``EW_SYNC_<FIELD>`` except ``broker_url`` (``EW_BROKER_URL``)."""
+    """Typed settings; every field maps to ``EW_SYNC_<FIELD>``; the broker's to ``EW_BROKER_URL``/``_NAMESPACE``."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True)
 
@@ -39,6 +40,18 @@ class SyncSettings(BaseSettings):
         validation_alias=AliasChoices(BROKER_URL_VARIABLE, "broker_url"),
         description="Dramatiq broker (redis://…); empty = in-process stub broker.",
     )
+    broker_namespace: str = Field(
+        default="ew-rostersync",
+        validation_alias=AliasChoices(BROKER_NAMESPACE_VARIABLE, "broker_namespace"),
+        description="Redis key prefix of the broker and the run wake-up channels.",
+    )
+    run_stale_seconds: float = Field(
+        default=60.0, gt=0, description="A RUNNING run whose heartbeat is older than this is recovered."
+    )
+    recovery_interval_seconds: float = Field(
+        default=15.0, gt=0, description="Seconds between checks for stale runs."
+    )
+    worker_threads: int = Field(default=4, ge=1, le=64, description="Threads of the in-process worker.")
     allow_insecure_http: bool = Field(
         default=False, description="Accept http:// OneRoster and ClassLink URLs (local sandboxes only)."
     )
@@ -160,6 +173,8 @@ def _variable(location: tuple[int | str, ...]) -> str:
     field = "_".join(str(part) for part in location)
     if field in ("broker_url", BROKER_URL_VARIABLE):
         return BROKER_URL_VARIABLE
+    if field in ("broker_namespace", BROKER_NAMESPACE_VARIABLE):
+        return BROKER_NAMESPACE_VARIABLE
     return f"{ENV_PREFIX}{field.upper()}" if field else "EW_SYNC_* settings"
 
 
