@@ -23,7 +23,7 @@ class InsecureUrl(ValueError):
 
 
 class SyncSettings(BaseSettings):
-    """Typed settings; every field maps to ``EW_SYNC_<FIELD>``; the broker's to ``EW_BROKER_URL``/``_NAMESPACE``."""
+    """Typed settings: ``EW_SYNC_<FIELD>``, except ``EW_BROKER_URL`` and ``EW_BROKER_NAMESPACE``."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True)
 
