@@ -39,7 +39,7 @@ ALL_DISTRICTS = "*"
 MIN_HMAC_SECRET_BYTES = 32
 
 Algorithm = Literal["HS256", "RS256", "ES256"]
-MetadataPairs = list[tuple[str, str]]
+Metadata = tuple[tuple[str, str], ...]
 
 
 class Role(enum.StrEnum):
@@ -340,6 +340,6 @@ class ServiceTokenProvider:
                 self._renew_at = now + ttl - min(60.0, ttl / 5)
             return self._token
 
-    def metadata(self) -> MetadataPairs:
+    def metadata(self) -> Metadata:
         """Call metadata carrying the service token: pass as ``metadata=`` on each roster call."""
-        return [("authorization", f"Bearer {self.token()}")]
+        return (("authorization", f"Bearer {self.token()}"),)
