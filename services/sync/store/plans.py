@@ -1,0 +1,113 @@
+"""SQL for stored plans (previews and run plans) and their items. The caller owns the transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from services.sync.store.models import Plan, PlanItem, PlanItemKind, PlanPurpose, SkipReason
+
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class ItemValues:
+    """One plan item as stored; its position is its place in the sequence given to ``insert_plan``."""
+
+    kind: PlanItemKind
+    display_name: str
+    details_json: str
+    classlink_id: str | None = None
+    ew_id: str | None = None
+    email: str | None = None
+    reason: str | None = None
+    skip_reason: SkipReason | None = None
+
+
+def insert_plan(
+    session: Session,
+    *,
+    plan_id: str,
+    district_id: str,
+    purpose: PlanPurpose,
+    now: dt.datetime,
+    read_time: dt.datetime,
+    expire_time: dt.datetime | None,
+    summary_json: str,
+    guard_json: str,
+    items: Iterable[ItemValues],
+) -> Plan:
+    """Store a plan and its items (positions 0..n-1 in the given order), in batches."""
+    plan = Plan(
+        id=plan_id,
+        district_id=district_id,
+        purpose=purpose,
+        create_time=now,
+        read_time=read_time,
+        expire_time=expire_time,
+        summary_json=summary_json,
+        guard_json=guard_json,
+        item_count=0,
+    )
+    session.add(plan)
+    session.flush()
+    batch: list[dict[str, object]] = []
+    count = 0
+    for item in items:
+        batch.append(
+            {
+                "plan_id": plan_id,
+                "position": count,
+                "kind": item.kind,
+                "classlink_id": item.classlink_id,
+                "ew_id": item.ew_id,
+                "display_name": item.display_name,
+                "email": item.email,
+                "details_json": item.details_json,
+                "reason": item.reason,
+                "skip_reason": item.skip_reason,
+            }
+        )
+        count += 1
+        if len(batch) == BATCH:
+            session.execute(insert(PlanItem), batch)
+            batch = []
+    if batch:
+        session.execute(insert(PlanItem), batch)
+    plan.item_count = count
+    return plan
+
+
+def get_plan(session: Session, district_id: str, plan_id: str) -> Plan | None:
+    """The district's plan with this id (another district's plan reads as missing)."""
+    return session.scalar(select(Plan).where(Plan.id == plan_id, Plan.district_id == district_id))
+
+
+def list_items(
+    session: Session,
+    plan_id: str,
+    *,
+    after_position: int,
+    limit: int,
+    kind: PlanItemKind | None = None,
+) -> list[PlanItem]:
+    """Up to ``limit`` items after ``after_position`` in plan order, optionally of one kind."""
+    query = select(PlanItem).where(PlanItem.plan_id == plan_id, PlanItem.position > after_position)
+    if kind is not None:
+        query = query.where(PlanItem.kind == kind)
+    return list(session.scalars(query.order_by(PlanItem.position).limit(limit)))
+
+
+def purge_previews(session: Session, district_id: str, now: dt.datetime) -> None:
+    """Delete the district's previews that expired (their items go with them)."""
+    session.execute(
+        delete(Plan).where(
+            Plan.district_id == district_id,
+            Plan.purpose == PlanPurpose.PREVIEW,
+            Plan.expire_time < now,
+        )
+    )

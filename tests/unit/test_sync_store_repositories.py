@@ -1,0 +1,192 @@
+"""The sync store's migrations and repositories against a real database (SQLite, or PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.common.db import make_engine
+from services.sync.migrate import drift, upgrade
+from services.sync.store import connections, links, mappings, plans, sign_in
+from services.sync.store.models import (
+    AuthMethod,
+    ConnectMethod,
+    MappingOrigin,
+    OneRosterVersion,
+    PlanItemKind,
+    PlanPurpose,
+    SyncPhase,
+    SyncRun,
+    SyncRunState,
+    SyncTrigger,
+)
+
+NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def engine(database_url: Callable[[str], str]) -> Iterator[Engine]:
+    engine = make_engine(database_url("sync"))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def test_migrations_create_exactly_the_models(engine: Engine) -> None:
+    assert drift(engine) == []
+
+
+def _connection(client_id: str) -> connections.ConnectionValues:
+    return connections.ConnectionValues(
+        district_id="d1",
+        server_url="https://d1.example.test",
+        auth_method=AuthMethod.OAUTH1,
+        oneroster_version=OneRosterVersion.V1P1,
+        client_id=client_id,
+        secret_ciphertext="gAAAA-token",
+        secret_hint="…wxyz",
+        tenant_id=None,
+        connect_method=ConnectMethod.MANUAL,
+    )
+
+
+def test_reconnecting_replaces_the_connection_and_keeps_the_last_success(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        connections.save_connection(session, _connection("first"), NOW)
+        connections.record_success(session, "d1", NOW)
+    later = NOW + dt.timedelta(hours=1)
+    with sessions.begin() as session:
+        stored = connections.save_connection(session, _connection("second"), later)
+        assert (stored.client_id, stored.update_time, stored.last_success_time) == ("second", later, NOW)
+    with sessions.begin() as session:
+        assert connections.delete_connection(session, "d1")
+        assert not connections.delete_connection(session, "d1")
+        assert connections.get_connection(session, "d1") is None
+
+
+def test_a_sign_in_state_is_used_once(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        sign_in.add_state(
+            session,
+            state_hash="h" * 64,
+            district_id="d1",
+            redirect_uri="https://app.example.test/cb",
+            requested_by="admin",
+            now=NOW,
+            expire_time=NOW + dt.timedelta(minutes=10),
+        )
+    with sessions.begin() as session:
+        assert sign_in.use_state(session, "h" * 64, NOW)
+        assert not sign_in.use_state(session, "h" * 64, NOW)
+    with sessions.begin() as session:
+        sign_in.purge_states(session, NOW + dt.timedelta(minutes=11))
+        assert sign_in.get_state(session, "h" * 64) is None
+
+
+def test_an_ew_school_maps_to_one_classlink_school_only(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        mappings.save_mappings(
+            session,
+            "d1",
+            [
+                mappings.MappingValues("cl-1", "ew-1", MappingOrigin.AUTO, "Lincoln"),
+                mappings.MappingValues("cl-2", None, MappingOrigin.UNMAPPED, "Park"),
+                mappings.MappingValues("cl-3", None, MappingOrigin.UNMAPPED, "Oak"),
+            ],
+            NOW,
+        )
+    with pytest.raises(IntegrityError), sessions.begin() as session:
+        mappings.save_mappings(
+            session, "d1", [mappings.MappingValues("cl-2", "ew-1", MappingOrigin.MANUAL, "Park")], NOW
+        )
+    with sessions.begin() as session:
+        mappings.save_mappings(
+            session, "d1", [mappings.MappingValues("cl-1", "ew-2", MappingOrigin.MANUAL, "Lincoln HS")], NOW
+        )
+        stored = {
+            m.classlink_school_id: (m.ew_school_id, m.origin) for m in mappings.list_mappings(session, "d1")
+        }
+        assert stored == {
+            "cl-1": ("ew-2", MappingOrigin.MANUAL),
+            "cl-2": (None, MappingOrigin.UNMAPPED),
+            "cl-3": (None, MappingOrigin.UNMAPPED),
+        }
+        assert mappings.list_mappings(session, "d2") == []
+
+
+def test_relinking_an_ew_teacher_moves_the_link(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        links.save_links(session, "d1", {"u1": "t1", "u2": "t2"}, NOW)
+    with sessions.begin() as session:
+        links.save_links(session, "d1", {"u3": "t1"}, NOW)
+        assert links.list_links(session, "d1") == {"u2": "t2", "u3": "t1"}
+
+
+def test_plan_items_page_by_kind_and_go_with_an_expired_preview(sessions: sessionmaker[Session]) -> None:
+    kinds = [PlanItemKind.ADD_TEACHER, PlanItemKind.SKIP, PlanItemKind.ADD_TEACHER, PlanItemKind.SKIP]
+    plan_id = str(uuid.uuid4())
+    with sessions.begin() as session:
+        plans.insert_plan(
+            session,
+            plan_id=plan_id,
+            district_id="d1",
+            purpose=PlanPurpose.PREVIEW,
+            now=NOW,
+            read_time=NOW,
+            expire_time=NOW + dt.timedelta(hours=1),
+            summary_json="{}",
+            guard_json="{}",
+            items=[
+                plans.ItemValues(kind=kind, display_name=f"row {i}", details_json="{}")
+                for i, kind in enumerate(kinds)
+            ],
+        )
+    with sessions.begin() as session:
+        plan = plans.get_plan(session, "d1", plan_id)
+        assert plan is not None and plan.item_count == 4
+        assert plans.get_plan(session, "d2", plan_id) is None
+        skips = plans.list_items(session, plan_id, after_position=-1, limit=10, kind=PlanItemKind.SKIP)
+        assert [item.position for item in skips] == [1, 3]
+        assert [i.display_name for i in plans.list_items(session, plan_id, after_position=1, limit=1)] == [
+            "row 2"
+        ]
+    with sessions.begin() as session:
+        plans.purge_previews(session, "d1", NOW + dt.timedelta(hours=2))
+    with sessions.begin() as session:
+        assert plans.get_plan(session, "d1", plan_id) is None
+        assert plans.list_items(session, plan_id, after_position=-1, limit=10) == []
+
+
+def _run(state: SyncRunState) -> SyncRun:
+    return SyncRun(
+        id=str(uuid.uuid4()),
+        district_id="d1",
+        trigger=SyncTrigger.MANUAL,
+        state=state,
+        phase=SyncPhase.QUEUED,
+        percent=0,
+        requested_by="admin",
+        attempt=0,
+        create_time=NOW,
+        last_sequence=0,
+    )
+
+
+def test_the_database_allows_one_active_run_per_district(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        session.add_all([_run(SyncRunState.SUCCEEDED), _run(SyncRunState.FAILED), _run(SyncRunState.QUEUED)])
+    with pytest.raises(IntegrityError), sessions.begin() as session:
+        session.add(_run(SyncRunState.RUNNING))
