@@ -1,0 +1,475 @@
+"""``ew-sync``: connect ClassLink, map schools, preview and sync a district from a terminal.
+
+Every command talks to the sync service at ``--target`` with the bearer token from ``--token`` /
+``EW_TOKEN``. The district defaults to the token's ``district`` claim. Expected errors print the
+server's message and reason in red and exit 1; ``sync`` and ``watch`` exit 0 when the run
+succeeded, 3 when it needs review and 1 when it failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from ew.client.errors import RosterError
+from ew.client.progress import follow
+from ew.client.sync import SyncClient, run_name
+from ew.client.views import (
+    connection_table,
+    ew_only_table,
+    guard_text,
+    items_table,
+    mapping_table,
+    run_table,
+    runs_table,
+    summary_table,
+)
+from ew.sync.v1 import sync_pb2
+from rich.console import Console
+
+EXIT_FAILED = 1
+EXIT_NEEDS_REVIEW = 3
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+console = Console()
+errors = Console(stderr=True)
+
+app = typer.Typer(
+    name="ew-sync",
+    help="Keep a district's EW schools and teachers in step with ClassLink.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class UsageError(Exception):
+    """A problem with how the command was called, found before calling the service."""
+
+
+class AuthMethod(enum.StrEnum):
+    """How OneRoster requests are authenticated."""
+
+    OAUTH1 = "oauth1"
+    BEARER = "bearer"
+    OAUTH2 = "oauth2"
+
+
+class Version(enum.StrEnum):
+    """The OneRoster version of the server."""
+
+    V1P1 = "1.1"
+    V1P2 = "1.2"
+
+
+class Kind(enum.StrEnum):
+    """A kind of plan item."""
+
+    CREATE_SCHOOL = "create-school"
+    ADD_TEACHER = "add-teacher"
+    UPDATE_TEACHER = "update-teacher"
+    ARCHIVE_TEACHER = "archive-teacher"
+    REACTIVATE_TEACHER = "reactivate-teacher"
+    SKIP = "skip"
+
+    def proto(self) -> sync_pb2.PlanItemKind.ValueType:
+        """The proto enum value."""
+        return sync_pb2.PlanItemKind.Value("PLAN_ITEM_KIND_" + self.name)
+
+
+_AUTH_METHODS = {
+    AuthMethod.OAUTH1: sync_pb2.AUTH_METHOD_OAUTH1,
+    AuthMethod.BEARER: sync_pb2.AUTH_METHOD_BEARER,
+    AuthMethod.OAUTH2: sync_pb2.AUTH_METHOD_OAUTH2,
+}
+_VERSIONS = {Version.V1P1: sync_pb2.ONE_ROSTER_VERSION_V1P1, Version.V1P2: sync_pb2.ONE_ROSTER_VERSION_V1P2}
+
+
+def token_district(token: str) -> str:
+    """The ``district`` claim of a JWT, read without verifying it (the server verifies)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return ""
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+    except (binascii.Error, ValueError):
+        return ""
+    district = claims.get("district") if isinstance(claims, dict) else None
+    return district if isinstance(district, str) else ""
+
+
+@dataclass(frozen=True)
+class Options:
+    """The global options every command shares."""
+
+    target: str
+    roster_target: str
+    token: str | None
+    district: str | None
+    timeout: float
+
+    @property
+    def district_id(self) -> str:
+        """``--district``, else the token's district claim."""
+        district = self.district or (token_district(self.token) if self.token else "")
+        if not district:
+            raise UsageError(
+                "No district: pass --district (or EW_DISTRICT), or use a token with a district claim."
+            )
+        return district
+
+    def client(self) -> SyncClient:
+        """A client of the sync service with the caller's token."""
+        token = self.token
+        if not token:
+            raise UsageError(
+                "No token: pass --token or set EW_TOKEN (for local use: `ew-sync dev-token ...`)."
+            )
+        return SyncClient(self.target, token=lambda: token, timeout=self.timeout)
+
+
+def _options(ctx: typer.Context) -> Options:
+    options = ctx.find_root().obj
+    assert isinstance(options, Options)
+    return options
+
+
+def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Print expected errors in red (the server's message and reason) and exit 1, no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except RosterError as error:
+            errors.print(
+                f"[red]Error: {error.message}[/] [dim]({error.code.name} {error.reason})[/]", highlight=False
+            )
+        except UsageError as error:
+            errors.print(f"[red]Error: {error}[/]", highlight=False)
+        raise typer.Exit(EXIT_FAILED)
+
+    return wrapper
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    target: Annotated[
+        str, typer.Option(envvar="EW_SYNC_TARGET", help="The sync service, host:port.")
+    ] = "127.0.0.1:50052",
+    roster_target: Annotated[
+        str, typer.Option(envvar="EW_ROSTER_TARGET", help="The roster service, host:port.")
+    ] = "127.0.0.1:50051",
+    token: Annotated[
+        str | None, typer.Option(envvar="EW_TOKEN", help="Bearer token (JWT).", show_default=False)
+    ] = None,
+    district: Annotated[
+        str | None, typer.Option(envvar="EW_DISTRICT", help="District id (default: the token's district).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Deadline of each call in seconds.")] = 30.0,
+) -> None:
+    """Keep a district's EW schools and teachers in step with ClassLink."""
+    ctx.obj = Options(target, roster_target, token, district, timeout)
+
+
+@app.command()
+@handles_errors
+def connect(
+    ctx: typer.Context,
+    server_url: Annotated[
+        str | None, typer.Option(help="OneRoster server root (manual credentials).")
+    ] = None,
+    client_id: Annotated[str, typer.Option(help="Client id / key (manual credentials).")] = "",
+    client_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="EW_CLASSLINK_SECRET",
+            help="Client secret or bearer token; prompted (hidden) when not given.",
+            show_default=False,
+        ),
+    ] = None,
+    auth_method: Annotated[
+        AuthMethod, typer.Option(help="How requests are authenticated.")
+    ] = AuthMethod.OAUTH1,
+    version: Annotated[Version, typer.Option(help="OneRoster version of the server.")] = Version.V1P1,
+    sign_in: Annotated[bool, typer.Option("--sign-in", help="Connect by ClassLink single sign-on.")] = False,
+    redirect_uri: Annotated[str, typer.Option(help="Redirect URI for --sign-in.")] = "",
+) -> None:
+    """Connect the district to ClassLink, by hand (--server-url ...) or by sign-in (--sign-in)."""
+    options = _options(ctx)
+    district_id = options.district_id
+    with options.client() as client:
+        if sign_in:
+            if not redirect_uri:
+                raise UsageError("--sign-in needs --redirect-uri.")
+            started = client.start_sign_in(district_id, redirect_uri)
+            console.print("Open this URL and sign in with ClassLink:")
+            console.print(started.authorization_url, soft_wrap=True, highlight=False)
+            code = typer.prompt("Code from the redirect")
+            state = typer.prompt("State from the redirect", default=started.state, show_default=False)
+            response = client.connect_sign_in(district_id, code, state)
+        else:
+            if not server_url:
+                raise UsageError("Pass --server-url (with --client-id and the secret), or --sign-in.")
+            secret = (
+                client_secret if client_secret is not None else typer.prompt("Client secret", hide_input=True)
+            )
+            response = client.connect_manual(
+                district_id,
+                server_url=server_url,
+                client_id=client_id,
+                client_secret=secret,
+                auth_method=_AUTH_METHODS[auth_method],
+                oneroster_version=_VERSIONS[version],
+            )
+    console.print(f"[bold green]{response.message}[/]")
+    console.print(connection_table(response.connection))
+
+
+@app.command()
+@handles_errors
+def connection(ctx: typer.Context) -> None:
+    """Show the district's ClassLink connection (never its secret)."""
+    options = _options(ctx)
+    with options.client() as client:
+        console.print(connection_table(client.get_connection(options.district_id)))
+
+
+@app.command()
+@handles_errors
+def disconnect(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove the connection and its stored secret (mappings and history stay)."""
+    options = _options(ctx)
+    district_id = options.district_id
+    if not yes:
+        typer.confirm(f"Disconnect ClassLink from district {district_id}?", abort=True)
+    with options.client() as client:
+        client.disconnect(district_id)
+    console.print(f"[green]District {district_id} is disconnected from ClassLink.[/]")
+
+
+@app.command()
+@handles_errors
+def mapping(
+    ctx: typer.Context,
+    page_size: Annotated[int, typer.Option(help="ClassLink schools per call.")] = 500,
+) -> None:
+    """Show ClassLink schools beside EW schools, with suggestions for unmapped ones."""
+    options = _options(ctx)
+    with options.client() as client:
+        first = client.get_school_mapping(options.district_id, page_size=page_size)
+        entries = list(first.entries)
+        token = first.next_page_token
+        while token:
+            page = client.get_school_mapping(options.district_id, page_size=page_size, page_token=token)
+            entries.extend(page.entries)
+            token = page.next_page_token
+    console.print(mapping_table(entries))
+    console.print(f"{first.mapped_count:,} of {first.total_size:,} ClassLink schools are mapped.")
+    if first.ew_only_schools:
+        console.print(ew_only_table(first.ew_only_schools))
+
+
+@app.command("map")
+@handles_errors
+def map_school(
+    ctx: typer.Context,
+    classlink_id: Annotated[str, typer.Argument(help="The ClassLink school's sourcedId.")],
+    ew_school_id: Annotated[str, typer.Argument(help="The EW school's id.")],
+) -> None:
+    """Map a ClassLink school to an EW school by hand."""
+    options = _options(ctx)
+    with options.client() as client:
+        entries = client.map_schools(options.district_id, [(classlink_id, ew_school_id)])
+    console.print(mapping_table(entries, title="Mapped"))
+
+
+@app.command()
+@handles_errors
+def unmap(
+    ctx: typer.Context,
+    classlink_id: Annotated[str, typer.Argument(help="The ClassLink school's sourcedId.")],
+) -> None:
+    """Remove a mapping: the ClassLink school will be created in EW unless mapped again."""
+    options = _options(ctx)
+    with options.client() as client:
+        entry = client.unmap_school(options.district_id, classlink_id)
+    console.print(mapping_table([entry], title="Unmapped"))
+
+
+@app.command()
+@handles_errors
+def preview(
+    ctx: typer.Context,
+    kind: Annotated[Kind | None, typer.Option(help="Only items of this kind.")] = None,
+    all_pages: Annotated[
+        bool, typer.Option("--all", help="List every item, not just the first page.")
+    ] = False,
+    page_size: Annotated[int, typer.Option(help="Items per page.")] = 50,
+) -> None:
+    """Show what a sync would change now, without changing anything."""
+    options = _options(ctx)
+    proto_kind = kind.proto() if kind else sync_pb2.PLAN_ITEM_KIND_UNSPECIFIED
+    with options.client() as client:
+        first = client.preview_sync(options.district_id, page_size=page_size, kind=proto_kind)
+        items = list(first.items)
+        token = first.next_page_token
+        while all_pages and token:
+            page = client.preview_sync(
+                options.district_id, page_size=page_size, page_token=token, kind=proto_kind
+            )
+            items.extend(page.items)
+            token = page.next_page_token
+    console.print(summary_table(first.summary, title="Preview"))
+    console.print(guard_text(first.guard))
+    console.print(items_table(items))
+    if token:
+        console.print(f"[dim]First {len(items)} items; --all lists every one.[/]")
+
+
+def _finish(client: SyncClient, events_run: str, last: sync_pb2.SyncEvent | None) -> None:
+    """Print the run's outcome and exit with its code."""
+    if last is None:
+        raise UsageError("The run sent no events.")
+    console.print(summary_table(last.summary, title="Sync summary"))
+    if last.state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED:
+        return
+    run = client.get_run(events_run)
+    if last.state == sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW:
+        console.print(guard_text(run.guard))
+        console.print(f"Review the list with `ew-sync run {run.run_id}`, then approve it with:")
+        console.print(f"  ew-sync sync --approve {run.run_id}", highlight=False)
+        raise typer.Exit(EXIT_NEEDS_REVIEW)
+    errors.print(f"[red]The sync failed: {run.error_message or last.message}[/]", highlight=False)
+    raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+@handles_errors
+def sync(
+    ctx: typer.Context,
+    approve: Annotated[str, typer.Option(help="Go ahead with this NEEDS_REVIEW run (id or name).")] = "",
+) -> None:
+    """Sync now (or attach to the running sync) and follow its progress."""
+    options = _options(ctx)
+    with options.client() as client:
+        events = client.sync_rosters(options.district_id, approve_run=approve)
+        last = follow(events, console)
+        if events.run is not None:
+            console.print(f"Run {events.run.run_id}", style="dim")
+        _finish(client, events.run_name, last)
+
+
+@app.command()
+@handles_errors
+def watch(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="The run id or name.")],
+    after: Annotated[int, typer.Option(help="Only events after this sequence number.")] = 0,
+) -> None:
+    """Follow a run: its events after --after, then live ones until it ends."""
+    options = _options(ctx)
+    name = run_name(options.district_id, run)
+    with options.client() as client:
+        last = follow(client.watch_run(name, after_sequence=after), console)
+        _finish(client, name, last)
+
+
+@app.command()
+@handles_errors
+def runs(
+    ctx: typer.Context,
+    page_size: Annotated[int, typer.Option(help="How many runs.")] = 20,
+) -> None:
+    """List the district's runs, newest first."""
+    options = _options(ctx)
+    with options.client() as client:
+        response = client.list_runs(options.district_id, page_size=page_size)
+    console.print(runs_table(response.runs))
+
+
+@app.command("run")
+@handles_errors
+def show_run(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="The run id or name.")],
+    kind: Annotated[Kind | None, typer.Option(help="Only items of this kind.")] = None,
+    all_pages: Annotated[
+        bool, typer.Option("--all", help="List every item, not just the first page.")
+    ] = False,
+    page_size: Annotated[int, typer.Option(help="Items per page.")] = 50,
+) -> None:
+    """Show a run with its summary and items."""
+    options = _options(ctx)
+    name = run_name(options.district_id, run)
+    proto_kind = kind.proto() if kind else sync_pb2.PLAN_ITEM_KIND_UNSPECIFIED
+    with options.client() as client:
+        details = client.get_run(name)
+        page = client.list_run_items(name, page_size=page_size, kind=proto_kind)
+        items = list(page.items)
+        token = page.next_page_token
+        while all_pages and token:
+            page = client.list_run_items(name, page_size=page_size, page_token=token, kind=proto_kind)
+            items.extend(page.items)
+            token = page.next_page_token
+    console.print(run_table(details))
+    console.print(summary_table(details.summary))
+    console.print(guard_text(details.guard))
+    console.print(items_table(items))
+    if token:
+        console.print(f"[dim]First {len(items)} items; --all lists every one.[/]")
+
+
+@app.command("dev-token")
+@handles_errors
+def dev_token(
+    district: Annotated[str, typer.Option(help="District the token acts for.")],
+    role: Annotated[
+        str, typer.Option(help="district_admin, school_admin, teacher or service.")
+    ] = "district_admin",
+    plan: Annotated[str, typer.Option(help="The district's plan.")] = "district_premium",
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 3600,
+) -> None:
+    """Mint a token signed with the development key (EW_JWT_ALLOW_DEV_KEY=true; local use only)."""
+    try:
+        from pydantic import ValidationError
+
+        from services.common.auth import AuthSettings, Role
+        from services.common.devtoken import DevKeyRequired, mint_dev_token
+    except ImportError as error:
+        raise UsageError(
+            "dev-token needs the ew-rostersync services package (run it from the repository with "
+            f"PYTHONPATH set, as `make` does): {error}"
+        ) from error
+    try:
+        token = mint_dev_token(
+            AuthSettings(), district_id=district, role=Role(role), plan=plan, ttl_seconds=ttl
+        )
+    except ValidationError as error:
+        raise UsageError(f"Invalid EW_JWT_* settings: {error.errors()[0]['msg']}") from error
+    except (DevKeyRequired, ValueError) as error:
+        raise UsageError(str(error)) from error
+    typer.echo(token)
+
+
+def main() -> None:
+    """Entry point of the ``ew-sync`` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Rich renderings of sync resources for people: tables for connections, mappings, plans and runs.
+
+The ``ew-sync`` CLI and the demo print the same views, so an administrator sees one vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ew.sync.v1 import sync_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
+from rich.table import Table
+from rich.text import Text
+
+_STATE_STYLES = {
+    sync_pb2.SYNC_RUN_STATE_SUCCEEDED: "green",
+    sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW: "yellow",
+    sync_pb2.SYNC_RUN_STATE_FAILED: "red",
+}
+
+
+def _label(name: str, prefix: str) -> str:
+    return name.removeprefix(prefix).replace("_", " ").lower()
+
+
+def state_label(state: sync_pb2.SyncRunState.ValueType) -> str:
+    """``SYNC_RUN_STATE_NEEDS_REVIEW`` → ``needs review``."""
+    return _label(sync_pb2.SyncRunState.Name(state), "SYNC_RUN_STATE_")
+
+
+def styled_state(state: sync_pb2.SyncRunState.ValueType) -> Text:
+    """The state label, coloured by outcome."""
+    return Text(state_label(state), style=_STATE_STYLES.get(state, ""))
+
+
+def phase_label(phase: sync_pb2.SyncPhase.ValueType) -> str:
+    """``SYNC_PHASE_READING_TEACHERS`` → ``reading teachers``."""
+    return _label(sync_pb2.SyncPhase.Name(phase), "SYNC_PHASE_")
+
+
+def trigger_label(trigger: sync_pb2.SyncTrigger.ValueType) -> str:
+    """``SYNC_TRIGGER_MANUAL`` → ``manual``."""
+    return _label(sync_pb2.SyncTrigger.Name(trigger), "SYNC_TRIGGER_")
+
+
+def origin_label(origin: sync_pb2.MappingOrigin.ValueType) -> str:
+    """How a ClassLink school is mapped; unmapped schools are created by the next sync."""
+    if origin == sync_pb2.MAPPING_ORIGIN_UNSPECIFIED:
+        return "unmapped (will be created)"
+    return _label(sync_pb2.MappingOrigin.Name(origin), "MAPPING_ORIGIN_")
+
+
+def kind_label(kind: sync_pb2.PlanItemKind.ValueType) -> str:
+    """``PLAN_ITEM_KIND_ADD_TEACHER`` → ``add teacher``."""
+    return _label(sync_pb2.PlanItemKind.Name(kind), "PLAN_ITEM_KIND_")
+
+
+def skip_label(reason: sync_pb2.SkipReason.ValueType) -> str:
+    """``SKIP_REASON_MISSING_EMAIL`` → ``missing email``."""
+    return _label(sync_pb2.SkipReason.Name(reason), "SKIP_REASON_")
+
+
+def time_label(timestamp: Timestamp) -> str:
+    """A UTC time to the second, or an empty string when unset."""
+    if not timestamp.seconds and not timestamp.nanos:
+        return ""
+    return timestamp.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def connection_table(connection: sync_pb2.Connection) -> Table:
+    """The connection's fields; the secret appears only as its masked hint."""
+    table = Table(title="ClassLink connection", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = [
+        ("District", connection.district_id),
+        ("Server", connection.server_url),
+        ("Auth method", _label(sync_pb2.AuthMethod.Name(connection.auth_method), "AUTH_METHOD_")),
+        (
+            "OneRoster",
+            _label(sync_pb2.OneRosterVersion.Name(connection.oneroster_version), "ONE_ROSTER_VERSION_"),
+        ),
+        ("Client id", connection.client_id),
+        ("Secret", connection.secret_hint),
+        ("Tenant", connection.tenant_id),
+        ("Connected by", _label(sync_pb2.ConnectMethod.Name(connection.connect_method), "CONNECT_METHOD_")),
+        ("Connected at", time_label(connection.create_time)),
+        ("Last successful sync", time_label(connection.last_success_time) or "never"),
+    ]
+    for field, value in rows:
+        table.add_row(field, value)
+    return table
+
+
+def mapping_table(entries: Iterable[sync_pb2.SchoolMappingEntry], *, title: str = "School mapping") -> Table:
+    """ClassLink schools beside their EW school, or the best suggestions when unmapped."""
+    table = Table(title=title)
+    table.add_column("ClassLink school")
+    table.add_column("ClassLink id", style="dim")
+    table.add_column("Mapping")
+    table.add_column("EW school")
+    table.add_column("Suggestions (score)")
+    for entry in entries:
+        mapped = entry.origin != sync_pb2.MAPPING_ORIGIN_UNSPECIFIED
+        ew_school = f"{entry.ew_school_name} [dim]({entry.ew_school_id})[/]" if mapped else ""
+        suggestions = "\n".join(
+            f"{s.ew_school_name} [dim]({s.ew_school_id})[/] {s.score:.0f}" for s in entry.suggestions[:3]
+        )
+        table.add_row(
+            entry.classlink_school_name,
+            entry.classlink_school_id,
+            Text(origin_label(entry.origin), style="green" if mapped else "yellow"),
+            ew_school,
+            suggestions,
+        )
+    return table
+
+
+def ew_only_table(schools: Iterable[sync_pb2.EwSchool]) -> Table:
+    """EW schools no ClassLink school maps to."""
+    table = Table(title="EW schools without a ClassLink school")
+    table.add_column("EW school")
+    table.add_column("EW id", style="dim")
+    for school in schools:
+        table.add_row(school.ew_school_name, school.ew_school_id)
+    return table
+
+
+def summary_table(summary: sync_pb2.SyncSummary, *, title: str = "Summary") -> Table:
+    """Counts by kind of change, with skipped rows by reason."""
+    table = Table(title=title, show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("count", justify="right")
+    rows = [
+        ("Schools created", summary.schools_created),
+        ("Teachers added", summary.teachers_added),
+        ("Teachers updated", summary.teachers_updated),
+        ("  of which school changes", summary.membership_changes),
+        ("Teachers archived", summary.teachers_archived),
+        ("Teachers reactivated", summary.teachers_reactivated),
+        ("Teachers unchanged", summary.teachers_unchanged),
+    ]
+    rows += [(f"Skipped: {skip_label(skip.reason)}", skip.count) for skip in summary.skipped]
+    for what, count in rows:
+        table.add_row(what, f"{count:,}")
+    return table
+
+
+def guard_text(guard: sync_pb2.GuardVerdict) -> Text:
+    """The safety guard's verdict as one coloured sentence."""
+    figures = (
+        f" ({guard.archive_count:,} to archive of {guard.active_count:,} active; "
+        f"at most {guard.threshold:,} without review)"
+    )
+    if guard.needs_review:
+        return Text(f"Needs review: {guard.message}{figures}", style="bold yellow")
+    return Text(f"Guard: {guard.message or 'OK'}{figures}", style="green")
+
+
+def items_table(items: Iterable[sync_pb2.PlanItem], *, title: str = "Changes") -> Table:
+    """Plan items: what changes for whom, and why rows were skipped or archived."""
+    table = Table(title=title)
+    table.add_column("Kind")
+    table.add_column("Name")
+    table.add_column("Email")
+    table.add_column("Details")
+    for item in items:
+        details = [f"{c.field}: {c.old_value!r} → {c.new_value!r}" for c in item.field_changes]
+        details += [f"+ {name}" for name in item.schools_added]
+        details += [f"- {name}" for name in item.schools_removed]
+        if item.skip_reason != sync_pb2.SKIP_REASON_UNSPECIFIED:
+            details.append(f"skipped: {skip_label(item.skip_reason)}")
+        if item.reason:
+            details.append(item.reason)
+        table.add_row(kind_label(item.kind), item.display_name, item.email, "\n".join(details))
+    return table
+
+
+def runs_table(runs: Iterable[sync_pb2.SyncRun]) -> Table:
+    """Run history: one row per run with its outcome and counts."""
+    table = Table(title="Sync runs")
+    table.add_column("Run")
+    table.add_column("Trigger")
+    table.add_column("State")
+    table.add_column("Started")
+    table.add_column("Ended")
+    table.add_column("Added", justify="right")
+    table.add_column("Updated", justify="right")
+    table.add_column("Archived", justify="right")
+    table.add_column("Skipped", justify="right")
+    for run in runs:
+        summary = run.summary
+        table.add_row(
+            run.run_id,
+            trigger_label(run.trigger),
+            styled_state(run.state),
+            time_label(run.start_time) or time_label(run.create_time),
+            time_label(run.end_time),
+            f"{summary.teachers_added:,}",
+            f"{summary.teachers_updated:,}",
+            f"{summary.teachers_archived:,}",
+            f"{sum(skip.count for skip in summary.skipped):,}",
+        )
+    return table
+
+
+def run_table(run: sync_pb2.SyncRun) -> Table:
+    """One run's details."""
+    table = Table(title=f"Sync run {run.run_id}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    table.add_row("Name", run.name)
+    table.add_row("Trigger", trigger_label(run.trigger))
+    table.add_row("State", styled_state(run.state))
+    table.add_row("Phase", f"{phase_label(run.phase)} ({run.percent}%)")
+    table.add_row("Requested by", run.requested_by)
+    table.add_row("Queued", time_label(run.create_time))
+    table.add_row("Started", time_label(run.start_time))
+    table.add_row("Ended", time_label(run.end_time))
+    if run.approved_run:
+        table.add_row("Approves", run.approved_run)
+    if run.error_message:
+        table.add_row("Error", Text(run.error_message, style="red"))
+    return table
