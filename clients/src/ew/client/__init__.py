@@ -1,0 +1,1 @@
+"""Typed Python clients of the EW roster and sync services."""

@@ -1,0 +1,497 @@
+"""Change-set use cases: open, stage batches, commit all-or-nothing, abandon, read results.
+
+Staged changes live in the database (several replicas, restarts and bounded memory). Staging
+records what the change set read: the matched teacher's revision, or that an email had no teacher.
+Commit re-checks those reads and writes everything in one transaction, or refuses with ABORTED,
+abandons the change set and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from services.common.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from services.roster import repository as repo
+from services.roster.domain import (
+    ArchiveTeacherChange,
+    Change,
+    ChangeCounts,
+    ChangeSet,
+    ChangeSetResult,
+    ChangeSetState,
+    CreateSchoolChange,
+    Outcome,
+    Page,
+    Teacher,
+    TeacherChangeKind,
+    TeacherState,
+    UpsertTeacherChange,
+)
+from services.roster.usecases import Store, duplicate_positions, require_district
+from services.roster.validation import (
+    MAX_REASON,
+    check_batch_size,
+    check_email,
+    check_page_size,
+    check_text,
+    check_uuid,
+    email_key,
+    violation,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_NUMBER = 1_000_000_000
+# Staged rows are ordered by position = batch_number * POSITIONS + index in the batch.
+POSITIONS = 1000
+DEFAULT_RESULTS_PAGE = 1000
+MAX_RESULTS_PAGE = 5000
+
+
+class _Conflict(Exception):
+    """A read of the change set no longer holds; the commit must not land."""
+
+
+@dataclass
+class _Checked:
+    """One batch after validation: the rows to stage and their counts."""
+
+    schools: list[dict[str, Any]]
+    teachers: list[dict[str, Any]]
+    memberships: list[dict[str, Any]]
+    counts: ChangeCounts
+
+
+def _check_ref(ref: str, field: str) -> str:
+    return check_text(ref, field)
+
+
+def _check_change(index: int, change: Change) -> list[FieldViolation]:
+    """Field checks that need no database."""
+    prefix = f"changes[{index}]"
+    try:
+        if isinstance(change, CreateSchoolChange):
+            _check_ref(change.ref, f"{prefix}.create_school.ref")
+            check_text(change.display_name, f"{prefix}.create_school.display_name")
+        elif isinstance(change, UpsertTeacherChange):
+            field = f"{prefix}.upsert_teacher"
+            _check_ref(change.ref, f"{field}.ref")
+            if change.teacher_id is not None:
+                check_uuid(change.teacher_id, f"{field}.teacher_id")
+            check_text(change.given_name, f"{field}.given_name", required=False)
+            check_text(change.family_name, f"{field}.family_name", required=False)
+            check_email(change.email, f"{field}.email")
+            for n, school in enumerate(change.schools):
+                if school.school_id is not None:
+                    check_uuid(school.school_id, f"{field}.schools[{n}].school_id")
+                elif school.school_ref is not None:
+                    _check_ref(school.school_ref, f"{field}.schools[{n}].school_ref")
+                else:
+                    raise violation(f"{field}.schools[{n}]", "set school_id or school_ref")
+        elif isinstance(change, ArchiveTeacherChange):
+            check_uuid(change.teacher_id, f"{prefix}.archive_teacher.teacher_id")
+            check_text(change.reason, f"{prefix}.archive_teacher.reason", maximum=MAX_REASON)
+        else:
+            check_uuid(change.teacher_id, f"{prefix}.reactivate_teacher.teacher_id")
+    except InvalidArgument as error:
+        return error.violations
+    return []
+
+
+def _teacher_field(index: int, change: Change) -> str:
+    if isinstance(change, UpsertTeacherChange):
+        return f"changes[{index}].upsert_teacher"
+    if isinstance(change, ArchiveTeacherChange):
+        return f"changes[{index}].archive_teacher"
+    return f"changes[{index}].reactivate_teacher"
+
+
+class ChangeSetUseCases:
+    """Change sets of one roster database."""
+
+    def __init__(self, store: Store, ttl: dt.timedelta) -> None:
+        self._store = store
+        self._ttl = ttl
+
+    def _refresh(self, district_id: str, change_set_id: str) -> ChangeSet:
+        """The change set, expired first when it is open past its expiry; NOT_FOUND when unknown."""
+        with self._store.transaction() as conn:
+            require_district(conn, district_id)
+            change_set = repo.get_change_set(conn, district_id, change_set_id, lock=True)
+            if change_set is None:
+                raise NotFound(f"Change set {change_set_id!r} not found in district {district_id!r}.")
+            if change_set.state is ChangeSetState.OPEN and self._store.clock() >= change_set.expire_time:
+                repo.expire(conn, change_set_id)
+                repo.purge_staged(conn, change_set_id)
+                change_set = repo.get_change_set(conn, district_id, change_set_id)
+                assert change_set is not None
+        return change_set
+
+    def _open(self, conn: Connection, district_id: str, change_set_id: str) -> ChangeSet:
+        change_set = repo.get_change_set(conn, district_id, change_set_id, lock=True)
+        assert change_set is not None, "change sets are never deleted"
+        if change_set.state is not ChangeSetState.OPEN:
+            raise FailedPrecondition(
+                f"Change set {change_set_id!r} is {change_set.state.value.lower()}; only open change sets "
+                "accept changes. Open a new change set.",
+                reason=f"CHANGE_SET_{change_set.state.value}",
+            )
+        return change_set
+
+    def create(self, district_id: str, request_id: str | None) -> ChangeSet:
+        """Open a change set; repeating a request id returns the one it opened."""
+
+        def work(conn: Connection) -> str:
+            require_district(conn, district_id)
+            if request_id:
+                earlier = repo.change_set_id_for_request(conn, district_id, request_id)
+                if earlier is not None:
+                    return earlier
+            change_set_id = str(uuid.uuid4())
+            repo.insert_change_set(
+                conn, change_set_id, district_id, request_id, self._store.clock(), self._ttl
+            )
+            return change_set_id
+
+        return self._refresh(district_id, self._store.retrying(work))
+
+    def get(self, district_id: str, change_set_id: str) -> ChangeSet:
+        """A change set with its state and counts."""
+        return self._refresh(district_id, change_set_id)
+
+    def stage(
+        self, district_id: str, change_set_id: str, batch_number: int, changes: Sequence[Change]
+    ) -> ChangeSet:
+        """Stage one batch; a batch number staged before is a no-op."""
+        if not 1 <= batch_number <= MAX_BATCH_NUMBER:
+            raise violation("batch_number", f"must be between 1 and {MAX_BATCH_NUMBER}, got {batch_number}")
+        check_batch_size(len(changes), "changes")
+        problems = [v for index, change in enumerate(changes) for v in _check_change(index, change)]
+        if problems:
+            raise InvalidArgument.for_fields(problems)
+        self._check_batch_duplicates(changes)
+        self._refresh(district_id, change_set_id)
+        try:
+            with self._store.transaction() as conn:
+                self._open(conn, district_id, change_set_id)
+                if not repo.batch_staged(conn, change_set_id, batch_number):
+                    checked = self._resolve(conn, district_id, change_set_id, batch_number, changes)
+                    repo.stage(
+                        conn,
+                        change_set_id,
+                        batch_number,
+                        checked.schools,
+                        checked.teachers,
+                        checked.memberships,
+                    )
+                    expire = self._store.clock() + self._ttl
+                    repo.add_staged_counts(conn, change_set_id, checked.counts, expire)
+        except IntegrityError:
+            raise Aborted(
+                "Another batch was staged into this change set at the same time and overlaps this one; "
+                "retry this batch.",
+            ) from None
+        return self._refresh(district_id, change_set_id)
+
+    @staticmethod
+    def _check_batch_duplicates(changes: Sequence[Change]) -> None:
+        school_refs = [c.ref if isinstance(c, CreateSchoolChange) else None for c in changes]
+        teacher_refs = [c.ref if isinstance(c, UpsertTeacherChange) else None for c in changes]
+        emails = [email_key(c.email) if isinstance(c, UpsertTeacherChange) else None for c in changes]
+        ids = [None if isinstance(c, CreateSchoolChange) else c.teacher_id for c in changes]
+        problems = (
+            duplicate_positions(school_refs, "changes[{}].create_school.ref")
+            + duplicate_positions(teacher_refs, "changes[{}].upsert_teacher.ref")
+            + duplicate_positions(emails, "changes[{}].upsert_teacher.email")
+            + duplicate_positions(ids, "changes[{}].teacher_id")
+        )
+        if problems:
+            raise InvalidArgument.for_fields(problems)
+
+    def _resolve(
+        self,
+        conn: Connection,
+        district_id: str,
+        change_set_id: str,
+        batch_number: int,
+        changes: Sequence[Change],
+    ) -> _Checked:
+        """Match every change against the roster and the change set; the rows to stage."""
+        upserts = [(i, c) for i, c in enumerate(changes) if isinstance(c, UpsertTeacherChange)]
+        creates = [(i, c) for i, c in enumerate(changes) if isinstance(c, CreateSchoolChange)]
+        named_ids = sorted(
+            {c.teacher_id for c in changes if not isinstance(c, CreateSchoolChange) and c.teacher_id}
+        )
+        by_id = repo.get_teachers(conn, district_id, named_ids)
+        missing = [
+            FieldViolation(f"{_teacher_field(i, c)}.teacher_id", f"teacher {c.teacher_id!r} not found")
+            for i, c in enumerate(changes)
+            if not isinstance(c, CreateSchoolChange) and c.teacher_id and c.teacher_id not in by_id
+        ]
+        if missing:
+            raise NotFound(
+                f"Teachers not found in district {district_id!r}: "
+                + ", ".join(v.description.split("'")[1] for v in missing[:10]),
+                violations=missing,
+            )
+        by_email = repo.teachers_by_email_key(conn, district_id, [email_key(c.email) for _, c in upserts])
+
+        school_ids = sorted({s.school_id for _, c in upserts for s in c.schools if s.school_id})
+        known = repo.get_schools(conn, district_id, school_ids)
+        allocated = {c.ref: str(uuid.uuid4()) for _, c in creates}
+        earlier_schools = repo.staged_school_ids(conn, change_set_id, list(allocated))
+        if earlier_schools:
+            raise violation(
+                "changes.create_school.ref",
+                f"refs already staged in this change set: {sorted(earlier_schools)[:10]}",
+            )
+        wanted_refs = sorted({s.school_ref for _, c in upserts for s in c.schools if s.school_ref})
+        staged_refs = repo.staged_school_ids(
+            conn, change_set_id, [r for r in wanted_refs if r not in allocated]
+        )
+        ref_ids = {**staged_refs, **allocated}
+
+        targets: list[Teacher | None] = []
+        problems: list[FieldViolation] = []
+        for index, change in enumerate(changes):
+            if isinstance(change, CreateSchoolChange):
+                targets.append(None)
+                continue
+            field = _teacher_field(index, change)
+            target = by_id.get(change.teacher_id) if change.teacher_id else None
+            if isinstance(change, UpsertTeacherChange):
+                owner = by_email.get(email_key(change.email))
+                if target is None:
+                    target = owner
+                elif owner is not None and owner.teacher_id != target.teacher_id:
+                    problems.append(
+                        FieldViolation(
+                            f"{field}.email", f"{change.email!r} belongs to teacher {owner.teacher_id!r}"
+                        )
+                    )
+                for n, school in enumerate(change.schools):
+                    if school.school_id and school.school_id not in known:
+                        problems.append(
+                            FieldViolation(
+                                f"{field}.schools[{n}].school_id",
+                                f"school {school.school_id!r} not found in district {district_id!r}",
+                            )
+                        )
+                    if school.school_ref and school.school_ref not in ref_ids:
+                        problems.append(
+                            FieldViolation(
+                                f"{field}.schools[{n}].school_ref",
+                                f"{school.school_ref!r} names no school created in this change set",
+                            )
+                        )
+            elif isinstance(change, ArchiveTeacherChange):
+                assert target is not None
+                if target.state is not TeacherState.ACTIVE:
+                    raise FailedPrecondition(f"Teacher {target.teacher_id!r} is archived already ({field}).")
+            else:
+                assert target is not None
+                if target.state is not TeacherState.ARCHIVED:
+                    raise FailedPrecondition(
+                        f"Teacher {target.teacher_id!r} is active, not archived ({field})."
+                    )
+            targets.append(target)
+        problems += duplicate_positions(
+            [t.teacher_id if t else None for t in targets], "changes[{}] (same teacher)"
+        )
+        if problems:
+            raise InvalidArgument.for_fields(problems)
+
+        clashes = repo.staged_teacher_clashes(
+            conn,
+            change_set_id,
+            [t.teacher_id for t in targets if t],
+            [c.ref for _, c in upserts],
+            [email_key(c.email) for _, c in upserts],
+        )
+        if clashes:
+            raise InvalidArgument(
+                "This batch touches a teacher, ref or email that an earlier batch of the change set "
+                f"already staged (for example ref {clashes[0].ref!r}, teacher {clashes[0].teacher_id!r}); "
+                "a change set touches each teacher at most once."
+            )
+
+        checked = _Checked(
+            schools=[
+                {"ref": c.ref, "school_id": allocated[c.ref], "display_name": c.display_name}
+                for _, c in creates
+            ],
+            teachers=[],
+            memberships=[],
+            counts=ChangeCounts(schools_created=len(creates)),
+        )
+        for index, (change, target) in enumerate(zip(changes, targets, strict=True)):
+            position = batch_number * POSITIONS + index
+            row: dict[str, Any] = {
+                "position": position,
+                "read_revision": target.revision if target else None,
+                "teacher_id": target.teacher_id if target else str(uuid.uuid4()),
+                "schools_changed": False,
+                "ref": None,
+                "given_name": None,
+                "family_name": None,
+                "email": None,
+                "upsert_email_key": None,
+                "reason": None,
+            }
+            if isinstance(change, CreateSchoolChange):
+                continue
+            if isinstance(change, UpsertTeacherChange):
+                email = change.email.strip()
+                school_set = sorted({s.school_id or ref_ids[s.school_ref or ""] for s in change.schools})
+                if target is None:
+                    outcome = Outcome.CREATED
+                    checked.counts.teachers_created += 1
+                else:
+                    schools_changed = tuple(school_set) != target.school_ids
+                    fields_changed = (change.given_name, change.family_name, email) != (
+                        target.given_name,
+                        target.family_name,
+                        target.email,
+                    )
+                    row["schools_changed"] = schools_changed
+                    outcome = Outcome.UPDATED if schools_changed or fields_changed else Outcome.UNCHANGED
+                    if outcome is Outcome.UPDATED:
+                        checked.counts.teachers_updated += 1
+                    else:
+                        checked.counts.teachers_unchanged += 1
+                row.update(
+                    kind=TeacherChangeKind.UPSERT.value,
+                    outcome=outcome.value,
+                    ref=change.ref,
+                    given_name=change.given_name,
+                    family_name=change.family_name,
+                    email=email,
+                    upsert_email_key=email_key(email),
+                )
+                checked.memberships.extend({"position": position, "school_id": s} for s in school_set)
+            elif isinstance(change, ArchiveTeacherChange):
+                row.update(
+                    kind=TeacherChangeKind.ARCHIVE.value, outcome=Outcome.ARCHIVED.value, reason=change.reason
+                )
+                checked.counts.teachers_archived += 1
+            else:
+                row.update(kind=TeacherChangeKind.REACTIVATE.value, outcome=Outcome.REACTIVATED.value)
+                checked.counts.teachers_reactivated += 1
+            checked.teachers.append(row)
+        return checked
+
+    def commit(self, district_id: str, change_set_id: str) -> ChangeSet:
+        """Land every staged change in one transaction; ABORTED (and abandoned) on a conflict."""
+        current = self._refresh(district_id, change_set_id)
+        if current.state is ChangeSetState.COMMITTED:
+            return current
+        try:
+            with self._store.transaction() as conn:
+                change_set = self._open(conn, district_id, change_set_id)
+                self._apply(conn, change_set)
+        except _Conflict as conflict:
+            reason = str(conflict)
+            with self._store.transaction() as conn:
+                repo.ended(conn, change_set_id, ChangeSetState.ABANDONED, self._store.clock(), reason)
+                repo.purge_staged(conn, change_set_id)
+            raise Aborted(
+                f"Change set {change_set_id!r} was not committed and is now abandoned: {reason} "
+                "Nothing was written; read the roster again and stage a new change set.",
+                reason="CHANGE_SET_CONFLICT",
+            ) from None
+        self._purge_quietly(change_set_id)
+        return self._refresh(district_id, change_set_id)
+
+    def _apply(self, conn: Connection, change_set: ChangeSet) -> None:
+        change_set_id = change_set.change_set_id
+        changed = repo.revision_conflict(conn, change_set_id)
+        if changed is not None:
+            raise _Conflict(f"teacher {changed!r} changed after the change set read it.")
+        taken = repo.email_conflict(conn, change_set_id, change_set.district_id)
+        if taken is not None:
+            ref, email = taken
+            raise _Conflict(f"email {email!r} (ref {ref!r}) now belongs to another teacher.")
+        now = self._store.clock()
+        try:
+            written = repo.apply_change_set(conn, change_set_id, change_set.district_id, now)
+        except IntegrityError:
+            raise _Conflict("a concurrent writer took an email this change set creates.") from None
+        for name, count in written.items():
+            if count != getattr(change_set.staged, name):
+                raise _Conflict("a teacher this change set touches changed while it was committing.")
+        applied = {f"applied_{f.name}": getattr(change_set.staged, f.name) for f in fields(ChangeCounts)}
+        repo.update_change_set(
+            conn, change_set_id, state=ChangeSetState.COMMITTED.value, end_time=now, **applied
+        )
+
+    def _purge_quietly(self, change_set_id: str) -> None:
+        """Drop a committed change set's staged rows; the periodic cleanup retries on failure."""
+        try:
+            with self._store.transaction() as conn:
+                repo.purge_staged(conn, change_set_id)
+        except Exception:
+            log.warning("could not purge staged rows of change set %s yet", change_set_id, exc_info=True)
+
+    def abandon(self, district_id: str, change_set_id: str, reason: str) -> ChangeSet:
+        """Abandon an open change set; nothing it staged lands. Ended ones are returned as they are."""
+        check_text(reason, "reason", maximum=MAX_REASON, required=False)
+        current = self._refresh(district_id, change_set_id)
+        if current.state in (ChangeSetState.ABANDONED, ChangeSetState.EXPIRED):
+            return current
+        with self._store.transaction() as conn:
+            self._open(conn, district_id, change_set_id)
+            repo.ended(
+                conn,
+                change_set_id,
+                ChangeSetState.ABANDONED,
+                self._store.clock(),
+                reason or "Abandoned by the caller.",
+            )
+            repo.purge_staged(conn, change_set_id)
+        return self._refresh(district_id, change_set_id)
+
+    def list_results(
+        self, district_id: str, change_set_id: str, page_size: int, page_token: str
+    ) -> Page[ChangeSetResult]:
+        """A page of a committed change set's results, by kind then ref."""
+        limit = check_page_size(page_size, default=DEFAULT_RESULTS_PAGE, maximum=MAX_RESULTS_PAGE)
+        query: list[str | int | None] = ["results", district_id, change_set_id]
+        cursor = self._store.tokens.decode(page_token, query, [int, str])
+        change_set = self._refresh(district_id, change_set_id)
+        if change_set.state is not ChangeSetState.COMMITTED:
+            raise FailedPrecondition(
+                f"Change set {change_set_id!r} is {change_set.state.value.lower()}; only committed "
+                "change sets have results.",
+                reason=f"CHANGE_SET_{change_set.state.value}",
+            )
+        with self._store.transaction() as conn:
+            after = (int(cursor[0]), str(cursor[1])) if cursor else None
+            items = repo.list_results(conn, change_set_id, after, limit + 1)
+        token = ""
+        if len(items) > limit:
+            items = items[:limit]
+            token = self._store.tokens.encode(query, [int(items[-1].kind), items[-1].ref])
+        return Page(items, token)
+
+    def clean_up(self) -> int:
+        """Expire open change sets past their expiry and purge staged rows of ended ones."""
+        with self._store.transaction() as conn:
+            due = repo.due_change_sets(conn, self._store.clock())
+        for change_set_id in due:
+            with self._store.transaction() as conn:
+                repo.expire(conn, change_set_id)
+                repo.purge_staged(conn, change_set_id)
+        with self._store.transaction() as conn:
+            leftovers = repo.change_sets_with_staged_rows(conn)
+        for change_set_id in leftovers:
+            with self._store.transaction() as conn:
+                repo.purge_staged(conn, change_set_id)
+        return len(due)

@@ -1,0 +1,638 @@
+"""All SQL of the roster service. Functions take the caller's connection and never commit.
+
+Writes are set-based: batches go in as one executemany, and a change set commits with a handful of
+INSERT .. SELECT / UPDATE .. FROM statements over its staged rows, never one query per row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+
+from services.roster import models
+from services.roster.domain import (
+    ChangeCounts,
+    ChangeKind,
+    ChangeSet,
+    ChangeSetResult,
+    ChangeSetState,
+    District,
+    Outcome,
+    School,
+    Teacher,
+    TeacherChangeKind,
+    TeacherFilter,
+    TeacherState,
+)
+
+districts = cast(Table, models.District.__table__)
+schools = cast(Table, models.School.__table__)
+teachers = cast(Table, models.Teacher.__table__)
+teacher_schools = cast(Table, models.TeacherSchool.__table__)
+idempotency = cast(Table, models.IdempotencyRecord.__table__)
+change_sets = cast(Table, models.ChangeSet.__table__)
+staged_batches = cast(Table, models.StagedBatch.__table__)
+staged_schools = cast(Table, models.StagedSchool.__table__)
+staged_teachers = cast(Table, models.StagedTeacher.__table__)
+staged_memberships = cast(Table, models.StagedMembership.__table__)
+results = cast(Table, models.ChangeSetResult.__table__)
+
+COUNT_FIELDS = (
+    "schools_created",
+    "teachers_created",
+    "teachers_updated",
+    "teachers_unchanged",
+    "teachers_archived",
+    "teachers_reactivated",
+)
+# Bind parameters per statement stay far below SQLite's limit (32766).
+CHUNK = 1000
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+# Districts
+
+
+def insert_district(conn: Connection, district: District) -> None:
+    """Insert a district (IntegrityError when the id is taken)."""
+    conn.execute(
+        insert(districts).values(
+            id=district.district_id, display_name=district.display_name, create_time=district.create_time
+        )
+    )
+
+
+def get_district(conn: Connection, district_id: str) -> District | None:
+    """The district, or None."""
+    row = conn.execute(select(districts).where(districts.c.id == district_id)).one_or_none()
+    return District(row.id, row.display_name, row.create_time) if row else None
+
+
+# Schools
+
+
+def _school(row: Row[Any]) -> School:
+    return School(row.id, row.district_id, row.display_name, row.create_time, row.update_time)
+
+
+def get_schools(conn: Connection, district_id: str, school_ids: Sequence[str]) -> dict[str, School]:
+    """The district's schools among ``school_ids``, by id."""
+    found: dict[str, School] = {}
+    for chunk in _chunks(school_ids):
+        query = select(schools).where(schools.c.district_id == district_id, schools.c.id.in_(chunk))
+        found.update({row.id: _school(row) for row in conn.execute(query)})
+    return found
+
+
+def list_schools(
+    conn: Connection, district_id: str, after: tuple[str, str] | None, limit: int
+) -> list[School]:
+    """Schools ordered by display name then id, after the cursor."""
+    query = select(schools).where(schools.c.district_id == district_id)
+    if after:
+        query = query.where(tuple_(schools.c.display_name, schools.c.id) > tuple_(*after))
+    query = query.order_by(schools.c.display_name, schools.c.id).limit(limit)
+    return [_school(row) for row in conn.execute(query)]
+
+
+def count_schools(conn: Connection, district_id: str) -> int:
+    """How many schools the district has."""
+    query = select(func.count()).select_from(schools).where(schools.c.district_id == district_id)
+    return int(conn.execute(query).scalar_one())
+
+
+def insert_schools(conn: Connection, rows: Sequence[School]) -> None:
+    """Insert schools in one executemany."""
+    conn.execute(
+        insert(schools),
+        [
+            {
+                "id": s.school_id,
+                "district_id": s.district_id,
+                "display_name": s.display_name,
+                "create_time": s.create_time,
+                "update_time": s.update_time,
+            }
+            for s in rows
+        ],
+    )
+
+
+# Teachers
+
+
+def _school_ids_of(conn: Connection, teacher_ids: Sequence[str]) -> dict[str, list[str]]:
+    memberships: dict[str, list[str]] = defaultdict(list)
+    for chunk in _chunks(teacher_ids):
+        query = select(teacher_schools).where(teacher_schools.c.teacher_id.in_(chunk))
+        for row in conn.execute(query):
+            memberships[row.teacher_id].append(row.school_id)
+    return memberships
+
+
+def _teachers(conn: Connection, rows: Sequence[Row[Any]]) -> list[Teacher]:
+    memberships = _school_ids_of(conn, [row.id for row in rows])
+    return [
+        Teacher(
+            teacher_id=row.id,
+            district_id=row.district_id,
+            given_name=row.given_name,
+            family_name=row.family_name,
+            email=row.email,
+            school_ids=tuple(sorted(memberships.get(row.id, []))),
+            state=TeacherState(row.state),
+            archive_time=row.archive_time,
+            archive_reason=row.archive_reason,
+            create_time=row.create_time,
+            update_time=row.update_time,
+            revision=row.revision,
+        )
+        for row in rows
+    ]
+
+
+def get_teachers(
+    conn: Connection, district_id: str, teacher_ids: Sequence[str], *, lock: bool = False
+) -> dict[str, Teacher]:
+    """The district's teachers among ``teacher_ids``, by id; ``lock`` holds them until commit."""
+    rows: list[Row[Any]] = []
+    for chunk in _chunks(teacher_ids):
+        query = select(teachers).where(teachers.c.district_id == district_id, teachers.c.id.in_(chunk))
+        rows.extend(conn.execute(query.with_for_update() if lock else query))
+    return {t.teacher_id: t for t in _teachers(conn, rows)}
+
+
+def teachers_by_email_key(
+    conn: Connection, district_id: str, keys: Sequence[str], *, lock: bool = False
+) -> dict[str, Teacher]:
+    """The district's teachers whose email key is among ``keys``, by email key."""
+    rows: list[Row[Any]] = []
+    for chunk in _chunks(keys):
+        query = select(teachers).where(teachers.c.district_id == district_id, teachers.c.email_key.in_(chunk))
+        rows.extend(conn.execute(query.with_for_update() if lock else query))
+    keyed = {row.id: row.email_key for row in rows}
+    return {keyed[t.teacher_id]: t for t in _teachers(conn, rows)}
+
+
+def _filtered_teachers(district_id: str, filters: TeacherFilter) -> Select[Any]:
+    query = select(teachers).where(teachers.c.district_id == district_id)
+    if filters.state is not None:
+        query = query.where(teachers.c.state == filters.state.value)
+    if filters.email is not None:
+        query = query.where(teachers.c.email_key == filters.email)
+    if filters.school_id is not None:
+        member = select(teacher_schools.c.teacher_id).where(teacher_schools.c.school_id == filters.school_id)
+        query = query.where(teachers.c.id.in_(member))
+    return query
+
+
+def list_teachers(
+    conn: Connection, district_id: str, filters: TeacherFilter, after: tuple[str, str] | None, limit: int
+) -> list[Teacher]:
+    """Teachers matching ``filters`` ordered by email key then id, after the cursor."""
+    query = _filtered_teachers(district_id, filters)
+    if after:
+        query = query.where(tuple_(teachers.c.email_key, teachers.c.id) > tuple_(*after))
+    query = query.order_by(teachers.c.email_key, teachers.c.id).limit(limit)
+    return _teachers(conn, list(conn.execute(query)))
+
+
+def count_teachers(conn: Connection, district_id: str, filters: TeacherFilter) -> int:
+    """How many teachers match ``filters``."""
+    query = select(func.count()).select_from(_filtered_teachers(district_id, filters).subquery())
+    return int(conn.execute(query).scalar_one())
+
+
+def email_key_of(conn: Connection, teacher_id: str) -> str:
+    """The stored email key of a teacher (used as its list cursor)."""
+    return str(conn.execute(select(teachers.c.email_key).where(teachers.c.id == teacher_id)).scalar_one())
+
+
+def insert_teachers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert teachers (column dicts) in one executemany; IntegrityError on a taken email."""
+    if rows:
+        conn.execute(insert(teachers), list(rows))
+
+
+def update_teachers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Update teachers locked by the caller; each dict holds ``id`` and the new column values."""
+    for row in rows:
+        values = {k: v for k, v in row.items() if k != "id"}
+        conn.execute(update(teachers).where(teachers.c.id == row["id"]).values(**values))
+
+
+def replace_memberships(conn: Connection, school_ids_by_teacher: Mapping[str, Sequence[str]]) -> None:
+    """Make each teacher's school list exactly the given one."""
+    teacher_ids = list(school_ids_by_teacher)
+    for chunk in _chunks(teacher_ids):
+        conn.execute(delete(teacher_schools).where(teacher_schools.c.teacher_id.in_(chunk)))
+    rows = [{"teacher_id": t, "school_id": s} for t, ids in school_ids_by_teacher.items() for s in ids]
+    if rows:
+        conn.execute(insert(teacher_schools), rows)
+
+
+# Idempotency records
+
+
+def get_idempotent(conn: Connection, district_id: str, method: str, request_id: str) -> list[str] | None:
+    """The resource ids a previous call with this request id returned, or None."""
+    query = select(idempotency.c.resource_ids).where(
+        idempotency.c.district_id == district_id,
+        idempotency.c.method == method,
+        idempotency.c.request_id == request_id,
+    )
+    stored = conn.execute(query).scalar_one_or_none()
+    return list(json.loads(stored)) if stored is not None else None
+
+
+def put_idempotent(
+    conn: Connection, district_id: str, method: str, request_id: str, ids: Sequence[str], now: dt.datetime
+) -> None:
+    """Remember what a call with this request id returned (IntegrityError when raced)."""
+    conn.execute(
+        insert(idempotency).values(
+            district_id=district_id,
+            method=method,
+            request_id=request_id,
+            resource_ids=json.dumps(list(ids)),
+            create_time=now,
+        )
+    )
+
+
+# Change sets
+
+
+def _counts(row: Row[Any], prefix: str) -> ChangeCounts:
+    return ChangeCounts(**{name: getattr(row, f"{prefix}_{name}") for name in COUNT_FIELDS})
+
+
+def _change_set(row: Row[Any]) -> ChangeSet:
+    return ChangeSet(
+        change_set_id=row.id,
+        district_id=row.district_id,
+        state=ChangeSetState(row.state),
+        staged=_counts(row, "staged"),
+        applied=_counts(row, "applied"),
+        create_time=row.create_time,
+        expire_time=row.expire_time,
+        end_time=row.end_time,
+        abandon_reason=row.abandon_reason,
+    )
+
+
+def insert_change_set(
+    conn: Connection,
+    change_set_id: str,
+    district_id: str,
+    request_id: str | None,
+    now: dt.datetime,
+    ttl: dt.timedelta,
+) -> None:
+    """Open a change set (IntegrityError when the request id was used)."""
+    zeros = {f"{p}_{n}": 0 for p in ("staged", "applied") for n in COUNT_FIELDS}
+    conn.execute(
+        insert(change_sets).values(
+            id=change_set_id,
+            district_id=district_id,
+            request_id=request_id,
+            state=ChangeSetState.OPEN.value,
+            create_time=now,
+            expire_time=now + ttl,
+            **zeros,
+        )
+    )
+
+
+def get_change_set(
+    conn: Connection, district_id: str, change_set_id: str, *, lock: bool = False
+) -> ChangeSet | None:
+    """The district's change set, or None; ``lock`` serialises writers of one change set."""
+    query = select(change_sets).where(
+        change_sets.c.district_id == district_id, change_sets.c.id == change_set_id
+    )
+    row = conn.execute(query.with_for_update() if lock else query).one_or_none()
+    return _change_set(row) if row else None
+
+
+def change_set_id_for_request(conn: Connection, district_id: str, request_id: str) -> str | None:
+    """The change set a CreateChangeSet with this request id opened, or None."""
+    query = select(change_sets.c.id).where(
+        change_sets.c.district_id == district_id, change_sets.c.request_id == request_id
+    )
+    return conn.execute(query).scalar_one_or_none()
+
+
+def update_change_set(conn: Connection, change_set_id: str, **values: Any) -> None:
+    """Set columns of a change set."""
+    conn.execute(update(change_sets).where(change_sets.c.id == change_set_id).values(**values))
+
+
+def add_staged_counts(
+    conn: Connection, change_set_id: str, counts: ChangeCounts, expire_time: dt.datetime
+) -> None:
+    """Add a batch's counts to the change set and push its expiry out."""
+    column = change_sets.c
+    values = {f"staged_{n}": column[f"staged_{n}"] + getattr(counts, n) for n in COUNT_FIELDS}
+    conn.execute(
+        update(change_sets).where(column.id == change_set_id).values(expire_time=expire_time, **values)
+    )
+
+
+def ended(
+    conn: Connection, change_set_id: str, state: ChangeSetState, end_time: dt.datetime, reason: str | None
+) -> None:
+    """Mark an open change set abandoned or expired."""
+    update_change_set(conn, change_set_id, state=state.value, end_time=end_time, abandon_reason=reason)
+
+
+def expire(conn: Connection, change_set_id: str) -> None:
+    """Mark a change set expired as of its expiry time, if it is still open."""
+    column = change_sets.c
+    conn.execute(
+        update(change_sets)
+        .where(column.id == change_set_id, column.state == ChangeSetState.OPEN.value)
+        .values(state=ChangeSetState.EXPIRED.value, end_time=column.expire_time)
+    )
+
+
+def due_change_sets(conn: Connection, now: dt.datetime) -> list[str]:
+    """Open change sets past their expiry."""
+    query = select(change_sets.c.id).where(
+        change_sets.c.state == ChangeSetState.OPEN.value, change_sets.c.expire_time <= now
+    )
+    return list(conn.execute(query).scalars())
+
+
+def change_sets_with_staged_rows(conn: Connection) -> list[str]:
+    """Ended change sets whose staged rows are still stored."""
+    ended_sets = select(change_sets.c.id).where(change_sets.c.state != ChangeSetState.OPEN.value)
+    query = (
+        select(staged_batches.c.change_set_id)
+        .distinct()
+        .where(staged_batches.c.change_set_id.in_(ended_sets))
+    )
+    return list(conn.execute(query).scalars())
+
+
+def purge_staged(conn: Connection, change_set_id: str) -> None:
+    """Delete every staged row of a change set."""
+    for table in (staged_memberships, staged_teachers, staged_schools, staged_batches):
+        conn.execute(delete(table).where(table.c.change_set_id == change_set_id))
+
+
+def batch_staged(conn: Connection, change_set_id: str, batch_number: int) -> bool:
+    """Whether this batch number was staged already."""
+    query = select(staged_batches.c.batch_number).where(
+        staged_batches.c.change_set_id == change_set_id, staged_batches.c.batch_number == batch_number
+    )
+    return conn.execute(query).first() is not None
+
+
+def staged_school_ids(conn: Connection, change_set_id: str, refs: Sequence[str]) -> dict[str, str]:
+    """School ids allocated to already staged school refs, by ref."""
+    found: dict[str, str] = {}
+    for chunk in _chunks(refs):
+        query = select(staged_schools.c.ref, staged_schools.c.school_id).where(
+            staged_schools.c.change_set_id == change_set_id, staged_schools.c.ref.in_(chunk)
+        )
+        found.update({row.ref: row.school_id for row in conn.execute(query)})
+    return found
+
+
+def staged_teacher_clashes(
+    conn: Connection,
+    change_set_id: str,
+    teacher_ids: Sequence[str],
+    refs: Sequence[str],
+    email_keys: Sequence[str],
+) -> list[Row[Any]]:
+    """Already staged teacher changes that share a teacher id, a ref or an email key with a new batch."""
+    column = staged_teachers.c
+    query = select(column.position, column.teacher_id, column.ref, column.upsert_email_key).where(
+        column.change_set_id == change_set_id,
+        or_(
+            column.teacher_id.in_(teacher_ids), column.ref.in_(refs), column.upsert_email_key.in_(email_keys)
+        ),
+    )
+    return list(conn.execute(query.limit(5)))
+
+
+def stage(
+    conn: Connection,
+    change_set_id: str,
+    batch_number: int,
+    school_rows: Sequence[Mapping[str, Any]],
+    teacher_rows: Sequence[Mapping[str, Any]],
+    membership_rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """Store one batch's staged rows (each list in one executemany) and its batch number."""
+    conn.execute(insert(staged_batches).values(change_set_id=change_set_id, batch_number=batch_number))
+    for table, rows in (
+        (staged_schools, school_rows),
+        (staged_teachers, teacher_rows),
+        (staged_memberships, membership_rows),
+    ):
+        if rows:
+            conn.execute(insert(table), [{"change_set_id": change_set_id, **row} for row in rows])
+
+
+def revision_conflict(conn: Connection, change_set_id: str) -> str | None:
+    """The id of a staged teacher whose revision changed since it was staged, if any."""
+    s, t = staged_teachers.c, teachers.c
+    query = (
+        select(s.teacher_id)
+        .select_from(staged_teachers.join(teachers, t.id == s.teacher_id))
+        .where(s.change_set_id == change_set_id, s.read_revision.is_not(None), t.revision != s.read_revision)
+    )
+    row = conn.execute(query.limit(1)).first()
+    return str(row.teacher_id) if row else None
+
+
+def email_conflict(conn: Connection, change_set_id: str, district_id: str) -> tuple[str, str] | None:
+    """(ref, email) of a staged upsert whose email now belongs to a different teacher, if any."""
+    s, t = staged_teachers.c, teachers.c
+    query = (
+        select(s.ref, s.email)
+        .select_from(
+            staged_teachers.join(
+                teachers, and_(t.district_id == district_id, t.email_key == s.upsert_email_key)
+            )
+        )
+        .where(s.change_set_id == change_set_id, t.id != s.teacher_id)
+    )
+    row = conn.execute(query.limit(1)).first()
+    return (str(row.ref), str(row.email)) if row else None
+
+
+def apply_change_set(
+    conn: Connection, change_set_id: str, district_id: str, now: dt.datetime
+) -> dict[str, int]:
+    """Write a change set's staged rows into the roster; returns rows written per step.
+
+    Updates are guarded by the revision each change read, so a concurrent writer shows up as a
+    row count lower than the staged count (the caller compares and aborts).
+    """
+    s, t = staged_teachers.c, teachers.c
+    mine = s.change_set_id == change_set_id
+    stamp = literal(now, models.UTCDateTime())
+    counts: dict[str, int] = {}
+
+    school_select = select(
+        staged_schools.c.school_id, literal(district_id), staged_schools.c.display_name, stamp, stamp
+    ).where(staged_schools.c.change_set_id == change_set_id)
+    counts["schools_created"] = conn.execute(
+        insert(schools).from_select(
+            ["id", "district_id", "display_name", "create_time", "update_time"], school_select
+        )
+    ).rowcount
+
+    teacher_select = select(
+        s.teacher_id,
+        literal(district_id),
+        s.given_name,
+        s.family_name,
+        s.email,
+        s.upsert_email_key,
+        literal(TeacherState.ACTIVE.value),
+        stamp,
+        stamp,
+        literal(1),
+    ).where(mine, s.outcome == Outcome.CREATED.value)
+    counts["teachers_created"] = conn.execute(
+        insert(teachers).from_select(
+            [
+                "id",
+                "district_id",
+                "given_name",
+                "family_name",
+                "email",
+                "email_key",
+                "state",
+                "create_time",
+                "update_time",
+                "revision",
+            ],
+            teacher_select,
+        )
+    ).rowcount
+
+    guard = and_(t.id == s.teacher_id, mine, t.revision == s.read_revision)
+    counts["teachers_updated"] = conn.execute(
+        update(teachers)
+        .where(guard, s.outcome == Outcome.UPDATED.value)
+        .values(
+            given_name=s.given_name,
+            family_name=s.family_name,
+            email=s.email,
+            email_key=s.upsert_email_key,
+            update_time=stamp,
+            revision=t.revision + 1,
+        )
+    ).rowcount
+    counts["teachers_archived"] = conn.execute(
+        update(teachers)
+        .where(guard, s.kind == TeacherChangeKind.ARCHIVE.value)
+        .values(
+            state=TeacherState.ARCHIVED.value,
+            archive_time=stamp,
+            archive_reason=s.reason,
+            update_time=stamp,
+            revision=t.revision + 1,
+        )
+    ).rowcount
+    counts["teachers_reactivated"] = conn.execute(
+        update(teachers)
+        .where(guard, s.kind == TeacherChangeKind.REACTIVATE.value)
+        .values(
+            state=TeacherState.ACTIVE.value,
+            archive_time=None,
+            archive_reason=None,
+            update_time=stamp,
+            revision=t.revision + 1,
+        )
+    ).rowcount
+
+    replaced = select(s.teacher_id).where(mine, s.outcome == Outcome.UPDATED.value, s.schools_changed)
+    conn.execute(delete(teacher_schools).where(teacher_schools.c.teacher_id.in_(replaced)))
+    m = staged_memberships.c
+    membership_select = (
+        select(s.teacher_id, m.school_id)
+        .select_from(
+            staged_memberships.join(
+                staged_teachers, and_(s.change_set_id == m.change_set_id, s.position == m.position)
+            )
+        )
+        .where(
+            m.change_set_id == change_set_id,
+            or_(
+                s.outcome == Outcome.CREATED.value,
+                and_(s.outcome == Outcome.UPDATED.value, s.schools_changed),
+            ),
+        )
+    )
+    conn.execute(insert(teacher_schools).from_select(["teacher_id", "school_id"], membership_select))
+
+    result_columns = ["change_set_id", "kind", "ref", "resource_id", "outcome"]
+    conn.execute(
+        insert(results).from_select(
+            result_columns,
+            select(
+                literal(change_set_id),
+                literal(int(ChangeKind.CREATE_SCHOOL)),
+                staged_schools.c.ref,
+                staged_schools.c.school_id,
+                literal(Outcome.CREATED.value),
+            ).where(staged_schools.c.change_set_id == change_set_id),
+        )
+    )
+    conn.execute(
+        insert(results).from_select(
+            result_columns,
+            select(
+                literal(change_set_id),
+                literal(int(ChangeKind.UPSERT_TEACHER)),
+                s.ref,
+                s.teacher_id,
+                s.outcome,
+            ).where(mine, s.kind == TeacherChangeKind.UPSERT.value),
+        )
+    )
+    return counts
+
+
+def list_results(
+    conn: Connection, change_set_id: str, after: tuple[int, str] | None, limit: int
+) -> list[ChangeSetResult]:
+    """A committed change set's results ordered by kind then ref, after the cursor."""
+    query = select(results).where(results.c.change_set_id == change_set_id)
+    if after:
+        query = query.where(tuple_(results.c.kind, results.c.ref) > tuple_(*after))
+    query = query.order_by(results.c.kind, results.c.ref).limit(limit)
+    return [
+        ChangeSetResult(ChangeKind(row.kind), row.ref, row.resource_id, Outcome(row.outcome))
+        for row in conn.execute(query)
+    ]

@@ -1,0 +1,121 @@
+"""The roster gRPC server: one factory for tests and ``serve()``, health, reflection, shutdown."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from concurrent import futures
+from dataclasses import dataclass
+from types import FrameType
+
+import grpc
+from ew.roster.v1 import roster_service_pb2, roster_service_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy import Engine
+
+from services.common.db import make_engine
+from services.common.grpc_errors import ErrorInterceptor
+from services.roster.changesets import ChangeSetUseCases
+from services.roster.pagetokens import PageTokens
+from services.roster.servicer import RosterServicer
+from services.roster.settings import RosterSettings
+from services.roster.usecases import Clock, RosterUseCases, Store, utc_now
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = roster_service_pb2.DESCRIPTOR.services_by_name["RosterService"].full_name
+MAX_MESSAGE = 16 * 1024 * 1024
+
+
+@dataclass
+class RosterServer:
+    """A created, not yet started server and the parts ``serve()`` and tests need."""
+
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+    change_sets: ChangeSetUseCases
+    engine: Engine
+
+    def stop(self, grace: float | None) -> None:
+        """Report NOT_SERVING, let in-flight calls finish within ``grace``, release the database."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.engine.dispose()
+
+
+def create_server(
+    settings: RosterSettings,
+    *,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
+    clock: Clock = utc_now,
+    engine: Engine | None = None,
+) -> RosterServer:
+    """Build a non-started server bound to ``settings.listen_address`` (port 0 picks a free port).
+
+    ``interceptors`` run before the error interceptor (authentication goes there), so their domain
+    errors are mapped too only if they raise inside the handler; they see every call first.
+    """
+    engine = engine or make_engine(settings.database_url)
+    store = Store(engine, clock, PageTokens(settings.page_token_key.get_secret_value().encode()))
+    change_sets = ChangeSetUseCases(store, settings.change_set_ttl)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="roster-rpc"),
+        interceptors=[*interceptors, ErrorInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_send_message_length", MAX_MESSAGE),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    roster_service_pb2_grpc.add_RosterServiceServicer_to_server(
+        RosterServicer(RosterUseCases(store), change_sets), server
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection([SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    port = server.add_insecure_port(settings.listen_address)
+    if port == 0:
+        raise RuntimeError(f"could not bind the roster server to {settings.listen_address}")
+    return RosterServer(server, port, health_servicer, change_sets, engine)
+
+
+def _clean_up_periodically(change_sets: ChangeSetUseCases, interval: float, stop: threading.Event) -> None:
+    while not stop.wait(interval):
+        try:
+            expired = change_sets.clean_up()
+            if expired:
+                log.info("expired %d open change sets", expired)
+        except Exception:
+            log.exception("change set clean-up failed; retrying in %.0f s", interval)
+
+
+def serve(settings: RosterSettings) -> None:
+    """Run until SIGTERM or SIGINT, then drain in-flight calls within the grace period."""
+    roster = create_server(settings)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s; shutting down", signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    roster.server.start()
+    host = settings.listen_address.rpartition(":")[0]
+    print(f"Roster service listening on {host}:{roster.port}", flush=True)
+    cleaner = threading.Thread(
+        target=_clean_up_periodically,
+        args=(roster.change_sets, settings.cleanup_interval, stopping),
+        name="roster-cleanup",
+        daemon=True,
+    )
+    cleaner.start()
+    stopping.wait()
+    roster.stop(settings.grace_period)
+    cleaner.join()

@@ -1,0 +1,318 @@
+"""RosterService over gRPC: proto <-> domain translation only (logic lives in the use cases)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import grpc
+from ew.roster.v1 import roster_pb2 as pb
+from ew.roster.v1 import roster_service_pb2 as rpc
+from ew.roster.v1 import roster_service_pb2_grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.roster import domain, names
+from services.roster.access import Action, authorize
+from services.roster.changesets import ChangeSetUseCases
+from services.roster.usecases import RosterUseCases
+from services.roster.validation import check_district_id, check_optional_uuid, check_text, violation
+
+_TEACHER_STATES = {
+    domain.TeacherState.ACTIVE: pb.TEACHER_STATE_ACTIVE,
+    domain.TeacherState.ARCHIVED: pb.TEACHER_STATE_ARCHIVED,
+}
+_CHANGE_SET_STATES = {
+    domain.ChangeSetState.OPEN: pb.CHANGE_SET_STATE_OPEN,
+    domain.ChangeSetState.COMMITTED: pb.CHANGE_SET_STATE_COMMITTED,
+    domain.ChangeSetState.ABANDONED: pb.CHANGE_SET_STATE_ABANDONED,
+    domain.ChangeSetState.EXPIRED: pb.CHANGE_SET_STATE_EXPIRED,
+}
+_KINDS = {
+    domain.ChangeKind.CREATE_SCHOOL: pb.CHANGE_KIND_CREATE_SCHOOL,
+    domain.ChangeKind.UPSERT_TEACHER: pb.CHANGE_KIND_UPSERT_TEACHER,
+}
+_OUTCOMES = {
+    domain.Outcome.CREATED: pb.CHANGE_OUTCOME_CREATED,
+    domain.Outcome.UPDATED: pb.CHANGE_OUTCOME_UPDATED,
+    domain.Outcome.UNCHANGED: pb.CHANGE_OUTCOME_UNCHANGED,
+}
+
+
+def _timestamp(value: dt.datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _district(value: domain.District) -> pb.District:
+    return pb.District(
+        name=f"districts/{value.district_id}",
+        district_id=value.district_id,
+        display_name=value.display_name,
+        create_time=_timestamp(value.create_time),
+    )
+
+
+def _school(value: domain.School) -> pb.School:
+    return pb.School(
+        name=f"districts/{value.district_id}/schools/{value.school_id}",
+        school_id=value.school_id,
+        district_id=value.district_id,
+        display_name=value.display_name,
+        create_time=_timestamp(value.create_time),
+        update_time=_timestamp(value.update_time),
+    )
+
+
+def _teacher(value: domain.Teacher) -> pb.Teacher:
+    return pb.Teacher(
+        name=f"districts/{value.district_id}/teachers/{value.teacher_id}",
+        teacher_id=value.teacher_id,
+        district_id=value.district_id,
+        given_name=value.given_name,
+        family_name=value.family_name,
+        email=value.email,
+        school_ids=value.school_ids,
+        state=_TEACHER_STATES[value.state],
+        archive_time=_timestamp(value.archive_time),
+        archive_reason=value.archive_reason or "",
+        create_time=_timestamp(value.create_time),
+        update_time=_timestamp(value.update_time),
+        revision=value.revision,
+    )
+
+
+def _counts(value: domain.ChangeCounts) -> pb.ChangeCounts:
+    return pb.ChangeCounts(
+        schools_created=value.schools_created,
+        teachers_created=value.teachers_created,
+        teachers_updated=value.teachers_updated,
+        teachers_unchanged=value.teachers_unchanged,
+        teachers_archived=value.teachers_archived,
+        teachers_reactivated=value.teachers_reactivated,
+    )
+
+
+def _change_set(value: domain.ChangeSet) -> pb.ChangeSet:
+    return pb.ChangeSet(
+        name=f"districts/{value.district_id}/changeSets/{value.change_set_id}",
+        change_set_id=value.change_set_id,
+        district_id=value.district_id,
+        state=_CHANGE_SET_STATES[value.state],
+        staged=_counts(value.staged),
+        applied=_counts(value.applied),
+        create_time=_timestamp(value.create_time),
+        expire_time=_timestamp(value.expire_time),
+        end_time=_timestamp(value.end_time),
+        abandon_reason=value.abandon_reason or "",
+    )
+
+
+def _teacher_state(value: int) -> domain.TeacherState | None:
+    if value == pb.TEACHER_STATE_UNSPECIFIED:
+        return None
+    for state, number in _TEACHER_STATES.items():
+        if number == value:
+            return state
+    raise violation("state", f"unknown teacher state {value}")
+
+
+def _change(index: int, change: pb.Change) -> domain.Change:
+    kind = change.WhichOneof("kind")
+    if kind == "create_school":
+        school = change.create_school
+        return domain.CreateSchoolChange(ref=school.ref, display_name=school.display_name)
+    if kind == "upsert_teacher":
+        upsert = change.upsert_teacher
+        return domain.UpsertTeacherChange(
+            ref=upsert.ref,
+            teacher_id=upsert.teacher_id or None,
+            given_name=upsert.given_name,
+            family_name=upsert.family_name,
+            email=upsert.email,
+            schools=tuple(
+                domain.SchoolRef(school_id=s.school_id or None, school_ref=s.school_ref or None)
+                for s in upsert.schools
+            ),
+        )
+    if kind == "archive_teacher":
+        return domain.ArchiveTeacherChange(
+            teacher_id=change.archive_teacher.teacher_id, reason=change.archive_teacher.reason
+        )
+    if kind == "reactivate_teacher":
+        return domain.ReactivateTeacherChange(teacher_id=change.reactivate_teacher.teacher_id)
+    raise violation(
+        f"changes[{index}]", "set one of create_school, upsert_teacher, archive_teacher, reactivate_teacher"
+    )
+
+
+class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
+    """Reads the district from each request, authorises it, then calls one use case."""
+
+    def __init__(self, roster: RosterUseCases, change_sets: ChangeSetUseCases) -> None:
+        self._roster = roster
+        self._change_sets = change_sets
+
+    def CreateDistrict(
+        self, request: rpc.CreateDistrictRequest, context: grpc.ServicerContext
+    ) -> rpc.CreateDistrictResponse:
+        district_id = check_district_id(request.district_id, "district_id")
+        authorize(context, district_id, Action.CREATE_DISTRICT)
+        return rpc.CreateDistrictResponse(
+            district=_district(self._roster.create_district(district_id, request.display_name))
+        )
+
+    def GetDistrict(
+        self, request: rpc.GetDistrictRequest, context: grpc.ServicerContext
+    ) -> rpc.GetDistrictResponse:
+        district_id = names.district(request.name)
+        authorize(context, district_id, Action.READ)
+        return rpc.GetDistrictResponse(district=_district(self._roster.get_district(district_id)))
+
+    def GetSchool(
+        self, request: rpc.GetSchoolRequest, context: grpc.ServicerContext
+    ) -> rpc.GetSchoolResponse:
+        district_id, school_id = names.child(request.name, "schools")
+        authorize(context, district_id, Action.READ)
+        return rpc.GetSchoolResponse(school=_school(self._roster.get_school(district_id, school_id)))
+
+    def ListSchools(
+        self, request: rpc.ListSchoolsRequest, context: grpc.ServicerContext
+    ) -> rpc.ListSchoolsResponse:
+        district_id = names.district(request.parent, "parent")
+        authorize(context, district_id, Action.READ)
+        page = self._roster.list_schools(district_id, request.page_size, request.page_token)
+        return rpc.ListSchoolsResponse(
+            schools=[_school(s) for s in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total_size,
+        )
+
+    def BatchCreateSchools(
+        self, request: rpc.BatchCreateSchoolsRequest, context: grpc.ServicerContext
+    ) -> rpc.BatchCreateSchoolsResponse:
+        district_id = names.district(request.parent, "parent")
+        authorize(context, district_id, Action.WRITE)
+        request_id = check_optional_uuid(request.request_id, "request_id")
+        created = self._roster.batch_create_schools(
+            district_id, [s.display_name for s in request.schools], request_id
+        )
+        return rpc.BatchCreateSchoolsResponse(schools=[_school(s) for s in created])
+
+    def GetTeacher(
+        self, request: rpc.GetTeacherRequest, context: grpc.ServicerContext
+    ) -> rpc.GetTeacherResponse:
+        district_id, teacher_id = names.child(request.name, "teachers")
+        authorize(context, district_id, Action.READ)
+        return rpc.GetTeacherResponse(teacher=_teacher(self._roster.get_teacher(district_id, teacher_id)))
+
+    def ListTeachers(
+        self, request: rpc.ListTeachersRequest, context: grpc.ServicerContext
+    ) -> rpc.ListTeachersResponse:
+        district_id = names.district(request.parent, "parent")
+        authorize(context, district_id, Action.READ)
+        filters = domain.TeacherFilter(
+            school_id=check_optional_uuid(request.school_id, "school_id"),
+            state=_teacher_state(request.state),
+            email=check_text(request.email, "email", maximum=254, required=False) or None,
+        )
+        page = self._roster.list_teachers(district_id, filters, request.page_size, request.page_token)
+        return rpc.ListTeachersResponse(
+            teachers=[_teacher(t) for t in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total_size,
+        )
+
+    def BatchUpsertTeachers(
+        self, request: rpc.BatchUpsertTeachersRequest, context: grpc.ServicerContext
+    ) -> rpc.BatchUpsertTeachersResponse:
+        district_id = names.district(request.parent, "parent")
+        authorize(context, district_id, Action.WRITE)
+        request_id = check_optional_uuid(request.request_id, "request_id")
+        inputs = [
+            domain.TeacherInput(t.given_name, t.family_name, t.email, tuple(t.school_ids))
+            for t in request.teachers
+        ]
+        stored = self._roster.batch_upsert_teachers(district_id, inputs, request_id)
+        return rpc.BatchUpsertTeachersResponse(teachers=[_teacher(t) for t in stored])
+
+    def BatchArchiveTeachers(
+        self, request: rpc.BatchArchiveTeachersRequest, context: grpc.ServicerContext
+    ) -> rpc.BatchArchiveTeachersResponse:
+        district_id = names.district(request.parent, "parent")
+        authorize(context, district_id, Action.WRITE)
+        archived = self._roster.batch_archive_teachers(district_id, list(request.teacher_ids), request.reason)
+        return rpc.BatchArchiveTeachersResponse(teachers=[_teacher(t) for t in archived])
+
+    def UnarchiveTeacher(
+        self, request: rpc.UnarchiveTeacherRequest, context: grpc.ServicerContext
+    ) -> rpc.UnarchiveTeacherResponse:
+        district_id, teacher_id = names.child(request.name, "teachers")
+        authorize(context, district_id, Action.UNARCHIVE)
+        return rpc.UnarchiveTeacherResponse(
+            teacher=_teacher(self._roster.unarchive_teacher(district_id, teacher_id))
+        )
+
+    def CreateChangeSet(
+        self, request: rpc.CreateChangeSetRequest, context: grpc.ServicerContext
+    ) -> rpc.CreateChangeSetResponse:
+        district_id = names.district(request.parent, "parent")
+        authorize(context, district_id, Action.WRITE)
+        request_id = check_optional_uuid(request.request_id, "request_id")
+        return rpc.CreateChangeSetResponse(
+            change_set=_change_set(self._change_sets.create(district_id, request_id))
+        )
+
+    def GetChangeSet(
+        self, request: rpc.GetChangeSetRequest, context: grpc.ServicerContext
+    ) -> rpc.GetChangeSetResponse:
+        district_id, change_set_id = names.child(request.name, "changeSets")
+        authorize(context, district_id, Action.READ)
+        return rpc.GetChangeSetResponse(
+            change_set=_change_set(self._change_sets.get(district_id, change_set_id))
+        )
+
+    def StageChanges(
+        self, request: rpc.StageChangesRequest, context: grpc.ServicerContext
+    ) -> rpc.StageChangesResponse:
+        district_id, change_set_id = names.child(request.name, "changeSets")
+        authorize(context, district_id, Action.WRITE)
+        changes = [_change(i, c) for i, c in enumerate(request.changes)]
+        staged = self._change_sets.stage(district_id, change_set_id, request.batch_number, changes)
+        return rpc.StageChangesResponse(change_set=_change_set(staged))
+
+    def CommitChangeSet(
+        self, request: rpc.CommitChangeSetRequest, context: grpc.ServicerContext
+    ) -> rpc.CommitChangeSetResponse:
+        district_id, change_set_id = names.child(request.name, "changeSets")
+        authorize(context, district_id, Action.WRITE)
+        return rpc.CommitChangeSetResponse(
+            change_set=_change_set(self._change_sets.commit(district_id, change_set_id))
+        )
+
+    def AbandonChangeSet(
+        self, request: rpc.AbandonChangeSetRequest, context: grpc.ServicerContext
+    ) -> rpc.AbandonChangeSetResponse:
+        district_id, change_set_id = names.child(request.name, "changeSets")
+        authorize(context, district_id, Action.WRITE)
+        abandoned = self._change_sets.abandon(district_id, change_set_id, request.reason)
+        return rpc.AbandonChangeSetResponse(change_set=_change_set(abandoned))
+
+    def ListChangeSetResults(
+        self, request: rpc.ListChangeSetResultsRequest, context: grpc.ServicerContext
+    ) -> rpc.ListChangeSetResultsResponse:
+        district_id, change_set_id = names.child(request.parent, "changeSets", "parent")
+        authorize(context, district_id, Action.READ)
+        page = self._change_sets.list_results(
+            district_id, change_set_id, request.page_size, request.page_token
+        )
+        return rpc.ListChangeSetResultsResponse(
+            results=[
+                pb.ChangeSetResult(
+                    kind=_KINDS[r.kind], ref=r.ref, resource_id=r.resource_id, outcome=_OUTCOMES[r.outcome]
+                )
+                for r in page.items
+            ],
+            next_page_token=page.next_page_token,
+        )

@@ -1,0 +1,383 @@
+"""The roster's use cases: validation and rules over the repository, one transaction per call.
+
+Callers pass ids already parsed from resource names and authorised (``services.roster.access``);
+everything here raises domain errors from ``services.common.errors``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from services.common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+)
+from services.roster import repository as repo
+from services.roster.domain import (
+    District,
+    Page,
+    School,
+    Teacher,
+    TeacherFilter,
+    TeacherInput,
+    TeacherState,
+)
+from services.roster.pagetokens import PageTokens
+from services.roster.validation import (
+    MAX_REASON,
+    check_batch_size,
+    check_email,
+    check_page_size,
+    check_text,
+    check_uuid,
+    email_key,
+)
+
+Clock = Callable[[], dt.datetime]
+T = TypeVar("T")
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+# Concurrent writers of one email meet at the unique constraint; the loser re-reads and retries.
+WRITE_ATTEMPTS = 5
+
+
+def utc_now() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Store:
+    """What every use case needs: the engine, the clock and the page token signer."""
+
+    engine: Engine
+    clock: Clock
+    tokens: PageTokens
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One database transaction; rolled back when the block raises."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def retrying(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a transaction, again when a concurrent writer won a unique constraint."""
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self.transaction() as conn:
+                    return work(conn)
+            except IntegrityError:
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def require_district(conn: Connection, district_id: str) -> District:
+    """The district, or NOT_FOUND."""
+    district = repo.get_district(conn, district_id)
+    if district is None:
+        raise NotFound(
+            f"District {district_id!r} not found.", metadata={"resource": f"districts/{district_id}"}
+        )
+    return district
+
+
+def duplicate_positions(values: Sequence[str | None], field: str) -> list[FieldViolation]:
+    """A violation for every value repeated in ``values`` (naming both positions)."""
+    first: dict[str, int] = {}
+    found: list[FieldViolation] = []
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        if value in first:
+            found.append(
+                FieldViolation(
+                    field.format(index),
+                    f"{value!r} repeats {field.format(first[value])}; each may appear once per batch",
+                )
+            )
+        else:
+            first[value] = index
+    return found
+
+
+class RosterUseCases:
+    """Districts, schools and teachers (change sets live in ``services.roster.changesets``)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    # Districts
+
+    def create_district(self, district_id: str, display_name: str) -> District:
+        """Create a district; ALREADY_EXISTS when the id is taken."""
+        check_text(display_name, "display_name")
+        district = District(district_id, display_name, self._store.clock())
+        try:
+            with self._store.transaction() as conn:
+                if repo.get_district(conn, district_id) is not None:
+                    raise AlreadyExists(f"District {district_id!r} already exists.")
+                repo.insert_district(conn, district)
+        except IntegrityError:
+            raise AlreadyExists(f"District {district_id!r} already exists.") from None
+        return district
+
+    def get_district(self, district_id: str) -> District:
+        """A district, or NOT_FOUND."""
+        with self._store.transaction() as conn:
+            return require_district(conn, district_id)
+
+    # Schools
+
+    def get_school(self, district_id: str, school_id: str) -> School:
+        """A school of the district, or NOT_FOUND (also when it belongs to another district)."""
+        with self._store.transaction() as conn:
+            require_district(conn, district_id)
+            school = repo.get_schools(conn, district_id, [school_id]).get(school_id)
+        if school is None:
+            raise NotFound(f"School {school_id!r} not found in district {district_id!r}.")
+        return school
+
+    def list_schools(self, district_id: str, page_size: int, page_token: str) -> Page[School]:
+        """A page of the district's schools by display name."""
+        limit = check_page_size(page_size, default=DEFAULT_PAGE, maximum=MAX_PAGE)
+        query: list[str | int | None] = ["schools", district_id]
+        cursor = self._store.tokens.decode(page_token, query, [str, str])
+        with self._store.transaction() as conn:
+            require_district(conn, district_id)
+            after = (str(cursor[0]), str(cursor[1])) if cursor else None
+            items = repo.list_schools(conn, district_id, after, limit + 1)
+            total = repo.count_schools(conn, district_id)
+        token = ""
+        if len(items) > limit:
+            items = items[:limit]
+            token = self._store.tokens.encode(query, [items[-1].display_name, items[-1].school_id])
+        return Page(items, token, total)
+
+    def batch_create_schools(
+        self, district_id: str, names: Sequence[str], request_id: str | None
+    ) -> list[School]:
+        """Create schools, all or none; a repeated request id returns the first call's schools."""
+        check_batch_size(len(names), "schools")
+        problems = []
+        for index, name in enumerate(names):
+            try:
+                check_text(name, f"schools[{index}].display_name")
+            except InvalidArgument as error:
+                problems.extend(error.violations)
+        if problems:
+            raise InvalidArgument.for_fields(problems)
+
+        def work(conn: Connection) -> list[School]:
+            require_district(conn, district_id)
+            if request_id:
+                earlier = repo.get_idempotent(conn, district_id, "BatchCreateSchools", request_id)
+                if earlier is not None:
+                    found = repo.get_schools(conn, district_id, earlier)
+                    return [found[i] for i in earlier]
+            now = self._store.clock()
+            created = [School(str(uuid.uuid4()), district_id, name, now, now) for name in names]
+            repo.insert_schools(conn, created)
+            if request_id:
+                ids = [s.school_id for s in created]
+                repo.put_idempotent(conn, district_id, "BatchCreateSchools", request_id, ids, now)
+            return created
+
+        return self._store.retrying(work)
+
+    # Teachers
+
+    def get_teacher(self, district_id: str, teacher_id: str) -> Teacher:
+        """A teacher of the district, or NOT_FOUND."""
+        with self._store.transaction() as conn:
+            require_district(conn, district_id)
+            teacher = repo.get_teachers(conn, district_id, [teacher_id]).get(teacher_id)
+        if teacher is None:
+            raise NotFound(f"Teacher {teacher_id!r} not found in district {district_id!r}.")
+        return teacher
+
+    def list_teachers(
+        self, district_id: str, filters: TeacherFilter, page_size: int, page_token: str
+    ) -> Page[Teacher]:
+        """A page of the district's teachers matching ``filters``, by email."""
+        limit = check_page_size(page_size, default=DEFAULT_PAGE, maximum=MAX_PAGE)
+        if filters.email is not None:
+            filters = TeacherFilter(filters.school_id, filters.state, email_key(filters.email))
+        state = filters.state.value if filters.state else None
+        query: list[str | int | None] = ["teachers", district_id, filters.school_id, state, filters.email]
+        cursor = self._store.tokens.decode(page_token, query, [str, str])
+        with self._store.transaction() as conn:
+            require_district(conn, district_id)
+            if filters.school_id and not repo.get_schools(conn, district_id, [filters.school_id]):
+                raise NotFound(f"School {filters.school_id!r} not found in district {district_id!r}.")
+            after = (str(cursor[0]), str(cursor[1])) if cursor else None
+            items = repo.list_teachers(conn, district_id, filters, after, limit + 1)
+            total = repo.count_teachers(conn, district_id, filters)
+            token = ""
+            if len(items) > limit:
+                items = items[:limit]
+                last = items[-1].teacher_id
+                token = self._store.tokens.encode(query, [repo.email_key_of(conn, last), last])
+        return Page(items, token, total)
+
+    def batch_upsert_teachers(
+        self, district_id: str, inputs: Sequence[TeacherInput], request_id: str | None
+    ) -> list[Teacher]:
+        """Create or update teachers keyed by email, all or none."""
+        check_batch_size(len(inputs), "teachers")
+        cleaned = [self._check_input(index, item) for index, item in enumerate(inputs)]
+        keys = [email_key(item.email) for item in cleaned]
+        duplicates = duplicate_positions(keys, "teachers[{}].email")
+        if duplicates:
+            raise InvalidArgument.for_fields(duplicates)
+
+        def work(conn: Connection) -> list[Teacher]:
+            require_district(conn, district_id)
+            if request_id:
+                earlier = repo.get_idempotent(conn, district_id, "BatchUpsertTeachers", request_id)
+                if earlier is not None:
+                    found = repo.get_teachers(conn, district_id, earlier)
+                    return [found[i] for i in earlier]
+            school_ids = sorted({s for item in cleaned for s in item.school_ids})
+            known = repo.get_schools(conn, district_id, school_ids)
+            unknown = [
+                FieldViolation(
+                    f"teachers[{i}].school_ids", f"school {s!r} not found in district {district_id!r}"
+                )
+                for i, item in enumerate(cleaned)
+                for s in item.school_ids
+                if s not in known
+            ]
+            if unknown:
+                raise NotFound("; ".join(v.description for v in unknown[:5]), violations=unknown)
+            now = self._store.clock()
+            existing = repo.teachers_by_email_key(conn, district_id, keys, lock=True)
+            ids: list[str] = []
+            new_rows: list[dict[str, Any]] = []
+            changed_rows: list[dict[str, Any]] = []
+            memberships: dict[str, Sequence[str]] = {}
+            for item, key in zip(cleaned, keys, strict=True):
+                current = existing.get(key)
+                fields = {"given_name": item.given_name, "family_name": item.family_name, "email": item.email}
+                if current is None:
+                    teacher_id = str(uuid.uuid4())
+                    new_rows.append(
+                        {
+                            "id": teacher_id,
+                            "district_id": district_id,
+                            "email_key": key,
+                            "state": TeacherState.ACTIVE.value,
+                            "create_time": now,
+                            "update_time": now,
+                            "revision": 1,
+                            **fields,
+                        }
+                    )
+                    memberships[teacher_id] = item.school_ids
+                else:
+                    teacher_id = current.teacher_id
+                    same_fields = (current.given_name, current.family_name, current.email) == tuple(
+                        fields.values()
+                    )
+                    same_schools = current.school_ids == item.school_ids
+                    if not (same_fields and same_schools):
+                        changed_rows.append(
+                            {"id": teacher_id, "update_time": now, "revision": current.revision + 1, **fields}
+                        )
+                    if not same_schools:
+                        memberships[teacher_id] = item.school_ids
+                ids.append(teacher_id)
+            repo.insert_teachers(conn, new_rows)
+            repo.update_teachers(conn, changed_rows)
+            repo.replace_memberships(conn, memberships)
+            if request_id:
+                repo.put_idempotent(conn, district_id, "BatchUpsertTeachers", request_id, ids, now)
+            found = repo.get_teachers(conn, district_id, ids)
+            return [found[i] for i in ids]
+
+        return self._store.retrying(work)
+
+    @staticmethod
+    def _check_input(index: int, item: TeacherInput) -> TeacherInput:
+        prefix = f"teachers[{index}]"
+        check_text(item.given_name, f"{prefix}.given_name", required=False)
+        check_text(item.family_name, f"{prefix}.family_name", required=False)
+        email = check_email(item.email, f"{prefix}.email")
+        school_ids = [check_uuid(s, f"{prefix}.school_ids") for s in item.school_ids]
+        return TeacherInput(item.given_name, item.family_name, email, tuple(sorted(set(school_ids))))
+
+    def batch_archive_teachers(
+        self, district_id: str, teacher_ids: Sequence[str], reason: str
+    ) -> list[Teacher]:
+        """Archive active teachers, all or none; FAILED_PRECONDITION when one is archived already."""
+        check_batch_size(len(teacher_ids), "teacher_ids")
+        for index, teacher_id in enumerate(teacher_ids):
+            check_uuid(teacher_id, f"teacher_ids[{index}]")
+        duplicates = duplicate_positions(list(teacher_ids), "teacher_ids[{}]")
+        if duplicates:
+            raise InvalidArgument.for_fields(duplicates)
+        check_text(reason, "reason", maximum=MAX_REASON)
+        with self._store.transaction() as conn:
+            require_district(conn, district_id)
+            found = repo.get_teachers(conn, district_id, teacher_ids, lock=True)
+            missing = [t for t in teacher_ids if t not in found]
+            if missing:
+                raise NotFound(f"Teachers not found in district {district_id!r}: {', '.join(missing[:10])}.")
+            archived = [t for t in teacher_ids if found[t].state is TeacherState.ARCHIVED]
+            if archived:
+                raise FailedPrecondition(f"Teachers already archived: {', '.join(archived[:10])}.")
+            now = self._store.clock()
+            repo.update_teachers(
+                conn,
+                [
+                    {
+                        "id": t,
+                        "state": TeacherState.ARCHIVED.value,
+                        "archive_time": now,
+                        "archive_reason": reason,
+                        "update_time": now,
+                        "revision": found[t].revision + 1,
+                    }
+                    for t in teacher_ids
+                ],
+            )
+            after = repo.get_teachers(conn, district_id, teacher_ids)
+        return [after[t] for t in teacher_ids]
+
+    def unarchive_teacher(self, district_id: str, teacher_id: str) -> Teacher:
+        """Make an archived teacher active; FAILED_PRECONDITION when already active."""
+        with self._store.transaction() as conn:
+            require_district(conn, district_id)
+            teacher = repo.get_teachers(conn, district_id, [teacher_id], lock=True).get(teacher_id)
+            if teacher is None:
+                raise NotFound(f"Teacher {teacher_id!r} not found in district {district_id!r}.")
+            if teacher.state is TeacherState.ACTIVE:
+                raise FailedPrecondition(
+                    f"Teacher {teacher_id!r} is active; only archived teachers can be unarchived.",
+                    reason="TEACHER_ACTIVE",
+                )
+            repo.update_teachers(
+                conn,
+                [
+                    {
+                        "id": teacher_id,
+                        "state": TeacherState.ACTIVE.value,
+                        "archive_time": None,
+                        "archive_reason": None,
+                        "update_time": self._store.clock(),
+                        "revision": teacher.revision + 1,
+                    }
+                ],
+            )
+            return repo.get_teachers(conn, district_id, [teacher_id])[teacher_id]

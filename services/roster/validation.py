@@ -1,0 +1,85 @@
+"""Request checks shared by the use cases: ids, names, emails, sizes (INVALID_ARGUMENT on failure)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from services.common.errors import FieldViolation, InvalidArgument
+
+MAX_NAME = 200
+MAX_REASON = 500
+MAX_EMAIL = 254
+MAX_BATCH = 1000
+DISTRICT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Deliberately plain: one @, no whitespace, a dotted domain. Deliverability is not ours to judge.
+EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+
+
+def violation(field: str, description: str) -> InvalidArgument:
+    """An INVALID_ARGUMENT for one field."""
+    return InvalidArgument.for_fields([FieldViolation(field, description)])
+
+
+def email_key(email: str) -> str:
+    """The form emails are compared in: trimmed and case-folded."""
+    return email.strip().casefold()
+
+
+def check_district_id(value: str, field: str) -> str:
+    """A district id: 1 to 64 letters, digits, '-' or '_'."""
+    if not DISTRICT_ID.fullmatch(value):
+        raise violation(field, f"district id {value[:80]!r} must be 1 to 64 letters, digits, '-' or '_'")
+    return value
+
+
+def check_uuid(value: str, field: str) -> str:
+    """A canonical lowercase UUID string."""
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise violation(field, f"{value[:80]!r} is not a UUID") from None
+    if str(parsed) != value:
+        raise violation(field, f"{value[:80]!r} is not a UUID in canonical lowercase form")
+    return value
+
+
+def check_optional_uuid(value: str, field: str) -> str | None:
+    """An empty string (absent) or a UUID."""
+    return check_uuid(value, field) if value else None
+
+
+def check_text(value: str, field: str, *, maximum: int = MAX_NAME, required: bool = True) -> str:
+    """Text of at most ``maximum`` characters; when required, not blank."""
+    if required and not value.strip():
+        raise violation(field, "is required")
+    if len(value) > maximum:
+        raise violation(field, f"is {len(value)} characters long; at most {maximum} are allowed")
+    return value
+
+
+def check_email(value: str, field: str) -> str:
+    """An email address as given (trimmed), with one @ and a dotted domain."""
+    trimmed = value.strip()
+    if not trimmed:
+        raise violation(field, "is required")
+    if len(trimmed) > MAX_EMAIL or not EMAIL.fullmatch(trimmed):
+        raise violation(field, f"{trimmed[:80]!r} is not a valid email address")
+    return trimmed
+
+
+def check_batch_size(count: int, field: str, maximum: int = MAX_BATCH) -> None:
+    """A batch of 1 to ``maximum`` items."""
+    if count == 0:
+        raise violation(field, "must hold at least one item")
+    if count > maximum:
+        raise violation(field, f"holds {count} items; at most {maximum} are allowed per call")
+
+
+def check_page_size(value: int, *, default: int, maximum: int) -> int:
+    """The page size to use: default when 0, coerced down to the maximum, never negative."""
+    if value < 0:
+        raise violation("page_size", f"must not be negative, got {value}")
+    if value == 0:
+        return default
+    return min(value, maximum)
