@@ -1,0 +1,198 @@
+"""``python -m services.oneroster_sandbox``: run the sandbox until SIGTERM/SIGINT.
+
+The first line on stdout is one JSON object with everything a client needs (URLs, credentials,
+tokens, tenants); nothing else is written to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from services.oneroster_sandbox.app import VERSION_PATHS, Sandbox, Settings, create_app
+from services.oneroster_sandbox.csv_loader import district_from_csv
+from services.oneroster_sandbox.faults import Fault
+from services.oneroster_sandbox.generator import generate_district
+from services.oneroster_sandbox.model import District
+
+AUTH_MODES = ("oauth1", "bearer", "oauth2")
+
+
+def _auth_modes(value: str) -> frozenset[str]:
+    modes = frozenset(part.strip() for part in value.split(",") if part.strip())
+    if not modes or modes - set(AUTH_MODES):
+        raise argparse.ArgumentTypeError(f"auth must be a comma list of {', '.join(AUTH_MODES)}")
+    return modes
+
+
+def _faults(value: str) -> list[dict[str, Any]]:
+    try:
+        specs = json.loads(value)
+        for spec in specs:
+            Fault.from_json(dict(spec))
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"--faults must be a JSON list of faults: {exc}") from exc
+    return list(specs)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m services.oneroster_sandbox", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--tenants", type=int, default=1, help="districts served, each with its own credentials"
+    )
+    parser.add_argument("--schools", type=int, default=40, help="schools per district")
+    parser.add_argument("--teachers", type=int, default=1200, help="teachers per district")
+    parser.add_argument(
+        "--students", type=int, default=None, help="students per district (default teachers/2)"
+    )
+    parser.add_argument("--administrators", type=int, default=None, help="default teachers/50")
+    parser.add_argument("--oneroster-version", choices=sorted(VERSION_PATHS), default="1.1")
+    parser.add_argument(
+        "--auth",
+        type=_auth_modes,
+        default=None,
+        help="accepted auth: comma list of oauth1,bearer,oauth2 (default oauth1,bearer for 1.1, "
+        "oauth2 for 1.2)",
+    )
+    parser.add_argument("--client-id", help="first district's client id (default derived from the seed)")
+    parser.add_argument("--client-secret", help="first district's client secret")
+    parser.add_argument("--bearer-token", help="first district's proxy bearer token")
+    parser.add_argument("--partner-token", default=None, help="partner API bearer token")
+    parser.add_argument("--sso-client-id", default="ew-sandbox-sso")
+    parser.add_argument("--sso-client-secret", default=None)
+    parser.add_argument(
+        "--token-lifetime", type=int, default=3600, help="OAuth2 access token lifetime, seconds"
+    )
+    parser.add_argument("--page-cap", type=int, default=None, help="largest page the server returns")
+    parser.add_argument("--quirks", action="store_true", help="send what real ClassLink servers send")
+    parser.add_argument(
+        "--disable-endpoint",
+        action="append",
+        default=[],
+        choices=("schools", "teachers"),
+        help="answer 404 for this convenience endpoint (repeatable)",
+    )
+    parser.add_argument("--faults", type=_faults, default=[], help="JSON list of faults (see faults.py)")
+    parser.add_argument("--csv", type=Path, help="serve this OneRoster CSV bundle as the first district")
+    parser.add_argument("--admin-token", default=None, help="admin API token (default random)")
+    parser.add_argument("--no-admin", action="store_true", help="do not serve the /_sandbox admin API")
+    args = parser.parse_args(argv)
+    if args.tenants < 1 or args.schools < 0 or args.teachers < 0:
+        parser.error("--tenants must be at least 1; --schools and --teachers must not be negative")
+    if args.page_cap is not None and args.page_cap < 1:
+        parser.error("--page-cap must be at least 1")
+    return args
+
+
+def build(args: argparse.Namespace) -> tuple[Sandbox, list[dict[str, object]]]:
+    districts: dict[str, District] = {}
+    for index in range(args.tenants):
+        district = generate_district(
+            seed=args.seed,
+            tenant_index=index,
+            schools=args.schools,
+            teachers=args.teachers,
+            students=args.students,
+            administrators=args.administrators,
+        )
+        districts[district.tenant_id] = district
+    first = next(iter(districts.values()))
+    first.client_id = args.client_id or first.client_id
+    first.client_secret = args.client_secret or first.client_secret
+    first.bearer_token = args.bearer_token or first.bearer_token
+    problems: list[dict[str, object]] = []
+    if args.csv is not None:
+        loaded, csv_problems = district_from_csv(args.csv, first)
+        districts[first.tenant_id] = loaded
+        problems = [p.to_json() for p in csv_problems]
+    auth = args.auth or (
+        frozenset({"oauth2"}) if args.oneroster_version == "1.2" else frozenset({"oauth1", "bearer"})
+    )
+    settings = Settings(
+        version=args.oneroster_version,
+        auth_modes=auth,
+        page_cap=args.page_cap,
+        quirks=args.quirks,
+        disabled_endpoints=frozenset(args.disable_endpoint),
+        admin_token=None if args.no_admin else (args.admin_token or secrets.token_urlsafe(16)),
+        partner_token=args.partner_token or secrets.token_urlsafe(24),
+        sso_client_id=args.sso_client_id,
+        sso_client_secret=args.sso_client_secret or secrets.token_urlsafe(24),
+        token_lifetime=args.token_lifetime,
+    )
+    sandbox = Sandbox(settings=settings, districts=districts)
+    sandbox.faults.replace(args.faults)
+    return sandbox, problems
+
+
+def describe(sandbox: Sandbox, csv_problems: list[dict[str, object]]) -> dict[str, Any]:
+    settings = sandbox.settings
+    tenants = [
+        {
+            "tenant_id": d.tenant_id,
+            "name": d.name,
+            "server_url": sandbox.server_url(d.tenant_id),
+            "oneroster_url": sandbox.oneroster_url(d.tenant_id),
+            "client_id": d.client_id,
+            "client_secret": d.client_secret,
+            "bearer_token": d.bearer_token,
+            "application_id": d.application_id,
+            "logins": {"admin": f"admin@{d.tenant_id}", "teacher": f"teacher@{d.tenant_id}"},
+        }
+        for d in sandbox.districts.values()
+    ]
+    first = tenants[0]
+    return {
+        "base_url": sandbox.public_url,
+        "server_url": first["server_url"],
+        "oneroster_url": first["oneroster_url"],
+        "version": settings.version,
+        "auth": sorted(settings.auth_modes),
+        "client_id": first["client_id"],
+        "client_secret": first["client_secret"],
+        "bearer_token": first["bearer_token"],
+        "token_url": f"{sandbox.public_url}/oauth/token",
+        "partner_token": settings.partner_token,
+        "sso": {
+            "client_id": settings.sso_client_id,
+            "client_secret": settings.sso_client_secret,
+            "launchpad_url": sandbox.public_url,
+            "nodeapi_url": sandbox.public_url,
+        },
+        "proxy_url": sandbox.public_url,
+        "admin_url": None if settings.admin_token is None else f"{sandbox.public_url}/_sandbox",
+        "admin_token": settings.admin_token,
+        "tenants": tenants,
+        "csv_problems": csv_problems,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    sandbox, csv_problems = build(args)
+    listener = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Without TCP_NODELAY, Nagle plus the client's delayed ACK adds ~40 ms to every keep-alive response.
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    listener.bind((args.host, args.port))
+    listener.listen(2048)
+    host, port = listener.getsockname()[:2]
+    sandbox.start(f"http://{f'[{host}]' if ':' in host else host}:{port}")
+    sys.stdout.write(json.dumps(describe(sandbox, csv_problems)) + "\n")
+    sys.stdout.flush()
+    config = uvicorn.Config(create_app(sandbox), log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Faults the sandbox injects into OneRoster collection reads, set by flag or admin endpoint.
+
+A fault is a JSON object ``{"kind": ..., "times": 1, "skip": 0, "path": null, ...}``:
+
+* ``status``: answer ``status`` (default 503) with an imsx error body; ``retry_after`` (seconds or an
+  HTTP date) adds a ``Retry-After`` header. ``{"kind": "status", "status": 429, "retry_after": "1"}``.
+* ``slow``: wait ``delay`` seconds, then answer normally.
+* ``truncate``: answer 200 with only the first half of the JSON body.
+* ``total_change``: add a new teacher to the district before answering, so ``X-Total-Count`` changes
+  in the middle of a pull.
+* ``short_page``: drop the last ``drop`` (default 1) rows of the page, keeping ``X-Total-Count``.
+* ``overlap``: serve the page from ``offset - 1``, repeating the previous page's last row.
+
+``times`` is how many matching requests the fault hits (-1: every one); ``skip`` lets that many
+matching requests through first (to hit the middle of a pull); ``path`` limits the fault to request
+paths containing it (e.g. "teachers").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+KINDS = ("status", "slow", "truncate", "total_change", "short_page", "overlap")
+
+
+@dataclass
+class Fault:
+    kind: str
+    times: int = 1
+    skip: int = 0
+    path: str | None = None
+    status: int = 503
+    retry_after: str | None = None
+    delay: float = 0.0
+    drop: int = 1
+
+    @classmethod
+    def from_json(cls, spec: Any) -> Fault:
+        if not isinstance(spec, dict):
+            raise ValueError("a fault must be a JSON object")
+        unknown = set(spec) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown fault fields {sorted(unknown)}")
+        fault = cls(**spec)
+        if fault.kind not in KINDS:
+            raise ValueError(f"unknown fault kind {fault.kind!r}; expected one of {', '.join(KINDS)}")
+        if fault.retry_after is not None:
+            fault.retry_after = str(fault.retry_after)
+        return fault
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+class FaultPlan:
+    """The active faults, consumed in order by matching requests."""
+
+    def __init__(self) -> None:
+        self.faults: list[Fault] = []
+
+    def replace(self, specs: list[Any]) -> None:
+        self.faults = [Fault.from_json(spec) for spec in specs]
+
+    def take(self, path: str) -> Fault | None:
+        """The fault that hits this request, if any, counting it against its ``times``/``skip``."""
+        for fault in self.faults:
+            if fault.times == 0 or (fault.path and fault.path not in path):
+                continue
+            if fault.skip > 0:
+                fault.skip -= 1
+                continue
+            if fault.times > 0:
+                fault.times -= 1
+            return fault
+        return None

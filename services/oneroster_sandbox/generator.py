@@ -1,0 +1,321 @@
+"""A deterministic, realistic district: the same seed always gives the same roster.
+
+Schools carry the names districts really use (levels spelled out or abbreviated, a few
+near-duplicates such as "Lincoln Elementary" beside "Lincoln Elem School"); teachers include
+unicode names, a share in two or more schools, a few without email, pairs whose emails differ
+only in case, some ``tobedeleted`` and some disabled; students and administrators are mixed in so
+that role filtering matters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import unicodedata
+import uuid
+from dataclasses import replace
+
+from services.oneroster_sandbox.model import District, SandboxOrg, SandboxUser
+
+_BASE_NAMES = (
+    "Lincoln",
+    "Washington",
+    "Jefferson",
+    "Roosevelt",
+    "Kennedy",
+    "Franklin",
+    "Madison",
+    "Jackson",
+    "Adams",
+    "Hamilton",
+    "Maple Grove",
+    "Oak Ridge",
+    "Riverside",
+    "Lakeview",
+    "Hillcrest",
+    "Pine Valley",
+    "Cedar Creek",
+    "Sunnyvale",
+    "Fairview",
+    "Greenwood",
+    "Cesar Chavez",
+    "Sojourner Truth",
+    "Martin Luther King Jr.",
+    "Rosa Parks",
+    "Frederick Douglass",
+    "Harriet Tubman",
+    "Booker T. Washington",
+    "St. Mary's",
+    "St. Joseph",
+    "Eastside",
+    "Westside",
+    "Northgate",
+    "Southridge",
+    "Mountain View",
+    "Willow Springs",
+    "Brookside",
+    "Meadowbrook",
+    "Highland Park",
+    "Clearwater",
+    "Stonebridge",
+)
+_QUALIFIERS = ("", "", "", "North ", "South ", "East ", "West ", "Central ", "New ", "Upper ")
+_LEVELS = {
+    "elementary": ("Elementary School", "Elementary", "Elem", "ES", "Elem School"),
+    "middle": ("Middle School", "MS", "Middle", "Jr. High"),
+    "high": ("High School", "HS", "High", "Senior High School"),
+}
+_GIVEN = (
+    "José",
+    "Zoë",
+    "María",
+    "Renée",
+    "Siobhán",
+    "Łukasz",
+    "Ngozi",
+    "Aarav",
+    "Mei",
+    "Søren",
+    "Chloé",
+    "François",
+    "Jürgen",
+    "Anaïs",
+    "Björn",
+    "Dmitri",
+    "Fatima",
+    "Hiroshi",
+    "Ines",
+    "Kwame",
+    "Leilani",
+    "Mohammed",
+    "Nadia",
+    "Oksana",
+    "Priya",
+    "Rafael",
+    "Sakura",
+    "Thandiwe",
+    "Valentina",
+    "Wei",
+    "Emma",
+    "Liam",
+    "Olivia",
+    "Noah",
+    "Ava",
+    "James",
+    "Sophia",
+    "William",
+    "Isabella",
+    "Lucas",
+    "Mia",
+    "Benjamin",
+    "Charlotte",
+    "Henry",
+    "Amelia",
+    "Daniel",
+    "Harper",
+    "Jack",
+    "Evelyn",
+    "Samuel",
+)
+_FAMILY = (
+    "Nguyễn",
+    "O'Brien",
+    "Müller",
+    "García",
+    "Hernández",
+    "Kowalski",
+    "Okafor",
+    "Patel",
+    "Zhang",
+    "Ó Súilleabháin",
+    "Dubois",
+    "Schröder",
+    "Sánchez",
+    "Jensen",
+    "Ivanova",
+    "Yamamoto",
+    "Mensah",
+    "Kealoha",
+    "Al-Farsi",
+    "Haddad",
+    "D'Angelo",
+    "Van der Berg",
+    "Smith-Jones",
+    "McAllister",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Miller",
+    "Davis",
+    "Wilson",
+    "Anderson",
+    "Taylor",
+    "Thomas",
+    "Moore",
+    "Martin",
+    "Lee",
+    "Thompson",
+    "White",
+    "Harris",
+    "Clark",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+)
+_CITIES = (
+    "Springfield",
+    "Riverton",
+    "Fairfield",
+    "Greenville",
+    "Franklin",
+    "Clinton",
+    "Madison",
+    "Georgetown",
+)
+
+BASE_TIME = dt.datetime(2026, 8, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def _ascii(value: str) -> str:
+    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    return "".join(c for c in folded.lower() if c.isalnum())
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _when(rng: random.Random) -> dt.datetime:
+    return BASE_TIME + dt.timedelta(seconds=rng.randrange(0, 90 * 24 * 3600))
+
+
+def _school_names(rng: random.Random, count: int) -> list[str]:
+    names: list[str] = []
+    used: set[str] = set()
+    near_duplicates = max(1, count // 20) if count >= 4 else 0
+    while len(names) < count:
+        base = rng.choice(_BASE_NAMES)
+        level = rng.choice(tuple(_LEVELS))
+        qualifier = rng.choice(_QUALIFIERS)
+        name = f"{qualifier}{base} {rng.choice(_LEVELS[level])}"
+        if name in used:
+            name = f"{name} {len(names) + 1}"
+            if name in used:
+                continue
+        used.add(name)
+        names.append(name)
+        if near_duplicates and len(names) < count and rng.random() < 0.3:
+            variants = [v for v in _LEVELS[level] if f"{qualifier}{base} {v}" not in used]
+            if variants:
+                twin = f"{qualifier}{base} {rng.choice(variants)}"
+                used.add(twin)
+                names.append(twin)
+                near_duplicates -= 1
+    return names
+
+
+def generate_district(
+    *,
+    seed: int,
+    tenant_index: int,
+    schools: int,
+    teachers: int,
+    students: int | None = None,
+    administrators: int | None = None,
+) -> District:
+    """One district; ``tenant_index`` varies ids, names and credentials between tenants of one seed."""
+    rng = random.Random(f"{seed}:{tenant_index}")
+    tenant_id = str(4100 + tenant_index)
+    city = _CITIES[tenant_index % len(_CITIES)]
+    domain = f"{_ascii(city)}{tenant_index}.k12.example.org"
+    district_id = _uuid(rng)
+    orgs: dict[str, SandboxOrg] = {
+        district_id: SandboxOrg(
+            district_id,
+            f"{city} Unified School District",
+            "district",
+            f"NCES-{tenant_id}",
+            None,
+            "active",
+            BASE_TIME,
+        )
+    }
+    department_id = _uuid(rng)
+    orgs[department_id] = SandboxOrg(
+        department_id,
+        "Office of Curriculum",
+        "department",
+        f"DEP-{tenant_id}",
+        district_id,
+        "active",
+        BASE_TIME,
+    )
+    school_ids: list[str] = []
+    for index, name in enumerate(_school_names(rng, schools)):
+        sourced_id = _uuid(rng)
+        school_ids.append(sourced_id)
+        orgs[sourced_id] = SandboxOrg(
+            sourced_id, name, "school", f"{tenant_id}{index:05d}", district_id, "active", _when(rng)
+        )
+    users: dict[str, SandboxUser] = {}
+    emails: list[str] = []
+
+    def person(role: str, number: int) -> SandboxUser:
+        given, family = rng.choice(_GIVEN), rng.choice(_FAMILY)
+        local = f"{_ascii(given)}.{_ascii(family)}{number}"
+        email = f"{local}@{domain}"
+        if role == "teacher":
+            count = 1 if rng.random() >= 0.15 or len(school_ids) < 2 else rng.choice((2, 2, 3))
+            user_orgs = tuple(rng.sample(school_ids, count)) if school_ids else (district_id,)
+        elif role == "administrator":
+            user_orgs = (district_id,)
+        else:
+            user_orgs = (rng.choice(school_ids),) if school_ids else (district_id,)
+        roll = rng.random()
+        return SandboxUser(
+            sourced_id=_uuid(rng),
+            status="tobedeleted" if roll < 0.02 else "active",
+            enabled_user=not 0.02 <= roll < 0.03,
+            given_name=given,
+            family_name=family,
+            email=email,
+            role=role,
+            orgs=user_orgs,
+            username=local,
+            identifier=f"{role[0].upper()}{number:07d}",
+            date_last_modified=_when(rng),
+            grades=(str(rng.randint(1, 12)),) if role == "student" else (),
+        )
+
+    for number in range(teachers):
+        user = person("teacher", number)
+        if rng.random() < 0.01:
+            user = replace(user, email=None)
+        elif number % 97 == 5 and emails:
+            user = replace(user, email=rng.choice(emails).upper())
+        if user.email:
+            emails.append(user.email)
+        users[user.sourced_id] = user
+    for number in range(students if students is not None else max(1, teachers // 2)):
+        user = person("student", number)
+        users[user.sourced_id] = user
+    for number in range(administrators if administrators is not None else max(1, teachers // 50)):
+        user = person("administrator", number)
+        users[user.sourced_id] = user
+    return District(
+        tenant_id=tenant_id,
+        name=f"{city} Unified School District",
+        orgs=orgs,
+        users=users,
+        client_id=f"sandbox-{tenant_id}-{rng.getrandbits(32):08x}",
+        client_secret=f"{rng.getrandbits(128):032x}",
+        bearer_token=f"{rng.getrandbits(160):040x}",
+        application_id=str(70000 + tenant_index),
+    )

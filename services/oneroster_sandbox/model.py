@@ -1,0 +1,215 @@
+"""The sandbox's district data and the mutations tests apply between syncs.
+
+Records are immutable; a mutation batch builds new dictionaries and swaps them in only when every
+operation of the batch succeeded, so a failed batch changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+ROLES = ("administrator", "aide", "guardian", "parent", "proctor", "relative", "student", "teacher")
+ORG_TYPES = ("department", "district", "local", "national", "school", "state")
+
+
+class MutationError(ValueError):
+    """An admin mutation that cannot apply; the message names the operation and the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxOrg:
+    sourced_id: str
+    name: str
+    type: str
+    identifier: str
+    parent: str | None
+    status: str
+    date_last_modified: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxUser:
+    sourced_id: str
+    status: str
+    enabled_user: bool
+    given_name: str
+    family_name: str
+    email: str | None
+    role: str
+    orgs: tuple[str, ...]
+    username: str
+    identifier: str
+    date_last_modified: dt.datetime
+    grades: tuple[str, ...] = ()
+
+
+@dataclass
+class District:
+    """One tenant's roster plus its credentials and ClassLink account identities."""
+
+    tenant_id: str
+    name: str
+    orgs: dict[str, SandboxOrg]
+    users: dict[str, SandboxUser]
+    client_id: str
+    client_secret: str
+    bearer_token: str
+    application_id: str
+    revision: int = 0
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def next_id(self, prefix: str) -> str:
+        while True:
+            candidate = f"{prefix}-{self.tenant_id}-{next(self._ids):06d}"
+            if candidate not in self.users and candidate not in self.orgs:
+                return candidate
+
+    def district_org(self) -> SandboxOrg | None:
+        return next((o for o in self.orgs.values() if o.type == "district"), None)
+
+    def apply(self, ops: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
+        """Applies a batch of mutations atomically; returns one result per operation."""
+        orgs = dict(self.orgs)
+        users = dict(self.users)
+        results = []
+        for index, op in enumerate(ops):
+            try:
+                results.append(_apply_one(self, orgs, users, op, now))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise MutationError(f"operation {index} ({op.get('op')!r}): {exc}") from exc
+        self.orgs, self.users = orgs, users
+        self.revision += 1
+        return results
+
+
+def _text(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"'{name}' must be a non-empty string")
+    return value
+
+
+def _user_fields(spec: dict[str, Any], orgs: dict[str, SandboxOrg]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    names = {
+        "givenName": "given_name",
+        "familyName": "family_name",
+        "username": "username",
+        "identifier": "identifier",
+    }
+    for key, attr in names.items():
+        if key in spec:
+            values[attr] = _text(spec[key], key)
+    if "email" in spec:
+        email = spec["email"]
+        if email is not None and not isinstance(email, str):
+            raise ValueError("'email' must be a string or null")
+        values["email"] = email or None
+    if "status" in spec:
+        if spec["status"] not in ("active", "tobedeleted"):
+            raise ValueError("'status' must be 'active' or 'tobedeleted'")
+        values["status"] = spec["status"]
+    if "enabledUser" in spec:
+        if not isinstance(spec["enabledUser"], bool):
+            raise ValueError("'enabledUser' must be a boolean")
+        values["enabled_user"] = spec["enabledUser"]
+    if "role" in spec:
+        if spec["role"] not in ROLES:
+            raise ValueError(f"'role' must be one of {', '.join(ROLES)}")
+        values["role"] = spec["role"]
+    if "orgs" in spec:
+        org_ids = spec["orgs"]
+        if not isinstance(org_ids, list) or not org_ids:
+            raise ValueError("'orgs' must be a non-empty list of org sourcedIds")
+        unknown = [o for o in org_ids if o not in orgs]
+        if unknown:
+            raise ValueError(f"unknown orgs {unknown}")
+        values["orgs"] = tuple(org_ids)
+    return values
+
+
+def _apply_one(
+    district: District,
+    orgs: dict[str, SandboxOrg],
+    users: dict[str, SandboxUser],
+    op: dict[str, Any],
+    now: dt.datetime,
+) -> dict[str, Any]:
+    kind = op.get("op")
+    if kind in ("add_user", "add_teacher"):
+        sourced_id = op.get("sourcedId") or district.next_id("usr")
+        if sourced_id in users:
+            raise ValueError(f"user {sourced_id} already exists")
+        spec = {"role": "teacher"} | op
+        for required in ("givenName", "familyName", "orgs"):
+            if required not in spec:
+                raise ValueError(f"'{required}' is required")
+        values = _user_fields(spec, orgs)
+        users[sourced_id] = SandboxUser(
+            sourced_id=sourced_id,
+            status=values.get("status", "active"),
+            enabled_user=values.get("enabled_user", True),
+            given_name=values["given_name"],
+            family_name=values["family_name"],
+            email=values.get("email"),
+            role=values["role"],
+            orgs=values["orgs"],
+            username=values.get("username", sourced_id),
+            identifier=values.get("identifier", sourced_id),
+            date_last_modified=now,
+        )
+        return {"op": kind, "sourcedId": sourced_id}
+    if kind == "update_user":
+        sourced_id = op["sourcedId"]
+        if sourced_id not in users:
+            raise ValueError(f"unknown user {sourced_id}")
+        values = _user_fields(op.get("set") or {}, orgs)
+        users[sourced_id] = replace(users[sourced_id], date_last_modified=now, **values)
+        return {"op": kind, "sourcedId": sourced_id}
+    if kind == "remove_user":
+        sourced_id = op["sourcedId"]
+        if users.pop(sourced_id, None) is None:
+            raise ValueError(f"unknown user {sourced_id}")
+        return {"op": kind, "sourcedId": sourced_id}
+    if kind == "add_school":
+        sourced_id = op.get("sourcedId") or district.next_id("sch")
+        if sourced_id in orgs:
+            raise ValueError(f"org {sourced_id} already exists")
+        parent = district.district_org()
+        orgs[sourced_id] = SandboxOrg(
+            sourced_id=sourced_id,
+            name=_text(op.get("name"), "name"),
+            type="school",
+            identifier=str(op.get("identifier") or sourced_id),
+            parent=parent.sourced_id if parent else None,
+            status="active",
+            date_last_modified=now,
+        )
+        return {"op": kind, "sourcedId": sourced_id}
+    if kind == "update_school":
+        sourced_id = op["sourcedId"]
+        if sourced_id not in orgs:
+            raise ValueError(f"unknown org {sourced_id}")
+        changes: dict[str, Any] = {}
+        spec = op.get("set") or {}
+        if "name" in spec:
+            changes["name"] = _text(spec["name"], "name")
+        if "status" in spec:
+            if spec["status"] not in ("active", "tobedeleted"):
+                raise ValueError("'status' must be 'active' or 'tobedeleted'")
+            changes["status"] = spec["status"]
+        if "identifier" in spec:
+            changes["identifier"] = _text(spec["identifier"], "identifier")
+        orgs[sourced_id] = replace(orgs[sourced_id], date_last_modified=now, **changes)
+        return {"op": kind, "sourcedId": sourced_id}
+    if kind == "remove_school":
+        sourced_id = op["sourcedId"]
+        if orgs.pop(sourced_id, None) is None:
+            raise ValueError(f"unknown org {sourced_id}")
+        return {"op": kind, "sourcedId": sourced_id}
+    raise ValueError(
+        "unknown op; expected add_user, add_teacher, update_user, remove_user, add_school, "
+        "update_school or remove_school"
+    )

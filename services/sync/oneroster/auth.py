@@ -1,0 +1,132 @@
+"""httpx authentication for the three ways a OneRoster server accepts a vendor.
+
+The ``Authorization`` header is built here and nowhere else; nothing in this module logs it, and
+errors raised here name the endpoint and status, never the credentials or signature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import AsyncGenerator, Generator
+from urllib.parse import quote
+
+import httpx
+from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256, SIGNATURE_TYPE_AUTH_HEADER
+from oauthlib.oauth1 import Client as OAuth1Signer
+
+from services.sync.oneroster.config import (
+    BearerToken,
+    Credentials,
+    OAuth1Credentials,
+    OAuth2ClientCredentials,
+)
+from services.sync.oneroster.errors import AuthenticationError, UnreachableError
+
+# Refresh a cached OAuth2 token this many seconds before the server says it expires.
+_EXPIRY_MARGIN_SECONDS = 30.0
+
+
+class OAuth1Auth(httpx.Auth):
+    """Signs every request with OAuth 1.0a HMAC-SHA256 (RFC 5849), query parameters included.
+
+    oauthlib decodes the query of the exact URL httpx will send and re-encodes each parameter once
+    for the base string, so ``filter=role='teacher'`` is signed the way the server will read it.
+    """
+
+    def __init__(self, credentials: OAuth1Credentials) -> None:
+        self._signer = OAuth1Signer(
+            credentials.client_id,
+            client_secret=credentials.client_secret.get_secret_value(),
+            signature_method=SIGNATURE_HMAC_SHA256,
+            signature_type=SIGNATURE_TYPE_AUTH_HEADER,
+        )
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        _, headers, _ = self._signer.sign(str(request.url), http_method=request.method)
+        request.headers["Authorization"] = headers["Authorization"]
+        yield request
+
+
+class BearerAuth(httpx.Auth):
+    def __init__(self, credentials: BearerToken) -> None:
+        self._header = f"Bearer {credentials.token.get_secret_value()}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+class OAuth2ClientCredentialsAuth(httpx.Auth):
+    """Client-credentials grant with HTTP Basic client auth; caches the token until shortly before
+    expiry and fetches a new one once when the server answers 401 to a cached token."""
+
+    def __init__(self, credentials: OAuth2ClientCredentials) -> None:
+        self._credentials = credentials
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+
+    def _basic_header(self) -> str:
+        pair = (
+            f"{quote(self._credentials.client_id, safe='')}:"
+            f"{quote(self._credentials.client_secret.get_secret_value(), safe='')}"
+        )
+        return "Basic " + base64.b64encode(pair.encode()).decode()
+
+    def _token_request(self) -> httpx.Request:
+        return httpx.Request(
+            "POST",
+            self._credentials.token_url,
+            data={"grant_type": "client_credentials", "scope": self._credentials.scope},
+            headers={"Authorization": self._basic_header(), "Accept": "application/json"},
+        )
+
+    def _store(self, response: httpx.Response) -> str:
+        if response.status_code in (400, 401, 403):
+            raise AuthenticationError(
+                f"The OAuth2 token endpoint refused the client credentials (HTTP {response.status_code}).",
+                status_code=response.status_code,
+            )
+        if response.status_code != 200:
+            raise UnreachableError(f"The OAuth2 token endpoint answered HTTP {response.status_code}.")
+        try:
+            body = response.json()
+            token = str(body["access_token"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AuthenticationError("The OAuth2 token endpoint returned no access_token.") from exc
+        expires_in = body.get("expires_in")
+        lifetime = float(expires_in) if isinstance(expires_in, int | float) else 3600.0
+        self._token = token
+        self._expires_at = time.monotonic() + lifetime - _EXPIRY_MARGIN_SECONDS
+        return token
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        fetched_now = False
+        async with self._lock:
+            token = self._token if time.monotonic() < self._expires_at else None
+            if token is None:
+                token_response = yield self._token_request()
+                await token_response.aread()
+                token = self._store(token_response)
+                fetched_now = True
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401 and not fetched_now:
+            async with self._lock:
+                if self._token == token:
+                    token_response = yield self._token_request()
+                    await token_response.aread()
+                    self._store(token_response)
+                token = self._token or ""
+            request.headers["Authorization"] = f"Bearer {token}"
+            yield request
+
+
+def build_auth(credentials: Credentials) -> httpx.Auth:
+    if isinstance(credentials, OAuth1Credentials):
+        return OAuth1Auth(credentials)
+    if isinstance(credentials, BearerToken):
+        return BearerAuth(credentials)
+    return OAuth2ClientCredentialsAuth(credentials)

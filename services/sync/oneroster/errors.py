@@ -1,0 +1,52 @@
+"""Typed failures of a OneRoster pull.
+
+Every message is written for the person who fixes the connection; none carries a secret, a token or
+an OAuth signature.
+"""
+
+from __future__ import annotations
+
+
+class OneRosterError(Exception):
+    """Base of every OneRoster client failure."""
+
+
+class AuthenticationError(OneRosterError):
+    """The server refused the credentials (HTTP 401/403) or the token endpoint did."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ServerError(OneRosterError):
+    """The server answered with an error that retrying will not fix (or retries ran out)."""
+
+    def __init__(self, message: str, *, status_code: int, description: str | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.description = description
+
+
+class NotFoundError(ServerError):
+    """The endpoint does not exist on this server (HTTP 404)."""
+
+
+class RateLimitedError(OneRosterError):
+    """The server kept answering 429 until the retry budget was spent."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class IncompletePullError(OneRosterError):
+    """Pages disagreed with each other (total changed, overlap, missing rows) on every attempt."""
+
+
+class MalformedResponseError(OneRosterError):
+    """A 200 response that is not a OneRoster collection: no collection key, bad or truncated JSON."""
+
+
+class UnreachableError(OneRosterError):
+    """The server could not be reached or did not answer in time, after retries."""

@@ -1,0 +1,174 @@
+"""One GET against a OneRoster server: timeouts, retries with back-off, and error translation.
+
+Retries (429, 502, 503, 504, connection errors, timeouts, a 200 whose body is not JSON) use
+tenacity's exponential back-off with jitter, or the server's ``Retry-After`` when it sends one. All
+waits of one pull draw on a shared :class:`RetryBudget`; a wait that would overrun it ends the pull
+with a typed error instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+
+from services.sync.oneroster.config import RetryPolicy
+from services.sync.oneroster.errors import (
+    AuthenticationError,
+    MalformedResponseError,
+    NotFoundError,
+    OneRosterError,
+    RateLimitedError,
+    ServerError,
+    UnreachableError,
+)
+from services.sync.oneroster.parsing import imsx_description
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class RetryBudget:
+    """Seconds of back-off one pull may still spend."""
+
+    def __init__(self, seconds: float) -> None:
+        self.remaining = seconds
+
+    def allows(self, delay: float) -> bool:
+        return delay <= self.remaining
+
+    def spend(self, delay: float) -> None:
+        self.remaining -= delay
+
+
+@dataclass(frozen=True)
+class JsonResponse:
+    url: httpx.URL
+    headers: httpx.Headers
+    body: Any
+
+
+class _Retryable(Exception):
+    """A failure worth another attempt; ``final`` is what to raise when attempts run out."""
+
+    def __init__(self, final: OneRosterError, retry_after: float | None = None) -> None:
+        super().__init__(str(final))
+        self.final = final
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _describe(response: httpx.Response) -> str | None:
+    try:
+        return imsx_description(json.loads(response.content))
+    except ValueError:
+        return None
+
+
+def _error_for(response: httpx.Response) -> OneRosterError:
+    status = response.status_code
+    where = response.request.url.path
+    description = _describe(response)
+    suffix = f": {description}" if description else ""
+    if status in (401, 403):
+        return AuthenticationError(
+            f"The OneRoster server refused the credentials for {where} (HTTP {status}){suffix}. "
+            "Check the client id and secret (or token) for this district.",
+            status_code=status,
+        )
+    if status == 404:
+        return NotFoundError(f"{where} does not exist on this server (HTTP 404){suffix}.", status_code=404)
+    if status == 429:
+        return RateLimitedError(
+            f"The OneRoster server kept rate-limiting {where} (HTTP 429){suffix}.",
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
+    return ServerError(
+        f"The OneRoster server failed {where} (HTTP {status}){suffix}.",
+        status_code=status,
+        description=description,
+    )
+
+
+class Transport:
+    """GETs JSON with retries; owns no connection pool (the caller's ``httpx.AsyncClient`` does)."""
+
+    def __init__(self, http: httpx.AsyncClient, policy: RetryPolicy) -> None:
+        self._http = http
+        self._policy = policy
+        self._backoff = wait_exponential_jitter(
+            initial=policy.initial_delay, max=policy.max_delay, jitter=policy.jitter
+        )
+
+    def _wait(self, state: RetryCallState) -> float:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, _Retryable) and error.retry_after is not None:
+            return error.retry_after
+        return float(self._backoff(state))
+
+    async def get_json(
+        self, url: str, params: dict[str, str | int] | None, budget: RetryBudget
+    ) -> JsonResponse:
+        def stop(state: RetryCallState) -> bool:
+            return state.attempt_number >= self._policy.attempts_per_request or not budget.allows(
+                state.upcoming_sleep
+            )
+
+        def before_sleep(state: RetryCallState) -> None:
+            budget.spend(state.upcoming_sleep)
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_Retryable),
+            wait=self._wait,
+            stop=stop,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._attempt(url, params)
+        except _Retryable as exhausted:
+            raise exhausted.final from None
+        raise AssertionError("tenacity ended without a result")  # pragma: no cover - reraise=True
+
+    async def _attempt(self, url: str, params: dict[str, str | int] | None) -> JsonResponse:
+        try:
+            response = await self._http.get(url, params=params)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(
+                UnreachableError(f"The OneRoster server did not answer in time ({type(exc).__name__}).")
+            ) from None
+        except httpx.TransportError as exc:
+            raise _Retryable(
+                UnreachableError(f"Could not reach the OneRoster server ({type(exc).__name__}).")
+            ) from None
+        if response.status_code in RETRYABLE_STATUSES:
+            raise _Retryable(_error_for(response), parse_retry_after(response.headers.get("retry-after")))
+        if response.status_code != 200:
+            raise _error_for(response)
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            raise _Retryable(
+                MalformedResponseError(f"{response.request.url.path} returned a body that is not valid JSON.")
+            ) from None
+        return JsonResponse(url=response.request.url, headers=response.headers, body=body)
