@@ -20,7 +20,8 @@ def is_valid_email(email: str) -> bool:
     address = email.strip()
     if not address or len(address) > MAX_EMAIL_LENGTH or address.count("@") != 1:
         return False
-    if any(char.isspace() or not char.isprintable() for char in address):
+    # str.isprintable is False for every whitespace and control character except the ASCII space.
+    if " " in address or not address.isprintable():
         return False
     local, domain = address.split("@")
     labels = domain.split(".")
