@@ -17,6 +17,7 @@ import grpc
 from services.common.auth import Principal, TokenVerifier, parse_bearer
 from services.common.errors import Unauthenticated
 from services.common.grpc_errors import to_status
+from services.common.grpc_handlers import rebuild_handler
 
 PUBLIC_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
@@ -94,7 +95,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
 
             return behaviour
 
-        return _rebuild(handler, unary_response, stream_response)
+        return rebuild_handler(handler, unary_response, stream_response)
 
 
 class AsyncAuthInterceptor(grpc.aio.ServerInterceptor):
@@ -142,25 +143,4 @@ class AsyncAuthInterceptor(grpc.aio.ServerInterceptor):
 
             return behaviour
 
-        return _rebuild(handler, unary_response, stream_response)
-
-
-def _rebuild(
-    handler: grpc.RpcMethodHandler[Any, Any],
-    unary_response: Callable[[Any], Callable[..., Any]],
-    stream_response: Callable[[Any], Callable[..., Any]],
-) -> grpc.RpcMethodHandler[Any, Any]:
-    """The same handler with every kind of behaviour wrapped, so no RPC shape skips the check."""
-    codecs: dict[str, Any] = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary), **codecs)
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream), **codecs)
-    if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary), **codecs)
-    if handler.stream_stream is not None:
-        return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream), **codecs)
-    raise ValueError("method handler has no behaviour")
+        return rebuild_handler(handler, unary_response, stream_response)

@@ -13,10 +13,12 @@ from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.common.errors import ERROR_DOMAIN, DomainError
+from services.common.grpc_handlers import rebuild_handler
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +27,9 @@ INTERNAL_MESSAGE = "Internal server error; the failure was logged. Retry later o
 
 def to_status(error: DomainError) -> grpc.Status:
     """Build the rich status for a domain error."""
-    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)
-    details = [info]
+    details: list[Message] = [
+        error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)
+    ]
     if error.violations:
         details.append(
             error_details_pb2.BadRequest(
@@ -41,12 +44,31 @@ def to_status(error: DomainError) -> grpc.Status:
         any_detail = any_pb2.Any()
         any_detail.Pack(detail)
         packed.append(any_detail)
-    status = status_pb2.Status(code=error.code.value[0], message=error.message, details=packed)
-    return rpc_status.to_status(status)
+    code: int = error.code.value[0]
+    status: grpc.Status = rpc_status.to_status(
+        status_pb2.Status(code=code, message=error.message, details=packed)
+    )
+    return status
 
 
 def _internal_status() -> grpc.Status:
-    return rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message=INTERNAL_MESSAGE))
+    status: grpc.Status = rpc_status.to_status(
+        status_pb2.Status(code=code_pb2.INTERNAL, message=INTERNAL_MESSAGE)
+    )
+    return status
+
+
+def _status_for(error: Exception, method: str) -> grpc.Status:
+    if isinstance(error, DomainError):
+        return to_status(error)
+    log.error("unhandled error in %s", method, exc_info=error)
+    return _internal_status()
+
+
+def _already_aborted(context: grpc.ServicerContext) -> bool:
+    """True when the handler aborted the call itself (its abort raises a bare Exception)."""
+    code = context.code()  # type: ignore[attr-defined]  # on every server context; missing from typeshed
+    return code is not None
 
 
 class ErrorInterceptor(grpc.ServerInterceptor):
@@ -54,48 +76,39 @@ class ErrorInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
-        if handler.unary_unary is not None:
-            inner_uu = handler.unary_unary
 
-            def unary_unary(request: Any, context: grpc.ServicerContext) -> Any:
+        def unary_response(inner: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
+            def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
                 try:
-                    return inner_uu(request, context)
-                except DomainError as error:
-                    context.abort_with_status(to_status(error))
-                except Exception:
-                    log.exception("unhandled error in %s", method)
-                    context.abort_with_status(_internal_status())
+                    return inner(request, context)
+                except Exception as error:
+                    if _already_aborted(context):
+                        raise
+                    context.abort_with_status(_status_for(error, method))
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            inner_us = handler.unary_stream
+            return behaviour
 
-            def unary_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        def stream_response(
+            inner: Callable[[Any, grpc.ServicerContext], Iterator[Any]],
+        ) -> Callable[..., Any]:
+            def behaviour(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
                 try:
-                    yield from inner_us(request, context)
-                except DomainError as error:
-                    context.abort_with_status(to_status(error))
-                except Exception:
-                    log.exception("unhandled error in %s", method)
-                    context.abort_with_status(_internal_status())
+                    yield from inner(request, context)
+                except Exception as error:
+                    if _already_aborted(context):
+                        raise
+                    context.abort_with_status(_status_for(error, method))
 
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+            return behaviour
+
+        return rebuild_handler(handler, unary_response, stream_response)
 
 
 class AsyncErrorInterceptor(grpc.aio.ServerInterceptor):
@@ -103,48 +116,37 @@ class AsyncErrorInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None:
-            return handler
+            return None
         method = handler_call_details.method
-        if handler.unary_unary is not None:
-            inner_uu = handler.unary_unary
 
-            async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        def unary_response(inner: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+            async def behaviour(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 try:
-                    return await inner_uu(request, context)
-                except DomainError as error:
-                    await context.abort_with_status(to_status(error))
-                except Exception:
-                    log.exception("unhandled error in %s", method)
-                    await context.abort_with_status(_internal_status())
+                    return await inner(request, context)
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as error:
+                    await context.abort_with_status(_status_for(error, method))
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            inner_us = handler.unary_stream
+            return behaviour
 
-            async def unary_stream(
+        def stream_response(inner: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+            async def behaviour(
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
                 try:
-                    async for response in inner_us(request, context):
+                    async for response in inner(request, context):
                         yield response
-                except DomainError as error:
-                    await context.abort_with_status(to_status(error))
-                except Exception:
-                    log.exception("unhandled error in %s", method)
-                    await context.abort_with_status(_internal_status())
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as error:
+                    await context.abort_with_status(_status_for(error, method))
 
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+            return behaviour
+
+        return rebuild_handler(handler, unary_response, stream_response)
