@@ -50,3 +50,11 @@ def database_url(tmp_path: Path) -> Iterator[DatabaseFactory]:
             for name in created:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Security settings come from each test alone, never from the developer's shell."""
+    for name in list(os.environ):
+        if name.startswith(("EW_JWT_", "EW_SECRET_", "EW_TLS_")):
+            monkeypatch.delenv(name)

@@ -7,7 +7,6 @@ the sync admin rule through the error interceptor. Health checks need no token.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent import futures
 from datetime import UTC, datetime, timedelta
@@ -25,15 +24,6 @@ from services.common.auth_interceptor import AsyncAuthInterceptor, AuthIntercept
 from services.common.authz import require_sync_admin
 from services.common.errors import ERROR_DOMAIN
 from services.common.grpc_errors import AsyncErrorInterceptor, ErrorInterceptor
-
-
-@pytest.fixture(autouse=True)
-def hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from each test alone, not from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith(("EW_JWT_", "EW_SECRET_", "EW_TLS_")):
-            monkeypatch.delenv(name)
-
 
 SECRET = "interceptor-test-secret-long-enough-for-hs256"
 SETTINGS = AuthSettings(algorithm="HS256", secret=SECRET, issuer="ew-rostersync", audience="ew-rostersync")  # type: ignore[arg-type]

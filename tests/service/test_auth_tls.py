@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass
@@ -22,14 +21,6 @@ from pydantic import ValidationError
 from services.common.auth import AuthSettings, ServiceTokenProvider, TokenVerifier
 from services.common.auth_interceptor import AuthInterceptor, current_principal
 from services.common.tls import TlsSettings, add_server_port
-
-
-@pytest.fixture(autouse=True)
-def hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from each test alone, not from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith(("EW_JWT_", "EW_SECRET_", "EW_TLS_")):
-            monkeypatch.delenv(name)
 
 
 @dataclass(frozen=True)

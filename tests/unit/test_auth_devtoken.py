@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from services.common.auth import AuthSettings, Principal, Role, TokenVerifier
 from services.common.devtoken import DevKeyRequired, main, mint_dev_token
-
-
-@pytest.fixture(autouse=True)
-def hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from each test alone, not from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith(("EW_JWT_", "EW_SECRET_", "EW_TLS_")):
-            monkeypatch.delenv(name)
 
 
 def test_dev_token_is_accepted_by_a_dev_server(monkeypatch: pytest.MonkeyPatch) -> None:

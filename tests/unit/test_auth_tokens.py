@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,15 +24,6 @@ from services.common.auth import (
     parse_bearer,
 )
 from services.common.errors import Unauthenticated
-
-
-@pytest.fixture(autouse=True)
-def hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from each test alone, not from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith(("EW_JWT_", "EW_SECRET_", "EW_TLS_")):
-            monkeypatch.delenv(name)
-
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 

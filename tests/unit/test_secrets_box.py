@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
@@ -16,15 +14,6 @@ from services.common.secrets import (
     UndecryptableSecret,
     mask_hint,
 )
-
-
-@pytest.fixture(autouse=True)
-def hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from each test alone, not from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith(("EW_JWT_", "EW_SECRET_", "EW_TLS_")):
-            monkeypatch.delenv(name)
-
 
 CLASSLINK_SECRET = "cl-secret-7f3a9b2c4d5e6f708192a3b4k3Xz"
 
