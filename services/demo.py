@@ -1,0 +1,534 @@
+"""``python -m services.demo`` (``make run``): the whole job on embedded defaults, as an admin sees it.
+
+Starts the OneRoster sandbox, the roster service and the sync service as separate processes on free
+local ports (SQLite files and logs in a fresh ``var/demo/``, the stub broker with the sync service's
+in-process worker), creates a district with a few EW schools, then drives the product through the
+client library: connect → school mapping → map a suggestion by hand → preview → sync with a progress
+bar → a change in ClassLink (teachers leave, a school is renamed) → sync again → run history.
+
+It exits 0 when every step did what it should, 1 otherwise; ``--serve`` keeps everything running
+afterwards (printing the targets and a dev token) until Ctrl-C. Every process is stopped on the way
+out, also on errors and Ctrl-C: SIGTERM first, SIGKILL after a grace period.
+
+Environment it sets for itself and the services (development keys only, never for production):
+``EW_JWT_ALLOW_DEV_KEY=true`` (HS256 tokens signed with the public development key),
+``EW_SECRET_ALLOW_DEV_KEY=true`` (the public development Fernet key encrypts the ClassLink secret),
+``EW_SYNC_ALLOW_INSECURE_HTTP=true`` (the sandbox speaks plain http on 127.0.0.1),
+``EW_ROSTER_DATABASE_URL`` / ``EW_SYNC_DATABASE_URL`` (SQLite files in the work dir),
+``EW_ROSTER_LISTEN_ADDRESS`` / ``EW_SYNC_LISTEN_ADDRESS`` / ``EW_SYNC_ROSTER_TARGET`` (free ports) and
+an empty ``EW_BROKER_URL`` (stub broker, in-process worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+import grpc
+import httpx
+from ew.client.errors import RosterError
+from ew.client.progress import follow
+from ew.client.roster import RosterClient
+from ew.client.sync import SyncClient
+from ew.client.views import (
+    ew_only_table,
+    guard_text,
+    items_table,
+    mapping_table,
+    runs_table,
+    summary_table,
+)
+from ew.sync.v1 import sync_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.console import Console
+from rich.rule import Rule
+
+from services.common.auth import ALL_DISTRICTS, SERVICE_PLAN, AuthSettings, Role
+from services.common.devtoken import mint_dev_token
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DISTRICT_ID = "demo-district"
+ADMIN_HEADER = "X-Sandbox-Admin-Token"
+START_DEADLINE = 60.0
+STOP_GRACE = 10.0
+TEACHERS_LEAVING = 3
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Abbreviations districts really use; each turns a ClassLink name into a look-alike EW name.
+_ABBREVIATIONS = (("Elementary", "Elem"), ("Middle School", "MS"), ("High School", "HS"), ("School", "Sch"))
+
+console = Console(highlight=False)
+
+
+class DemoFailed(Exception):
+    """A step did not do what it should; the message says which and why."""
+
+
+def dev_environment(workdir: Path) -> dict[str, str]:
+    """The variables both services and this process need for an embedded, development-key run."""
+    return {
+        "EW_JWT_ALLOW_DEV_KEY": "true",
+        "EW_SECRET_ALLOW_DEV_KEY": "true",
+        "EW_SYNC_ALLOW_INSECURE_HTTP": "true",
+        "EW_BROKER_URL": "",
+        "EW_ROSTER_DATABASE_URL": f"sqlite:///{workdir / 'roster.db'}",
+        "EW_SYNC_DATABASE_URL": f"sqlite:///{workdir / 'sync.db'}",
+    }
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the service binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Service:
+    """One child process and where its output goes."""
+
+    name: str
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The end of its log, to show why it failed."""
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Processes:
+    """Children started by the demo; ``stop()`` ends them newest first."""
+
+    workdir: Path
+    environment: dict[str, str]
+    services: list[Service] = field(default_factory=list)
+
+    def start(self, name: str, args: Sequence[str], *, stdout_pipe: bool = False) -> Service:
+        """Start ``python args...`` in its own session (Ctrl-C reaches only the demo)."""
+        log_path = self.workdir / f"{name}.log"
+        log: IO[str] = log_path.open("w")
+        try:
+            process = subprocess.Popen(
+                [sys.executable, *args],
+                cwd=REPO_ROOT,
+                env=self.environment,
+                stdout=subprocess.PIPE if stdout_pipe else log,
+                stderr=log,
+                text=True,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        service = Service(name, process, log_path)
+        self.services.append(service)
+        return service
+
+    def stop(self) -> None:
+        """SIGTERM every child, newest first; SIGKILL what is still running after the grace period."""
+        for service in reversed(self.services):
+            if service.process.poll() is None:
+                service.process.terminate()
+        deadline = time.monotonic() + STOP_GRACE
+        for service in reversed(self.services):
+            try:
+                service.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                console.print(f"[yellow]{service.name} did not stop within {STOP_GRACE:.0f} s; killing it[/]")
+                service.process.kill()
+                service.process.wait()
+            if service.process.stdout is not None:
+                service.process.stdout.close()
+        self.services.clear()
+
+
+def read_first_line(service: Service, deadline: float) -> str:
+    """The first stdout line of a child, or DemoFailed if it exits or stays silent too long."""
+    stdout = service.process.stdout
+    assert stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if selector.select(timeout=0.2):
+                line = stdout.readline()
+                if line:
+                    return line
+            if service.process.poll() is not None:
+                break
+    raise DemoFailed(f"{service.name} did not start:\n{service.log_tail()}")
+
+
+def wait_serving(service: Service, target: str, deadline: float) -> None:
+    """Poll the gRPC health service until it reports SERVING (the process must stay alive)."""
+    with grpc.insecure_channel(target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while True:
+            if service.process.poll() is not None:
+                raise DemoFailed(
+                    f"{service.name} exited with {service.process.returncode}:\n{service.log_tail()}"
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DemoFailed(
+                    f"{service.name} was not SERVING within {START_DEADLINE:.0f} s:\n{service.log_tail()}"
+                )
+            try:
+                status = health.Check(health_pb2.HealthCheckRequest(), timeout=min(1.0, remaining)).status
+            except grpc.RpcError:
+                status = health_pb2.HealthCheckResponse.UNKNOWN
+            if status == health_pb2.HealthCheckResponse.SERVING:
+                return
+            channel_ready = grpc.channel_ready_future(channel)
+            try:
+                channel_ready.result(timeout=min(0.2, max(remaining, 0.01)))
+            except grpc.FutureTimeoutError:
+                channel_ready.cancel()
+
+
+@dataclass(frozen=True)
+class Stack:
+    """What the demo talks to."""
+
+    sandbox: dict[str, Any]
+    roster_target: str
+    sync_target: str
+
+
+def start_stack(processes: Processes, *, schools: int, teachers: int, seed: int) -> Stack:
+    """Sandbox, roster service and sync service, each SERVING before the next one starts."""
+    deadline = time.monotonic() + START_DEADLINE
+    sandbox = processes.start(
+        "sandbox",
+        [
+            "-m",
+            "services.oneroster_sandbox",
+            "--port",
+            "0",
+            "--seed",
+            str(seed),
+            "--schools",
+            str(schools),
+            "--teachers",
+            str(teachers),
+        ],
+        stdout_pipe=True,
+    )
+    info: dict[str, Any] = json.loads(read_first_line(sandbox, deadline))
+    console.print(f"OneRoster sandbox   {info['server_url']}  ({schools} schools, {teachers:,} teachers)")
+
+    roster_target = f"127.0.0.1:{free_port()}"
+    processes.environment["EW_ROSTER_LISTEN_ADDRESS"] = roster_target
+    roster = processes.start("roster", ["-m", "services.roster"])
+    wait_serving(roster, roster_target, deadline)
+    console.print(f"Roster service      {roster_target}")
+
+    sync_target = f"127.0.0.1:{free_port()}"
+    processes.environment["EW_SYNC_LISTEN_ADDRESS"] = sync_target
+    processes.environment["EW_SYNC_ROSTER_TARGET"] = roster_target
+    sync = processes.start("sync", ["-m", "services.sync"])
+    wait_serving(sync, sync_target, deadline)
+    console.print(f"Sync service        {sync_target}")
+    return Stack(info, roster_target, sync_target)
+
+
+def look_alike(name: str) -> str:
+    """The name as another system might spell it: abbreviated level, or with a campus suffix."""
+    for long, short in _ABBREVIATIONS:
+        if long in name:
+            return name.replace(long, short, 1)
+    return f"{name} Campus"
+
+
+class SandboxAdmin:
+    """The sandbox's admin API: the district's ground truth and changes to it."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self._http = httpx.Client(
+            base_url=info["base_url"], headers={ADMIN_HEADER: info["admin_token"]}, timeout=30
+        )
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._http.close()
+
+    def roster(self) -> dict[str, Any]:
+        """Orgs and users as ClassLink holds them now."""
+        response = self._http.get("/_sandbox/roster")
+        response.raise_for_status()
+        snapshot: dict[str, Any] = response.json()
+        return snapshot
+
+    def change(self, ops: list[dict[str, Any]]) -> None:
+        """Apply roster changes (remove_user, update_school, ...)."""
+        response = self._http.post("/_sandbox/roster", json={"ops": ops})
+        response.raise_for_status()
+
+
+def active_schools(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+    """ClassLink's active schools, by name."""
+    schools = [o for o in snapshot["orgs"] if o["type"] == "school" and o["status"] == "active"]
+    return sorted(schools, key=lambda o: (o["name"], o["sourcedId"]))
+
+
+def syncable_teachers(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+    """Active teachers a sync adds to EW: enabled, with a valid email no other user shares."""
+    emails = Counter((u["email"] or "").strip().lower() for u in snapshot["users"])
+    return [
+        u
+        for u in snapshot["users"]
+        if u["role"] == "teacher"
+        and u["status"] == "active"
+        and u["enabledUser"]
+        and u["email"]
+        and _EMAIL.match(u["email"].strip())
+        and emails[u["email"].strip().lower()] == 1
+    ]
+
+
+def step(title: str) -> None:
+    """A heading for the next step."""
+    console.print()
+    console.print(Rule(f"[bold]{title}"))
+
+
+def set_up_district(roster: RosterClient, snapshot: dict[str, Any]) -> list[str]:
+    """The district and EW schools the admin had before ClassLink: one spelled like ClassLink's
+    (auto-mapped), two look-alikes (suggested), and one ClassLink does not know."""
+    roster.create_district(DISTRICT_ID, "Demo Unified School District")
+    schools = active_schools(snapshot)
+    if len(schools) < 3:
+        raise DemoFailed("the demo needs a district with at least 3 schools (--schools 3 or more)")
+    names = [schools[0]["name"].upper(), look_alike(schools[1]["name"]), look_alike(schools[2]["name"])]
+    names.append("District Office Annex")
+    created = roster.batch_create_schools(DISTRICT_ID, names)
+    return [school.display_name for school in created]
+
+
+def show_mapping(client: SyncClient) -> list[sync_pb2.SchoolMappingEntry]:
+    """The mapping table, trimmed to the interesting rows: mapped ones and those with suggestions."""
+    response = client.get_school_mapping(DISTRICT_ID, page_size=500)
+    entries = list(response.entries)
+    interesting = [e for e in entries if e.origin != sync_pb2.MAPPING_ORIGIN_UNSPECIFIED or e.suggestions]
+    console.print(mapping_table(interesting, title="School mapping (mapped and suggested)"))
+    others = len(entries) - len(interesting)
+    console.print(
+        f"{response.mapped_count} of {response.total_size} ClassLink schools mapped; {others} more have no "
+        "look-alike in EW and will be created with their ClassLink names."
+    )
+    if response.ew_only_schools:
+        console.print(ew_only_table(response.ew_only_schools))
+    return entries
+
+
+def run_sync(client: SyncClient, title: str) -> sync_pb2.SyncEvent:
+    """Sync with a progress bar; DemoFailed unless the run succeeded."""
+    events = client.sync_rosters(DISTRICT_ID)
+    last = follow(events, console)
+    if last is None:
+        raise DemoFailed(f"{title}: the run sent no events")
+    console.print(summary_table(last.summary, title=title))
+    if last.state != sync_pb2.SYNC_RUN_STATE_SUCCEEDED:
+        run = client.get_run(events.run_name)
+        raise DemoFailed(
+            f"{title} ended {sync_pb2.SyncRunState.Name(last.state)}: {run.error_message or last.message}"
+        )
+    return last
+
+
+def demo(stack: Stack, *, user_token: str, service_token: str) -> None:
+    """The administrator's flow; DemoFailed when a step does not do what it should."""
+    admin = SandboxAdmin(stack.sandbox)
+    try:
+        snapshot = admin.roster()
+        step("1. EW before ClassLink: a district with a few schools")
+        with RosterClient(
+            stack.roster_target, metadata=lambda: [("authorization", f"Bearer {service_token}")]
+        ) as roster:
+            for name in set_up_district(roster, snapshot):
+                console.print(f"  EW school: {name}")
+
+        with SyncClient(stack.sync_target, token=lambda: user_token) as client:
+            step("2. Connect ClassLink (credentials typed in by hand)")
+            connected = client.connect_manual(
+                DISTRICT_ID,
+                server_url=stack.sandbox["server_url"],
+                client_id=stack.sandbox["client_id"],
+                client_secret=stack.sandbox["client_secret"],
+                auth_method=sync_pb2.AUTH_METHOD_OAUTH1,
+            )
+            console.print(f"[bold green]{connected.message}[/]")
+            console.print(f"Secret stored encrypted; shown only as {connected.connection.secret_hint!r}.")
+
+            step("3. Setup Sync: ClassLink schools beside EW schools")
+            entries = show_mapping(client)
+            suggested = next(
+                (e for e in entries if e.origin == sync_pb2.MAPPING_ORIGIN_UNSPECIFIED and e.suggestions),
+                None,
+            )
+            if suggested is None:
+                raise DemoFailed(
+                    "no ClassLink school got a suggestion, though two EW schools are look-alikes"
+                )
+            best = suggested.suggestions[0]
+            mapped = client.map_schools(DISTRICT_ID, [(suggested.classlink_school_id, best.ew_school_id)])
+            console.print(
+                f"Mapped by hand: {suggested.classlink_school_name!r} → {best.ew_school_name!r} "
+                f"(score {best.score:.0f})"
+            )
+            console.print(mapping_table(mapped, title="Mapped by hand"))
+
+            step("4. Preview: what a sync would change")
+            preview = client.preview_sync(DISTRICT_ID, page_size=10)
+            console.print(summary_table(preview.summary, title="Preview"))
+            console.print(guard_text(preview.guard))
+            console.print(items_table(preview.items, title="First changes"))
+
+            step("5. Sync")
+            first = run_sync(client, "First sync")
+            if first.summary.teachers_added != preview.summary.teachers_added:
+                raise DemoFailed(
+                    f"the sync added {first.summary.teachers_added} teachers, the preview said "
+                    f"{preview.summary.teachers_added}"
+                )
+
+            step(f"6. Meanwhile in ClassLink: {TEACHERS_LEAVING} teachers leave, a school is renamed")
+            leaving = syncable_teachers(snapshot)[:TEACHERS_LEAVING]
+            renamed_from = suggested.classlink_school_name
+            renamed_to = f"{renamed_from} Academy"
+            admin.change(
+                [{"op": "remove_user", "sourcedId": t["sourcedId"]} for t in leaving]
+                + [
+                    {
+                        "op": "update_school",
+                        "sourcedId": suggested.classlink_school_id,
+                        "set": {"name": renamed_to},
+                    }
+                ]
+            )
+            for teacher in leaving:
+                console.print(f"  left: {teacher['givenName']} {teacher['familyName']} <{teacher['email']}>")
+            console.print(f"  renamed: {renamed_from!r} → {renamed_to!r}")
+
+            step("7. Sync again")
+            second = run_sync(client, "Second sync")
+            if second.summary.teachers_archived != len(leaving) or second.summary.schools_created:
+                raise DemoFailed(
+                    f"the second sync archived {second.summary.teachers_archived} teachers (expected "
+                    f"{len(leaving)}) and created {second.summary.schools_created} schools (expected 0)"
+                )
+            console.print(
+                f"The renamed school kept its mapping: no duplicate school, {len(leaving)} teachers archived."
+            )
+
+            step("8. Run history")
+            console.print(runs_table(client.list_runs(DISTRICT_ID).runs))
+    finally:
+        admin.close()
+
+
+def wait_for_interrupt(stack: Stack, user_token: str) -> None:
+    """Keep everything running until Ctrl-C (or SIGTERM)."""
+    step("Serving (Ctrl-C stops everything)")
+    console.print(f"export EW_SYNC_TARGET={stack.sync_target}")
+    console.print(f"export EW_ROSTER_TARGET={stack.roster_target}")
+    console.print(f"export EW_TOKEN={user_token}")
+    console.print("then, for example: ew-sync mapping; ew-sync preview; ew-sync sync; ew-sync runs")
+    console.print(
+        f"OneRoster sandbox: {stack.sandbox['server_url']} (admin API {stack.sandbox['admin_url']})"
+    )
+    threading.Event().wait()
+
+
+@contextmanager
+def terminate_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so the same clean shutdown runs."""
+
+    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The demo's options."""
+    parser = argparse.ArgumentParser(prog="python -m services.demo", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--schools", type=int, default=40, help="schools in the ClassLink district (default 40)"
+    )
+    parser.add_argument(
+        "--teachers", type=int, default=1200, help="teachers in the ClassLink district (default 1200)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="seed of the generated district (default 7)")
+    parser.add_argument(
+        "--workdir", type=Path, default=Path("var/demo"), help="emptied first (default var/demo)"
+    )
+    parser.add_argument("--serve", action="store_true", help="keep everything running after the demo")
+    args = parser.parse_args(argv)
+    if args.schools < 3 or args.teachers < 2 * TEACHERS_LEAVING:
+        parser.error(f"--schools must be at least 3 and --teachers at least {2 * TEACHERS_LEAVING}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the demo; 0 when every step did what it should."""
+    args = parse_args(argv)
+    workdir: Path = args.workdir.resolve()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    os.environ.update(dev_environment(workdir))
+    pythonpath = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "clients" / "src")])
+    environment = dict(os.environ, PYTHONPATH=pythonpath)
+    processes = Processes(workdir, environment)
+    with terminate_on_sigterm():
+        try:
+            auth = AuthSettings()
+            user_token = mint_dev_token(
+                auth, district_id=DISTRICT_ID, role=Role.DISTRICT_ADMIN, plan="district_premium"
+            )
+            service_token = mint_dev_token(
+                auth, district_id=ALL_DISTRICTS, role=Role.SERVICE, plan=SERVICE_PLAN
+            )
+            step("Starting the sandbox and both services")
+            stack = start_stack(processes, schools=args.schools, teachers=args.teachers, seed=args.seed)
+            demo(stack, user_token=user_token, service_token=service_token)
+            console.print()
+            console.print(f"[bold green]Demo finished: every step did what it should.[/] Logs: {workdir}")
+            if args.serve:
+                wait_for_interrupt(stack, user_token)
+            return 0
+        except (DemoFailed, RosterError, httpx.HTTPError) as error:
+            console.print(f"[bold red]Demo failed: {error}[/]")
+            console.print(f"Logs: {workdir}")
+            return 1
+        except KeyboardInterrupt:
+            console.print("\nStopping.")
+            return 130
+        finally:
+            processes.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
