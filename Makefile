@@ -103,6 +103,11 @@ run-sync: install ## Run the sync service alone (EW_SYNC_* settings)
 run-worker: install ## Run a Dramatiq worker for sync runs (EW_BROKER_URL)
 	$(VENV)/bin/dramatiq services.sync.tasks --processes 1 --threads 4
 
+.PHONY: token
+token: install ## Print a dev token (DISTRICT=d1 ROLE=district_admin PLAN=district_premium)
+	EW_JWT_ALLOW_DEV_KEY=true $(PY) -m services.common.devtoken --district $(or $(DISTRICT),d1) \
+		--role $(or $(ROLE),district_admin) --plan $(or $(PLAN),district_premium)
+
 .PHONY: bench-roster
 bench-roster: install ## Stage and commit 100,000 teachers in one change set (SQLite and PostgreSQL)
 	$(PY) -m benchmarks.roster
