@@ -12,6 +12,7 @@ import base64
 import binascii
 import enum
 import functools
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,17 +21,21 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from ew.client.errors import RosterError
 from ew.client.progress import follow
+from ew.client.roster import RosterClient
 from ew.client.sync import SyncClient, run_name
 from ew.client.views import (
     connection_table,
     ew_only_table,
+    ew_schools_table,
     guard_text,
     items_table,
     mapping_table,
     run_table,
     runs_table,
     summary_table,
+    teachers_table,
 )
+from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2
 from rich.console import Console
 
@@ -128,14 +133,23 @@ class Options:
             )
         return district
 
-    def client(self) -> SyncClient:
-        """A client of the sync service with the caller's token."""
-        token = self.token
-        if not token:
+    def bearer_token(self) -> str:
+        """The token every call carries."""
+        if not self.token:
             raise UsageError(
                 "No token: pass --token or set EW_TOKEN (for local use: `ew-sync dev-token ...`)."
             )
+        return self.token
+
+    def client(self) -> SyncClient:
+        """A client of the sync service with the caller's token."""
+        token = self.bearer_token()
         return SyncClient(self.target, token=lambda: token, timeout=self.timeout)
+
+    def roster_client(self) -> RosterClient:
+        """A client of the roster service with the caller's token."""
+        metadata = [("authorization", f"Bearer {self.bearer_token()}")]
+        return RosterClient(self.roster_target, timeout=self.timeout, metadata=lambda: metadata)
 
 
 def _options(ctx: typer.Context) -> Options:
@@ -432,6 +446,37 @@ def show_run(
     console.print(items_table(items))
     if token:
         console.print(f"[dim]First {len(items)} items; --all lists every one.[/]")
+
+
+@app.command()
+@handles_errors
+def schools(ctx: typer.Context) -> None:
+    """List the district's EW schools (from the roster service)."""
+    options = _options(ctx)
+    with options.roster_client() as roster:
+        console.print(ew_schools_table(roster.list_schools(options.district_id)))
+
+
+@app.command()
+@handles_errors
+def teachers(
+    ctx: typer.Context,
+    archived: Annotated[
+        bool, typer.Option("--archived", help="Archived teachers instead of active ones.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="Show at most this many.")] = 50,
+) -> None:
+    """List the district's EW teachers (from the roster service)."""
+    options = _options(ctx)
+    state = roster_pb2.TEACHER_STATE_ARCHIVED if archived else roster_pb2.TEACHER_STATE_ACTIVE
+    with options.roster_client() as roster:
+        names = {school.school_id: school.display_name for school in roster.list_schools(options.district_id)}
+        shown = list(itertools.islice(roster.list_teachers(options.district_id, state=state), limit))
+    console.print(
+        teachers_table(shown, names, title="Archived EW teachers" if archived else "Active EW teachers")
+    )
+    if len(shown) == limit:
+        console.print(f"[dim]First {limit}; --limit shows more.[/]")
 
 
 @app.command("dev-token")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from rich.table import Table
@@ -221,4 +222,33 @@ def run_table(run: sync_pb2.SyncRun) -> Table:
         table.add_row("Approves", run.approved_run)
     if run.error_message:
         table.add_row("Error", Text(run.error_message, style="red"))
+    return table
+
+
+def ew_schools_table(schools: Iterable[roster_pb2.School]) -> Table:
+    """The district's schools as EW has them."""
+    table = Table(title="EW schools")
+    table.add_column("EW school")
+    table.add_column("EW id", style="dim")
+    for school in schools:
+        table.add_row(school.display_name, school.school_id)
+    return table
+
+
+def teachers_table(
+    teachers: Iterable[roster_pb2.Teacher], school_names: dict[str, str], *, title: str = "EW teachers"
+) -> Table:
+    """Teachers as EW has them: name, email, state and schools."""
+    table = Table(title=title)
+    table.add_column("Name")
+    table.add_column("Email")
+    table.add_column("State")
+    table.add_column("Schools")
+    for teacher in teachers:
+        archived = teacher.state == roster_pb2.TEACHER_STATE_ARCHIVED
+        state = Text(
+            f"archived ({teacher.archive_reason})" if archived else "active", style="dim" if archived else ""
+        )
+        schools = ", ".join(school_names.get(school_id, school_id) for school_id in teacher.school_ids)
+        table.add_row(f"{teacher.given_name} {teacher.family_name}", teacher.email, state, schools)
     return table
