@@ -1,0 +1,68 @@
+"""`make run` works: the demo runs the whole job with real processes on a small district and exits 0."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil  # type: ignore[import-untyped]  # no types-psutil in the lock yet
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_demo_connects_maps_previews_syncs_twice_and_leaves_no_process_behind(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("EW_JWT_", "EW_SECRET_", "EW_TLS_", "EW_SYNC_", "EW_ROSTER_", "EW_BROKER_"))
+    }
+    environment["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "clients" / "src")])
+
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.demo",
+            "--schools",
+            "6",
+            "--teachers",
+            "80",
+            "--workdir",
+            str(workdir),
+        ],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output, _ = demo.communicate(timeout=240)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+
+    assert demo.returncode == 0, output
+    assert "Connected Successfully! Your ClassLink account is connected." in output
+    assert "Mapped by hand" in output
+    assert "Second sync" in output and "Demo finished" in output
+    assert started_by(workdir) == []
+
+
+def started_by(workdir: Path) -> list[int]:
+    """Processes still running with the demo's environment (it points their databases at workdir)."""
+    pids = []
+    for process in psutil.process_iter():
+        try:
+            if str(workdir) in process.environ().get("EW_SYNC_DATABASE_URL", ""):
+                pids.append(process.pid)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return pids
