@@ -23,6 +23,11 @@ def is_valid_email(email: str) -> bool:
     # str.isprintable is False for every whitespace and control character except the ASCII space.
     if " " in address or not address.isprintable():
         return False
-    local, domain = address.split("@")
-    labels = domain.split(".")
-    return bool(local) and len(labels) >= 2 and all(labels)
+    local, _, domain = address.partition("@")
+    return (
+        bool(local)
+        and "." in domain
+        and not domain.startswith(".")
+        and not domain.endswith(".")
+        and ".." not in domain
+    )

@@ -267,13 +267,26 @@ def _comparable(name: str) -> tuple[Level, str]:
 class SuggestionIndex:
     """EW schools prepared once for ranking many ClassLink schools against them."""
 
+    # How many more candidates than asked for are rescored, per tier, after the token-set pass.
+    _OVERFETCH = 4
+
     def __init__(self, ew_schools: Mapping[str, str]) -> None:
         """Precompute the level and comparable text of every EW school (id -> name)."""
-        self._candidates: list[_Candidate] = []
-        for school_id, name in sorted(ew_schools.items()):
-            level, text = _comparable(name)
-            self._candidates.append(_Candidate(school_id, name, level, text))
-        self._texts = [candidate.text for candidate in self._candidates]
+        self._candidates = [
+            _Candidate(school_id, name, *_comparable(name)) for school_id, name in sorted(ew_schools.items())
+        ]
+        self._tiers_by_level: dict[Level, list[tuple[int, list[_Candidate], list[str]]]] = {}
+
+    def _tiers(self, level: Level) -> list[tuple[int, list[_Candidate], list[str]]]:
+        """The candidates split by tier for a query of ``level``, best tier first (cached per level)."""
+        tiers = self._tiers_by_level.get(level)
+        if tiers is None:
+            grouped: dict[int, list[_Candidate]] = {}
+            for candidate in self._candidates:
+                grouped.setdefault(_tier(level, candidate.level), []).append(candidate)
+            tiers = [(tier, group, [c.text for c in group]) for tier, group in sorted(grouped.items())]
+            self._tiers_by_level[level] = tiers
+        return tiers
 
     def suggest(
         self,
@@ -290,27 +303,29 @@ class SuggestionIndex:
         scores are weighted by that tier and never increase down the list.
         """
         level, text = _comparable(name)
-        hits = process.extract(
-            text,
-            self._texts,
-            scorer=fuzz.token_set_ratio,
-            processor=None,
-            limit=None,
-            score_cutoff=min_score,
-        )
         ranked: list[tuple[int, float, str, str]] = []
-        for _, token_set_score, position in hits:
-            candidate = self._candidates[position]
-            if candidate.school_id in exclude:
-                continue
-            # token_set_ratio alone gives 100 to any subset ("Lincoln" vs "Lincoln Park"); the
-            # whole-string ratio brings extra words back into the score.
-            raw = (token_set_score + fuzz.token_sort_ratio(text, candidate.text, processor=None)) / 2
-            if raw < min_score:
-                continue
-            tier = _tier(level, candidate.level)
-            ranked.append((tier, -raw * _TIER_WEIGHT[tier], candidate.name, candidate.school_id))
-        ranked.sort()
+        for tier, candidates, texts in self._tiers(level):
+            if len(ranked) >= limit:
+                break
+            hits = process.extract(
+                text,
+                texts,
+                scorer=fuzz.token_set_ratio,
+                processor=None,
+                limit=limit * self._OVERFETCH + len(exclude),
+                score_cutoff=min_score,
+            )
+            scored: list[tuple[int, float, str, str]] = []
+            for _, token_set_score, position in hits:
+                candidate = candidates[position]
+                if candidate.school_id in exclude:
+                    continue
+                # token_set_ratio alone gives 100 to any subset ("Lincoln" vs "Lincoln Park"); the
+                # whole-string ratio brings the extra words back into the score.
+                raw = (token_set_score + fuzz.token_sort_ratio(text, candidate.text, processor=None)) / 2
+                if raw >= min_score:
+                    scored.append((tier, -raw * _TIER_WEIGHT[tier], candidate.name, candidate.school_id))
+            ranked.extend(sorted(scored))
         suggestions: list[Suggestion] = []
         ceiling = 100.0
         for _, negative_score, school_name, school_id in ranked[:limit]:

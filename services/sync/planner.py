@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
+from typing import NamedTuple
 
 from services.sync.emails import email_key, is_valid_email
 from services.sync.matching import auto_map
@@ -164,8 +165,7 @@ class SyncState:
     approved_archives: frozenset[str] | None = None
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class SchoolRef:
+class SchoolRef(NamedTuple):
     """An existing EW school (``school_id``) or one this plan creates (``create_ref``, a ClassLink id)."""
 
     school_id: str = ""
@@ -309,6 +309,13 @@ class PlanItemData:
 
 
 @dataclass(frozen=True, slots=True)
+class _Schools:
+    refs: tuple[SchoolRef, ...]
+    existing: frozenset[str]
+    creates_any: bool
+
+
+@dataclass(frozen=True, slots=True)
 class _SchoolPlan:
     targets: dict[str, SchoolRef]
     names: dict[SchoolRef, str]
@@ -385,20 +392,22 @@ class _TeacherPlanner:
         self.unchanged = 0
         self.skips: list[SkippedRow] = []
         self.new_links: list[tuple[str, str]] = []
+        self.schools_by_orgs: dict[tuple[str, ...], _Schools] = {}
         self.source = source
-        self.rows = sorted(source.teachers, key=lambda row: row.sourced_id)
+        rows = sorted(source.teachers, key=lambda row: row.sourced_id)
+        self.departed = [(row, reason) for row in rows if (reason := _departure_reason(row)) is not None]
+        gone = {row.sourced_id for row, _ in self.departed}
+        self.present = [row for row in rows if row.sourced_id not in gone]
         # Users who still own their linked EW teacher: present rows, valid or not, and unreadable rows.
-        self.owners = {row.sourced_id for row in self.rows if _departure_reason(row) is None} | {
+        self.owners = {row.sourced_id for row in self.present} | {
             problem.sourced_id for problem in source.problems if problem.sourced_id is not None
         }
 
     def run(self) -> None:
         """Match, skip or add every row, then note why departed rows' teachers go."""
-        rows = self.rows
-        present = [row for row in rows if _departure_reason(row) is None]
         for problem in self.source.problems:
             self._skip_unreadable(problem)
-        valid = self._valid_rows(present)
+        valid = self._valid_rows(self.present)
         by_email: list[tuple[SourceTeacher, str]] = []
         for row, key in valid:
             linked_id = self.links.get(row.sourced_id)
@@ -432,33 +441,33 @@ class _TeacherPlanner:
                 self.protected.add(owner.teacher_id)
                 continue
             self._match(row, owner, linked=False)
-        for row in rows:
-            reason = _departure_reason(row)
-            if reason is not None:
-                self._note_departure(row, reason)
+        for row, reason in self.departed:
+            self._note_departure(row, reason)
 
     def _valid_rows(self, present: list[SourceTeacher]) -> list[tuple[SourceTeacher, str]]:
-        keyed: dict[str, list[SourceTeacher]] = {}
+        """Rows with a valid email no other present row shares, in sourcedId order; skips the rest."""
+        first: dict[str, SourceTeacher] = {}
+        shared: dict[str, list[SourceTeacher]] = {}
         for row in present:
-            email = (row.email or "").strip()
+            email = row.email.strip() if row.email else ""
             if not email:
                 self._skip(row, SkipReason.MISSING_EMAIL, "No email in ClassLink")
             elif not is_valid_email(email):
                 self._skip(row, SkipReason.INVALID_EMAIL, "The email is not a valid address")
             else:
-                keyed.setdefault(email_key(email), []).append(row)
-        valid: list[tuple[SourceTeacher, str]] = []
-        for key, sharing in keyed.items():
-            if len(sharing) == 1:
-                valid.append((sharing[0], key))
-                continue
+                key = email_key(email)
+                if key in first:
+                    shared.setdefault(key, [first[key]]).append(row)
+                else:
+                    first[key] = row
+        for key, sharing in shared.items():
+            del first[key]
             for row in sharing:
                 others = ", ".join(other.sourced_id for other in sharing if other is not row)
                 self._skip(
                     row, SkipReason.DUPLICATE_EMAIL, f"Shares its email with ClassLink user(s) {others}"
                 )
-        valid.sort(key=lambda pair: pair[0].sourced_id)
-        return valid
+        return [(row, key) for key, row in first.items()]
 
     def _skip(self, row: SourceTeacher, reason: SkipReason, detail: str) -> None:
         self.skips.append(
@@ -481,12 +490,19 @@ class _TeacherPlanner:
         if linked_id is not None:
             self.protected.add(linked_id)
 
-    def _school_refs(self, row: SourceTeacher) -> tuple[SchoolRef, ...]:
-        targets = self.schools.targets
-        return tuple(sorted({targets[org] for org in row.org_sourced_ids if org in targets}))
+    def _school_refs(self, row: SourceTeacher) -> _Schools:
+        """The row's schools; cached per org list, which thousands of teachers share."""
+        cached = self.schools_by_orgs.get(row.org_sourced_ids)
+        if cached is None:
+            targets = self.schools.targets
+            refs = tuple(sorted({targets[org] for org in row.org_sourced_ids if org in targets}))
+            existing = frozenset(ref.school_id for ref in refs if ref.school_id)
+            cached = _Schools(refs, existing, len(existing) < len(refs))
+            self.schools_by_orgs[row.org_sourced_ids] = cached
+        return cached
 
     def _add(self, row: SourceTeacher) -> None:
-        schools = self._school_refs(row)
+        schools = self._school_refs(row).refs
         self.adds.append(
             TeacherUpsert(
                 classlink_id=row.sourced_id,
@@ -511,6 +527,15 @@ class _TeacherPlanner:
         if not linked:
             self.new_links.append((row.sourced_id, teacher.teacher_id))
         given, family, email = row.given_name.strip(), row.family_name.strip(), (row.email or "").strip()
+        wanted = self._school_refs(row)
+        if (
+            teacher.active
+            and not wanted.creates_any
+            and wanted.existing == teacher.school_ids
+            and (given, family, email) == (teacher.given_name, teacher.family_name, teacher.email)
+        ):
+            self.unchanged += 1
+            return
         changes = tuple(
             FieldChange(name, old, new)
             for name, old, new in (
@@ -520,10 +545,9 @@ class _TeacherPlanner:
             )
             if old != new
         )
-        schools = self._school_refs(row)
+        schools = wanted.refs
         added = tuple(ref for ref in schools if ref.create_ref or ref.school_id not in teacher.school_ids)
-        kept = {ref.school_id for ref in schools}
-        removed = tuple(sorted(teacher.school_ids - kept))
+        removed = tuple(sorted(teacher.school_ids - wanted.existing))
         upsert = TeacherUpsert(
             classlink_id=row.sourced_id,
             ew_teacher_id=teacher.teacher_id,
