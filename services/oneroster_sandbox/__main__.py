@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -74,6 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--token-lifetime", type=int, default=3600, help="OAuth2 access token lifetime, seconds"
     )
     parser.add_argument("--page-cap", type=int, default=None, help="largest page the server returns")
+    parser.add_argument("--omit-total", action="store_true", help="send no X-Total-Count (Link headers only)")
     parser.add_argument("--quirks", action="store_true", help="send what real ClassLink servers send")
     parser.add_argument(
         "--disable-endpoint",
@@ -122,6 +124,7 @@ def build(args: argparse.Namespace) -> tuple[Sandbox, list[dict[str, object]]]:
         version=args.oneroster_version,
         auth_modes=auth,
         page_cap=args.page_cap,
+        omit_total=args.omit_total,
         quirks=args.quirks,
         disabled_endpoints=frozenset(args.disable_endpoint),
         admin_token=None if args.no_admin else (args.admin_token or secrets.token_urlsafe(16)),
@@ -177,6 +180,10 @@ def describe(sandbox: Sandbox, csv_problems: list[dict[str, object]]) -> dict[st
     }
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    sys.exit(0)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     sandbox, csv_problems = build(args)
@@ -187,6 +194,10 @@ def main(argv: list[str] | None = None) -> None:
     listener.bind((args.host, args.port))
     listener.listen(2048)
     host, port = listener.getsockname()[:2]
+    # Stop cleanly (exit 0) on SIGTERM/SIGINT, also before uvicorn installs its own handlers and when
+    # uvicorn re-raises the signal after its graceful shutdown.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_cleanly)
     sandbox.start(f"http://{f'[{host}]' if ':' in host else host}:{port}")
     sys.stdout.write(json.dumps(describe(sandbox, csv_problems)) + "\n")
     sys.stdout.flush()

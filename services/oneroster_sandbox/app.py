@@ -12,7 +12,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -36,6 +36,7 @@ class Settings:
     version: str = "1.1"
     auth_modes: frozenset[str] = frozenset({"oauth1", "bearer"})
     page_cap: int | None = None
+    omit_total: bool = False
     quirks: bool = False
     disabled_endpoints: frozenset[str] = frozenset()
     admin_token: str | None = None
@@ -128,6 +129,11 @@ def imsx(status: int, minor: str, description: str, *, quirks: bool) -> JSONResp
 
 class _Denied(Exception):
     pass
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body (parsed here: starlette's parser needs python-multipart)."""
+    return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def _bearer(request: Request) -> str | None:
@@ -293,15 +299,10 @@ def create_app(sandbox: Sandbox) -> Starlette:
         if fault is not None and fault.kind == "truncate":
             body = body[: len(body) // 2]
         total = len(records)
-        return Response(
-            body,
-            media_type="application/json",
-            headers={
-                "X-Total-Count": str(total),
-                "X-Count": str(len(page)),
-                "Link": links(request, offset, step, total),
-            },
-        )
+        headers = {"X-Count": str(len(page)), "Link": links(request, offset, step, total)}
+        if not settings.omit_total:
+            headers["X-Total-Count"] = str(total)
+        return Response(body, media_type="application/json", headers=headers)
 
     def links(request: Request, offset: int, step: int, total: int) -> str:
         def at(new_offset: int) -> str:
@@ -334,7 +335,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
 
     async def oauth2_token(request: Request) -> Response:
         header = request.headers.get("authorization", "")
-        form = await request.form()
+        form = await _form(request)
         if form.get("grant_type") != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         if not header.lower().startswith("basic "):
@@ -384,7 +385,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
         return RedirectResponse(f"{redirect_uri}{separator}{query}", status_code=302)
 
     async def sso_token(request: Request) -> Response:
-        form = await request.form()
+        form = await _form(request)
         client_id, client_secret = str(form.get("client_id") or ""), str(form.get("client_secret") or "")
         if client_id != settings.sso_client_id or not hmac.compare_digest(
             client_secret, settings.sso_client_secret

@@ -114,7 +114,7 @@ class Transport:
         self._http = http
         self._policy = policy
         self._backoff = wait_exponential_jitter(
-            initial=policy.initial_delay, max=policy.max_delay, jitter=policy.jitter
+            multiplier=policy.initial_delay, max=policy.max_delay, jitter=policy.jitter
         )
 
     def _wait(self, state: RetryCallState) -> float:
