@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
+from itertools import islice
 from typing import NamedTuple
 
 from services.sync.emails import email_key, is_valid_email
@@ -463,7 +464,10 @@ class _TeacherPlanner:
         for key, sharing in shared.items():
             del first[key]
             for row in sharing:
-                others = ", ".join(other.sourced_id for other in sharing if other is not row)
+                # A shared placeholder address can cover thousands of rows: name only a few others.
+                named = list(islice((other.sourced_id for other in sharing if other is not row), 3))
+                more = len(sharing) - 1 - len(named)
+                others = ", ".join(named) + (f" and {more} more" if more else "")
                 self._skip(
                     row, SkipReason.DUPLICATE_EMAIL, f"Shares its email with ClassLink user(s) {others}"
                 )

@@ -288,6 +288,16 @@ def test_users_sharing_an_email_in_any_case_are_all_skipped_and_their_teacher_st
     assert world.ew_teachers["ew-t1"] == before["ew-t1"]
 
 
+def test_a_placeholder_email_shared_by_many_rows_skips_them_all_with_a_short_reason() -> None:
+    world = World(teachers=[teacher(f"t{n:04d}", "noreply@district.example") for n in range(2000)])
+
+    plan = world.plan()
+
+    assert plan.summary.skipped == ((SkipReason.DUPLICATE_EMAIL, 2000),)
+    assert plan.skips[0].detail == "Shares its email with ClassLink user(s) t0001, t0002, t0003 and 1996 more"
+    assert not plan.has_changes
+
+
 @pytest.mark.parametrize(
     ("email", "reason"),
     [
