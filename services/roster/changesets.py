@@ -195,11 +195,37 @@ class ChangeSetUseCases:
                     expire = self._store.clock() + self._ttl
                     repo.add_staged_counts(conn, change_set_id, checked.counts, expire)
         except IntegrityError:
-            raise Aborted(
-                "Another batch was staged into this change set at the same time and overlaps this one; "
-                "retry this batch.",
-            ) from None
+            # The staged rows' unique constraints are the check (a query per batch would scan them).
+            self._explain_clash(change_set_id, batch_number, changes)
         return self._refresh(district_id, change_set_id)
+
+    def _explain_clash(self, change_set_id: str, batch_number: int, changes: Sequence[Change]) -> None:
+        """Say which earlier staged change a refused batch overlaps; a raced same batch is a no-op."""
+        upserts = [c for c in changes if isinstance(c, UpsertTeacherChange)]
+        with self._store.transaction() as conn:
+            if repo.batch_staged(conn, change_set_id, batch_number):
+                return
+            clashes = repo.staged_teacher_clashes(
+                conn,
+                change_set_id,
+                [c.teacher_id for c in changes if not isinstance(c, CreateSchoolChange) and c.teacher_id],
+                [c.ref for c in upserts],
+                [email_key(c.email) for c in upserts],
+            )
+            schools = repo.staged_school_ids(
+                conn, change_set_id, [c.ref for c in changes if isinstance(c, CreateSchoolChange)]
+            )
+        if schools:
+            raise violation(
+                "changes.create_school.ref", f"refs already staged in this change set: {sorted(schools)[:10]}"
+            )
+        if clashes:
+            raise InvalidArgument(
+                "This batch touches a teacher, ref or email that an earlier batch of the change set "
+                f"already staged (for example ref {clashes[0].ref!r}, email {clashes[0].upsert_email_key!r}, "
+                f"teacher {clashes[0].teacher_id!r}); a change set touches each teacher at most once."
+            )
+        raise Aborted("Another batch was staged into this change set at the same time; retry this batch.")
 
     @staticmethod
     def _check_batch_duplicates(changes: Sequence[Change]) -> None:
@@ -247,12 +273,6 @@ class ChangeSetUseCases:
         school_ids = sorted({s.school_id for _, c in upserts for s in c.schools if s.school_id})
         known = repo.get_schools(conn, district_id, school_ids)
         allocated = {c.ref: str(uuid.uuid4()) for _, c in creates}
-        earlier_schools = repo.staged_school_ids(conn, change_set_id, list(allocated))
-        if earlier_schools:
-            raise violation(
-                "changes.create_school.ref",
-                f"refs already staged in this change set: {sorted(earlier_schools)[:10]}",
-            )
         wanted_refs = sorted({s.school_ref for _, c in upserts for s in c.schools if s.school_ref})
         staged_refs = repo.staged_school_ids(
             conn, change_set_id, [r for r in wanted_refs if r not in allocated]
@@ -308,20 +328,6 @@ class ChangeSetUseCases:
         )
         if problems:
             raise InvalidArgument.for_fields(problems)
-
-        clashes = repo.staged_teacher_clashes(
-            conn,
-            change_set_id,
-            [t.teacher_id for t in targets if t],
-            [c.ref for _, c in upserts],
-            [email_key(c.email) for _, c in upserts],
-        )
-        if clashes:
-            raise InvalidArgument(
-                "This batch touches a teacher, ref or email that an earlier batch of the change set "
-                f"already staged (for example ref {clashes[0].ref!r}, teacher {clashes[0].teacher_id!r}); "
-                "a change set touches each teacher at most once."
-            )
 
         checked = _Checked(
             schools=[

@@ -430,15 +430,24 @@ def staged_teacher_clashes(
     refs: Sequence[str],
     email_keys: Sequence[str],
 ) -> list[Row[Any]]:
-    """Already staged teacher changes that share a teacher id, a ref or an email key with a new batch."""
+    """Already staged teacher changes that share a teacher id, a ref or an email key with a new batch.
+
+    One query per column, so each uses its own unique index instead of scanning the staged rows.
+    """
     column = staged_teachers.c
-    query = select(column.position, column.teacher_id, column.ref, column.upsert_email_key).where(
-        column.change_set_id == change_set_id,
-        or_(
-            column.teacher_id.in_(teacher_ids), column.ref.in_(refs), column.upsert_email_key.in_(email_keys)
-        ),
-    )
-    return list(conn.execute(query.limit(5)))
+    found: list[Row[Any]] = []
+    for key, values in (
+        (column.teacher_id, teacher_ids),
+        (column.ref, refs),
+        (column.upsert_email_key, email_keys),
+    ):
+        if not values:
+            continue
+        query = select(column.position, column.teacher_id, column.ref, column.upsert_email_key).where(
+            column.change_set_id == change_set_id, key.in_(values)
+        )
+        found.extend(conn.execute(query))
+    return found
 
 
 def stage(
@@ -491,10 +500,11 @@ def email_conflict(conn: Connection, change_set_id: str, district_id: str) -> tu
 def apply_change_set(
     conn: Connection, change_set_id: str, district_id: str, now: dt.datetime
 ) -> dict[str, int]:
-    """Write a change set's staged rows into the roster; returns rows written per step.
+    """Write a change set's staged rows into the roster; returns the rows each guarded update changed.
 
     Updates are guarded by the revision each change read, so a concurrent writer shows up as a
-    row count lower than the staged count (the caller compares and aborts).
+    row count lower than the staged count (the caller compares and aborts). Inserts need no count:
+    a taken email fails them with IntegrityError.
     """
     s, t = staged_teachers.c, teachers.c
     mine = s.change_set_id == change_set_id
@@ -504,11 +514,11 @@ def apply_change_set(
     school_select = select(
         staged_schools.c.school_id, literal(district_id), staged_schools.c.display_name, stamp, stamp
     ).where(staged_schools.c.change_set_id == change_set_id)
-    counts["schools_created"] = conn.execute(
+    conn.execute(
         insert(schools).from_select(
             ["id", "district_id", "display_name", "create_time", "update_time"], school_select
         )
-    ).rowcount
+    )
 
     teacher_select = select(
         s.teacher_id,
@@ -522,7 +532,7 @@ def apply_change_set(
         stamp,
         literal(1),
     ).where(mine, s.outcome == Outcome.CREATED.value)
-    counts["teachers_created"] = conn.execute(
+    conn.execute(
         insert(teachers).from_select(
             [
                 "id",
@@ -538,7 +548,7 @@ def apply_change_set(
             ],
             teacher_select,
         )
-    ).rowcount
+    )
 
     guard = and_(t.id == s.teacher_id, mine, t.revision == s.read_revision)
     counts["teachers_updated"] = conn.execute(
