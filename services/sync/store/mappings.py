@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from services.sync.store._upsert import upsert
@@ -89,3 +89,14 @@ def save_mappings(
         key=["district_id", "classlink_school_id"],
         update=["ew_school_id", "origin", "classlink_name", "update_time"],
     )
+
+
+def delete_mappings(session: Session, district_id: str, classlink_school_ids: Sequence[str]) -> None:
+    """Forget the stored mappings of these ClassLink schools."""
+    if classlink_school_ids:
+        session.execute(
+            delete(SchoolMapping).where(
+                SchoolMapping.district_id == district_id,
+                SchoolMapping.classlink_school_id.in_(classlink_school_ids),
+            )
+        )

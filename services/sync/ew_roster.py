@@ -1,0 +1,55 @@
+"""The district as EW has it: every school and teacher read through RosterService, as planner types."""
+
+from __future__ import annotations
+
+from ew.client.errors import NotFoundError, RosterError
+from ew.client.roster import AsyncRosterClient
+from ew.roster.v1 import roster_pb2
+
+from services.common.errors import DomainError, FailedPrecondition, Unavailable
+from services.sync.planner import EwRoster, EwSchool, EwTeacher
+
+
+def roster_failure(error: RosterError, district_id: str) -> DomainError:
+    """What the administrator is told when RosterService cannot serve the district."""
+    if isinstance(error, NotFoundError):
+        return FailedPrecondition(
+            f"District {district_id} does not exist in Education Walkthrough yet; "
+            "it must be set up before ClassLink can be synced.",
+            reason="EW_DISTRICT_NOT_FOUND",
+        )
+    return Unavailable(
+        f"Education Walkthrough's roster service did not answer ({error.code.name}); try again shortly.",
+        reason="ROSTER_UNAVAILABLE",
+    )
+
+
+async def read_ew_schools(roster: AsyncRosterClient, district_id: str) -> list[EwSchool]:
+    """Every EW school of the district."""
+    try:
+        return [
+            EwSchool(school_id=school.school_id, name=school.display_name)
+            async for school in roster.list_schools(district_id)
+        ]
+    except RosterError as error:
+        raise roster_failure(error, district_id) from None
+
+
+async def read_ew_roster(roster: AsyncRosterClient, district_id: str) -> EwRoster:
+    """Every EW school and teacher (active and archived) of the district."""
+    schools = await read_ew_schools(roster, district_id)
+    try:
+        teachers = [
+            EwTeacher(
+                teacher_id=teacher.teacher_id,
+                given_name=teacher.given_name,
+                family_name=teacher.family_name,
+                email=teacher.email,
+                school_ids=frozenset(teacher.school_ids),
+                active=teacher.state == roster_pb2.TEACHER_STATE_ACTIVE,
+            )
+            async for teacher in roster.list_teachers(district_id)
+        ]
+    except RosterError as error:
+        raise roster_failure(error, district_id) from None
+    return EwRoster(schools=schools, teachers=teachers)

@@ -1,0 +1,51 @@
+"""Resource names and page sizes of SyncService requests: parsed, or INVALID_ARGUMENT saying what is wrong."""
+
+from __future__ import annotations
+
+import re
+
+from services.common.errors import FieldViolation, InvalidArgument
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+_DISTRICT = r"[A-Za-z0-9_-]{1,64}"
+_PARENT = re.compile(rf"^districts/({_DISTRICT})$")
+_CONNECTION = re.compile(rf"^districts/({_DISTRICT})/connection$")
+
+
+def bad_field(field: str, description: str) -> InvalidArgument:
+    """INVALID_ARGUMENT for one field."""
+    return InvalidArgument.for_fields([FieldViolation(field, description)])
+
+
+def _shown(value: str) -> str:
+    return repr(value[:120]) if value else "an empty string"
+
+
+def parse_parent(value: str, field: str = "parent") -> str:
+    """The district of ``districts/{district}``."""
+    match = _PARENT.match(value)
+    if match is None:
+        raise bad_field(field, f"expected 'districts/{{district}}', got {_shown(value)}")
+    return match.group(1)
+
+
+def parse_connection_name(value: str, field: str = "name") -> str:
+    """The district of ``districts/{district}/connection``."""
+    match = _CONNECTION.match(value)
+    if match is None:
+        raise bad_field(field, f"expected 'districts/{{district}}/connection', got {_shown(value)}")
+    return match.group(1)
+
+
+def connection_name(district_id: str) -> str:
+    """The resource name of a district's connection."""
+    return f"districts/{district_id}/connection"
+
+
+def page_size(value: int) -> int:
+    """The page size asked for: 50 when unset, at most 500, never negative."""
+    if value < 0:
+        raise bad_field("page_size", "must not be negative")
+    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
