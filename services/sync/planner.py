@@ -40,6 +40,8 @@ NO_LONGER_IN_CLASSLINK = "No longer in ClassLink"
 TOBEDELETED_IN_CLASSLINK = "Marked tobedeleted in ClassLink"
 DISABLED_IN_CLASSLINK = "Disabled in ClassLink"
 BACK_IN_CLASSLINK = "Back in ClassLink"
+# RosterService rejects a blank name or one longer than this, which would fail the whole change set.
+MAX_NAME = 200
 
 
 class MappingOrigin(StrEnum):
@@ -353,8 +355,10 @@ def _plan_schools(
         ew_school_id = mapped.get(classlink_id)
         if ew_school_id is None:
             ref = SchoolRef(create_ref=classlink_id)
-            names[ref] = active[classlink_id].name
-            creates.append(SchoolCreate(classlink_id, active[classlink_id].name))
+            # A nameless ClassLink school still needs a name EW accepts; its id lets an admin find it.
+            name = _clean_name(active[classlink_id].name) or f"ClassLink school {classlink_id}"[:MAX_NAME]
+            names[ref] = name
+            creates.append(SchoolCreate(classlink_id, name))
         else:
             ref = SchoolRef(school_id=ew_school_id)
             names[ref] = ew_names[ew_school_id]
@@ -362,6 +366,11 @@ def _plan_schools(
     for school_id, name in ew_names.items():
         names.setdefault(SchoolRef(school_id=school_id), name)
     return _SchoolPlan(targets, names, tuple(creates), tuple(auto_pairs))
+
+
+def _clean_name(name: str) -> str:
+    """A name as sent to EW: trimmed, and cut to the roster's limit."""
+    return name.strip()[:MAX_NAME].rstrip()
 
 
 def _departure_reason(row: SourceTeacher) -> str | None:
@@ -455,6 +464,9 @@ class _TeacherPlanner:
                 self._skip(row, SkipReason.MISSING_EMAIL, "No email in ClassLink")
             elif not is_valid_email(email):
                 self._skip(row, SkipReason.INVALID_EMAIL, "The email is not a valid address")
+            elif not _clean_name(row.given_name) or not _clean_name(row.family_name):
+                # EW requires both names; the proto has no reason of its own for a row without one.
+                self._skip(row, SkipReason.UNREADABLE_ROW, "No given or family name in ClassLink")
             else:
                 key = email_key(email)
                 if key in first:
@@ -511,8 +523,8 @@ class _TeacherPlanner:
             TeacherUpsert(
                 classlink_id=row.sourced_id,
                 ew_teacher_id=None,
-                given_name=row.given_name.strip(),
-                family_name=row.family_name.strip(),
+                given_name=_clean_name(row.given_name),
+                family_name=_clean_name(row.family_name),
                 email=(row.email or "").strip(),
                 schools=schools,
                 field_changes=(),
@@ -530,7 +542,11 @@ class _TeacherPlanner:
         self.claimed[teacher.teacher_id] = row.sourced_id
         if not linked:
             self.new_links.append((row.sourced_id, teacher.teacher_id))
-        given, family, email = row.given_name.strip(), row.family_name.strip(), (row.email or "").strip()
+        given, family, email = (
+            _clean_name(row.given_name),
+            _clean_name(row.family_name),
+            (row.email or "").strip(),
+        )
         wanted = self._school_refs(row)
         if (
             teacher.active

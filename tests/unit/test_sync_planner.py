@@ -320,6 +320,22 @@ def test_a_row_with_a_bad_email_is_skipped_and_never_archives_its_teacher(
     assert plan.summary.skipped == ((reason, 1),)
 
 
+def test_names_ew_would_reject_never_fail_the_sync() -> None:
+    world = World(
+        schools=[school("s1", "   "), school("s2", "  Long " + "x" * 300)],
+        teachers=[
+            teacher("t1", "", "s1", "s2", given=" Ann ", family="Lee" + "e" * 300),
+            teacher("t2", "", given="  "),
+        ],
+    )
+
+    plan = world.sync()
+
+    assert [create.name for create in plan.school_creates] == ["ClassLink school s1", "Long " + "x" * 195]
+    assert (plan.adds[0].given_name, len(plan.adds[0].family_name)) == ("Ann", 200)
+    assert skipped(plan) == {"t2": SkipReason.UNREADABLE_ROW}
+
+
 def test_a_hand_made_ew_teacher_with_a_skipped_rows_email_is_protected() -> None:
     world = World(teachers=[teacher("t1", "pat@district.example"), teacher("t2", "PAT@district.example")])
     world.hand_made("h1", "pat@district.example")
