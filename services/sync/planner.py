@@ -6,11 +6,13 @@ plans. Rules decided here (see the README's sync notes):
 
 - Schools: a stored mapping (any origin) whose EW school still exists wins; otherwise an identical
   normalised name, unique on both sides, maps it (never for a school an administrator unmapped);
-  everything else is created with ClassLink's exact name. ``tobedeleted`` ClassLink schools are
-  neither created nor mapped, and no teacher belongs to them.
+  everything else is created with ClassLink's name (trimmed, at most 200 characters).
+  ``tobedeleted`` ClassLink schools are neither created nor mapped, and no teacher belongs to them.
 - Teachers match by stored link, then by email key. Rows without an email, with an invalid one, or
-  sharing an email key with another active row are skipped; so are unreadable rows. A skipped row
-  protects the EW teacher it would match (by link or by email) from being archived or updated.
+  sharing an email key with another active, enabled row are skipped (a ``tobedeleted`` account
+  sharing the email of its replacement is not a duplicate); so are unreadable and nameless rows. A
+  skipped row protects the EW teacher it would match (by link or by email): it is not archived, and
+  only a row linked to it may change it.
 - An email owned by an EW teacher linked to another ClassLink user is ``EMAIL_TAKEN`` while that
   user is still an active row (or an unreadable one) in this pull; when that user is absent,
   ``tobedeleted`` or disabled, the teacher is relinked to the row that carries the email now.

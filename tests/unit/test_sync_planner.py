@@ -378,6 +378,17 @@ def test_absent_tobedeleted_disabled_and_hand_made_teachers_are_archived_with_a_
     assert {archive.ew_teacher_id: archive.classlink_id for archive in plan.archives}["ew-t3"] == "t3"
 
 
+def test_a_departed_teacher_already_archived_stays_as_is() -> None:
+    world = World(teachers=[teacher("t1")])
+    world.sync()
+    world.teachers = [teacher("t1", status="tobedeleted")]
+    world.sync()
+
+    world.teachers = [teacher("t1", enabled=False, status="tobedeleted")]
+
+    assert not world.plan().has_changes
+
+
 def test_a_departed_row_matched_by_email_names_the_reason_for_an_unlinked_teacher() -> None:
     world = World(teachers=[teacher("t1", "gone@district.example", status="tobedeleted")])
     world.hand_made("h1", "Gone@District.example")
