@@ -158,6 +158,7 @@ class ProgressReporter:
         *,
         message: str,
         summary_json: str | None,
+        error_message: str | None = None,
     ) -> int:
         """Write the last event in the caller's transaction (bookkeeping commits with it).
 
@@ -176,6 +177,7 @@ class ProgressReporter:
                 total=self._total,
                 message=message,
                 summary_json=summary_json,
+                error_message=error_message,
             ),
             utcnow(),
             worker_id=self.worker_id,

@@ -41,6 +41,7 @@ class EventValues:
     total: int = 0
     message: str = ""
     summary_json: str | None = None
+    error_message: str | None = None
 
 
 def insert_run(
@@ -131,15 +132,22 @@ def append_event(
     now: dt.datetime,
     *,
     worker_id: str | None,
+    stale_before: dt.datetime | None = None,
 ) -> int:
     """Append the run's next event (gapless sequence) and mirror it on the run row.
 
-    With ``worker_id`` the write is fenced to that worker's RUNNING run (``RunLost`` otherwise);
-    without it (recovery, the servicer) only an active run accepts the event.
+    With ``worker_id`` the write is fenced to that worker's RUNNING run; with ``stale_before``
+    (recovery) to a RUNNING run whose heartbeat is still older than that; otherwise any active
+    run accepts it. ``RunLost`` when the fence refuses.
     """
     conditions = [SyncRun.id == run_id]
     if worker_id is not None:
         conditions += [SyncRun.worker_id == worker_id, SyncRun.state == SyncRunState.RUNNING]
+    elif stale_before is not None:
+        conditions += [
+            SyncRun.state == SyncRunState.RUNNING,
+            or_(SyncRun.heartbeat_time.is_(None), SyncRun.heartbeat_time < stale_before),
+        ]
     else:
         conditions.append(SyncRun.state.in_(ACTIVE_STATES))
     row_values: dict[str, object] = {
@@ -151,6 +159,10 @@ def append_event(
     }
     if values.state in TERMINAL_STATES:
         row_values["end_time"] = now
+        if values.summary_json is not None:
+            row_values["summary_json"] = values.summary_json
+    if values.error_message is not None:
+        row_values["error_message"] = values.error_message
     sequence = session.execute(
         update(SyncRun)
         .where(*conditions)
@@ -237,7 +249,7 @@ def stale_running_runs(session: Session, heartbeat_before: dt.datetime) -> Seque
 
 
 def queued_runs(session: Session, created_before: dt.datetime) -> Sequence[SyncRun]:
-    """QUEUED runs older than ``created_before`` (their message may be lost; re-sending is safe)."""
+    """QUEUED runs created before ``created_before``."""
     return session.scalars(
         select(SyncRun).where(SyncRun.state == SyncRunState.QUEUED, SyncRun.create_time < created_before)
     ).all()

@@ -1,0 +1,441 @@
+"""One sync run, end to end, in the worker that claimed it.
+
+connecting → reading schools → reading teachers → planning → (guard: NEEDS_REVIEW stops here,
+before any roster write) → one change set: create schools, upsert/reactivate teachers, archive →
+record the change set's name → commit → bookkeeping in one sync-database transaction (mappings,
+links, run SUCCEEDED with its summary, the connection's last success, the final event).
+
+All or nothing: every failure before the commit abandons the change set and marks the run FAILED
+with a message an administrator can act on; EW is unchanged. A commit refused because EW's roster
+changed meanwhile is re-planned once against the fresh roster. When a commit's outcome cannot be
+learned (the roster service went away mid-commit), the run is left RUNNING with its change set
+recorded and recovery settles it from the change set's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ew.client.errors import (
+    AbortedError,
+    DeadlineExceededError,
+    FailedPreconditionError,
+    NotFoundError,
+    RosterError,
+    UnavailableError,
+)
+from ew.client.roster import AsyncRosterClient
+from ew.roster.v1 import roster_pb2
+
+from services.common.errors import DomainError
+from services.sync import ew_roster, plan_records, planner, source_roster
+from services.sync.connections import oneroster_failure, server_config
+from services.sync.oneroster import Roster, ServerConfig
+from services.sync.oneroster.errors import OneRosterError
+from services.sync.runs import bookkeeping, journal, repository
+from services.sync.runs.progress import ProgressReporter, utcnow
+from services.sync.runs.repository import RunLost
+from services.sync.store import connections
+from services.sync.store.models import PlanPurpose, SyncPhase, SyncRun, SyncRunState
+from services.sync.sync_state import sync_state
+
+if TYPE_CHECKING:
+    from services.sync.app import App
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 1000
+MAX_PLAN_ATTEMPTS = 2
+
+ROSTER_CHANGED = "EW's roster changed while syncing; run the sync again."
+ROSTER_UNAVAILABLE = (
+    "EW's roster service could not be reached; nothing was changed. Run the sync again in a few minutes."
+)
+NOT_CONNECTED = (
+    "ClassLink is no longer connected for this district; nothing was changed. "
+    "Connect ClassLink again, then run the sync."
+)
+INTERNAL_FAILURE = (
+    "The sync failed unexpectedly; nothing was changed. "
+    "Run it again, and contact support if it keeps failing."
+)
+SUCCEEDED_MESSAGE = "Sync complete"
+REVIEW_MESSAGE = "Stopped before archiving: {guard} Nothing was changed."
+
+
+class RunFailed(Exception):
+    """The run cannot go on; ``message`` tells the administrator what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class _RosterChanged(Exception):
+    """The roster refused the change set because EW changed after it was read."""
+
+
+class CommitUnknown(Exception):
+    """The commit's outcome could not be learned; recovery settles the run later."""
+
+
+def new_worker_id() -> str:
+    """A token naming this execution (host, process, random), used to fence its writes."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _summary_json(plan: planner.Plan) -> str:
+    return plan_records.to_json(plan_records.summary_message(plan.summary))
+
+
+def _batches(changes: Sequence[roster_pb2.Change]) -> Iterable[Sequence[roster_pb2.Change]]:
+    for start in range(0, len(changes), BATCH_SIZE):
+        yield changes[start : start + BATCH_SIZE]
+
+
+def _school_ref(ref: planner.SchoolRef) -> roster_pb2.SchoolRef:
+    if ref.school_id:
+        return roster_pb2.SchoolRef(school_id=ref.school_id)
+    return roster_pb2.SchoolRef(school_ref=ref.create_ref)
+
+
+def _upsert(upsert: planner.TeacherUpsert) -> roster_pb2.Change:
+    return roster_pb2.Change(
+        upsert_teacher=roster_pb2.UpsertTeacherChange(
+            ref=upsert.classlink_id,
+            teacher_id=upsert.ew_teacher_id or "",
+            given_name=upsert.given_name,
+            family_name=upsert.family_name,
+            email=upsert.email,
+            schools=[_school_ref(ref) for ref in upsert.schools],
+        )
+    )
+
+
+@dataclass(frozen=True)
+class _Staging:
+    """The change set's batches by phase."""
+
+    creates: list[roster_pb2.Change]
+    teachers: list[roster_pb2.Change]
+    archives: list[roster_pb2.Change]
+
+    @classmethod
+    def of(cls, plan: planner.Plan) -> _Staging:
+        creates = [
+            roster_pb2.Change(
+                create_school=roster_pb2.CreateSchoolChange(ref=create.classlink_id, display_name=create.name)
+            )
+            for create in plan.school_creates
+        ]
+        teachers = [_upsert(upsert) for upsert in (*plan.adds, *plan.updates)]
+        # A change set touches a teacher once: reactivation restores the archived teacher as they
+        # were, which is what the planner found in EW.
+        teachers += [
+            roster_pb2.Change(
+                reactivate_teacher=roster_pb2.ReactivateTeacherChange(teacher_id=upsert.ew_teacher_id or "")
+            )
+            for upsert in plan.reactivations
+        ]
+        archives = [
+            roster_pb2.Change(
+                archive_teacher=roster_pb2.ArchiveTeacherChange(
+                    teacher_id=archive.ew_teacher_id, reason=archive.reason
+                )
+            )
+            for archive in plan.archives
+        ]
+        return cls(creates, teachers, archives)
+
+
+class RunExecution:
+    """Executes one claimed run; ``run`` and ``reporter`` belong to this worker."""
+
+    def __init__(self, app: App, run: SyncRun, reporter: ProgressReporter) -> None:
+        self.app = app
+        self.run = run
+        self.reporter = reporter
+        self.district_id = run.district_id
+
+    async def execute(self) -> None:
+        """Run every phase; raises RunFailed, RunLost or CommitUnknown when it cannot finish."""
+        self.reporter.enter(SyncPhase.CONNECTING)
+        with self.app.sessions() as session:
+            connection = connections.get_connection(session, self.district_id)
+            if connection is None:
+                raise RunFailed(NOT_CONNECTED)
+            config = server_config(self.app, connection)
+        source = source_roster.to_source_roster(await self._pull(config))
+        roster = self.app.new_roster_client()
+        try:
+            await self._apply(roster, source)
+        except DomainError as error:
+            # ew_roster's words for a roster service that cannot serve the district.
+            raise RunFailed(f"{error.message} Nothing was changed.") from error
+        finally:
+            await roster.close()
+
+    async def _pull(self, config: ServerConfig) -> Roster:
+        """The complete roster, or RunFailed: an incomplete pull never reaches the planner."""
+        try:
+            async with self.app.oneroster_client(config) as client:
+                self.reporter.enter(SyncPhase.READING_SCHOOLS)
+                schools = await client.list_schools()
+                self.reporter.enter(SyncPhase.READING_TEACHERS)
+                teachers = await client.list_teachers()
+        except OneRosterError as error:
+            message = oneroster_failure(error, config.server_url).message
+            raise RunFailed(f"{message} Nothing was changed and nobody was archived.") from error
+        self.reporter.advance(len(teachers.records), len(teachers.records))
+        return Roster(
+            schools=schools.records,
+            teachers=teachers.records,
+            problems=schools.problems + teachers.problems,
+        )
+
+    async def _apply(self, roster: AsyncRosterClient, source: planner.SourceRoster) -> None:
+        approved = self._approved_archives()
+        for attempt in range(MAX_PLAN_ATTEMPTS):
+            self.reporter.enter(SyncPhase.PLANNING)
+            ew = await ew_roster.read_ew_roster(roster, self.district_id)
+            plan = self._plan(source, ew, approved)
+            self._store_plan(plan)
+            if plan.guard.needs_review:
+                self._finish_review(plan)
+                return
+            try:
+                outcome = await self._land(roster, plan, attempt)
+            except _RosterChanged:
+                if attempt + 1 < MAX_PLAN_ATTEMPTS:
+                    logger.info("run %s: EW changed during the sync; planning again", self.run.id)
+                    continue
+                raise RunFailed(ROSTER_CHANGED) from None
+            self._finish_success(plan, source, outcome)
+            return
+
+    def _approved_archives(self) -> frozenset[str] | None:
+        if self.run.approved_run_id is None:
+            return None
+        with self.app.sessions() as session:
+            return journal.archived_teacher_ids(session, self.run.approved_run_id)
+
+    def _plan(
+        self,
+        source: planner.SourceRoster,
+        ew: planner.EwRoster,
+        approved: frozenset[str] | None,
+    ) -> planner.Plan:
+        with self.app.sessions() as session:
+            state = sync_state(session, self.district_id, self.app.settings, approved)
+        plan = planner.plan_sync(source, ew, state)
+        self.reporter.advance(1, 1)
+        return plan
+
+    def _store_plan(self, plan: planner.Plan) -> None:
+        """Persist the plan as the run's journal before any roster write (review, recovery)."""
+        plan_id = str(uuid.uuid4())
+        now = utcnow()
+        with self.app.sessions.begin() as session:
+            plan_records.save_plan(
+                session,
+                plan,
+                plan_id=plan_id,
+                district_id=self.district_id,
+                purpose=PlanPurpose.RUN,
+                now=now,
+                read_time=now,
+                expire_time=None,
+            )
+            repository.set_run_fields(
+                session,
+                self.run.id,
+                self.reporter.worker_id,
+                plan_id=plan_id,
+                summary_json=_summary_json(plan),
+                guard_json=plan_records.to_json(plan_records.guard_message(plan.guard)),
+            )
+
+    async def _land(
+        self, roster: AsyncRosterClient, plan: planner.Plan, attempt: int
+    ) -> bookkeeping.CommitOutcome:
+        if not plan.has_changes:
+            return bookkeeping.CommitOutcome()
+        staging = _Staging.of(plan)
+        request_id = str(uuid.uuid5(uuid.UUID(self.run.id), f"attempt-{attempt}"))
+        try:
+            change_set = await roster.create_change_set(self.district_id, request_id=request_id)
+        except (UnavailableError, DeadlineExceededError) as error:
+            raise RunFailed(ROSTER_UNAVAILABLE) from error
+        name = change_set.name
+        self._record_change_set(name)
+        try:
+            await self._stage(roster, name, staging)
+            self.reporter.enter(SyncPhase.COMMITTING)
+            self.reporter.check()
+        except BaseException:
+            await self._abandon(roster, name, "the sync stopped before committing")
+            raise
+        return await self._commit(roster, name)
+
+    def _record_change_set(self, name: str) -> None:
+        with self.app.sessions.begin() as session:
+            repository.set_run_fields(session, self.run.id, self.reporter.worker_id, change_set_name=name)
+
+    async def _stage(self, roster: AsyncRosterClient, name: str, staging: _Staging) -> None:
+        batch_number = 0
+        phases = (
+            (SyncPhase.CREATING_SCHOOLS, staging.creates),
+            (SyncPhase.SYNCING_TEACHERS, staging.teachers),
+            (SyncPhase.ARCHIVING, staging.archives),
+        )
+        for phase, changes in phases:
+            self.reporter.enter(phase, total=len(changes))
+            done = 0
+            for batch in _batches(changes):
+                batch_number += 1
+                try:
+                    await roster.stage_changes(name, batch_number, batch)
+                except (AbortedError, FailedPreconditionError, NotFoundError) as error:
+                    logger.info("run %s: staging refused: %s", self.run.id, error.message)
+                    raise _RosterChanged() from error
+                except (UnavailableError, DeadlineExceededError) as error:
+                    raise RunFailed(ROSTER_UNAVAILABLE) from error
+                done += len(batch)
+                self.reporter.advance(done)
+
+    async def _abandon(self, roster: AsyncRosterClient, name: str, reason: str) -> None:
+        try:
+            await roster.abandon_change_set(name, reason)
+        except RosterError:
+            # An open change set expires on its own; nothing it staged can land without a commit.
+            logger.warning("run %s: could not abandon %s", self.run.id, name, exc_info=True)
+
+    async def _commit(self, roster: AsyncRosterClient, name: str) -> bookkeeping.CommitOutcome:
+        try:
+            await roster.commit_change_set(name, timeout=self.app.settings.roster_deadline * 20)
+        except AbortedError as error:
+            logger.info("run %s: commit refused: %s", self.run.id, error.message)
+            raise _RosterChanged() from error
+        except (UnavailableError, DeadlineExceededError) as error:
+            state = await self._change_set_state(roster, name)
+            if state != roster_pb2.CHANGE_SET_STATE_COMMITTED:
+                if state is None:
+                    raise CommitUnknown(name) from error
+                raise RunFailed(ROSTER_UNAVAILABLE) from error
+        try:
+            return await bookkeeping.read_outcome(roster, name)
+        except RosterError as error:
+            raise CommitUnknown(name) from error
+
+    async def _change_set_state(
+        self, roster: AsyncRosterClient, name: str
+    ) -> roster_pb2.ChangeSetState.ValueType | None:
+        for delay in (0.5, 1.0, 2.0, 4.0):
+            try:
+                return (await roster.get_change_set(name)).state
+            except (UnavailableError, DeadlineExceededError):
+                # Back-off between attempts to learn the outcome, not synchronisation.
+                await asyncio.sleep(delay)
+        return None
+
+    def _finish_review(self, plan: planner.Plan) -> None:
+        self.reporter.stop_heartbeat()
+        with self.app.sessions.begin() as session:
+            self.reporter.terminal_event(
+                session,
+                SyncRunState.NEEDS_REVIEW,
+                message=REVIEW_MESSAGE.format(guard=plan.guard.message),
+                summary_json=_summary_json(plan),
+            )
+        self.reporter.announce()
+
+    def _finish_success(
+        self,
+        plan: planner.Plan,
+        source: planner.SourceRoster,
+        outcome: bookkeeping.CommitOutcome,
+    ) -> None:
+        self.reporter.stop_heartbeat()
+        names = {school.sourced_id: school.name for school in source.schools}
+        now = utcnow()
+        with self.app.sessions.begin() as session:
+            bookkeeping.record(
+                session,
+                self.district_id,
+                outcome,
+                created_school_names={c.classlink_id: c.name for c in plan.school_creates},
+                auto_mappings={
+                    classlink_id: (school_id, names.get(classlink_id, ""))
+                    for classlink_id, school_id in plan.new_auto_mappings
+                },
+                matched_links=dict(plan.new_links),
+                now=now,
+            )
+            connections.record_success(session, self.district_id, now)
+            self.reporter.terminal_event(
+                session,
+                SyncRunState.SUCCEEDED,
+                message=SUCCEEDED_MESSAGE,
+                summary_json=_summary_json(plan),
+            )
+        self.reporter.announce()
+
+
+def claim(app: App, run_id: str, worker_id: str) -> SyncRun | None:
+    """Take a QUEUED run for this worker; None when someone else has it (duplicate delivery)."""
+    with app.sessions.begin() as session:
+        if not repository.claim(session, run_id, worker_id, utcnow()):
+            return None
+        run = repository.get_run(session, run_id)
+        assert run is not None
+        session.refresh(run)
+        return run
+
+
+def fail(app: App, reporter: ProgressReporter, message: str) -> None:
+    """Mark the run FAILED with ``message`` (fenced: a run recovery settled stays as it is)."""
+    reporter.stop_heartbeat()
+    with app.sessions.begin() as session:
+        reporter.terminal_event(
+            session, SyncRunState.FAILED, message=message, summary_json=None, error_message=message
+        )
+    reporter.announce()
+
+
+async def execute_run(app: App, run_id: str) -> None:
+    """Claim and execute one run; every outcome ends in a terminal state or with recovery."""
+    worker_id = new_worker_id()
+    run = claim(app, run_id, worker_id)
+    if run is None:
+        logger.info("run %s is not queued any more; nothing to do", run_id)
+        return
+    reporter = ProgressReporter(app.sessions, app.notifier, run_id, worker_id)
+    reporter.start_heartbeat()
+    try:
+        await RunExecution(app, run, reporter).execute()
+    except RunFailed as failure:
+        logger.info("run %s failed: %s", run_id, failure.message)
+        _fail_quietly(app, reporter, failure.message)
+    except RunLost:
+        logger.warning("run %s was settled by recovery while this worker ran it", run_id)
+    except CommitUnknown:
+        logger.warning("run %s: commit outcome unknown; recovery will settle it", run_id)
+    except Exception:
+        logger.exception("run %s failed unexpectedly", run_id)
+        _fail_quietly(app, reporter, INTERNAL_FAILURE)
+    finally:
+        reporter.stop_heartbeat()
+
+
+def _fail_quietly(app: App, reporter: ProgressReporter, message: str) -> None:
+    try:
+        fail(app, reporter, message)
+    except RunLost:
+        logger.warning("run %s was settled elsewhere before it could be failed", reporter.run_id)

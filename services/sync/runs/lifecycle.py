@@ -1,0 +1,67 @@
+"""Start and stop what runs need beside the gRPC server: wake-ups, the in-process worker, recovery.
+
+The server calls ``start(app)`` once it serves and ``stop(app)`` after it stopped. With the stub
+broker (``EW_BROKER_URL`` empty) runs execute in this process on a Dramatiq ``Worker``'s threads;
+with Redis they execute in worker processes (``python -m services.sync.worker``) and this process
+only streams their events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dramatiq import Worker
+
+from services.sync import broker, tasks
+from services.sync.runs import recovery
+
+if TYPE_CHECKING:
+    from services.sync.app import App
+
+WORKER_POLL_MS = 100
+WORKER_STOP_TIMEOUT_MS = 5000
+
+
+@dataclass
+class _Running:
+    worker: Worker | None
+    recovery: asyncio.Task[None]
+
+
+_running: dict[int, _Running] = {}
+
+
+async def start(app: App) -> None:
+    """Start wake-ups, the in-process worker (stub broker) and the recovery loop."""
+    await app.notifier.start()
+    worker: Worker | None = None
+    if broker.is_embedded():
+        tasks.install_app(app)
+        worker = Worker(app.broker, worker_timeout=WORKER_POLL_MS, worker_threads=app.settings.worker_threads)
+        worker.start()
+        await recovery.recover(app, requeue=tasks.enqueue_run)
+    else:
+        await recovery.recover(app)
+    _running[id(app)] = _Running(
+        worker=worker, recovery=asyncio.create_task(recovery.recovery_loop(app), name="run-recovery")
+    )
+
+
+async def stop(app: App) -> None:
+    """Stop the recovery loop, the in-process worker and the wake-ups.
+
+    A run still executing in the in-process worker is left RUNNING; its heartbeat stops, and
+    recovery in the next process marks it FAILED (nothing half-applied: it had not committed).
+    """
+    running = _running.pop(id(app), None)
+    if running is not None:
+        running.recovery.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running.recovery
+        if running.worker is not None:
+            await asyncio.to_thread(running.worker.stop, WORKER_STOP_TIMEOUT_MS)
+            tasks.uninstall_app(app)
+    await app.notifier.close()

@@ -1,0 +1,158 @@
+"""Recovery of runs whose worker died: never "running" forever, never half-recorded.
+
+A RUNNING run whose heartbeat is older than ``run_stale_seconds`` lost its worker (killed, out of
+memory, machine gone). Its fate depends on its change set, recorded before the commit:
+
+- committed → the roster has every change; finish the bookkeeping from ``ListChangeSetResults``
+  (idempotent) and mark the run SUCCEEDED with the summary its plan stored;
+- anything else → abandon the change set if still open and mark the run FAILED; nothing changed.
+
+Every verdict is fenced on the heartbeat still being stale, so a slow worker that beats again
+keeps its run, and a worker that lost its run finds its next write refused. QUEUED runs whose
+message was lost (a stub broker's queue dies with its process) are sent again at startup; a
+duplicate delivery is a no-op claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ew.client.errors import NotFoundError, RosterError
+from ew.client.roster import AsyncRosterClient
+from ew.roster.v1 import roster_pb2
+
+from services.sync.runs import bookkeeping, journal, repository
+from services.sync.runs.progress import utcnow
+from services.sync.runs.repository import EventValues, RunLost
+from services.sync.store import connections
+from services.sync.store.models import SyncPhase, SyncRun, SyncRunState
+
+if TYPE_CHECKING:
+    from services.sync.app import App
+
+logger = logging.getLogger(__name__)
+
+WORKER_DIED = (
+    "The sync stopped unexpectedly (its worker died) before its changes were saved; "
+    "nothing was changed. Run it again."
+)
+RECOVERED = "Sync complete (finished by recovery after its worker stopped)"
+
+
+def _stale_cutoff(app: App) -> dt.datetime:
+    return utcnow() - dt.timedelta(seconds=app.settings.run_stale_seconds)
+
+
+def _fail(app: App, run: SyncRun, cutoff: dt.datetime) -> None:
+    with app.sessions.begin() as session:
+        repository.append_event(
+            session,
+            run.id,
+            EventValues(
+                state=SyncRunState.FAILED,
+                phase=run.phase,
+                percent=run.percent,
+                message=WORKER_DIED,
+                error_message=WORKER_DIED,
+            ),
+            utcnow(),
+            worker_id=None,
+            stale_before=cutoff,
+        )
+
+
+def _succeed(app: App, run: SyncRun, outcome: bookkeeping.CommitOutcome, cutoff: dt.datetime) -> None:
+    now = utcnow()
+    with app.sessions.begin() as session:
+        names = journal.created_school_names(session, run.plan_id) if run.plan_id else {}
+        bookkeeping.record(
+            session,
+            run.district_id,
+            outcome,
+            created_school_names=names,
+            auto_mappings={},
+            matched_links={},
+            now=now,
+        )
+        connections.record_success(session, run.district_id, now)
+        repository.append_event(
+            session,
+            run.id,
+            EventValues(
+                state=SyncRunState.SUCCEEDED,
+                phase=SyncPhase.DONE,
+                percent=100,
+                message=RECOVERED,
+                summary_json=run.summary_json,
+            ),
+            now,
+            worker_id=None,
+            stale_before=cutoff,
+        )
+
+
+async def reconcile(app: App, roster: AsyncRosterClient, run: SyncRun, cutoff: dt.datetime) -> None:
+    """Settle one stale RUNNING run from its change set's state."""
+    if run.change_set_name:
+        try:
+            change_set = await roster.get_change_set(run.change_set_name)
+        except NotFoundError:
+            change_set = None
+        if change_set is not None and change_set.state == roster_pb2.CHANGE_SET_STATE_COMMITTED:
+            outcome = await bookkeeping.read_outcome(roster, run.change_set_name)
+            await asyncio.to_thread(_succeed, app, run, outcome, cutoff)
+            logger.info("run %s: committed before its worker died; bookkeeping finished", run.id)
+            return
+        if change_set is not None and change_set.state == roster_pb2.CHANGE_SET_STATE_OPEN:
+            await roster.abandon_change_set(run.change_set_name, "the sync's worker died")
+    await asyncio.to_thread(_fail, app, run, cutoff)
+    logger.info("run %s: its worker died; marked FAILED", run.id)
+
+
+def _stale_and_queued(app: App, cutoff: dt.datetime) -> tuple[list[SyncRun], list[str]]:
+    with app.sessions() as session:
+        stale = list(repository.stale_running_runs(session, cutoff))
+        queued = [run.id for run in repository.queued_runs(session, utcnow())]
+        session.expunge_all()
+        return stale, queued
+
+
+async def recover(app: App, requeue: Callable[[str], None] | None = None) -> None:
+    """One recovery pass: settle stale runs; with ``requeue``, send every QUEUED run again.
+
+    Requeue only at the start of a process using the stub broker: its QUEUED runs lost their
+    messages with the previous process. A Redis broker keeps messages, so nothing is re-sent.
+    """
+    cutoff = _stale_cutoff(app)
+    stale, queued = await asyncio.to_thread(_stale_and_queued, app, cutoff)
+    if stale:
+        roster = app.new_roster_client()
+        try:
+            for run in stale:
+                try:
+                    await reconcile(app, roster, run, cutoff)
+                except RunLost:
+                    logger.info("run %s beat again or was settled elsewhere", run.id)
+                except RosterError:
+                    # The roster service is needed to learn the commit's outcome; next pass.
+                    logger.warning("run %s: could not reach the roster service", run.id, exc_info=True)
+        finally:
+            await roster.close()
+    if requeue is not None:
+        for run_id in queued:
+            await asyncio.to_thread(requeue, run_id)
+
+
+async def recovery_loop(app: App) -> None:
+    """Recover at every ``recovery_interval_seconds`` until cancelled."""
+    while True:
+        # A periodic timer, not synchronisation: stale runs appear whenever a worker dies.
+        await asyncio.sleep(app.settings.recovery_interval_seconds)
+        try:
+            await recover(app)
+        except Exception:
+            logger.exception("sync run recovery pass failed")

@@ -1,0 +1,236 @@
+"""The run RPCs of SyncService: SyncRosters, WatchSyncRun, GetSyncRun, ListSyncRuns, ListSyncRunItems.
+
+Only request validation, authorization and proto <-> domain mapping live here; the use cases are in
+``services.sync.runs``. A SyncRosters or WatchSyncRun stream is only a reader of persisted events:
+when the client goes away the stream ends and the run goes on.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from ew.sync.v1 import sync_pb2, sync_service_pb2
+
+from services.sync import plan_records
+from services.sync.access import authorize_sync_admin
+from services.sync.names import bad_field, page_size, parse_parent
+from services.sync.pagetokens import PageTokens
+from services.sync.runs import usecases
+from services.sync.store.models import (
+    PlanItemKind,
+    SyncPhase,
+    SyncRun,
+    SyncRunEvent,
+    SyncRunState,
+    SyncTrigger,
+)
+
+if TYPE_CHECKING:
+    from services.sync.app import App
+
+_RUN_RE = re.compile(r"^districts/([A-Za-z0-9_-]{1,64})/syncRuns/([^/]+)$")
+
+
+def parse_run_name(field: str, value: str) -> tuple[str, str]:
+    """(district, run id) of ``districts/{district}/syncRuns/{run}``."""
+    match = _RUN_RE.match(value)
+    if match is None:
+        raise bad_field(field, f"expected 'districts/{{district}}/syncRuns/{{run}}', got {value[:120]!r}")
+    try:
+        run_id = str(uuid.UUID(match.group(2)))
+    except ValueError:
+        raise bad_field(field, f"the run id must be a UUID, got {match.group(2)[:60]!r}") from None
+    return match.group(1), run_id
+
+
+def run_name(district_id: str, run_id: str) -> str:
+    """The resource name of a run."""
+    return f"districts/{district_id}/syncRuns/{run_id}"
+
+
+def _trigger(value: SyncTrigger) -> sync_pb2.SyncTrigger.ValueType:
+    return sync_pb2.SyncTrigger.Value(f"SYNC_TRIGGER_{value.value}")
+
+
+def _state(value: SyncRunState) -> sync_pb2.SyncRunState.ValueType:
+    return sync_pb2.SyncRunState.Value(f"SYNC_RUN_STATE_{value.value}")
+
+
+def _phase(value: SyncPhase) -> sync_pb2.SyncPhase.ValueType:
+    return sync_pb2.SyncPhase.Value(f"SYNC_PHASE_{value.value}")
+
+
+def _summary(summary_json: str | None) -> sync_pb2.SyncSummary | None:
+    return plan_records.summary_from_json(summary_json) if summary_json else None
+
+
+def run_to_proto(run: SyncRun) -> sync_pb2.SyncRun:
+    """The SyncRun resource of a stored run."""
+    message = sync_pb2.SyncRun(
+        name=run_name(run.district_id, run.id),
+        run_id=run.id,
+        district_id=run.district_id,
+        trigger=_trigger(run.trigger),
+        state=_state(run.state),
+        phase=_phase(run.phase),
+        percent=run.percent,
+        error_message=run.error_message or "",
+        requested_by=run.requested_by,
+        last_sequence=run.last_sequence,
+    )
+    summary = _summary(run.summary_json)
+    if summary is not None:
+        message.summary.CopyFrom(summary)
+    if run.guard_json:
+        message.guard.CopyFrom(plan_records.guard_from_json(run.guard_json))
+    if run.approved_run_id:
+        message.approved_run = run_name(run.district_id, run.approved_run_id)
+    message.create_time.FromDatetime(run.create_time)
+    if run.start_time is not None:
+        message.start_time.FromDatetime(run.start_time)
+    if run.end_time is not None:
+        message.end_time.FromDatetime(run.end_time)
+    return message
+
+
+def event_to_proto(district_id: str, event: SyncRunEvent) -> sync_pb2.SyncEvent:
+    """The SyncEvent of a persisted event."""
+    message = sync_pb2.SyncEvent(
+        run=run_name(district_id, event.run_id),
+        sequence=event.sequence,
+        state=_state(event.state),
+        phase=_phase(event.phase),
+        percent=event.percent,
+        done=event.done,
+        total=event.total,
+        message=event.message,
+    )
+    message.time.FromDatetime(event.time)
+    summary = _summary(event.summary_json)
+    if summary is not None:
+        message.summary.CopyFrom(summary)
+    return message
+
+
+def _item_kind(value: sync_pb2.PlanItemKind.ValueType) -> PlanItemKind | None:
+    if value == sync_pb2.PLAN_ITEM_KIND_UNSPECIFIED:
+        return None
+    try:
+        name = sync_pb2.PlanItemKind.Name(value)
+    except ValueError:
+        raise bad_field("kind", f"unknown plan item kind {value}") from None
+    return PlanItemKind(name.removeprefix("PLAN_ITEM_KIND_"))
+
+
+class RunRpcs:
+    """Mixin of SyncServicer holding the run RPCs; ``self.app`` is the service's container."""
+
+    app: App
+
+    def _page_tokens(self) -> PageTokens:
+        return PageTokens(self.app.settings.page_token_key.get_secret_value().encode())
+
+    def _authorize(self, district_id: str) -> str:
+        return authorize_sync_admin(district_id).subject
+
+    async def SyncRosters(  # noqa: N802 - the generated servicer's method name
+        self,
+        request: sync_service_pb2.SyncRostersRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[sync_service_pb2.SyncRostersResponse]:
+        """Start (or attach to) the district's run and stream its events until it ends."""
+        district_id = parse_parent(request.parent)
+        approve_run_id: str | None = None
+        if request.approve_run:
+            approve_district, approve_run_id = parse_run_name("approve_run", request.approve_run)
+            if approve_district != district_id:
+                raise bad_field("approve_run", "must name a run of the district in parent")
+        subject = self._authorize(district_id)
+        started = await usecases.start_run(
+            self.app.sessions,
+            self.app.notifier,
+            district_id=district_id,
+            requested_by=subject,
+            approve_run_id=approve_run_id,
+        )
+        first = True
+        async for event in usecases.watch(self.app.sessions, self.app.notifier, started.run.id, 0):
+            response = sync_service_pb2.SyncRostersResponse(event=event_to_proto(district_id, event))
+            if first:
+                response.run.CopyFrom(run_to_proto(started.run))
+                first = False
+            yield response
+
+    async def WatchSyncRun(  # noqa: N802 - the generated servicer's method name
+        self,
+        request: sync_service_pb2.WatchSyncRunRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[sync_service_pb2.WatchSyncRunResponse]:
+        """Replay the run's events after ``after_sequence``, then live ones until it ends."""
+        district_id, run_id = parse_run_name("name", request.name)
+        if request.after_sequence < 0:
+            raise bad_field("after_sequence", "must be 0 (everything) or a sequence number seen before")
+        self._authorize(district_id)
+        await usecases.get_run(self.app.sessions, district_id, run_id)
+        async for event in usecases.watch(
+            self.app.sessions, self.app.notifier, run_id, request.after_sequence
+        ):
+            yield sync_service_pb2.WatchSyncRunResponse(event=event_to_proto(district_id, event))
+
+    async def GetSyncRun(  # noqa: N802 - the generated servicer's method name
+        self,
+        request: sync_service_pb2.GetSyncRunRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> sync_service_pb2.GetSyncRunResponse:
+        """The run resource."""
+        district_id, run_id = parse_run_name("name", request.name)
+        self._authorize(district_id)
+        run = await usecases.get_run(self.app.sessions, district_id, run_id)
+        return sync_service_pb2.GetSyncRunResponse(run=run_to_proto(run))
+
+    async def ListSyncRuns(  # noqa: N802 - the generated servicer's method name
+        self,
+        request: sync_service_pb2.ListSyncRunsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> sync_service_pb2.ListSyncRunsResponse:
+        """The district's runs, newest first."""
+        district_id = parse_parent(request.parent)
+        size = page_size(request.page_size)
+        self._authorize(district_id)
+        runs, next_token = await usecases.list_runs(
+            self.app.sessions,
+            self._page_tokens(),
+            district_id,
+            page_size=size,
+            page_token=request.page_token,
+        )
+        return sync_service_pb2.ListSyncRunsResponse(
+            runs=[run_to_proto(run) for run in runs], next_page_token=next_token
+        )
+
+    async def ListSyncRunItems(  # noqa: N802 - the generated servicer's method name
+        self,
+        request: sync_service_pb2.ListSyncRunItemsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> sync_service_pb2.ListSyncRunItemsResponse:
+        """What the run changed (or would change, in review), one page at a time."""
+        district_id, run_id = parse_run_name("parent", request.parent)
+        size = page_size(request.page_size)
+        kind = _item_kind(request.kind)
+        self._authorize(district_id)
+        page, next_token = await usecases.list_run_items(
+            self.app.sessions,
+            self._page_tokens(),
+            district_id,
+            run_id,
+            kind=kind,
+            page_size=size,
+            page_token=request.page_token,
+        )
+        return sync_service_pb2.ListSyncRunItemsResponse(
+            items=[plan_records.item_message(item) for item in page], next_page_token=next_token
+        )
