@@ -1,0 +1,44 @@
+"""``python -m services.sync``: run the sync service (migrating an embedded SQLite database first)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+
+from services.common.db import make_engine
+from services.sync.app import create_app
+from services.sync.migrate import upgrade
+from services.sync.server import serve
+from services.sync.settings import load_settings
+
+
+def main() -> None:
+    """Read the settings, migrate when configured to, serve until SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    if settings.auto_migrate:
+        engine = make_engine(settings.database_url)
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+    try:
+        app = create_app(settings)
+    except ValidationError as error:
+        sys.exit(f"Invalid sync service configuration:\n{error}")
+    try:
+        asyncio.run(serve(app))
+    finally:
+        app.close()
+
+
+if __name__ == "__main__":
+    main()

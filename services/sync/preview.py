@@ -1,0 +1,141 @@
+"""PreviewSync: the exact plan a sync would apply now, computed by the same planner, stored for paging.
+
+The first call reads ClassLink (the full roster) and EW, plans, and stores the plan as a PREVIEW
+(counts, verdict, and one row per change or skip); it changes nothing else. A ``page_token``
+continues that same stored plan without reading anything again, so the pages of one preview always
+agree. Tokens are signed, bound to the district, the plan and the kind filter; a preview can be paged
+for ``EW_SYNC_PREVIEW_TTL`` (one hour by default), after which it is deleted and its tokens are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+from ew.client.roster import AsyncRosterClient
+from sqlalchemy.orm import Session
+
+from services.common.errors import FieldViolation, InvalidArgument
+from services.sync import planner
+from services.sync.app import App
+from services.sync.connections import oneroster_failure, require_connection, server_config
+from services.sync.ew_roster import read_ew_roster
+from services.sync.oneroster import Roster
+from services.sync.oneroster.errors import OneRosterError
+from services.sync.pagetokens import PageTokens
+from services.sync.plan_records import save_plan
+from services.sync.source_roster import to_source_roster
+from services.sync.store import plans
+from services.sync.store.models import Plan, PlanItem, PlanItemKind, PlanPurpose
+from services.sync.sync_state import sync_state
+
+TOKEN_KIND = "preview"
+RESTART_HINT = "the preview may have expired; start the preview again without a page token"
+
+
+@dataclass(frozen=True)
+class PreviewPage:
+    """A stored preview and one page of its items."""
+
+    plan: Plan
+    items: list[PlanItem]
+    next_page_token: str
+
+
+class Previews:
+    """The preview use case of one sync service."""
+
+    def __init__(self, app: App, page_tokens: PageTokens) -> None:
+        self._app = app
+        self._tokens = page_tokens
+
+    async def preview(
+        self,
+        district_id: str,
+        roster: AsyncRosterClient,
+        page_size: int,
+        page_token: str,
+        kind: PlanItemKind | None,
+    ) -> PreviewPage:
+        """A new preview's first page, or the next page of the preview a token names."""
+        if page_token:
+            plan_id, after = self._continue(district_id, page_token, kind)
+            plan = await self._app.transaction(lambda session: self._live_plan(session, district_id, plan_id))
+        else:
+            plan = await self._new_plan(district_id, roster)
+            after = -1
+
+        def page(session: Session) -> list[PlanItem]:
+            return plans.list_items(session, plan.id, after_position=after, limit=page_size + 1, kind=kind)
+
+        items = await self._app.transaction(page)
+        next_token = ""
+        if len(items) > page_size:
+            items = items[:page_size]
+            next_token = self._tokens.encode(
+                TOKEN_KIND, district_id, [plan.id, items[-1].position, kind.value if kind else ""]
+            )
+        return PreviewPage(plan, items, next_token)
+
+    def _continue(self, district_id: str, token: str, kind: PlanItemKind | None) -> tuple[str, int]:
+        value = self._tokens.decode(TOKEN_KIND, district_id, token, restart_hint=RESTART_HINT)
+        try:
+            plan_id, after, token_kind = value
+            plan_id, after, token_kind = str(plan_id), int(after), str(token_kind)
+        except (TypeError, ValueError):
+            raise _expired() from None
+        if token_kind != (kind.value if kind else ""):
+            raise InvalidArgument.for_fields(
+                [FieldViolation("kind", "must be the same as in the call that returned the page token")]
+            )
+        return plan_id, after
+
+    def _live_plan(self, session: Session, district_id: str, plan_id: str) -> Plan:
+        plan = plans.get_plan(session, district_id, plan_id)
+        if plan is None or plan.purpose is not PlanPurpose.PREVIEW or plan.expire_time is None:
+            raise _expired()
+        if plan.expire_time <= self._app.clock():
+            raise _expired()
+        return plan
+
+    async def _new_plan(self, district_id: str, roster: AsyncRosterClient) -> Plan:
+        connection = await require_connection(self._app, district_id)
+        config = server_config(self._app, connection)
+
+        async def pull() -> Roster:
+            try:
+                async with self._app.oneroster_client(config) as client:
+                    return await client.pull_roster()
+            except OneRosterError as error:
+                raise oneroster_failure(error, connection.server_url) from None
+
+        read_time = self._app.clock()
+        source, ew = await asyncio.gather(pull(), read_ew_roster(roster, district_id))
+        state = await self._app.transaction(
+            lambda session: sync_state(session, district_id, self._app.settings)
+        )
+        plan = await asyncio.to_thread(planner.plan_sync, to_source_roster(source), ew, state)
+        now = self._app.clock()
+        plan_id = str(uuid.uuid4())
+
+        def store(session: Session) -> Plan:
+            plans.purge_previews(session, district_id, now)
+            return save_plan(
+                session,
+                plan,
+                plan_id=plan_id,
+                district_id=district_id,
+                purpose=PlanPurpose.PREVIEW,
+                now=now,
+                read_time=read_time,
+                expire_time=now + self._app.settings.preview_ttl,
+            )
+
+        return await self._app.transaction(store)
+
+
+def _expired() -> InvalidArgument:
+    return InvalidArgument.for_fields(
+        [FieldViolation("page_token", f"not a page of a live preview; {RESTART_HINT}")]
+    )

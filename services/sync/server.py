@@ -1,0 +1,93 @@
+"""The sync gRPC server (grpc.aio): one factory for tests and ``serve()``; health, reflection, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+import grpc
+from ew.client.roster import AsyncRosterClient
+from ew.sync.v1 import sync_service_pb2, sync_service_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.common.auth import TokenVerifier
+from services.common.auth_interceptor import AsyncAuthInterceptor
+from services.common.grpc_errors import AsyncErrorInterceptor
+from services.common.tls import add_server_port
+from services.sync.app import App
+from services.sync.runs import lifecycle
+from services.sync.servicer import SyncServicer
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = sync_service_pb2.DESCRIPTOR.services_by_name["SyncService"].full_name
+MAX_MESSAGE = 16 * 1024 * 1024
+
+
+@dataclass
+class SyncServer:
+    """A created, not yet started server and the parts ``serve()`` and tests need."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    roster: AsyncRosterClient
+    app: App
+
+    async def start(self) -> None:
+        """Serve, then start what runs need (in-process worker, wake-ups, recovery)."""
+        await self.server.start()
+        await lifecycle.start(self.app)
+        for service in (SERVICE_NAME, ""):
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace: float | None) -> None:
+        """Report NOT_SERVING, let in-flight calls finish within ``grace``, then stop the run machinery."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        await lifecycle.stop(self.app)
+        await self.roster.close()
+
+
+def create_server(app: App, address: str | None = None) -> SyncServer:
+    """A non-started server bound to ``address`` (default: the settings'; port 0 picks a free port).
+
+    Call it inside the event loop that will run the server. Every RPC except health and reflection
+    needs a bearer token; domain errors become statuses in one interceptor.
+    """
+    address = address or app.settings.listen_address
+    server = grpc.aio.server(
+        interceptors=[AsyncAuthInterceptor(TokenVerifier(app.auth)), AsyncErrorInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE),
+            ("grpc.max_send_message_length", MAX_MESSAGE),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    roster = app.new_roster_client()
+    sync_service_pb2_grpc.add_SyncServiceServicer_to_server(SyncServicer(app, roster), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection([SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    port = add_server_port(server, address, app.server_tls)
+    if port == 0:
+        raise RuntimeError(f"could not bind the sync server to {address}")
+    return SyncServer(server, port, health_servicer, roster, app)
+
+
+async def serve(app: App) -> None:
+    """Run until SIGTERM or SIGINT, then drain in-flight calls within the grace period."""
+    sync = create_server(app)
+    await sync.start()
+    host = app.settings.listen_address.rpartition(":")[0]
+    print(f"sync service listening on {host}:{sync.port}", flush=True)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    log.info("shutting down; in-flight calls get %.0f s", app.settings.grace_period)
+    await sync.stop(app.settings.grace_period)
