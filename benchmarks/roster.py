@@ -90,7 +90,13 @@ def bare_insert(url: str, teachers: int, schools: int) -> float:
         conn.execute(
             insert(repo.schools),
             [
-                {"id": sid, "district_id": DISTRICT, "display_name": ref, "create_time": now, "update_time": now}
+                {
+                    "id": sid,
+                    "district_id": DISTRICT,
+                    "display_name": ref,
+                    "create_time": now,
+                    "update_time": now,
+                }
                 for sid, ref in zip(school_ids, school_refs(schools), strict=True)
             ],
         )
@@ -181,7 +187,9 @@ def run(backend: str, server_url: str, teachers: int, schools: int) -> float:
     whole = committed - started
     ratio = whole / baseline
     print(f"\n{backend}: {teachers:,} teachers, {schools:,} schools, {rows:,} rows with memberships")
-    print(f"  stage ({-(-(teachers + schools) // BATCH)} batches)  {rate(teachers + schools, staged - started)}")
+    print(
+        f"  stage ({-(-(teachers + schools) // BATCH)} batches)  {rate(teachers + schools, staged - started)}"
+    )
     print(f"  commit                 {rate(rows, committed - staged)}")
     print(f"  stage + commit         {rate(rows, whole)}")
     print(f"  list teachers          {rate(listed, done - committed)}")

@@ -281,6 +281,7 @@ class ChangeSetUseCases:
 
         targets: list[Teacher | None] = []
         problems: list[FieldViolation] = []
+        unknown_schools: list[FieldViolation] = []
         for index, change in enumerate(changes):
             if isinstance(change, CreateSchoolChange):
                 targets.append(None)
@@ -299,7 +300,7 @@ class ChangeSetUseCases:
                     )
                 for n, school in enumerate(change.schools):
                     if school.school_id and school.school_id not in known:
-                        problems.append(
+                        unknown_schools.append(
                             FieldViolation(
                                 f"{field}.schools[{n}].school_id",
                                 f"school {school.school_id!r} not found in district {district_id!r}",
@@ -323,6 +324,8 @@ class ChangeSetUseCases:
                         f"Teacher {target.teacher_id!r} is active, not archived ({field})."
                     )
             targets.append(target)
+        if unknown_schools:
+            raise NotFound("; ".join(v.description for v in unknown_schools[:5]), violations=unknown_schools)
         problems += duplicate_positions(
             [t.teacher_id if t else None for t in targets], "changes[{}] (same teacher)"
         )
