@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import grpc
 from ew.client.roster import RosterClient
 from sqlalchemy import Engine, func, select
 
@@ -69,13 +70,15 @@ class Roster:
 
 
 @contextmanager
-def running_roster(database_url: str, **settings: object) -> Iterator[Roster]:
+def running_roster(
+    database_url: str, *, interceptors: Sequence[grpc.ServerInterceptor] = (), **settings: object
+) -> Iterator[Roster]:
     """Migrate ``database_url``, start a roster server on 127.0.0.1:0 and connect a client."""
     engine = make_engine(database_url)
     migrate.upgrade(engine)
     clock = Clock()
     config = RosterSettings(database_url=database_url, listen_address="127.0.0.1:0", **settings)  # type: ignore[arg-type]
-    server = create_server(config, clock=clock, engine=engine)
+    server = create_server(config, clock=clock, engine=engine, interceptors=interceptors)
     server.server.start()
     address = f"127.0.0.1:{server.port}"
     client = RosterClient(address, timeout=60)
