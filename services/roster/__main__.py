@@ -29,4 +29,5 @@ def main() -> None:
     serve(settings)
 
 
-main()
+if __name__ == "__main__":
+    main()

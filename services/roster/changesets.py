@@ -70,20 +70,16 @@ class _Checked:
     counts: ChangeCounts
 
 
-def _check_ref(ref: str, field: str) -> str:
-    return check_text(ref, field)
-
-
 def _check_change(index: int, change: Change) -> list[FieldViolation]:
     """Field checks that need no database."""
     prefix = f"changes[{index}]"
     try:
         if isinstance(change, CreateSchoolChange):
-            _check_ref(change.ref, f"{prefix}.create_school.ref")
+            check_text(change.ref, f"{prefix}.create_school.ref")
             check_text(change.display_name, f"{prefix}.create_school.display_name")
         elif isinstance(change, UpsertTeacherChange):
             field = f"{prefix}.upsert_teacher"
-            _check_ref(change.ref, f"{field}.ref")
+            check_text(change.ref, f"{field}.ref")
             if change.teacher_id is not None:
                 check_uuid(change.teacher_id, f"{field}.teacher_id")
             check_text(change.given_name, f"{field}.given_name", required=False)
@@ -93,7 +89,7 @@ def _check_change(index: int, change: Change) -> list[FieldViolation]:
                 if school.school_id is not None:
                     check_uuid(school.school_id, f"{field}.schools[{n}].school_id")
                 elif school.school_ref is not None:
-                    _check_ref(school.school_ref, f"{field}.schools[{n}].school_ref")
+                    check_text(school.school_ref, f"{field}.schools[{n}].school_ref")
                 else:
                     raise violation(f"{field}.schools[{n}]", "set school_id or school_ref")
         elif isinstance(change, ArchiveTeacherChange):
@@ -404,12 +400,14 @@ class ChangeSetUseCases:
             return current
         try:
             with self._store.transaction() as conn:
-                change_set = self._open(conn, district_id, change_set_id)
-                self._apply(conn, change_set)
+                locked = repo.get_change_set(conn, district_id, change_set_id, lock=True)
+                # A retried commit that raced the first one finds it committed: same answer.
+                if locked is None or locked.state is not ChangeSetState.COMMITTED:
+                    self._apply(conn, self._open(conn, district_id, change_set_id))
         except _Conflict as conflict:
             reason = str(conflict)
             with self._store.transaction() as conn:
-                repo.ended(conn, change_set_id, ChangeSetState.ABANDONED, self._store.clock(), reason)
+                repo.abandon(conn, change_set_id, self._store.clock(), reason)
                 repo.purge_staged(conn, change_set_id)
             raise Aborted(
                 f"Change set {change_set_id!r} was not committed and is now abandoned: {reason} "
@@ -457,13 +455,7 @@ class ChangeSetUseCases:
             return current
         with self._store.transaction() as conn:
             self._open(conn, district_id, change_set_id)
-            repo.ended(
-                conn,
-                change_set_id,
-                ChangeSetState.ABANDONED,
-                self._store.clock(),
-                reason or "Abandoned by the caller.",
-            )
+            repo.abandon(conn, change_set_id, self._store.clock(), reason or "Abandoned by the caller.")
             repo.purge_staged(conn, change_set_id)
         return self._refresh(district_id, change_set_id)
 

@@ -362,11 +362,14 @@ def add_staged_counts(
     )
 
 
-def ended(
-    conn: Connection, change_set_id: str, state: ChangeSetState, end_time: dt.datetime, reason: str | None
-) -> None:
-    """Mark an open change set abandoned or expired."""
-    update_change_set(conn, change_set_id, state=state.value, end_time=end_time, abandon_reason=reason)
+def abandon(conn: Connection, change_set_id: str, end_time: dt.datetime, reason: str) -> None:
+    """Mark a change set abandoned, if it is still open."""
+    column = change_sets.c
+    conn.execute(
+        update(change_sets)
+        .where(column.id == change_set_id, column.state == ChangeSetState.OPEN.value)
+        .values(state=ChangeSetState.ABANDONED.value, end_time=end_time, abandon_reason=reason)
+    )
 
 
 def expire(conn: Connection, change_set_id: str) -> None:

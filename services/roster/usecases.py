@@ -73,14 +73,14 @@ class Store:
 
     def retrying(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a transaction, again when a concurrent writer won a unique constraint."""
-        for attempt in range(WRITE_ATTEMPTS):
+        for _ in range(WRITE_ATTEMPTS - 1):
             try:
                 with self.transaction() as conn:
                     return work(conn)
             except IntegrityError:
-                if attempt == WRITE_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+                continue
+        with self.transaction() as conn:
+            return work(conn)
 
 
 def require_district(conn: Connection, district_id: str) -> District:
