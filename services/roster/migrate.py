@@ -17,6 +17,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from services.common.db import make_engine
 from services.roster.models import Base
@@ -32,6 +33,13 @@ def alembic_config(url: str) -> Config:
     config.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(slug)s")
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+def ensure_sqlite_folder(url: str) -> None:
+    """Create the folder of a SQLite file database (the embedded default lives in ./var/)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def upgrade(engine: Engine) -> None:
@@ -75,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return check()
     settings = load_settings()
+    ensure_sqlite_folder(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
