@@ -50,6 +50,16 @@ async def start(app: App) -> None:
     )
 
 
+def _detach(worker: Worker) -> None:
+    """Drop the middleware a stopped worker left on the process-wide stub broker.
+
+    ``Worker.start`` adds one that routes new queues to that worker; a later worker (the next
+    server in this process) adds its own.
+    """
+    broker_ = worker.broker
+    broker_.middleware[:] = [m for m in broker_.middleware if getattr(m, "worker", None) is not worker]
+
+
 async def stop(app: App) -> None:
     """Stop the recovery loop, the in-process worker and the wake-ups.
 
@@ -63,5 +73,6 @@ async def stop(app: App) -> None:
             await running.recovery
         if running.worker is not None:
             await asyncio.to_thread(running.worker.stop, WORKER_STOP_TIMEOUT_MS)
+            _detach(running.worker)
             tasks.uninstall_app(app)
     await app.notifier.close()
