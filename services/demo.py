@@ -73,7 +73,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Abbreviations districts really use; each turns a ClassLink name into a look-alike EW name.
 _ABBREVIATIONS = (("Elementary", "Elem"), ("Middle School", "MS"), ("High School", "HS"), ("School", "Sch"))
 
-console = Console(highlight=False)
+# Logs and pipes get a width that fits the tables; terminals keep their own.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
 class DemoFailed(Exception):

@@ -45,8 +45,6 @@ EXIT_NEEDS_REVIEW = 3
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console()
-errors = Console(stderr=True)
 
 app = typer.Typer(
     name="ew-sync",
@@ -122,6 +120,7 @@ class Options:
     token: str | None
     district: str | None
     timeout: float
+    console: Console
 
     @property
     def district_id(self) -> str:
@@ -166,11 +165,11 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except RosterError as error:
-            errors.print(
+            Console(stderr=True).print(
                 f"[red]Error: {error.message}[/] [dim]({error.code.name} {error.reason})[/]", highlight=False
             )
         except UsageError as error:
-            errors.print(f"[red]Error: {error}[/]", highlight=False)
+            Console(stderr=True).print(f"[red]Error: {error}[/]", highlight=False)
         raise typer.Exit(EXIT_FAILED)
 
     return wrapper
@@ -194,7 +193,7 @@ def main_options(
     timeout: Annotated[float, typer.Option(help="Deadline of each call in seconds.")] = 30.0,
 ) -> None:
     """Keep a district's EW schools and teachers in step with ClassLink."""
-    ctx.obj = Options(target, roster_target, token, district, timeout)
+    ctx.obj = Options(target, roster_target, token, district, timeout, Console())
 
 
 @app.command()
@@ -228,8 +227,8 @@ def connect(
             if not redirect_uri:
                 raise UsageError("--sign-in needs --redirect-uri.")
             started = client.start_sign_in(district_id, redirect_uri)
-            console.print("Open this URL and sign in with ClassLink:")
-            console.print(started.authorization_url, soft_wrap=True, highlight=False)
+            options.console.print("Open this URL and sign in with ClassLink:")
+            options.console.print(started.authorization_url, soft_wrap=True, highlight=False)
             code = typer.prompt("Code from the redirect")
             state = typer.prompt("State from the redirect", default=started.state, show_default=False)
             response = client.connect_sign_in(district_id, code, state)
@@ -247,8 +246,8 @@ def connect(
                 auth_method=_AUTH_METHODS[auth_method],
                 oneroster_version=_VERSIONS[version],
             )
-    console.print(f"[bold green]{response.message}[/]")
-    console.print(connection_table(response.connection))
+    options.console.print(f"[bold green]{response.message}[/]")
+    options.console.print(connection_table(response.connection))
 
 
 @app.command()
@@ -257,7 +256,7 @@ def connection(ctx: typer.Context) -> None:
     """Show the district's ClassLink connection (never its secret)."""
     options = _options(ctx)
     with options.client() as client:
-        console.print(connection_table(client.get_connection(options.district_id)))
+        options.console.print(connection_table(client.get_connection(options.district_id)))
 
 
 @app.command()
@@ -273,7 +272,7 @@ def disconnect(
         typer.confirm(f"Disconnect ClassLink from district {district_id}?", abort=True)
     with options.client() as client:
         client.disconnect(district_id)
-    console.print(f"[green]District {district_id} is disconnected from ClassLink.[/]")
+    options.console.print(f"[green]District {district_id} is disconnected from ClassLink.[/]")
 
 
 @app.command()
@@ -292,10 +291,10 @@ def mapping(
             page = client.get_school_mapping(options.district_id, page_size=page_size, page_token=token)
             entries.extend(page.entries)
             token = page.next_page_token
-    console.print(mapping_table(entries))
-    console.print(f"{first.mapped_count:,} of {first.total_size:,} ClassLink schools are mapped.")
+    options.console.print(mapping_table(entries))
+    options.console.print(f"{first.mapped_count:,} of {first.total_size:,} ClassLink schools are mapped.")
     if first.ew_only_schools:
-        console.print(ew_only_table(first.ew_only_schools))
+        options.console.print(ew_only_table(first.ew_only_schools))
 
 
 @app.command("map")
@@ -309,7 +308,7 @@ def map_school(
     options = _options(ctx)
     with options.client() as client:
         entries = client.map_schools(options.district_id, [(classlink_id, ew_school_id)])
-    console.print(mapping_table(entries, title="Mapped"))
+    options.console.print(mapping_table(entries, title="Mapped"))
 
 
 @app.command()
@@ -322,7 +321,7 @@ def unmap(
     options = _options(ctx)
     with options.client() as client:
         entry = client.unmap_school(options.district_id, classlink_id)
-    console.print(mapping_table([entry], title="Unmapped"))
+    options.console.print(mapping_table([entry], title="Unmapped"))
 
 
 @app.command()
@@ -348,27 +347,29 @@ def preview(
             )
             items.extend(page.items)
             token = page.next_page_token
-    console.print(summary_table(first.summary, title="Preview"))
-    console.print(guard_text(first.guard))
-    console.print(items_table(items))
+    options.console.print(summary_table(first.summary, title="Preview"))
+    options.console.print(guard_text(first.guard))
+    options.console.print(items_table(items))
     if token:
-        console.print(f"[dim]First {len(items)} items; --all lists every one.[/]")
+        options.console.print(f"[dim]First {len(items)} items; --all lists every one.[/]")
 
 
-def _finish(client: SyncClient, events_run: str, last: sync_pb2.SyncEvent | None) -> None:
+def _finish(options: Options, client: SyncClient, events_run: str, last: sync_pb2.SyncEvent | None) -> None:
     """Print the run's outcome and exit with its code."""
     if last is None:
         raise UsageError("The run sent no events.")
-    console.print(summary_table(last.summary, title="Sync summary"))
+    options.console.print(summary_table(last.summary, title="Sync summary"))
     if last.state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED:
         return
     run = client.get_run(events_run)
     if last.state == sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW:
-        console.print(guard_text(run.guard))
-        console.print(f"Review the list with `ew-sync run {run.run_id}`, then approve it with:")
-        console.print(f"  ew-sync sync --approve {run.run_id}", highlight=False)
+        options.console.print(guard_text(run.guard))
+        options.console.print(f"Review the list with `ew-sync run {run.run_id}`, then approve it with:")
+        options.console.print(f"  ew-sync sync --approve {run.run_id}", highlight=False)
         raise typer.Exit(EXIT_NEEDS_REVIEW)
-    errors.print(f"[red]The sync failed: {run.error_message or last.message}[/]", highlight=False)
+    Console(stderr=True).print(
+        f"[red]The sync failed: {run.error_message or last.message}[/]", highlight=False
+    )
     raise typer.Exit(EXIT_FAILED)
 
 
@@ -382,10 +383,10 @@ def sync(
     options = _options(ctx)
     with options.client() as client:
         events = client.sync_rosters(options.district_id, approve_run=approve)
-        last = follow(events, console)
+        last = follow(events, options.console)
         if events.run is not None:
-            console.print(f"Run {events.run.run_id}", style="dim")
-        _finish(client, events.run_name, last)
+            options.console.print(f"Run {events.run.run_id}", style="dim")
+        _finish(options, client, events.run_name, last)
 
 
 @app.command()
@@ -399,8 +400,8 @@ def watch(
     options = _options(ctx)
     name = run_name(options.district_id, run)
     with options.client() as client:
-        last = follow(client.watch_run(name, after_sequence=after), console)
-        _finish(client, name, last)
+        last = follow(client.watch_run(name, after_sequence=after), options.console)
+        _finish(options, client, name, last)
 
 
 @app.command()
@@ -413,7 +414,7 @@ def runs(
     options = _options(ctx)
     with options.client() as client:
         response = client.list_runs(options.district_id, page_size=page_size)
-    console.print(runs_table(response.runs))
+    options.console.print(runs_table(response.runs))
 
 
 @app.command("run")
@@ -440,12 +441,12 @@ def show_run(
             page = client.list_run_items(name, page_size=page_size, page_token=token, kind=proto_kind)
             items.extend(page.items)
             token = page.next_page_token
-    console.print(run_table(details))
-    console.print(summary_table(details.summary))
-    console.print(guard_text(details.guard))
-    console.print(items_table(items))
+    options.console.print(run_table(details))
+    options.console.print(summary_table(details.summary))
+    options.console.print(guard_text(details.guard))
+    options.console.print(items_table(items))
     if token:
-        console.print(f"[dim]First {len(items)} items; --all lists every one.[/]")
+        options.console.print(f"[dim]First {len(items)} items; --all lists every one.[/]")
 
 
 @app.command()
@@ -454,7 +455,7 @@ def schools(ctx: typer.Context) -> None:
     """List the district's EW schools (from the roster service)."""
     options = _options(ctx)
     with options.roster_client() as roster:
-        console.print(ew_schools_table(roster.list_schools(options.district_id)))
+        options.console.print(ew_schools_table(roster.list_schools(options.district_id)))
 
 
 @app.command()
@@ -472,11 +473,11 @@ def teachers(
     with options.roster_client() as roster:
         names = {school.school_id: school.display_name for school in roster.list_schools(options.district_id)}
         shown = list(itertools.islice(roster.list_teachers(options.district_id, state=state), limit))
-    console.print(
+    options.console.print(
         teachers_table(shown, names, title="Archived EW teachers" if archived else "Active EW teachers")
     )
     if len(shown) == limit:
-        console.print(f"[dim]First {limit}; --limit shows more.[/]")
+        options.console.print(f"[dim]First {limit}; --limit shows more.[/]")
 
 
 @app.command("dev-token")

@@ -105,7 +105,7 @@ def mapping_table(entries: Iterable[sync_pb2.SchoolMappingEntry], *, title: str 
         mapped = entry.origin != sync_pb2.MAPPING_ORIGIN_UNSPECIFIED
         ew_school = f"{entry.ew_school_name} [dim]({entry.ew_school_id})[/]" if mapped else ""
         suggestions = "\n".join(
-            f"{s.ew_school_name} [dim]({s.ew_school_id})[/] {s.score:.0f}" for s in entry.suggestions[:3]
+            f"{s.score:3.0f}  {s.ew_school_name} [dim]({s.ew_school_id})[/]" for s in entry.suggestions[:3]
         )
         table.add_row(
             entry.classlink_school_name,
@@ -149,13 +149,13 @@ def summary_table(summary: sync_pb2.SyncSummary, *, title: str = "Summary") -> T
 
 def guard_text(guard: sync_pb2.GuardVerdict) -> Text:
     """The safety guard's verdict as one coloured sentence."""
-    figures = (
-        f" ({guard.archive_count:,} to archive of {guard.active_count:,} active; "
-        f"at most {guard.threshold:,} without review)"
+    sentence = guard.message or (
+        f"{guard.archive_count:,} to archive of {guard.active_count:,} active teachers; "
+        f"at most {guard.threshold:,} without review."
     )
     if guard.needs_review:
-        return Text(f"Needs review: {guard.message}{figures}", style="bold yellow")
-    return Text(f"Guard: {guard.message or 'OK'}{figures}", style="green")
+        return Text(f"Needs review: {sentence}", style="bold yellow")
+    return Text(f"Safety guard: {sentence}", style="green")
 
 
 def items_table(items: Iterable[sync_pb2.PlanItem], *, title: str = "Changes") -> Table:
