@@ -6,6 +6,7 @@ import email.utils
 import time
 
 import httpx
+import msgspec
 import pytest
 
 from services.sync.oneroster import RetryPolicy
@@ -42,7 +43,7 @@ async def test_retry_after_is_honoured_and_charged_to_the_budget() -> None:
     )
     budget = RetryBudget(5)
     started = time.monotonic()
-    response = await Transport(http, FAST).get_json("http://x/orgs", None, budget)
+    response = await Transport(http, FAST).get("http://x/orgs", None, budget, msgspec.json.decode)
     assert response.body == {"orgs": []} and len(seen) == 2
     assert time.monotonic() - started >= 1.0
     assert budget.remaining == pytest.approx(4.0)
@@ -51,7 +52,7 @@ async def test_retry_after_is_honoured_and_charged_to_the_budget() -> None:
 async def test_a_retry_after_beyond_the_budget_fails_at_once() -> None:
     http, seen = scripted(httpx.Response(429, headers={"Retry-After": "3600"}), httpx.Response(200, json={}))
     with pytest.raises(RateLimitedError) as caught:
-        await Transport(http, FAST).get_json("http://x/orgs", None, RetryBudget(5))
+        await Transport(http, FAST).get("http://x/orgs", None, RetryBudget(5), msgspec.json.decode)
     assert caught.value.retry_after == 3600 and len(seen) == 1
 
 
@@ -59,19 +60,19 @@ async def test_5xx_retried_until_attempts_run_out_then_server_error_with_descrip
     body = {"imsx_codeMajor": "failure", "imsx_severity": "error", "imsx_description": "maintenance window"}
     http, seen = scripted(httpx.Response(503, json=body))
     with pytest.raises(ServerError, match="maintenance window") as caught:
-        await Transport(http, FAST).get_json("http://x/orgs", None, RetryBudget(5))
+        await Transport(http, FAST).get("http://x/orgs", None, RetryBudget(5), msgspec.json.decode)
     assert caught.value.status_code == 503 and len(seen) == FAST.attempts_per_request
 
 
 async def test_non_json_200_is_retried_then_malformed() -> None:
     http, seen = scripted(httpx.Response(200, content=b'{"orgs": [{"sourcedId"'))
     with pytest.raises(MalformedResponseError):
-        await Transport(http, FAST).get_json("http://x/orgs", None, RetryBudget(5))
+        await Transport(http, FAST).get("http://x/orgs", None, RetryBudget(5), msgspec.json.decode)
     assert len(seen) == FAST.attempts_per_request
 
 
 async def test_400_is_not_retried() -> None:
     http, seen = scripted(httpx.Response(400, json={"imsx_description": "invalid filter"}))
     with pytest.raises(ServerError, match="invalid filter"):
-        await Transport(http, FAST).get_json("http://x/orgs", None, RetryBudget(5))
+        await Transport(http, FAST).get("http://x/orgs", None, RetryBudget(5), msgspec.json.decode)
     assert len(seen) == 1

@@ -19,37 +19,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from functools import partial
+from typing import Generic, TypeVar
 
 import httpx
 
 from services.sync.oneroster.auth import build_auth
 from services.sync.oneroster.config import ServerConfig, Version
-from services.sync.oneroster.errors import (
-    IncompletePullError,
-    MalformedResponseError,
-    NotFoundError,
-    ServerError,
-)
+from services.sync.oneroster.errors import IncompletePullError, MalformedResponseError, NotFoundError
 from services.sync.oneroster.models import Org, Roster, RowProblem, User
 from services.sync.oneroster.parsing import (
     RowError,
-    imsx_description,
-    is_failure_payload,
-    parse_org,
-    parse_user,
+    WireOrg,
+    WireUser,
+    decode_org_rows,
+    decode_user_rows,
+    org_from_wire,
     text,
+    user_from_wire,
 )
-from services.sync.oneroster.transport import JsonResponse, RetryBudget, Transport
+from services.sync.oneroster.transport import Decoded, RetryBudget, Transport
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-ORG_KEYS = ("orgs", "schools")
-USER_KEYS = ("users", "teachers")
+W = TypeVar("W", WireOrg, WireUser)
 
 
 class _Inconsistent(Exception):
@@ -57,14 +53,28 @@ class _Inconsistent(Exception):
 
 
 @dataclass(frozen=True)
-class _Collection(Generic[T]):
+class _Collection(Generic[W, T]):
     name: str
     path: str
-    keys: tuple[str, ...]
     filter: str | None
-    parse: Callable[[object], T]
+    decode: Callable[[bytes, str], list[W | None]]
+    convert: Callable[[W], T]
     keep: Callable[[T], bool]
     rejection: Callable[[T], str]
+
+
+@dataclass(frozen=True)
+class _Download(Generic[W]):
+    offset: int
+    response: Decoded[list[W | None]]
+
+    @property
+    def row_count(self) -> int:
+        return len(self.response.body)
+
+    @property
+    def total(self) -> int | None:
+        return _total(self.response.headers)
 
 
 @dataclass
@@ -94,20 +104,6 @@ def _total(headers: httpx.Headers) -> int | None:
     except ValueError:
         return None
     return value if value >= 0 else None
-
-
-def _rows(body: Any, keys: Sequence[str], path: str) -> list[Any]:
-    if isinstance(body, dict):
-        for key in keys:
-            rows = body.get(key)
-            if isinstance(rows, list):
-                return rows
-        if is_failure_payload(body):
-            description = imsx_description(body) or "no description"
-            raise ServerError(
-                f"{path} returned a failure status: {description}.", status_code=200, description=description
-            )
-    raise MalformedResponseError(f"{path} returned HTTP 200 without a '{keys[0]}' collection.")
 
 
 class OneRosterClient:
@@ -143,8 +139,13 @@ class OneRosterClient:
     async def check_connection(self) -> int | None:
         """Reads one page of schools to prove URL and credentials work; returns the reported total."""
         budget = RetryBudget(self._config.retry.budget_seconds)
-        response = await self._first_page_of_schools(budget)
-        return _total(response.headers)
+        schools = self._schools_collection("/schools", None)
+        try:
+            download = await self._download(schools, schools.path, 0, self._config.page_size, budget)
+        except NotFoundError:
+            orgs = self._schools_collection("/orgs", "type='school'")
+            download = await self._download(orgs, orgs.path, 0, self._config.page_size, budget)
+        return download.total
 
     async def pull_roster(self) -> Roster:
         """Every school and every teacher, or an exception; never a partial roster."""
@@ -156,9 +157,8 @@ class OneRosterClient:
 
     async def list_schools(self) -> CollectionResult[Org]:
         budget = RetryBudget(self._config.retry.budget_seconds)
-        direct = self._schools_collection("/schools", None)
         try:
-            return await self._pull(direct, budget)
+            return await self._pull(self._schools_collection("/schools", None), budget)
         except NotFoundError:
             logger.info("/schools not offered; reading /orgs filtered to type 'school'")
         return await self._pull(self._schools_collection("/orgs", "type='school'"), budget)
@@ -174,40 +174,32 @@ class OneRosterClient:
 
     # -- collections ----------------------------------------------------------------------------
 
-    def _schools_collection(self, path: str, filter_: str | None) -> _Collection[Org]:
+    def _schools_collection(self, path: str, filter_: str | None) -> _Collection[WireOrg, Org]:
         return _Collection(
             name="schools",
             path=path,
-            keys=ORG_KEYS,
             filter=filter_,
-            parse=parse_org,
+            decode=decode_org_rows,
+            convert=org_from_wire,
             keep=lambda org: org.type == "school",
             rejection=lambda org: f"org of type '{org.type}' listed among schools",
         )
 
-    def _teachers_collection(self, path: str, filter_: str | None) -> _Collection[User]:
+    def _teachers_collection(self, path: str, filter_: str | None) -> _Collection[WireUser, User]:
         version = self._config.version
         return _Collection(
             name="teachers",
             path=path,
-            keys=USER_KEYS,
             filter=filter_,
-            parse=lambda row: parse_user(row, version, wanted_role="teacher"),
+            decode=decode_user_rows,
+            convert=partial(user_from_wire, version=version, wanted_role="teacher"),
             keep=lambda user: user.role == "teacher",
             rejection=lambda user: f"user with role '{user.role}' listed among teachers",
         )
 
-    async def _first_page_of_schools(self, budget: RetryBudget) -> JsonResponse:
-        params: dict[str, str | int] = {"limit": self._config.page_size, "offset": 0}
-        try:
-            return await self._transport.get_json(self._config.base_url + "/schools", params, budget)
-        except NotFoundError:
-            params["filter"] = "type='school'"
-            return await self._transport.get_json(self._config.base_url + "/orgs", params, budget)
-
     # -- paging ---------------------------------------------------------------------------------
 
-    async def _pull(self, collection: _Collection[T], budget: RetryBudget) -> CollectionResult[T]:
+    async def _pull(self, collection: _Collection[W, T], budget: RetryBudget) -> CollectionResult[T]:
         reason = ""
         for attempt in range(self._config.max_restarts + 1):
             try:
@@ -222,56 +214,94 @@ class OneRosterClient:
             f"{self._config.max_restarts + 1} attempts: {reason}."
         )
 
-    async def _pull_once(self, collection: _Collection[T], budget: RetryBudget) -> list[_Page[T]]:
+    async def _pull_once(self, collection: _Collection[W, T], budget: RetryBudget) -> list[_Page[T]]:
         requested = self._config.page_size
-        first = await self._fetch(collection, self._config.base_url + collection.path, 0, requested, budget)
-        if first.total is None:
-            return await self._follow(collection, first, requested, budget)
+        first = await self._download(collection, collection.path, 0, requested, budget)
         total = first.total
+        if total is None:
+            return await self._follow(collection, self._page(collection, first), requested, budget)
         if first.row_count == 0 and total > 0:
             raise _Inconsistent(f"first page is empty but the server reports {total} rows")
         step = first.row_count if first.row_count < min(requested, total) else requested
         offsets = list(range(first.row_count, total, step))
-        pages = [first]
-        if self._config.concurrency == 1:
-            for offset in offsets:
-                pages.append(await self._checked(collection, offset, step, total, budget))
-        else:
-            pages.extend(await self._gather(collection, offsets, step, total, budget))
+        fetch = self._sequential if self._config.concurrency == 1 else self._concurrent
+        pages = await fetch(collection, first, offsets, step, total, budget)
         seen = sum(p.row_count for p in pages)
         if seen != total:
             raise _Inconsistent(f"read {seen} rows but the server reports {total}")
         return pages
 
     async def _checked(
-        self, collection: _Collection[T], offset: int, step: int, total: int, budget: RetryBudget
-    ) -> _Page[T]:
-        page = await self._fetch(collection, self._config.base_url + collection.path, offset, step, budget)
-        if page.total is not None and page.total != total:
-            raise _Inconsistent(f"total changed from {total} to {page.total} during the pull")
+        self, collection: _Collection[W, T], offset: int, step: int, total: int, budget: RetryBudget
+    ) -> _Download[W]:
+        download = await self._download(collection, collection.path, offset, step, budget)
+        if download.total is not None and download.total != total:
+            raise _Inconsistent(f"total changed from {total} to {download.total} during the pull")
         expected = min(step, total - offset)
-        if page.row_count != expected:
-            raise _Inconsistent(f"page at offset {offset} held {page.row_count} rows, expected {expected}")
-        return page
+        if download.row_count != expected:
+            raise _Inconsistent(
+                f"page at offset {offset} held {download.row_count} rows, expected {expected}"
+            )
+        return download
 
-    async def _gather(
-        self, collection: _Collection[T], offsets: list[int], step: int, total: int, budget: RetryBudget
+    async def _sequential(
+        self,
+        collection: _Collection[W, T],
+        first: _Download[W],
+        offsets: list[int],
+        step: int,
+        total: int,
+        budget: RetryBudget,
     ) -> list[_Page[T]]:
+        """One request at a time; each next page is requested before the current one is converted,
+        so the server prepares it while the client parses."""
+
+        def request(index: int) -> asyncio.Task[_Download[W]] | None:
+            if index >= len(offsets):
+                return None
+            return asyncio.create_task(self._checked(collection, offsets[index], step, total, budget))
+
+        pending = request(0)
+        try:
+            pages = [self._page(collection, first)]
+            for index in range(len(offsets)):
+                assert pending is not None
+                download = await pending
+                pending = request(index + 1)
+                pages.append(self._page(collection, download))
+        finally:
+            if pending is not None:
+                pending.cancel()
+        return pages
+
+    async def _concurrent(
+        self,
+        collection: _Collection[W, T],
+        first: _Download[W],
+        offsets: list[int],
+        step: int,
+        total: int,
+        budget: RetryBudget,
+    ) -> list[_Page[T]]:
+        """Up to ``concurrency`` requests in flight; pages are converted as they arrive."""
         semaphore = asyncio.Semaphore(self._config.concurrency)
 
         async def one(offset: int) -> _Page[T]:
             async with semaphore:
-                return await self._checked(collection, offset, step, total, budget)
+                download = await self._checked(collection, offset, step, total, budget)
+            return self._page(collection, download)
 
+        tasks: list[asyncio.Task[_Page[T]]] = []
         try:
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(one(offset)) for offset in offsets]
+                tasks.extend(group.create_task(one(offset)) for offset in offsets)
+                first_page = self._page(collection, first)
         except BaseExceptionGroup as group_error:
             raise group_error.exceptions[0] from None
-        return [task.result() for task in tasks]
+        return [first_page, *(task.result() for task in tasks)]
 
     async def _follow(
-        self, collection: _Collection[T], first: _Page[T], requested: int, budget: RetryBudget
+        self, collection: _Collection[W, T], first: _Page[T], requested: int, budget: RetryBudget
     ) -> list[_Page[T]]:
         pages = [first]
         page = first
@@ -281,67 +311,82 @@ class OneRosterClient:
             if page.has_links:
                 if page.next_url is None:
                     return pages
-                page = await self._fetch(collection, page.next_url, None, None, budget)
+                download = await self._download(collection, page.next_url, None, None, budget)
             elif page.row_count < requested:
                 return pages
             else:
                 offset = page.offset + page.row_count
-                page = await self._fetch(
-                    collection, self._config.base_url + collection.path, offset, requested, budget
-                )
-            if page.total is not None:
+                download = await self._download(collection, collection.path, offset, requested, budget)
+            if download.total is not None:
                 raise _Inconsistent("the server started reporting a total in the middle of the pull")
+            page = self._page(collection, download)
             pages.append(page)
 
-    async def _fetch(
+    async def _download(
         self,
-        collection: _Collection[T],
-        url: str,
+        collection: _Collection[W, T],
+        path_or_url: str,
         offset: int | None,
         limit: int | None,
         budget: RetryBudget,
-    ) -> _Page[T]:
+    ) -> _Download[W]:
+        """One page, decoded into wire rows; ``offset=None`` means ``path_or_url`` is a full next link."""
         params: dict[str, str | int] | None = None
+        url = path_or_url
         if offset is not None and limit is not None:
+            url = self._config.base_url + path_or_url
             params = {"limit": limit, "offset": offset}
             if collection.filter:
                 params["filter"] = collection.filter
-        response = await self._transport.get_json(url, params, budget)
-        rows = _rows(response.body, collection.keys, collection.path)
-        page_offset = offset if offset is not None else int(response.url.params.get("offset", "0") or 0)
+        response = await self._transport.get(
+            url, params, budget, lambda body: collection.decode(body, collection.path)
+        )
+        if offset is None:
+            raw_offset = response.url.params.get("offset", "0")
+            offset = int(raw_offset) if raw_offset.isdigit() else 0
+        return _Download(offset, response)
+
+    def _page(self, collection: _Collection[W, T], download: _Download[W]) -> _Page[T]:
+        """Converts a page's rows; unreadable rows become problems with their position."""
         records: list[T] = []
         ids: list[str | None] = []
         problems: list[RowProblem] = []
-        for index, row in enumerate(rows):
-            sourced_id = text(row.get("sourcedId")) if isinstance(row, dict) else None
+        convert, keep = collection.convert, collection.keep
+        for index, wire in enumerate(download.response.body):
+            if wire is None:
+                ids.append(None)
+                problems.append(
+                    RowProblem(collection.name, download.offset + index, None, "row is not a JSON object")
+                )
+                continue
+            sourced_id = text(wire.sourced_id)
             ids.append(sourced_id)
             try:
-                record = collection.parse(row)
+                record = convert(wire)
             except RowError as exc:
-                problems.append(RowProblem(collection.name, page_offset + index, sourced_id, str(exc)))
+                problems.append(RowProblem(collection.name, download.offset + index, sourced_id, str(exc)))
                 continue
-            if collection.keep(record):
+            if keep(record):
                 records.append(record)
             else:
                 problems.append(
-                    RowProblem(collection.name, page_offset + index, sourced_id, collection.rejection(record))
+                    RowProblem(
+                        collection.name, download.offset + index, sourced_id, collection.rejection(record)
+                    )
                 )
-        next_link = response.headers.get("link")
-        next_url = None
-        if next_link:
-            next_url = _next_link(next_link, response.url, self._config.server_url)
+        link = download.response.headers.get("link")
         return _Page(
-            offset=page_offset,
-            row_count=len(rows),
-            total=_total(response.headers),
-            next_url=next_url,
-            has_links=bool(next_link),
+            offset=download.offset,
+            row_count=download.row_count,
+            total=download.total,
+            next_url=_next_link(link, download.response.url, self._config.server_url) if link else None,
+            has_links=bool(link),
             records=records,
             ids=ids,
             problems=problems,
         )
 
-    def _assemble(self, collection: _Collection[T], pages: list[_Page[T]]) -> CollectionResult[T]:
+    def _assemble(self, collection: _Collection[W, T], pages: list[_Page[T]]) -> CollectionResult[T]:
         seen: set[str] = set()
         for page in pages:
             for sourced_id in page.ids:

@@ -1,28 +1,87 @@
-"""Lenient reading of OneRoster JSON as real servers send it.
+"""Lenient, fast reading of OneRoster JSON as real servers send it.
 
-Tolerated: ``enabledUser`` as a bool or a "true"/"TRUE"/"false" string, empty strings for absent
-fields, ``dateLastModified`` with or without a time, unknown fields, legacy status ``inactive``
-(read as ``tobedeleted``), 1.1 ``role``/``orgs`` or 1.2 ``roles[]``. A row without a ``sourcedId``
-cannot be keyed and raises :class:`RowError`, which the client reports as a problem.
+Pages are decoded by msgspec straight into small wire structs that keep only the fields a roster
+needs (unknown fields are skipped without building Python objects for them), then normalised:
+``enabledUser`` as a bool or a "true"/"TRUE"/"false" string, empty strings as missing,
+``dateLastModified`` with or without a time, legacy status ``inactive`` read as ``tobedeleted``,
+1.1 ``role``/``orgs`` or 1.2 ``roles[]``. A page whose rows are not all objects falls back to a
+generic decode so that one odd row is reported instead of failing the page. A row without a
+``sourcedId`` cannot be keyed and raises :class:`RowError`, which the client reports as a problem.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from services.sync.oneroster.config import Version
+from services.sync.oneroster.errors import MalformedResponseError, ServerError
 from services.sync.oneroster.models import Org, Status, User
+
+ORG_KEYS = ("orgs", "schools")
+USER_KEYS = ("users", "teachers")
+
+_STATUSES = {
+    "active": Status.ACTIVE,
+    "tobedeleted": Status.TOBEDELETED,
+    "inactive": Status.TOBEDELETED,
+    "deleted": Status.TOBEDELETED,
+}
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
 
 
 class RowError(ValueError):
     """A row that cannot become a record; the message says why."""
 
 
+class WireUser(msgspec.Struct, rename="camel"):
+    """The user fields a roster needs; values stay untyped so odd values never fail a page."""
+
+    sourced_id: Any = None
+    status: Any = None
+    date_last_modified: Any = None
+    enabled_user: Any = None
+    given_name: Any = None
+    family_name: Any = None
+    email: Any = None
+    role: Any = None
+    orgs: Any = None
+    roles: Any = None
+    username: Any = None
+    identifier: Any = None
+
+
+class WireOrg(msgspec.Struct, rename="camel"):
+    sourced_id: Any = None
+    status: Any = None
+    date_last_modified: Any = None
+    name: Any = None
+    type: Any = None
+    identifier: Any = None
+    parent: Any = None
+
+
+class _UserPage(msgspec.Struct):
+    users: list[WireUser] | None = None
+    teachers: list[WireUser] | None = None
+
+
+class _OrgPage(msgspec.Struct):
+    orgs: list[WireOrg] | None = None
+    schools: list[WireOrg] | None = None
+
+
+_USER_PAGE = msgspec.json.Decoder(_UserPage)
+_ORG_PAGE = msgspec.json.Decoder(_OrgPage)
+
+
 def text(value: object) -> str | None:
     """A trimmed string, or None for missing, empty and non-string values."""
-    if isinstance(value, str):
+    if type(value) is str:
         stripped = value.strip()
         return stripped or None
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -31,105 +90,172 @@ def text(value: object) -> str | None:
 
 
 def parse_bool(value: object, *, default: bool = True) -> bool:
-    if isinstance(value, bool):
+    if value is True or value is False:
         return value
     if isinstance(value, str):
         lowered = value.strip().lower()
-        if lowered in {"true", "1", "yes"}:
+        if lowered in _TRUE:
             return True
-        if lowered in {"false", "0", "no"}:
+        if lowered in _FALSE:
             return False
     return default
 
 
 def parse_status(value: object) -> Status:
     """``active`` or ``tobedeleted``; legacy ``inactive``/``deleted`` mean tobedeleted, blank means active."""
-    lowered = (text(value) or "active").lower()
-    if lowered in {"tobedeleted", "inactive", "deleted"}:
-        return Status.TOBEDELETED
-    return Status.ACTIVE
+    exact = _STATUSES.get(value) if type(value) is str else None
+    if exact is not None:
+        return exact
+    if type(value) is not str:
+        return Status.ACTIVE
+    return _STATUSES.get(value.strip().lower(), Status.ACTIVE)
 
 
 def parse_datetime(value: object) -> dt.datetime | None:
     """ISO 8601 date-time or date, read as UTC when no offset is given; None when unreadable."""
-    raw = text(value)
-    if raw is None:
+    if type(value) is not str or not value:
         return None
     try:
-        parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "T", 1))
+        parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        return None
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "T", 1))
+        except ValueError:
+            return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-def _sourced_id(row: Mapping[str, Any]) -> str:
-    sourced_id = text(row.get("sourcedId"))
-    if sourced_id is None:
-        raise RowError("row has no sourcedId")
-    return sourced_id
 
 
 def _ref_id(ref: object) -> str | None:
     return text(ref.get("sourcedId")) if isinstance(ref, Mapping) else None
 
 
-def parse_org(row: object) -> Org:
-    if not isinstance(row, Mapping):
-        raise RowError("row is not a JSON object")
-    sourced_id = _sourced_id(row)
-    name = text(row.get("name"))
+def _ref_ids(refs: object) -> tuple[str, ...]:
+    if type(refs) is not list:
+        return ()
+    ids: list[str] = []
+    for ref in refs:
+        value = ref.get("sourcedId") if type(ref) is dict else None
+        sourced_id = (value.strip() or None) if type(value) is str else text(value)
+        if sourced_id is not None and sourced_id not in ids:
+            ids.append(sourced_id)
+    return tuple(ids)
+
+
+def org_from_wire(wire: WireOrg) -> Org:
+    sourced_id = text(wire.sourced_id)
+    if sourced_id is None:
+        raise RowError("row has no sourcedId")
+    name = text(wire.name)
     if name is None:
         raise RowError(f"org {sourced_id} has no name")
     return Org(
         sourced_id=sourced_id,
         name=name,
-        type=(text(row.get("type")) or "").lower(),
-        status=parse_status(row.get("status")),
-        identifier=text(row.get("identifier")),
-        date_last_modified=parse_datetime(row.get("dateLastModified")),
-        parent=_ref_id(row.get("parent")),
+        type=(text(wire.type) or "").lower(),
+        status=parse_status(wire.status),
+        identifier=text(wire.identifier),
+        date_last_modified=parse_datetime(wire.date_last_modified),
+        parent=_ref_id(wire.parent),
     )
 
 
-def _role_and_orgs_v1p2(row: Mapping[str, Any], wanted_role: str | None) -> tuple[str, tuple[str, ...]]:
-    roles = [r for r in row.get("roles") or [] if isinstance(r, Mapping) and text(r.get("role"))]
-    if not roles:
+def _role_and_orgs_v1p2(roles: object, wanted_role: str | None) -> tuple[str, tuple[str, ...]]:
+    entries = (
+        [r for r in roles if isinstance(r, Mapping) and text(r.get("role"))]
+        if isinstance(roles, list)
+        else []
+    )
+    if not entries:
         raise RowError("user has no roles")
-    names = [str(text(r.get("role"))) for r in roles]
+    names = [str(text(r.get("role"))) for r in entries]
     if wanted_role is not None and wanted_role in names:
         role = wanted_role
     else:
-        primary = [n for r, n in zip(roles, names, strict=True) if text(r.get("roleType")) == "primary"]
+        primary = [n for r, n in zip(entries, names, strict=True) if text(r.get("roleType")) == "primary"]
         role = primary[0] if primary else names[0]
-    orgs = [_ref_id(r.get("org")) for r, n in zip(roles, names, strict=True) if n == role]
-    return role, tuple(dict.fromkeys(o for o in orgs if o))
+    return role, _ref_ids([r.get("org") for r, n in zip(entries, names, strict=True) if n == role])
+
+
+def user_from_wire(wire: WireUser, version: Version, wanted_role: str | None = None) -> User:
+    """A user; for 1.2, ``wanted_role`` picks which of the user's roles (and its orgs) to report.
+
+    This runs once per row of a 100,000-teacher pull, so the common case (a string) is inlined
+    before falling back to :func:`text`.
+    """
+    value = wire.sourced_id
+    sourced_id = (value.strip() or None) if type(value) is str else text(value)
+    if sourced_id is None:
+        raise RowError("row has no sourcedId")
+    if version is Version.V1P2 or (wire.roles is not None and wire.role is None):
+        role, orgs = _role_and_orgs_v1p2(wire.roles, wanted_role)
+    else:
+        value = wire.role
+        named_role = (value.strip() or None) if type(value) is str else text(value)
+        if named_role is None:
+            raise RowError(f"user {sourced_id} has no role")
+        role, orgs = named_role, _ref_ids(wire.orgs)
+    given, family, email = wire.given_name, wire.family_name, wire.email
+    username, identifier, enabled = wire.username, wire.identifier, wire.enabled_user
+    return User(
+        sourced_id=sourced_id,
+        status=parse_status(wire.status),
+        enabled_user=enabled if enabled is True or enabled is False else parse_bool(enabled),
+        given_name=(given.strip() if type(given) is str else text(given)) or "",
+        family_name=(family.strip() if type(family) is str else text(family)) or "",
+        email=(email.strip() or None) if type(email) is str else text(email),
+        role=role,
+        org_sourced_ids=orgs,
+        username=(username.strip() or None) if type(username) is str else text(username),
+        identifier=(identifier.strip() or None) if type(identifier) is str else text(identifier),
+        date_last_modified=parse_datetime(wire.date_last_modified),
+    )
+
+
+def parse_org(row: object) -> Org:
+    if not isinstance(row, Mapping):
+        raise RowError("row is not a JSON object")
+    return org_from_wire(msgspec.convert(dict(row), WireOrg))
 
 
 def parse_user(row: object, version: Version, *, wanted_role: str | None = None) -> User:
-    """A user; for 1.2, ``wanted_role`` picks which of the user's roles (and its orgs) to report."""
     if not isinstance(row, Mapping):
         raise RowError("row is not a JSON object")
-    sourced_id = _sourced_id(row)
-    if version is Version.V1P2 or "roles" in row and "role" not in row:
-        role, orgs = _role_and_orgs_v1p2(row, wanted_role)
-    else:
-        role = (text(row.get("role")) or "").strip()
-        if not role:
-            raise RowError(f"user {sourced_id} has no role")
-        orgs = tuple(dict.fromkeys(o for o in (_ref_id(r) for r in row.get("orgs") or []) if o))
-    return User(
-        sourced_id=sourced_id,
-        status=parse_status(row.get("status")),
-        enabled_user=parse_bool(row.get("enabledUser")),
-        given_name=text(row.get("givenName")) or "",
-        family_name=text(row.get("familyName")) or "",
-        email=text(row.get("email")),
-        role=role,
-        org_sourced_ids=orgs,
-        username=text(row.get("username")),
-        identifier=text(row.get("identifier")),
-        date_last_modified=parse_datetime(row.get("dateLastModified")),
-    )
+    return user_from_wire(msgspec.convert(dict(row), WireUser), version, wanted_role)
+
+
+def _generic_rows(body: bytes, keys: Sequence[str], path: str, wire: type[Any]) -> list[Any]:
+    """Rows of a page the typed decoder refused: non-object rows become None (reported later)."""
+    payload = msgspec.json.decode(body)
+    if isinstance(payload, dict):
+        for key in keys:
+            rows = payload.get(key)
+            if isinstance(rows, list):
+                return [msgspec.convert(r, wire) if isinstance(r, dict) else None for r in rows]
+        if is_failure_payload(payload):
+            description = imsx_description(payload) or "no description"
+            raise ServerError(
+                f"{path} returned a failure status: {description}.", status_code=200, description=description
+            )
+    raise MalformedResponseError(f"{path} returned HTTP 200 without a '{keys[0]}' collection.")
+
+
+def decode_user_rows(body: bytes, path: str) -> list[WireUser | None]:
+    """The rows of a users page (key ``users`` or ``teachers``); raises for a 200 without them."""
+    try:
+        page = _USER_PAGE.decode(body)
+    except msgspec.ValidationError:
+        return _generic_rows(body, USER_KEYS, path, WireUser)
+    rows = page.users if page.users is not None else page.teachers
+    return list(rows) if rows is not None else _generic_rows(body, USER_KEYS, path, WireUser)
+
+
+def decode_org_rows(body: bytes, path: str) -> list[WireOrg | None]:
+    try:
+        page = _ORG_PAGE.decode(body)
+    except msgspec.ValidationError:
+        return _generic_rows(body, ORG_KEYS, path, WireOrg)
+    rows = page.orgs if page.orgs is not None else page.schools
+    return list(rows) if rows is not None else _generic_rows(body, ORG_KEYS, path, WireOrg)
 
 
 def imsx_description(payload: object) -> str | None:

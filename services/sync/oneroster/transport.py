@@ -1,6 +1,6 @@
 """One GET against a OneRoster server: timeouts, retries with back-off, and error translation.
 
-Retries (429, 502, 503, 504, connection errors, timeouts, a 200 whose body is not JSON) use
+Retries (429, 502, 503, 504, connection errors, timeouts, a 200 whose body is not valid JSON) use
 tenacity's exponential back-off with jitter, or the server's ``Retry-After`` when it sends one. All
 waits of one pull draw on a shared :class:`RetryBudget`; a wait that would overrun it ends the pull
 with a typed error instead of sleeping.
@@ -11,10 +11,12 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, TypeVar
 
 import httpx
+import msgspec
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from services.sync.oneroster.config import RetryPolicy
@@ -31,6 +33,8 @@ from services.sync.oneroster.parsing import imsx_description
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
+T = TypeVar("T")
+
 
 class RetryBudget:
     """Seconds of back-off one pull may still spend."""
@@ -46,10 +50,10 @@ class RetryBudget:
 
 
 @dataclass(frozen=True)
-class JsonResponse:
+class Decoded(Generic[T]):
     url: httpx.URL
     headers: httpx.Headers
-    body: Any
+    body: T
 
 
 class _Retryable(Exception):
@@ -124,9 +128,15 @@ class Transport:
             return error.retry_after
         return float(self._backoff(state))
 
-    async def get_json(
-        self, url: str, params: dict[str, str | int] | None, budget: RetryBudget
-    ) -> JsonResponse:
+    async def get(
+        self,
+        url: str,
+        params: dict[str, str | int] | None,
+        budget: RetryBudget,
+        decode: Callable[[bytes], T],
+    ) -> Decoded[T]:
+        """GETs ``url`` and decodes a 200 body with ``decode``; a body that is not valid JSON is retried."""
+
         def stop(state: RetryCallState) -> bool:
             return state.attempt_number >= self._policy.attempts_per_request or not budget.allows(
                 state.upcoming_sleep
@@ -145,12 +155,14 @@ class Transport:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._attempt(url, params)
+                    return await self._attempt(url, params, decode)
         except _Retryable as exhausted:
             raise exhausted.final from None
-        raise AssertionError("tenacity ended without a result")  # pragma: no cover - reraise=True
+        raise AssertionError("tenacity ended without a result")
 
-    async def _attempt(self, url: str, params: dict[str, str | int] | None) -> JsonResponse:
+    async def _attempt(
+        self, url: str, params: dict[str, str | int] | None, decode: Callable[[bytes], T]
+    ) -> Decoded[T]:
         try:
             response = await self._http.get(url, params=params)
         except httpx.TimeoutException as exc:
@@ -166,9 +178,9 @@ class Transport:
         if response.status_code != 200:
             raise _error_for(response)
         try:
-            body = json.loads(response.content)
-        except ValueError:
+            body = decode(response.content)
+        except msgspec.DecodeError:
             raise _Retryable(
                 MalformedResponseError(f"{response.request.url.path} returned a body that is not valid JSON.")
             ) from None
-        return JsonResponse(url=response.request.url, headers=response.headers, body=body)
+        return Decoded(url=response.request.url, headers=response.headers, body=body)

@@ -1,0 +1,110 @@
+"""``python -m benchmarks.oneroster``: pull 100,000 teachers and 2,000 schools from the sandbox.
+
+Compares the client (sequential pages, then concurrent pages) with a bare sequential httpx loop that
+downloads the same pages with the same OAuth 1.0a signing but parses nothing. Targets: sequential
+client within 1.3x of the bare loop; concurrent client faster than the bare loop. Prints the
+figures, the ratios and the peak memory of a pull.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from services.sync.oneroster import OneRosterClient, Roster, ServerConfig
+from services.sync.oneroster.auth import build_auth
+from tests.support.sandbox import SandboxHandle, start_sandbox
+
+
+async def client_pull(config: ServerConfig) -> int:
+    async with OneRosterClient(config) as client:
+        roster: Roster = await client.pull_roster()
+    return len(roster.teachers)
+
+
+async def bare_loop(config: ServerConfig) -> int:
+    """The same pages, one after another, read into memory and never parsed."""
+    rows = 0
+    async with httpx.AsyncClient(auth=build_auth(config.credentials), timeout=60) as http:
+        for path in ("/schools", "/teachers"):
+            offset = 0
+            while True:
+                response = await http.get(
+                    config.base_url + path, params={"limit": config.page_size, "offset": offset}
+                )
+                response.raise_for_status()
+                body = response.content
+                total = int(response.headers["x-total-count"])
+                offset += config.page_size
+                if path == "/teachers":
+                    rows = total
+                if offset >= total or not body:
+                    break
+    return rows
+
+
+async def best_of(runs: int, job: Callable[[], Awaitable[int]]) -> tuple[float, int]:
+    best = float("inf")
+    count = 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        count = await job()
+        best = min(best, time.perf_counter() - started)
+    return best, count
+
+
+async def measure(handle: SandboxHandle, runs: int, concurrency: int) -> None:
+    sequential = handle.server_config(concurrency=1)
+    concurrent = handle.server_config(concurrency=concurrency)
+    await bare_loop(sequential)  # warm the server's caches and the connection path once
+    bare_s, bare_n = await best_of(runs, lambda: bare_loop(sequential))
+    seq_s, seq_n = await best_of(runs, lambda: client_pull(sequential))
+    con_s, con_n = await best_of(runs, lambda: client_pull(concurrent))
+    assert seq_n == con_n == bare_n, (seq_n, con_n, bare_n)
+
+    tracemalloc.start()
+    await client_pull(concurrent)
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    print(f"teachers pulled:                 {seq_n:,} (page size {sequential.page_size}, best of {runs})")
+    print(f"bare httpx loop (no parsing):    {bare_s:6.2f} s  {bare_n / bare_s:10,.0f} teachers/s")
+    print(f"client, sequential pages:        {seq_s:6.2f} s  {seq_n / seq_s:10,.0f} teachers/s")
+    print(f"client, {concurrency} concurrent pages:      {con_s:6.2f} s  {con_n / con_s:10,.0f} teachers/s")
+    print(f"ratio sequential / bare:         {seq_s / bare_s:6.2f}x  (target <= 1.30x)")
+    print(f"ratio concurrent / bare:         {con_s / bare_s:6.2f}x  (target < 1.00x)")
+    print(f"peak Python memory of one pull:  {traced_peak / 2**20:6.1f} MiB (tracemalloc)")
+    print(f"peak RSS of this process:        {max_rss_mb:6.1f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--teachers", type=int, default=100_000)
+    parser.add_argument("--schools", type=int, default=2_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with start_sandbox(
+        seed=7,
+        teachers=args.teachers,
+        schools=args.schools,
+        students=1000,
+        administrators=100,
+        startup_timeout=300,
+    ) as handle:
+        print(
+            f"sandbox ready in {time.perf_counter() - started:.1f} s: {args.teachers:,} teachers, {args.schools:,} schools"
+        )
+        asyncio.run(measure(handle, args.runs, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()
