@@ -100,9 +100,8 @@ def main() -> None:
         administrators=100,
         startup_timeout=300,
     ) as handle:
-        print(
-            f"sandbox ready in {time.perf_counter() - started:.1f} s: {args.teachers:,} teachers, {args.schools:,} schools"
-        )
+        ready = time.perf_counter() - started
+        print(f"sandbox ready in {ready:.1f} s: {args.teachers:,} teachers, {args.schools:,} schools")
         asyncio.run(measure(handle, args.runs, args.concurrency))
 
 
