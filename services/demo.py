@@ -69,12 +69,13 @@ ADMIN_HEADER = "X-Sandbox-Admin-Token"
 START_DEADLINE = 60.0
 STOP_GRACE = 10.0
 TEACHERS_LEAVING = 3
+CLOSE_SUGGESTION = 60
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Abbreviations districts really use; each turns a ClassLink name into a look-alike EW name.
 _ABBREVIATIONS = (("Elementary", "Elem"), ("Middle School", "MS"), ("High School", "HS"), ("School", "Sch"))
 
 # Logs and pipes get a width that fits the tables; terminals keep their own.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
 
 class DemoFailed(Exception):
@@ -325,15 +326,21 @@ def set_up_district(roster: RosterClient, snapshot: dict[str, Any]) -> list[str]
 
 
 def show_mapping(client: SyncClient) -> list[sync_pb2.SchoolMappingEntry]:
-    """The mapping table, trimmed to the interesting rows: mapped ones and those with suggestions."""
+    """The mapping table, trimmed to the interesting rows: mapped ones and close suggestions."""
     response = client.get_school_mapping(DISTRICT_ID, page_size=500)
     entries = list(response.entries)
-    interesting = [e for e in entries if e.origin != sync_pb2.MAPPING_ORIGIN_UNSPECIFIED or e.suggestions]
-    console.print(mapping_table(interesting, title="School mapping (mapped and suggested)"))
+    interesting = [
+        e
+        for e in entries
+        if e.origin != sync_pb2.MAPPING_ORIGIN_UNSPECIFIED
+        or (e.suggestions and e.suggestions[0].score >= CLOSE_SUGGESTION)
+    ]
+    console.print(mapping_table(interesting, title="School mapping (mapped, and close suggestions)"))
     others = len(entries) - len(interesting)
     console.print(
         f"{response.mapped_count} of {response.total_size} ClassLink schools mapped; {others} more have no "
-        "look-alike in EW and will be created with their ClassLink names."
+        f"look-alike in EW scoring {CLOSE_SUGGESTION} or more (`ew-sync mapping` lists every one); "
+        "unmapped schools are created with their ClassLink names."
     )
     if response.ew_only_schools:
         console.print(ew_only_table(response.ew_only_schools))
@@ -381,9 +388,10 @@ def demo(stack: Stack, *, user_token: str, service_token: str) -> None:
 
             step("3. Setup Sync: ClassLink schools beside EW schools")
             entries = show_mapping(client)
-            suggested = next(
+            suggested = max(
                 (e for e in entries if e.origin == sync_pb2.MAPPING_ORIGIN_UNSPECIFIED and e.suggestions),
-                None,
+                key=lambda e: e.suggestions[0].score,
+                default=None,
             )
             if suggested is None:
                 raise DemoFailed(

@@ -62,10 +62,10 @@ def skip_label(reason: sync_pb2.SkipReason.ValueType) -> str:
 
 
 def time_label(timestamp: Timestamp) -> str:
-    """A UTC time to the second, or an empty string when unset."""
+    """A UTC time to the second (tables say UTC in their headings), or an empty string when unset."""
     if not timestamp.seconds and not timestamp.nanos:
         return ""
-    return timestamp.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
+    return timestamp.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def connection_table(connection: sync_pb2.Connection) -> Table:
@@ -85,8 +85,8 @@ def connection_table(connection: sync_pb2.Connection) -> Table:
         ("Secret", connection.secret_hint),
         ("Tenant", connection.tenant_id),
         ("Connected by", _label(sync_pb2.ConnectMethod.Name(connection.connect_method), "CONNECT_METHOD_")),
-        ("Connected at", time_label(connection.create_time)),
-        ("Last successful sync", time_label(connection.last_success_time) or "never"),
+        ("Connected at (UTC)", time_label(connection.create_time)),
+        ("Last successful sync (UTC)", time_label(connection.last_success_time) or "never"),
     ]
     for field, value in rows:
         table.add_row(field, value)
@@ -177,14 +177,22 @@ def items_table(items: Iterable[sync_pb2.PlanItem], *, title: str = "Changes") -
     return table
 
 
+def duration_label(run: sync_pb2.SyncRun) -> str:
+    """How long a finished run took, e.g. ``3.2 s``; empty while it runs."""
+    if not run.HasField("start_time") or not run.HasField("end_time"):
+        return ""
+    seconds = (run.end_time.ToDatetime() - run.start_time.ToDatetime()).total_seconds()
+    return f"{seconds:.1f} s"
+
+
 def runs_table(runs: Iterable[sync_pb2.SyncRun]) -> Table:
     """Run history: one row per run with its outcome and counts."""
     table = Table(title="Sync runs")
-    table.add_column("Run")
+    table.add_column("Run", no_wrap=True)
     table.add_column("Trigger")
     table.add_column("State")
-    table.add_column("Started")
-    table.add_column("Ended")
+    table.add_column("Queued (UTC)", no_wrap=True)
+    table.add_column("Took", justify="right")
     table.add_column("Added", justify="right")
     table.add_column("Updated", justify="right")
     table.add_column("Archived", justify="right")
@@ -195,8 +203,8 @@ def runs_table(runs: Iterable[sync_pb2.SyncRun]) -> Table:
             run.run_id,
             trigger_label(run.trigger),
             styled_state(run.state),
-            time_label(run.start_time) or time_label(run.create_time),
-            time_label(run.end_time),
+            time_label(run.create_time),
+            duration_label(run),
             f"{summary.teachers_added:,}",
             f"{summary.teachers_updated:,}",
             f"{summary.teachers_archived:,}",
@@ -215,9 +223,9 @@ def run_table(run: sync_pb2.SyncRun) -> Table:
     table.add_row("State", styled_state(run.state))
     table.add_row("Phase", f"{phase_label(run.phase)} ({run.percent}%)")
     table.add_row("Requested by", run.requested_by)
-    table.add_row("Queued", time_label(run.create_time))
-    table.add_row("Started", time_label(run.start_time))
-    table.add_row("Ended", time_label(run.end_time))
+    table.add_row("Queued (UTC)", time_label(run.create_time))
+    table.add_row("Started (UTC)", time_label(run.start_time))
+    table.add_row("Ended (UTC)", time_label(run.end_time))
     if run.approved_run:
         table.add_row("Approves", run.approved_run)
     if run.error_message:
