@@ -1,0 +1,205 @@
+"""Bad input and callers without the right to act, for every setup RPC: the right status, nothing stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from ew.sync.v1 import sync_pb2, sync_service_pb2, sync_service_pb2_grpc
+from sqlalchemy import func, select
+
+from services.common.auth import Role
+from services.sync.store.models import Connection, Plan, SchoolMapping, SignInState
+from tests.conftest import DatabaseFactory
+from tests.support.sandbox import SandboxHandle, start_sandbox
+from tests.support.sync_stack import DISTRICT, SyncStack, sync_stack
+
+PARENT = f"districts/{DISTRICT}"
+CONNECTION = f"{PARENT}/connection"
+R = sync_service_pb2
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+
+
+def manual(**fields: Any) -> R.ConnectClassLinkRequest:
+    values: dict[str, Any] = {
+        "server_url": "https://district.example.test",
+        "auth_method": sync_pb2.AUTH_METHOD_OAUTH1,
+        "client_id": "key",
+        "client_secret": "s3cret-value-for-the-test",
+    }
+    return R.ConnectClassLinkRequest(parent=PARENT, manual=sync_pb2.ManualCredentials(**(values | fields)))
+
+
+def pairs(*items: tuple[str, str]) -> R.MapSchoolsRequest:
+    return R.MapSchoolsRequest(
+        parent=PARENT, pairs=[sync_pb2.SchoolPair(classlink_school_id=c, ew_school_id=e) for c, e in items]
+    )
+
+
+# (case, method, request, expected status, words the message contains)
+BAD_REQUESTS: list[tuple[str, str, Any, grpc.StatusCode, str]] = [
+    *[
+        (f"{method} parent {parent!r}", method, request_type(parent=parent), INVALID, "districts/{district}")
+        for parent in ("", "districts/", "district/d-runs", "districts/d-runs/x", "districts/a b")
+        for method, request_type in (
+            ("StartClassLinkSignIn", R.StartClassLinkSignInRequest),
+            ("ConnectClassLink", R.ConnectClassLinkRequest),
+            ("GetSchoolMapping", R.GetSchoolMappingRequest),
+            ("MapSchools", R.MapSchoolsRequest),
+            ("UnmapSchool", R.UnmapSchoolRequest),
+            ("PreviewSync", R.PreviewSyncRequest),
+        )
+    ],
+    *[
+        (f"{method} name {name!r}", method, request_type(name=name), INVALID, "connection")
+        for name in ("", PARENT, f"{PARENT}/connections", "districts//connection")
+        for method, request_type in (
+            ("GetConnection", R.GetConnectionRequest),
+            ("DisconnectClassLink", R.DisconnectClassLinkRequest),
+        )
+    ],
+    (
+        "sign-in without redirect",
+        "StartClassLinkSignIn",
+        R.StartClassLinkSignInRequest(parent=PARENT),
+        INVALID,
+        "redirect_uri",
+    ),
+    (
+        "sign-in not configured",
+        "StartClassLinkSignIn",
+        R.StartClassLinkSignInRequest(parent=PARENT, redirect_uri="https://ew.example.test/cb"),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "connect with the OneRoster credentials instead",
+    ),
+    (
+        "connect without a method",
+        "ConnectClassLink",
+        R.ConnectClassLinkRequest(parent=PARENT),
+        INVALID,
+        "sign_in",
+    ),
+    (
+        "sign-in code missing",
+        "ConnectClassLink",
+        R.ConnectClassLinkRequest(parent=PARENT, sign_in=sync_pb2.SignInCode(state="s")),
+        INVALID,
+        "sign_in.code",
+    ),
+    ("no server url", "ConnectClassLink", manual(server_url=""), INVALID, "manual.server_url"),
+    ("ftp server url", "ConnectClassLink", manual(server_url="ftp://x.test"), INVALID, "manual.server_url"),
+    (
+        "url with password",
+        "ConnectClassLink",
+        manual(server_url="https://u:p@x.test"),
+        INVALID,
+        "credentials",
+    ),
+    ("no auth method", "ConnectClassLink", manual(auth_method=0), INVALID, "manual.auth_method"),
+    ("unknown auth method", "ConnectClassLink", manual(auth_method=42), INVALID, "manual.auth_method"),
+    ("unknown version", "ConnectClassLink", manual(oneroster_version=9), INVALID, "manual.oneroster_version"),
+    ("no client id", "ConnectClassLink", manual(client_id=""), INVALID, "manual.client_id"),
+    ("no secret", "ConnectClassLink", manual(client_secret="  "), INVALID, "manual.client_secret"),
+    (
+        "negative mapping page",
+        "GetSchoolMapping",
+        R.GetSchoolMappingRequest(parent=PARENT, page_size=-1),
+        INVALID,
+        "page_size",
+    ),
+    ("no pairs", "MapSchools", pairs(), INVALID, "at least one"),
+    ("blank pair ids", "MapSchools", pairs(("", " ")), INVALID, "pairs[0].classlink_school_id"),
+    (
+        "too many pairs",
+        "MapSchools",
+        pairs(*[(f"c{i}", f"e{i}") for i in range(501)]),
+        INVALID,
+        "at most 500",
+    ),
+    ("unmap without id", "UnmapSchool", R.UnmapSchoolRequest(parent=PARENT), INVALID, "classlink_school_id"),
+    (
+        "negative preview page",
+        "PreviewSync",
+        R.PreviewSyncRequest(parent=PARENT, page_size=-5),
+        INVALID,
+        "page_size",
+    ),
+    ("unknown kind", "PreviewSync", R.PreviewSyncRequest(parent=PARENT, kind=77), INVALID, "kind"),
+    (
+        "forged preview token",
+        "PreviewSync",
+        R.PreviewSyncRequest(parent=PARENT, page_token="abc"),
+        INVALID,
+        "page_token",
+    ),
+]
+
+VALID_REQUESTS: list[tuple[str, Any]] = [
+    (
+        "StartClassLinkSignIn",
+        R.StartClassLinkSignInRequest(parent=PARENT, redirect_uri="https://ew.example.test/cb"),
+    ),
+    ("ConnectClassLink", manual()),
+    ("GetConnection", R.GetConnectionRequest(name=CONNECTION)),
+    ("DisconnectClassLink", R.DisconnectClassLinkRequest(name=CONNECTION)),
+    ("GetSchoolMapping", R.GetSchoolMappingRequest(parent=PARENT)),
+    ("MapSchools", pairs(("c1", "e1"))),
+    ("UnmapSchool", R.UnmapSchoolRequest(parent=PARENT, classlink_school_id="c1")),
+    ("PreviewSync", R.PreviewSyncRequest(parent=PARENT)),
+]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxHandle]:
+    with start_sandbox(tenants=1, schools=3, teachers=4) as handle:
+        yield handle
+
+
+@pytest.fixture
+def stack(sandbox: SandboxHandle, database_url: DatabaseFactory) -> Iterator[SyncStack]:
+    with sync_stack(database_url("roster"), database_url("sync"), sandbox=sandbox, connect=False) as stack:
+        yield stack
+
+
+def stored_rows(stack: SyncStack) -> dict[str, int]:
+    with stack.app.sessions() as session:
+        return {
+            model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
+            for model in (Connection, SignInState, SchoolMapping, Plan)
+        }
+
+
+def call(stack: SyncStack, method: str, request: Any, token: str | None) -> grpc.RpcError:
+    metadata = [("authorization", f"Bearer {token}")] if token is not None else []
+    with grpc.insecure_channel(stack.server.target) as channel:
+        stub = sync_service_pb2_grpc.SyncServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as raised:
+            getattr(stub, method)(request, metadata=metadata, timeout=60)
+    return raised.value
+
+
+def test_every_bad_request_gets_an_actionable_status_and_changes_nothing(stack: SyncStack) -> None:
+    empty = stored_rows(stack)
+    token = stack.token()
+    for case, method, request, code, words in BAD_REQUESTS:
+        error = call(stack, method, request, token)
+        assert (case, error.code()) == (case, code)
+        assert words in error.details(), (case, error.details())
+    assert stored_rows(stack) == empty == dict.fromkeys(empty, 0)
+
+
+def test_only_a_premium_district_administrator_of_the_district_gets_through(stack: SyncStack) -> None:
+    callers = {
+        "no token": (None, grpc.StatusCode.UNAUTHENTICATED),
+        "teacher": (stack.token(role=Role.TEACHER), grpc.StatusCode.PERMISSION_DENIED),
+        "school admin": (stack.token(role=Role.SCHOOL_ADMIN), grpc.StatusCode.PERMISSION_DENIED),
+        "basic plan": (stack.token(plan="district_basic"), grpc.StatusCode.PERMISSION_DENIED),
+        "other district": (stack.token(district_id="d-other"), grpc.StatusCode.PERMISSION_DENIED),
+    }
+    for method, request in VALID_REQUESTS:
+        for caller, (token, code) in callers.items():
+            error = call(stack, method, request, token)
+            assert (method, caller, error.code()) == (method, caller, code)
+    assert stored_rows(stack) == dict.fromkeys(stored_rows(stack), 0)
