@@ -17,7 +17,7 @@ from pathlib import Path
 
 from services.oneroster_sandbox.model import ORG_TYPES, ROLES, District, SandboxOrg, SandboxUser
 
-_HEADER_FIXES = {"datalastmodified": "dateLastModified", "orgsourcedid": "orgSourcedIds"}
+_HEADER_FIXES = {"datalastmodified": "dateLastModified"}
 # 1.2 role names -> the 1.1 role the sandbox stores.
 _ROLE_ALIASES = {
     "districtadministrator": "administrator",
@@ -205,7 +205,8 @@ class _Loader:
     def role_and_orgs(row: dict[str, str], roles: list[tuple[str, str, str]]) -> tuple[str, tuple[str, ...]]:
         if row.get("role"):
             role = row["role"].strip()
-            return _ROLE_ALIASES.get(role.lower(), role.lower()), _ids(row.get("orgSourcedIds", ""))
+            org_ids = row.get("orgSourcedIds") or row.get("orgSourcedId", "")
+            return _ROLE_ALIASES.get(role.lower(), role.lower()), _ids(org_ids)
         if not roles:
             return "", _ids(row.get("primaryOrgSourcedId", ""))
         names = [_ROLE_ALIASES.get(r.lower(), r.lower()) for _, r, _ in roles]

@@ -279,10 +279,13 @@ def generate_district(
         else:
             user_orgs = (rng.choice(school_ids),) if school_ids else (district_id,)
         roll = rng.random()
+        # A random share plus a fixed rhythm, so even a small district has deleted and disabled rows.
+        deleted = roll < 0.02 or (role == "teacher" and number % 43 == 11)
+        disabled = 0.02 <= roll < 0.03 or (role == "teacher" and number % 53 == 13)
         return SandboxUser(
             sourced_id=_uuid(rng),
-            status="tobedeleted" if roll < 0.02 else "active",
-            enabled_user=not 0.02 <= roll < 0.03,
+            status="tobedeleted" if deleted else "active",
+            enabled_user=not disabled,
             given_name=given,
             family_name=family,
             email=email,
@@ -296,7 +299,7 @@ def generate_district(
 
     for number in range(teachers):
         user = person("teacher", number)
-        if rng.random() < 0.01:
+        if rng.random() < 0.01 or number % 61 == 7:
             user = replace(user, email=None)
         elif number % 97 == 5 and emails:
             user = replace(user, email=rng.choice(emails).upper())
