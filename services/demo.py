@@ -457,9 +457,12 @@ def demo(stack: Stack, *, user_token: str, service_token: str) -> None:
 def wait_for_interrupt(stack: Stack, user_token: str) -> None:
     """Keep everything running until Ctrl-C (or SIGTERM)."""
     step("Serving (Ctrl-C stops everything)")
-    console.print(f"export EW_SYNC_TARGET={stack.sync_target}")
-    console.print(f"export EW_ROSTER_TARGET={stack.roster_target}")
-    console.print(f"export EW_TOKEN={user_token}")
+    for name, value in (
+        ("EW_SYNC_TARGET", stack.sync_target),
+        ("EW_ROSTER_TARGET", stack.roster_target),
+        ("EW_TOKEN", user_token),
+    ):
+        console.print(f"export {name}={value}", soft_wrap=True)
     console.print("then, for example: ew-sync mapping; ew-sync preview; ew-sync sync; ew-sync runs")
     console.print(
         f"OneRoster sandbox: {stack.sandbox['server_url']} (admin API {stack.sandbox['admin_url']})"

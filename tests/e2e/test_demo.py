@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,14 +16,19 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
-def test_the_demo_connects_maps_previews_syncs_twice_and_leaves_no_process_behind(tmp_path: Path) -> None:
-    workdir = tmp_path / "demo"
+def demo_environment() -> dict[str, str]:
+    """This environment without any service settings: the demo brings its own."""
     environment = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith(("EW_JWT_", "EW_SECRET_", "EW_TLS_", "EW_SYNC_", "EW_ROSTER_", "EW_BROKER_"))
     }
     environment["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "clients" / "src")])
+    return environment
+
+
+def test_the_demo_connects_maps_previews_syncs_twice_and_leaves_no_process_behind(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
 
     demo = subprocess.Popen(
         [
@@ -37,7 +43,7 @@ def test_the_demo_connects_maps_previews_syncs_twice_and_leaves_no_process_behin
             str(workdir),
         ],
         cwd=REPO_ROOT,
-        env=environment,
+        env=demo_environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -66,3 +72,46 @@ def started_by(workdir: Path) -> list[int]:
         except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
             continue
     return pids
+
+
+def test_ctrl_c_while_serving_stops_every_process(tmp_path: Path) -> None:
+    workdir = tmp_path / "serve"
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.demo",
+            "--schools",
+            "3",
+            "--teachers",
+            "20",
+            "--workdir",
+            str(workdir),
+        ]
+        + ["--serve"],
+        cwd=REPO_ROOT,
+        env=demo_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # Python keeps SIGINT ignored if its parent ignored it; a terminal's Ctrl-C never is.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert demo.stdout is not None
+        lines = []
+        for line in demo.stdout:
+            lines.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        assert started_by(workdir), "".join(lines)
+
+        demo.send_signal(signal.SIGINT)
+        demo.wait(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+
+    assert demo.returncode == 130
+    assert started_by(workdir) == []

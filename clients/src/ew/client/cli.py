@@ -165,9 +165,12 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except RosterError as error:
-            Console(stderr=True).print(
-                f"[red]Error: {error.message}[/] [dim]({error.code.name} {error.reason})[/]", highlight=False
+            status = (
+                error.code.name
+                if error.reason in ("", error.code.name)
+                else f"{error.code.name}, {error.reason}"
             )
+            Console(stderr=True).print(f"[red]Error: {error.message}[/] [dim]({status})[/]", highlight=False)
         except UsageError as error:
             Console(stderr=True).print(f"[red]Error: {error}[/]", highlight=False)
         raise typer.Exit(EXIT_FAILED)

@@ -169,10 +169,10 @@ def items_table(items: Iterable[sync_pb2.PlanItem], *, title: str = "Changes") -
         details = [f"{c.field}: {c.old_value!r} → {c.new_value!r}" for c in item.field_changes]
         details += [f"+ {name}" for name in item.schools_added]
         details += [f"- {name}" for name in item.schools_removed]
-        if item.skip_reason != sync_pb2.SKIP_REASON_UNSPECIFIED:
-            details.append(f"skipped: {skip_label(item.skip_reason)}")
         if item.reason:
             details.append(item.reason)
+        elif item.skip_reason != sync_pb2.SKIP_REASON_UNSPECIFIED:
+            details.append(skip_label(item.skip_reason))
         table.add_row(kind_label(item.kind), item.display_name, item.email, "\n".join(details))
     return table
 
