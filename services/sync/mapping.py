@@ -37,7 +37,7 @@ from services.sync.oneroster.errors import OneRosterError
 from services.sync.pagetokens import PageTokens
 from services.sync.planner import EwSchool
 from services.sync.store import mappings as store
-from services.sync.store.models import MappingOrigin, SchoolMapping
+from services.sync.store.models import Connection, MappingOrigin, SchoolMapping
 
 MAX_PAIRS = 500
 MAX_ID_LENGTH = 255
@@ -246,8 +246,9 @@ class SchoolMappings:
         return Entry(classlink_school_id, name, None, "", "", tuple(index.suggest(name, limit=SUGGESTIONS)))
 
     async def _view(self, district_id: str, roster: AsyncRosterClient) -> _View:
+        connection = await require_connection(self._app, district_id)
         classlink, ew = await asyncio.gather(
-            self._classlink_schools(district_id), read_ew_schools(roster, district_id)
+            self._classlink_schools(connection), read_ew_schools(roster, district_id)
         )
         stored = await self._app.transaction(lambda session: store.list_mappings(session, district_id))
         return _build_view(
@@ -256,8 +257,7 @@ class SchoolMappings:
             stored,
         )
 
-    async def _classlink_schools(self, district_id: str) -> list[Org]:
-        connection = await require_connection(self._app, district_id)
+    async def _classlink_schools(self, connection: Connection) -> list[Org]:
         config = server_config(self._app, connection)
         try:
             async with self._app.oneroster_client(config) as client:

@@ -27,6 +27,11 @@ KIND_NAMES = {
 }
 
 
+def details(error: grpc.RpcError) -> str:
+    """The status message of a failed call."""
+    return error.details() or ""
+
+
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxHandle]:
     with start_sandbox(tenants=1, schools=3, teachers=14) as handle:
@@ -83,11 +88,12 @@ class Preview:
 
     def call(self, **fields: Any) -> sync_service_pb2.PreviewSyncResponse:
         token = self.stack.token()
-        return self.stub.PreviewSync(  # type: ignore[no-any-return]
+        response: sync_service_pb2.PreviewSyncResponse = self.stub.PreviewSync(
             sync_service_pb2.PreviewSyncRequest(parent=PARENT, **fields),
-            metadata=[("authorization", f"Bearer {token}")],
+            metadata=(("authorization", f"Bearer {token}"),),
             timeout=60,
         )
+        return response
 
     def fails(self, **fields: Any) -> grpc.RpcError:
         with pytest.raises(grpc.RpcError) as raised:
@@ -198,14 +204,14 @@ def test_forged_foreign_and_expired_tokens_say_start_again(preview: Preview) -> 
     for token in ("forged", first.next_page_token[:-3] + "abc"):
         error = preview.fails(page_token=token)
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "start the preview again" in error.details()
+        assert "start the preview again" in details(error)
     started = preview.stack.app.clock()
     preview.stack.app.clock = lambda: started + dt.timedelta(hours=2)
 
     error = preview.fails(page_size=1, page_token=first.next_page_token)
 
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "start the preview again" in error.details()
+    assert "start the preview again" in details(error)
 
 
 def test_a_failed_pull_is_reported_and_stores_no_plan(preview: Preview, sandbox: SandboxHandle) -> None:
@@ -216,7 +222,7 @@ def test_a_failed_pull_is_reported_and_stores_no_plan(preview: Preview, sandbox:
         sandbox.clear_faults()
 
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "ClassLink rejected the client id or secret" in error.details()
+    assert "ClassLink rejected the client id or secret" in details(error)
     with preview.stack.app.sessions() as session:
         assert session.query(Plan).count() == 0
 
@@ -230,4 +236,4 @@ def test_preview_needs_a_connection(sandbox: SandboxHandle, database_url: Databa
             channel.close()
 
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "Connect ClassLink first" in error.details()
+    assert "Connect ClassLink first" in details(error)
