@@ -312,3 +312,28 @@ def test_mapping_needs_a_connection(sandbox: SandboxHandle, database_url: Databa
             channel.close()
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "Connect ClassLink first" in details(error)
+
+
+def test_a_school_renamed_in_classlink_keeps_its_mapping(screen: Screen, sandbox: SandboxHandle) -> None:
+    screen.map(("cl-washington", screen.ew["Washington Middle School"]))
+    sandbox.mutate(
+        [{"op": "update_school", "sourcedId": "cl-washington", "set": {"name": "G. Washington MS"}}]
+    )
+    try:
+        entry = screen.entries()["cl-washington"]
+    finally:
+        sandbox.mutate(
+            [
+                {
+                    "op": "update_school",
+                    "sourcedId": "cl-washington",
+                    "set": {"name": CLASSLINK["cl-washington"]},
+                }
+            ]
+        )
+
+    assert (entry.classlink_school_name, entry.origin, entry.ew_school_name) == (
+        "G. Washington MS",
+        sync_pb2.MAPPING_ORIGIN_MANUAL,
+        "Washington Middle School",
+    )
