@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jwt
 import pytest
-from ew.client.cli import app, token_district
+from ew.client.cli import app, code_and_state, token_district
 from typer.testing import CliRunner
 
 from services.common.auth import DEV_JWT_SECRET
@@ -62,3 +62,10 @@ def test_the_district_comes_from_the_token_unless_given() -> None:
 
     assert token_district(token) == "d7"
     assert token_district("not-a-jwt") == ""
+
+
+def test_sign_in_takes_a_pasted_redirect_address_or_a_bare_code() -> None:
+    pasted = "https://ew.example.test/classlink/callback?code=c-123&state=s-from-redirect"
+
+    assert code_and_state(pasted, "s-started") == ("c-123", "s-from-redirect")
+    assert code_and_state("  c-456 \n", "s-started") == ("c-456", "s-started")

@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, ParamSpec, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import typer
 from ew.client.errors import RosterError
@@ -109,6 +110,14 @@ def token_district(token: str) -> str:
         return ""
     district = claims.get("district") if isinstance(claims, dict) else None
     return district if isinstance(district, str) else ""
+
+
+def code_and_state(answer: str, started_state: str) -> tuple[str, str]:
+    """The code and state from a pasted redirect address, or a bare code with the state we started."""
+    query = parse_qs(urlsplit(answer.strip()).query)
+    if "code" in query:
+        return query["code"][0], query.get("state", [started_state])[0]
+    return answer.strip(), started_state
 
 
 @dataclass(frozen=True)
@@ -232,8 +241,8 @@ def connect(
             started = client.start_sign_in(district_id, redirect_uri)
             options.console.print("Open this URL and sign in with ClassLink:")
             options.console.print(started.authorization_url, soft_wrap=True, highlight=False)
-            code = typer.prompt("Code from the redirect")
-            state = typer.prompt("State from the redirect", default=started.state, show_default=False)
+            answer = typer.prompt("Paste the address ClassLink sent you back to (or just the code)")
+            code, state = code_and_state(answer, started.state)
             response = client.connect_sign_in(district_id, code, state)
         else:
             if not server_url:

@@ -1,0 +1,76 @@
+"""ew-sync connect --sign-in: print ClassLink's URL, take the pasted redirect address, connect."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from tests.support.sandbox import start_sandbox
+from tests.support.sync_stack import SyncStack, sync_stack
+
+pytestmark = pytest.mark.timeout(120)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REDIRECT_URI = "https://ew.example.test/classlink/callback"
+
+
+@pytest.fixture
+def stack(database_url: Callable[[str], str]) -> Iterator[SyncStack]:
+    with start_sandbox(schools=3, teachers=20) as sandbox:
+        sso = {
+            "classlink_client_id": sandbox.sso["client_id"],
+            "classlink_client_secret": SecretStr(sandbox.sso["client_secret"]),
+            "classlink_signin_url": sandbox.sso["launchpad_url"],
+            "classlink_myinfo_url": sandbox.sso["nodeapi_url"],
+            "classlink_partner_url": sandbox.info["proxy_url"],
+            "classlink_partner_token": SecretStr(sandbox.partner_token),
+            "classlink_redirect_uris": [REDIRECT_URI],
+        }
+        with sync_stack(
+            database_url("roster"), database_url("sync"), sandbox=sandbox, settings=sso, connect=False
+        ) as running:
+            yield running
+
+
+def test_sign_in_connects_with_the_pasted_redirect_address(stack: SyncStack) -> None:
+    environment = dict(
+        os.environ,
+        EW_TOKEN=stack.token(),
+        EW_SYNC_TARGET=stack.server.target,
+        COLUMNS="200",
+        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "clients" / "src")]),
+    )
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "ew.client.cli", "connect", "--sign-in", "--redirect-uri", REDIRECT_URI],
+        env=environment,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert cli.stdout is not None and cli.stdin is not None
+        lines = [cli.stdout.readline(), cli.stdout.readline()]
+        assert lines[0].startswith("Open this URL"), lines
+        authorization_url = lines[1].strip()
+        # The administrator signs in to ClassLink in a browser, which lands on the redirect address.
+        signed_in = httpx.get(authorization_url, follow_redirects=False, timeout=30)
+        assert signed_in.status_code == 302
+        output, errors = cli.communicate(signed_in.headers["location"] + "\n", timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+
+    assert cli.returncode == 0, errors
+    assert "Connected Successfully! Your ClassLink account is connected." in output
+    connection = stack.client.get_connection(stack.district_id)
+    assert connection.tenant_id == stack.sandbox.tenant().tenant_id
+    assert connection.server_url == stack.sandbox.tenant().server_url
