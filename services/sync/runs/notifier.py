@@ -7,7 +7,7 @@ notification that lands between the read and the wait is kept in the subscriptio
 
 - ``InProcessNotifier``: worker threads and gRPC handlers in one process (stub broker). A worker
   thread wakes the asyncio loop that owns a subscription with ``loop.call_soon_threadsafe``.
-- ``RedisNotifier``: a worker in another process publishes on ``ew-rostersync:run:{run_id}``; each
+- ``RedisNotifier``: a worker in another process publishes on ``<namespace>:run:{run_id}``; each
   sync server keeps one pattern subscription and wakes its local subscribers.
 """
 
@@ -192,13 +192,17 @@ class RedisNotifier:
                 await client.aclose()
 
 
-class _HasBrokerUrl(Protocol):
+class _BrokerSettings(Protocol):
     broker_url: str
+    broker_namespace: str
 
 
-def create_notifier(settings: _HasBrokerUrl) -> Notifier:
-    """The notifier matching the broker: in-process for the stub broker, Redis pub/sub otherwise."""
+def create_notifier(settings: _BrokerSettings) -> Notifier:
+    """The notifier matching the broker: in-process for the stub broker, Redis pub/sub otherwise.
+
+    Channels are ``{EW_BROKER_NAMESPACE}:run:{run_id}`` (``ew-rostersync:run:…`` by default).
+    """
     url = settings.broker_url.strip()
     if not url:
         return InProcessNotifier()
-    return RedisNotifier(url)
+    return RedisNotifier(url, channel_prefix=f"{settings.broker_namespace}:run:")
