@@ -35,9 +35,11 @@ def run_name(stack: SyncStack) -> str:
 
 
 @pytest.fixture
-def stub(stack: SyncStack) -> Iterator[tuple[sync_service_pb2_grpc.SyncServiceStub, list[tuple[str, str]]]]:
+def stub(
+    stack: SyncStack,
+) -> Iterator[tuple[sync_service_pb2_grpc.SyncServiceStub, tuple[tuple[str, str], ...]]]:
     channel = grpc.insecure_channel(stack.server.target)
-    yield sync_service_pb2_grpc.SyncServiceStub(channel), [("authorization", f"Bearer {stack.token()}")]
+    yield sync_service_pb2_grpc.SyncServiceStub(channel), (("authorization", f"Bearer {stack.token()}"),)
     channel.close()
 
 
@@ -67,7 +69,7 @@ def run_count(stack: SyncStack) -> int:
 )
 def test_sync_rosters_rejects_malformed_requests(
     stack: SyncStack,
-    stub: tuple[sync_service_pb2_grpc.SyncServiceStub, list[tuple[str, str]]],
+    stub: tuple[sync_service_pb2_grpc.SyncServiceStub, tuple[tuple[str, str], ...]],
     parent: str,
     approve_run: str,
     field: str,
