@@ -3,6 +3,7 @@ recovered (the same roster as a clean pull) or a typed error, never a short rost
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -320,3 +321,15 @@ async def test_every_server_mode_gives_the_same_roster(
 def test_sandbox_exits_cleanly_on_sigterm() -> None:
     handle = start_sandbox(schools=1, teachers=2)
     assert handle.stop() == 0
+
+
+@pytest.mark.parametrize("auth", ["oauth1", "bearer", "oauth2"])
+async def test_credentials_never_reach_the_logs(
+    sandbox: SandboxHandle, auth: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sandbox.set_faults([{"kind": "short_page", "times": 1, "path": "teachers", "skip": 1}])
+    await pull(sandbox.server_config(auth=auth, page_size=20))
+    assert "inconsistent pull" in caplog.text  # logging was on and the client did log
+    for secret in (sandbox.client_secret, sandbox.bearer_token, "oauth_signature", "Authorization", "Basic "):
+        assert secret not in caplog.text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import time
 from collections.abc import AsyncGenerator, Generator
 from urllib.parse import quote
@@ -23,6 +24,15 @@ from services.sync.oneroster.config import (
     OAuth2ClientCredentials,
 )
 from services.sync.oneroster.errors import AuthenticationError, UnreachableError
+
+
+def _drop_debug(record: logging.LogRecord) -> bool:
+    return record.levelno > logging.DEBUG
+
+
+# oauthlib's signer logs base strings and finished signatures at DEBUG; a signature is replayable
+# until its timestamp expires, so those records never leave the process.
+logging.getLogger("oauthlib.oauth1.rfc5849").addFilter(_drop_debug)
 
 # Refresh a cached OAuth2 token this many seconds before the server says it expires.
 _EXPIRY_MARGIN_SECONDS = 30.0
