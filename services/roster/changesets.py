@@ -117,30 +117,32 @@ class ChangeSetUseCases:
         self._store = store
         self._ttl = ttl
 
-    def _refresh(self, district_id: str, change_set_id: str) -> ChangeSet:
-        """The change set, expired first when it is open past its expiry; NOT_FOUND when unknown."""
-        with self._store.transaction() as conn:
-            require_district(conn, district_id)
-            change_set = repo.get_change_set(conn, district_id, change_set_id, lock=True)
-            if change_set is None:
-                raise NotFound(f"Change set {change_set_id!r} not found in district {district_id!r}.")
-            if change_set.state is ChangeSetState.OPEN and self._store.clock() >= change_set.expire_time:
-                repo.expire(conn, change_set_id)
-                repo.purge_staged(conn, change_set_id)
-                change_set = repo.get_change_set(conn, district_id, change_set_id)
-                assert change_set is not None
+    def _current(self, conn: Connection, district_id: str, change_set_id: str) -> ChangeSet:
+        """The change set, locked, expired first when open past its expiry; NOT_FOUND when unknown."""
+        require_district(conn, district_id)
+        change_set = repo.get_change_set(conn, district_id, change_set_id, lock=True)
+        if change_set is None:
+            raise NotFound(f"Change set {change_set_id!r} not found in district {district_id!r}.")
+        if change_set.state is ChangeSetState.OPEN and self._store.clock() >= change_set.expire_time:
+            repo.expire(conn, change_set_id)
+            repo.purge_staged(conn, change_set_id)
+            change_set = repo.get_change_set(conn, district_id, change_set_id)
+            assert change_set is not None
         return change_set
 
-    def _open(self, conn: Connection, district_id: str, change_set_id: str) -> ChangeSet:
-        change_set = repo.get_change_set(conn, district_id, change_set_id, lock=True)
-        assert change_set is not None, "change sets are never deleted"
+    def _refresh(self, district_id: str, change_set_id: str) -> ChangeSet:
+        """``_current`` in a transaction of its own."""
+        with self._store.transaction() as conn:
+            return self._current(conn, district_id, change_set_id)
+
+    @staticmethod
+    def _require_open(change_set: ChangeSet) -> None:
         if change_set.state is not ChangeSetState.OPEN:
             raise FailedPrecondition(
-                f"Change set {change_set_id!r} is {change_set.state.value.lower()}; only open change sets "
-                "accept changes. Open a new change set.",
+                f"Change set {change_set.change_set_id!r} is {change_set.state.value.lower()}; only open "
+                "change sets accept changes. Open a new change set.",
                 reason=f"CHANGE_SET_{change_set.state.value}",
             )
-        return change_set
 
     def create(self, district_id: str, request_id: str | None) -> ChangeSet:
         """Open a change set; repeating a request id returns the one it opened."""
@@ -174,11 +176,12 @@ class ChangeSetUseCases:
         if problems:
             raise InvalidArgument.for_fields(problems)
         self._check_batch_duplicates(changes)
-        self._refresh(district_id, change_set_id)
         try:
             with self._store.transaction() as conn:
-                self._open(conn, district_id, change_set_id)
-                if not repo.batch_staged(conn, change_set_id, batch_number):
+                current = self._current(conn, district_id, change_set_id)
+                if current.state is ChangeSetState.OPEN and not repo.batch_staged(
+                    conn, change_set_id, batch_number
+                ):
                     checked = self._resolve(conn, district_id, change_set_id, batch_number, changes)
                     repo.stage(
                         conn,
@@ -190,10 +193,14 @@ class ChangeSetUseCases:
                     )
                     expire = self._store.clock() + self._ttl
                     repo.add_staged_counts(conn, change_set_id, checked.counts, expire)
+                    current = self._current(conn, district_id, change_set_id)
         except IntegrityError:
             # The staged rows' unique constraints are the check (a query per batch would scan them).
             self._explain_clash(change_set_id, batch_number, changes)
-        return self._refresh(district_id, change_set_id)
+            current = self._refresh(district_id, change_set_id)
+        # Outside the transaction, so an expiry noticed here is stored before the refusal.
+        self._require_open(current)
+        return current
 
     def _explain_clash(self, change_set_id: str, batch_number: int, changes: Sequence[Change]) -> None:
         """Say which earlier staged change a refused batch overlaps; a raced same batch is a no-op."""
@@ -381,7 +388,9 @@ class ChangeSetUseCases:
                     email=email,
                     upsert_email_key=email_key(email),
                 )
-                checked.memberships.extend({"position": position, "school_id": s} for s in school_set)
+                if outcome is Outcome.CREATED or row["schools_changed"]:
+                    teacher_id = row["teacher_id"]
+                    checked.memberships.extend({"teacher_id": teacher_id, "school_id": s} for s in school_set)
             elif isinstance(change, ArchiveTeacherChange):
                 row.update(
                     kind=TeacherChangeKind.ARCHIVE.value, outcome=Outcome.ARCHIVED.value, reason=change.reason
@@ -394,16 +403,18 @@ class ChangeSetUseCases:
         return checked
 
     def commit(self, district_id: str, change_set_id: str) -> ChangeSet:
-        """Land every staged change in one transaction; ABORTED (and abandoned) on a conflict."""
-        current = self._refresh(district_id, change_set_id)
-        if current.state is ChangeSetState.COMMITTED:
-            return current
+        """Land every staged change in one transaction; ABORTED (and abandoned) on a conflict.
+
+        Committing a committed change set returns it, so a caller may retry a commit whose answer
+        it lost. Staged rows of committed change sets are purged by ``clean_up`` later, off the
+        commit's critical path.
+        """
         try:
             with self._store.transaction() as conn:
-                locked = repo.get_change_set(conn, district_id, change_set_id, lock=True)
-                # A retried commit that raced the first one finds it committed: same answer.
-                if locked is None or locked.state is not ChangeSetState.COMMITTED:
-                    self._apply(conn, self._open(conn, district_id, change_set_id))
+                current = self._current(conn, district_id, change_set_id)
+                if current.state is ChangeSetState.OPEN:
+                    self._apply(conn, current)
+                    current = self._current(conn, district_id, change_set_id)
         except _Conflict as conflict:
             reason = str(conflict)
             with self._store.transaction() as conn:
@@ -414,8 +425,9 @@ class ChangeSetUseCases:
                 "Nothing was written; read the roster again and stage a new change set.",
                 reason="CHANGE_SET_CONFLICT",
             ) from None
-        self._purge_quietly(change_set_id)
-        return self._refresh(district_id, change_set_id)
+        if current.state is not ChangeSetState.COMMITTED:
+            self._require_open(current)
+        return current
 
     def _apply(self, conn: Connection, change_set: ChangeSet) -> None:
         change_set_id = change_set.change_set_id
@@ -428,7 +440,9 @@ class ChangeSetUseCases:
             raise _Conflict(f"email {email!r} (ref {ref!r}) now belongs to another teacher.")
         now = self._store.clock()
         try:
-            written = repo.apply_change_set(conn, change_set_id, change_set.district_id, now)
+            written = repo.apply_change_set(
+                conn, change_set_id, change_set.district_id, now, change_set.staged
+            )
         except IntegrityError:
             raise _Conflict("a concurrent writer took an email this change set creates.") from None
         for name, count in written.items():
@@ -439,25 +453,21 @@ class ChangeSetUseCases:
             conn, change_set_id, state=ChangeSetState.COMMITTED.value, end_time=now, **applied
         )
 
-    def _purge_quietly(self, change_set_id: str) -> None:
-        """Drop a committed change set's staged rows; the periodic cleanup retries on failure."""
-        try:
-            with self._store.transaction() as conn:
-                repo.purge_staged(conn, change_set_id)
-        except Exception:
-            log.warning("could not purge staged rows of change set %s yet", change_set_id, exc_info=True)
-
     def abandon(self, district_id: str, change_set_id: str, reason: str) -> ChangeSet:
         """Abandon an open change set; nothing it staged lands. Ended ones are returned as they are."""
         check_text(reason, "reason", maximum=MAX_REASON, required=False)
-        current = self._refresh(district_id, change_set_id)
-        if current.state in (ChangeSetState.ABANDONED, ChangeSetState.EXPIRED):
-            return current
         with self._store.transaction() as conn:
-            self._open(conn, district_id, change_set_id)
-            repo.abandon(conn, change_set_id, self._store.clock(), reason or "Abandoned by the caller.")
-            repo.purge_staged(conn, change_set_id)
-        return self._refresh(district_id, change_set_id)
+            current = self._current(conn, district_id, change_set_id)
+            if current.state is ChangeSetState.OPEN:
+                repo.abandon(conn, change_set_id, self._store.clock(), reason or "Abandoned by the caller.")
+                repo.purge_staged(conn, change_set_id)
+                current = self._current(conn, district_id, change_set_id)
+        if current.state is ChangeSetState.COMMITTED:
+            raise FailedPrecondition(
+                f"Change set {change_set_id!r} is committed; it can no longer be abandoned.",
+                reason="CHANGE_SET_COMMITTED",
+            )
+        return current
 
     def list_results(
         self, district_id: str, change_set_id: str, page_size: int, page_token: str

@@ -198,12 +198,16 @@ class StagedTeacher(Base):
 
 
 class StagedMembership(Base):
-    """One school of a staged upsert's complete school list (school refs already resolved to ids)."""
+    """A membership the commit writes: one school of a created teacher or of a changed school list.
+
+    School refs are resolved to the ids allocated when staging; teachers whose school list stays
+    the same have no rows here. The key order lets the commit insert in ``teacher_schools`` order.
+    """
 
     __tablename__ = "staged_memberships"
 
     change_set_id: Mapped[str] = mapped_column(ForeignKey("change_sets.id"), primary_key=True)
-    position: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    teacher_id: Mapped[str] = mapped_column(ID, primary_key=True)
     school_id: Mapped[str] = mapped_column(ID, primary_key=True)
 
 

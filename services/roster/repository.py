@@ -22,7 +22,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    or_,
     select,
     tuple_,
     update,
@@ -501,18 +500,18 @@ def email_conflict(conn: Connection, change_set_id: str, district_id: str) -> tu
 
 
 def apply_change_set(
-    conn: Connection, change_set_id: str, district_id: str, now: dt.datetime
+    conn: Connection, change_set_id: str, district_id: str, now: dt.datetime, staged: ChangeCounts
 ) -> dict[str, int]:
     """Write a change set's staged rows into the roster; returns the rows each guarded update changed.
 
     Updates are guarded by the revision each change read, so a concurrent writer shows up as a
     row count lower than the staged count (the caller compares and aborts). Inserts need no count:
-    a taken email fails them with IntegrityError.
+    a taken email fails them with IntegrityError. Statements with nothing staged are skipped, and
+    inserts read staged rows in the target's key order, so B-tree pages fill in sequence.
     """
     s, t = staged_teachers.c, teachers.c
     mine = s.change_set_id == change_set_id
     stamp = literal(now, models.UTCDateTime())
-    counts: dict[str, int] = {}
 
     school_select = select(
         staged_schools.c.school_id, literal(district_id), staged_schools.c.display_name, stamp, stamp
@@ -523,18 +522,22 @@ def apply_change_set(
         )
     )
 
-    teacher_select = select(
-        s.teacher_id,
-        literal(district_id),
-        s.given_name,
-        s.family_name,
-        s.email,
-        s.upsert_email_key,
-        literal(TeacherState.ACTIVE.value),
-        stamp,
-        stamp,
-        literal(1),
-    ).where(mine, s.outcome == Outcome.CREATED.value)
+    teacher_select = (
+        select(
+            s.teacher_id,
+            literal(district_id),
+            s.given_name,
+            s.family_name,
+            s.email,
+            s.upsert_email_key,
+            literal(TeacherState.ACTIVE.value),
+            stamp,
+            stamp,
+            literal(1),
+        )
+        .where(mine, s.outcome == Outcome.CREATED.value)
+        .order_by(s.teacher_id)
+    )
     conn.execute(
         insert(teachers).from_select(
             [
@@ -554,58 +557,52 @@ def apply_change_set(
     )
 
     guard = and_(t.id == s.teacher_id, mine, t.revision == s.read_revision)
-    counts["teachers_updated"] = conn.execute(
-        update(teachers)
-        .where(guard, s.outcome == Outcome.UPDATED.value)
-        .values(
-            given_name=s.given_name,
-            family_name=s.family_name,
-            email=s.email,
-            email_key=s.upsert_email_key,
-            update_time=stamp,
-            revision=t.revision + 1,
-        )
-    ).rowcount
-    counts["teachers_archived"] = conn.execute(
-        update(teachers)
-        .where(guard, s.kind == TeacherChangeKind.ARCHIVE.value)
-        .values(
-            state=TeacherState.ARCHIVED.value,
-            archive_time=stamp,
-            archive_reason=s.reason,
-            update_time=stamp,
-            revision=t.revision + 1,
-        )
-    ).rowcount
-    counts["teachers_reactivated"] = conn.execute(
-        update(teachers)
-        .where(guard, s.kind == TeacherChangeKind.REACTIVATE.value)
-        .values(
-            state=TeacherState.ACTIVE.value,
-            archive_time=None,
-            archive_reason=None,
-            update_time=stamp,
-            revision=t.revision + 1,
-        )
-    ).rowcount
+    counts = {"teachers_updated": 0, "teachers_archived": 0, "teachers_reactivated": 0}
+    if staged.teachers_updated:
+        counts["teachers_updated"] = conn.execute(
+            update(teachers)
+            .where(guard, s.outcome == Outcome.UPDATED.value)
+            .values(
+                given_name=s.given_name,
+                family_name=s.family_name,
+                email=s.email,
+                email_key=s.upsert_email_key,
+                update_time=stamp,
+                revision=t.revision + 1,
+            )
+        ).rowcount
+        replaced = select(s.teacher_id).where(mine, s.outcome == Outcome.UPDATED.value, s.schools_changed)
+        conn.execute(delete(teacher_schools).where(teacher_schools.c.teacher_id.in_(replaced)))
+    if staged.teachers_archived:
+        counts["teachers_archived"] = conn.execute(
+            update(teachers)
+            .where(guard, s.kind == TeacherChangeKind.ARCHIVE.value)
+            .values(
+                state=TeacherState.ARCHIVED.value,
+                archive_time=stamp,
+                archive_reason=s.reason,
+                update_time=stamp,
+                revision=t.revision + 1,
+            )
+        ).rowcount
+    if staged.teachers_reactivated:
+        counts["teachers_reactivated"] = conn.execute(
+            update(teachers)
+            .where(guard, s.kind == TeacherChangeKind.REACTIVATE.value)
+            .values(
+                state=TeacherState.ACTIVE.value,
+                archive_time=None,
+                archive_reason=None,
+                update_time=stamp,
+                revision=t.revision + 1,
+            )
+        ).rowcount
 
-    replaced = select(s.teacher_id).where(mine, s.outcome == Outcome.UPDATED.value, s.schools_changed)
-    conn.execute(delete(teacher_schools).where(teacher_schools.c.teacher_id.in_(replaced)))
     m = staged_memberships.c
     membership_select = (
-        select(s.teacher_id, m.school_id)
-        .select_from(
-            staged_memberships.join(
-                staged_teachers, and_(s.change_set_id == m.change_set_id, s.position == m.position)
-            )
-        )
-        .where(
-            m.change_set_id == change_set_id,
-            or_(
-                s.outcome == Outcome.CREATED.value,
-                and_(s.outcome == Outcome.UPDATED.value, s.schools_changed),
-            ),
-        )
+        select(m.teacher_id, m.school_id)
+        .where(m.change_set_id == change_set_id)
+        .order_by(m.teacher_id, m.school_id)
     )
     conn.execute(insert(teacher_schools).from_select(["teacher_id", "school_id"], membership_select))
 
@@ -619,7 +616,9 @@ def apply_change_set(
                 staged_schools.c.ref,
                 staged_schools.c.school_id,
                 literal(Outcome.CREATED.value),
-            ).where(staged_schools.c.change_set_id == change_set_id),
+            )
+            .where(staged_schools.c.change_set_id == change_set_id)
+            .order_by(staged_schools.c.ref),
         )
     )
     conn.execute(
@@ -631,7 +630,9 @@ def apply_change_set(
                 s.ref,
                 s.teacher_id,
                 s.outcome,
-            ).where(mine, s.kind == TeacherChangeKind.UPSERT.value),
+            )
+            .where(mine, s.kind == TeacherChangeKind.UPSERT.value)
+            .order_by(s.ref),
         )
     )
     return counts

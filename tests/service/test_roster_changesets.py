@@ -120,6 +120,7 @@ def test_a_change_set_lands_every_kind_of_change_and_reports_results(roster: Ros
     assert committed.state == pb.CHANGE_SET_STATE_COMMITTED
     assert committed.applied == committed.staged and committed.HasField("end_time")
     assert client.commit_change_set(change_set.name) == committed
+    roster.server.change_sets.clean_up()
     assert roster.staged_rows() == 0
 
     results = {r.ref: r for r in client.list_change_set_results(change_set.name)}
@@ -277,6 +278,7 @@ def test_two_change_sets_over_the_same_teacher_the_second_commit_is_aborted(rost
         second.name, 1, [upsert("a", "ada@example.org", given="Second"), upsert("b", "b@example.org")]
     )
     client.commit_change_set(first.name)
+    roster.server.change_sets.clean_up()
     after_first = roster.snapshot()
 
     error = refused(roster, grpc.StatusCode.ABORTED, client.commit_change_set, second.name)
