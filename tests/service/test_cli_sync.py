@@ -95,6 +95,10 @@ def test_connect_map_preview_sync_and_history(stack: SyncStack) -> None:
     replay = ew_sync(stack, "watch", run.run_id, "--after", "0")
     assert replay.exit_code == 0, replay.output
     assert "Run ended: succeeded" in replay.stdout
+    caught_up = ew_sync(stack, "watch", run.run_id, "--after", str(run.last_sequence))
+    assert caught_up.exit_code == 0, caught_up.output
+    assert "Sync summary" in caught_up.stdout and f"Run {run.run_id}" in caught_up.stdout
+    assert "Run ended" not in caught_up.stdout
 
 
 def test_a_run_that_needs_review_exits_3_and_says_how_to_approve(stack: SyncStack) -> None:

@@ -74,6 +74,7 @@ class FakeServer:
         self.watch_calls: list[tuple[str, int]] = []
         self.start_calls = 0
         self.closed = 0
+        self.run = sync_pb2.SyncRun(name=RUN, state=RUNNING, last_sequence=0)
 
     def _serve(self, script: Script) -> Responses:
         try:
@@ -88,6 +89,10 @@ class FakeServer:
         self.start_calls += 1
         return self._serve(self._starts.pop(0))
 
+    def get_run(self, run: str) -> sync_pb2.SyncRun:
+        assert run == RUN
+        return self.run
+
     def watch(self, run: str, after_sequence: int) -> Responses:
         self.watch_calls.append((run, after_sequence))
         return self._serve(self._watches.pop(0))
@@ -96,7 +101,7 @@ class FakeServer:
 def follow(server: FakeServer) -> tuple[RunEvents, list[float]]:
     sleeps: list[float] = []
     policy = ReattachPolicy(max_attempts=3, initial_backoff=0.1, max_backoff=0.4)
-    events = RunEvents(server.start, server.watch, policy=policy, sleep=sleeps.append)
+    events = RunEvents(server.start, server.watch, server.get_run, policy=policy, sleep=sleeps.append)
     return events, sleeps
 
 
@@ -161,7 +166,12 @@ def test_watch_starts_after_the_given_sequence_and_reattaches_from_the_last_one_
         watches=[[event(8), FakeRpcError(grpc.StatusCode.UNAVAILABLE)], [event(9, SUCCEEDED)]],
     )
     events = RunEvents(
-        lambda: server.watch(RUN, 7), server.watch, run=RUN, after_sequence=7, sleep=lambda _: None
+        lambda: server.watch(RUN, 7),
+        server.watch,
+        server.get_run,
+        run=RUN,
+        after_sequence=7,
+        sleep=lambda _: None,
     )
 
     assert [e.sequence for e in events] == [8, 9]
@@ -201,3 +211,20 @@ def test_the_stream_is_closed_after_the_terminal_event() -> None:
 
     assert [e.sequence for e in events] == [1, 2]
     assert server.closed == 1
+
+
+def test_watching_a_finished_run_from_its_end_stops_without_retrying() -> None:
+    server = FakeServer(starts=[], watches=[[]])
+    server.run = sync_pb2.SyncRun(name=RUN, state=SUCCEEDED, last_sequence=9)
+    sleeps: list[float] = []
+    events = RunEvents(
+        lambda: server.watch(RUN, 9),
+        server.watch,
+        server.get_run,
+        run=RUN,
+        after_sequence=9,
+        sleep=sleeps.append,
+    )
+
+    assert list(events) == []
+    assert server.watch_calls == [(RUN, 9)] and sleeps == []

@@ -366,22 +366,19 @@ def preview(
         options.console.print(f"[dim]First {len(items)} items; --all lists every one.[/]")
 
 
-def _finish(options: Options, client: SyncClient, events_run: str, last: sync_pb2.SyncEvent | None) -> None:
-    """Print the run's outcome and exit with its code."""
-    if last is None:
-        raise UsageError("The run sent no events.")
-    options.console.print(summary_table(last.summary, title="Sync summary"))
-    if last.state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED:
+def _finish(options: Options, client: SyncClient, name: str) -> None:
+    """Print the ended run's outcome and exit with its code."""
+    run = client.get_run(name)
+    options.console.print(summary_table(run.summary, title="Sync summary"))
+    options.console.print(f"Run {run.run_id}", style="dim", highlight=False)
+    if run.state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED:
         return
-    run = client.get_run(events_run)
-    if last.state == sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW:
+    if run.state == sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW:
         options.console.print(guard_text(run.guard))
         options.console.print(f"Review the list with `ew-sync run {run.run_id}`, then approve it with:")
         options.console.print(f"  ew-sync sync --approve {run.run_id}", highlight=False)
         raise typer.Exit(EXIT_NEEDS_REVIEW)
-    Console(stderr=True).print(
-        f"[red]The sync failed: {run.error_message or last.message}[/]", highlight=False
-    )
+    Console(stderr=True).print(f"[red]The sync failed: {run.error_message}[/]", highlight=False)
     raise typer.Exit(EXIT_FAILED)
 
 
@@ -395,10 +392,8 @@ def sync(
     options = _options(ctx)
     with options.client() as client:
         events = client.sync_rosters(options.district_id, approve_run=approve)
-        last = follow(events, options.console)
-        if events.run is not None:
-            options.console.print(f"Run {events.run.run_id}", style="dim")
-        _finish(options, client, events.run_name, last)
+        follow(events, options.console)
+        _finish(options, client, events.run_name)
 
 
 @app.command()
@@ -412,8 +407,8 @@ def watch(
     options = _options(ctx)
     name = run_name(options.district_id, run)
     with options.client() as client:
-        last = follow(client.watch_run(name, after_sequence=after), options.console)
-        _finish(options, client, name, last)
+        follow(client.watch_run(name, after_sequence=after), options.console)
+        _finish(options, client, name)
 
 
 @app.command()

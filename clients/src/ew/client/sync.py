@@ -94,6 +94,8 @@ class RunEvents(Iterator[sync_pb2.SyncEvent]):
     is known, every (re-)open is ``watch(run_name, last_sequence)``. A stream that breaks with a
     transient error, or ends before the terminal event, is re-opened after a backoff; events at
     or below the last yielded sequence are dropped, so nothing is lost and nothing shows twice.
+    When a stream ends cleanly, ``get_run`` tells whether the run had already ended before
+    ``after_sequence`` (watching a finished run from its end yields nothing and stops).
     Non-transient errors raise the ``ew.client.errors`` exception at once.
     """
 
@@ -101,6 +103,7 @@ class RunEvents(Iterator[sync_pb2.SyncEvent]):
         self,
         start: Callable[[], Responses],
         watch: Callable[[str, int], Responses],
+        get_run: Callable[[str], sync_pb2.SyncRun],
         *,
         run: str = "",
         after_sequence: int = 0,
@@ -109,6 +112,7 @@ class RunEvents(Iterator[sync_pb2.SyncEvent]):
     ) -> None:
         self._start = start
         self._watch = watch
+        self._get_run = get_run
         self._policy = policy or ReattachPolicy()
         self._sleep = sleep
         self._responses: Responses | None = None
@@ -133,6 +137,9 @@ class RunEvents(Iterator[sync_pb2.SyncEvent]):
             try:
                 response = next(self._responses)
             except StopIteration:
+                if self._run_ended_already():
+                    self.close()
+                    break
                 self._retry_later(None)
                 continue
             except grpc.RpcError as error:
@@ -162,6 +169,16 @@ class RunEvents(Iterator[sync_pb2.SyncEvent]):
         responses, self._responses = self._responses, None
         if responses is not None:
             responses.close()
+
+    def _run_ended_already(self) -> bool:
+        """True when the run is over and every one of its events has been yielded."""
+        if not self.run_name:
+            return False
+        try:
+            run = self._get_run(self.run_name)
+        except UnavailableError:
+            return False
+        return run.state in TERMINAL_STATES and run.last_sequence <= self.last_sequence
 
     def _retry_later(self, error: grpc.RpcError | None) -> None:
         self._responses = None
@@ -386,7 +403,7 @@ class SyncClient:
         def start() -> Responses:
             return _cancelling(self._stub.SyncRosters(request, metadata=self._metadata()))
 
-        return RunEvents(start, self._watch, policy=self._reattach)
+        return RunEvents(start, self._watch, self.get_run, policy=self._reattach)
 
     def watch_run(self, run: str, *, after_sequence: int = 0) -> RunEvents:
         """Follow a run by name: its events after ``after_sequence``, then live ones to the end."""
@@ -394,7 +411,9 @@ class SyncClient:
         def start() -> Responses:
             return self._watch(run, after_sequence)
 
-        return RunEvents(start, self._watch, run=run, after_sequence=after_sequence, policy=self._reattach)
+        return RunEvents(
+            start, self._watch, self.get_run, run=run, after_sequence=after_sequence, policy=self._reattach
+        )
 
     def _watch(self, run: str, after_sequence: int) -> Responses:
         request = sync_service_pb2.WatchSyncRunRequest(name=run, after_sequence=after_sequence)
