@@ -83,6 +83,13 @@ def test_connect_map_preview_sync_and_history(stack: SyncStack) -> None:
     added = int(re.search(r"Teachers added\s*│\s*(\d+)", synced.stdout).group(1))  # type: ignore[union-attr]
     assert added == sum(1 for _ in stack.roster.client.list_teachers(stack.district_id)) > 0
 
+    schools = ew_sync(stack, "schools")
+    assert schools.exit_code == 0, schools.output
+    assert all(o["name"] in schools.stdout for o in stack.sandbox.roster()["orgs"] if o["type"] == "school")
+    teachers = ew_sync(stack, "teachers", "--limit", "3")
+    assert teachers.exit_code == 0, teachers.output
+    assert "First 3; --limit shows more." in teachers.stdout
+
     runs = ew_sync(stack, "runs")
     assert runs.exit_code == 0, runs.output
     (run,) = stack.client.list_runs(stack.district_id).runs
@@ -133,3 +140,13 @@ def test_a_teacher_is_told_sync_is_for_district_admins(stack: SyncStack) -> None
 
     assert denied.exit_code == EXIT_FAILED
     assert "PERMISSION_DENIED" in denied.stderr and "District Premium" in denied.stderr
+
+
+def test_disconnect_removes_the_connection(stack: SyncStack) -> None:
+    assert connect(stack).exit_code == 0
+
+    disconnected = ew_sync(stack, "disconnect", "--yes")
+
+    assert disconnected.exit_code == 0, disconnected.output
+    gone = ew_sync(stack, "connection")
+    assert gone.exit_code == EXIT_FAILED and "NOT_FOUND" in gone.stderr

@@ -521,7 +521,7 @@ def dev_token(
 
 def main() -> None:
     """Entry point of the ``ew-sync`` script."""
-    app()
+    app(prog_name="ew-sync")
 
 
 if __name__ == "__main__":
