@@ -11,6 +11,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
@@ -23,7 +24,7 @@ from services.oneroster_sandbox.faults import Fault, FaultPlan
 from services.oneroster_sandbox.filters import FilterError
 from services.oneroster_sandbox.model import District, MutationError, SandboxOrg, SandboxUser
 from services.oneroster_sandbox.oauth1 import SignatureError, verify
-from services.oneroster_sandbox.render import _V1P2_ROLES, Renderer
+from services.oneroster_sandbox.render import V1P2_ROLES, Renderer
 
 VERSION_PATHS = {"1.1": "ims/oneroster/v1p1", "1.2": "ims/oneroster/rostering/v1p2"}
 SSO_CODE_LIFETIME_SECONDS = 300
@@ -153,7 +154,7 @@ def _int_param(request: Request, name: str, default: int, minimum: int) -> int:
 
 def _user_fields(version: str) -> dict[str, Any]:
     role_field = "roles.role" if version == "1.2" else "role"
-    role_getter = (lambda u: _V1P2_ROLES.get(u.role, u.role)) if version == "1.2" else (lambda u: u.role)
+    role_getter = (lambda u: V1P2_ROLES.get(u.role, u.role)) if version == "1.2" else (lambda u: u.role)
     return {
         role_field: role_getter,
         "status": lambda u: u.status,
@@ -177,6 +178,21 @@ _ORG_FIELDS: dict[str, Any] = {
     "name": lambda o: o.name,
     "identifier": lambda o: o.identifier,
 }
+
+
+def _members(district: District, collection: str) -> list[Any]:
+    """The records a collection path lists before any filter (``schools/{id}/teachers`` included)."""
+    if collection == "orgs":
+        return list(district.orgs.values())
+    if collection == "schools":
+        return [o for o in district.orgs.values() if o.type == "school"]
+    if collection == "users":
+        return list(district.users.values())
+    if collection.startswith("schools/"):
+        school_id = collection.split("/")[1]
+        return [u for u in district.users.values() if u.role == "teacher" and school_id in u.orgs]
+    role = {"teachers": "teacher", "students": "student"}[collection]
+    return [u for u in district.users.values() if u.role == role]
 
 
 def create_app(sandbox: Sandbox) -> Starlette:
@@ -248,29 +264,24 @@ def create_app(sandbox: Sandbox) -> Starlette:
 
     def serve(request: Request, district: District, parts: list[str], fault: Fault | None) -> Response:
         renderer = sandbox.renderers[district.tenant_id]
-        orgs = lambda: list(district.orgs.values())  # noqa: E731
-        schools = lambda: [o for o in district.orgs.values() if o.type == "school"]  # noqa: E731
-        users = lambda: list(district.users.values())  # noqa: E731
-
-        def by_role(role: str) -> Any:
-            return lambda: [u for u in district.users.values() if u.role == role]
-
-        collections: dict[str, tuple[str, Any, dict[str, Any]]] = {
-            "orgs": ("orgs", orgs, _ORG_FIELDS),
-            "schools": ("orgs", schools, _ORG_FIELDS),
-            "users": ("users", users, _user_fields(settings.version)),
-            "teachers": (
-                "teachers" if settings.quirks and settings.version == "1.1" else "users",
-                by_role("teacher"),
-                _user_fields(settings.version),
-            ),
-            "students": ("users", by_role("student"), _user_fields(settings.version)),
+        user_key = (
+            "teachers"
+            if parts[0] == "teachers" and settings.quirks and settings.version == "1.1"
+            else "users"
+        )
+        keys = {
+            "orgs": "orgs",
+            "schools": "orgs",
+            "users": "users",
+            "teachers": user_key,
+            "students": "users",
         }
-        if parts[0] not in collections or len(parts) > 3:
+        if parts[0] not in keys or len(parts) > 3:
             return error(404, "unknownobject", "Unknown OneRoster endpoint.")
-        key, base, fields = collections[parts[0]]
+        key = keys[parts[0]]
+        fields = _ORG_FIELDS if key == "orgs" else _user_fields(settings.version)
         if len(parts) == 2:
-            record = next((r for r in base() if r.sourced_id == parts[1]), None)
+            record = next((r for r in _members(district, parts[0]) if r.sourced_id == parts[1]), None)
             if record is None:
                 return error(404, "unknownobject", f"No {parts[0][:-1]} with sourcedId {parts[1]}.")
             single = "org" if isinstance(record, SandboxOrg) else "user"
@@ -278,18 +289,17 @@ def create_app(sandbox: Sandbox) -> Starlette:
                 b'{"' + single.encode() + b'":' + renderer.encoded(record) + b"}",
                 media_type="application/json",
             )
-        collection_name = parts[0]
+        collection = parts[0]
         if len(parts) == 3:
             if parts[0] != "schools" or parts[2] != "teachers" or parts[1] not in district.orgs:
                 return error(404, "unknownobject", "Unknown OneRoster endpoint.")
-            school_id = parts[1]
-            key, fields = "users", _user_fields(settings.version)
-            collection_name = f"schools/{school_id}/teachers"
-            base = lambda: [u for u in by_role("teacher")() if school_id in u.orgs]  # noqa: E731
+            key, fields, collection = "users", _user_fields(settings.version), "/".join(parts)
         limit = _int_param(request, "limit", 100, 1)
         offset = _int_param(request, "offset", 0, 0)
         filter_expression = request.query_params.get("filter", "")
-        records = renderer.listing(collection_name, base, filter_expression, fields)
+        records = renderer.listing(
+            collection, partial(_members, district, collection), filter_expression, fields
+        )
         step = min(limit, settings.page_cap) if settings.page_cap else limit
         start = max(0, offset - 1) if fault is not None and fault.kind == "overlap" else offset
         page = records[start : start + step]
@@ -416,7 +426,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
         district = sandbox.districts[login.tenant_id]
         return JSONResponse(
             {
-                "UserId": abs(hash(login.login_id)) % 10_000_000,
+                "UserId": int(login.tenant_id) * 100 + (1 if login.role == "Tenant Administrator" else 2),
                 "TenantId": int(login.tenant_id),
                 "StateId": 0,
                 "BuildingId": 0,

@@ -19,7 +19,7 @@ from services.oneroster_sandbox.filters import compile_filter
 from services.oneroster_sandbox.model import District, SandboxOrg, SandboxUser
 
 # 1.1 role -> 1.2 role (1.2 dropped "administrator").
-_V1P2_ROLES = {"administrator": "districtAdministrator"}
+V1P2_ROLES = {"administrator": "districtAdministrator"}
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -85,7 +85,7 @@ class Renderer:
         if self.quirks:
             body["middleName"] = ""
         if self.version == "1.2":
-            role = _V1P2_ROLES.get(user.role, user.role)
+            role = V1P2_ROLES.get(user.role, user.role)
             body["roles"] = [
                 {
                     "roleType": "primary" if index == 0 else "secondary",

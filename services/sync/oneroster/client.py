@@ -222,8 +222,10 @@ class OneRosterClient:
             return await self._follow(collection, self._page(collection, first), requested, budget)
         if first.row_count == 0 and total > 0:
             raise _Inconsistent(f"first page is empty but the server reports {total} rows")
-        step = first.row_count if first.row_count < min(requested, total) else requested
-        offsets = list(range(first.row_count, total, step))
+        # The server's own page size becomes the step: a server may cap ``limit`` lower or use a
+        # fixed larger page; either way each later page must hold exactly that many rows.
+        step = first.row_count
+        offsets = list(range(first.row_count, total, step)) if step else []
         fetch = self._sequential if self._config.concurrency == 1 else self._concurrent
         pages = await fetch(collection, first, offsets, step, total, budget)
         seen = sum(p.row_count for p in pages)
