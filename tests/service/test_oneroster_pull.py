@@ -154,6 +154,11 @@ async def test_oauth2_token_is_refetched_once_after_a_401(sandbox: SandboxHandle
         )
 
 
+def read_timeout(fault: dict[str, Any]) -> Timeouts:
+    """Short enough that a slow page times out; generous for every other fault."""
+    return Timeouts(read=0.2) if fault["kind"] == "slow" else Timeouts()
+
+
 RECOVERED = [
     pytest.param({"kind": "status", "status": 503, "times": 2}, id="503-burst"),
     pytest.param(
@@ -165,7 +170,7 @@ RECOVERED = [
     pytest.param({"kind": "short_page", "times": 1, "path": "teachers", "skip": 2}, id="short-page"),
     pytest.param({"kind": "overlap", "times": 1, "path": "teachers", "skip": 3}, id="overlapping-page"),
     pytest.param({"kind": "total_change", "times": 1, "path": "teachers", "skip": 2}, id="total-changes"),
-    pytest.param({"kind": "slow", "delay": 1.0, "times": 1, "path": "teachers", "skip": 1}, id="slow"),
+    pytest.param({"kind": "slow", "delay": 0.6, "times": 1, "path": "teachers", "skip": 1}, id="slow"),
 ]
 
 
@@ -175,7 +180,7 @@ async def test_transient_faults_are_recovered_into_the_full_roster(
     sandbox: SandboxHandle, fault: dict[str, Any], concurrency: int
 ) -> None:
     sandbox.set_faults([fault])
-    config = sandbox.server_config(page_size=7, concurrency=concurrency, timeouts=Timeouts(read=0.4))
+    config = sandbox.server_config(page_size=7, concurrency=concurrency, timeouts=read_timeout(fault))
     roster = await pull(config)
     assert sandbox.pending_faults()[0]["times"] == 0, "the fault was never hit"
     assert_complete(roster, sandbox)
@@ -210,7 +215,7 @@ PERSISTENT = [
         id="overlap-forever",
     ),
     pytest.param(
-        {"kind": "slow", "delay": 1.0, "times": -1, "path": "teachers"}, UnreachableError, id="slow-forever"
+        {"kind": "slow", "delay": 0.6, "times": -1, "path": "teachers"}, UnreachableError, id="slow-forever"
     ),
 ]
 
@@ -220,7 +225,7 @@ async def test_persistent_faults_raise_typed_errors_never_a_short_roster(
     sandbox: SandboxHandle, fault: dict[str, Any], error: type[Exception]
 ) -> None:
     sandbox.set_faults([fault])
-    config = sandbox.server_config(page_size=7, concurrency=4, timeouts=Timeouts(read=0.3))
+    config = sandbox.server_config(page_size=7, concurrency=4, timeouts=read_timeout(fault))
     with pytest.raises(error):
         await pull(config)
 

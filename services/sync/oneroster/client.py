@@ -109,7 +109,7 @@ def _total(headers: httpx.Headers) -> int | None:
 class OneRosterClient:
     """One district's OneRoster server. Use as ``async with OneRosterClient(config) as client``."""
 
-    def __init__(self, config: ServerConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, config: ServerConfig) -> None:
         self._config = config
         t = config.timeouts
         self._http = httpx.AsyncClient(
@@ -117,7 +117,6 @@ class OneRosterClient:
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.pool),
             limits=httpx.Limits(max_connections=max(config.concurrency, 1) + 1),
             headers={"Accept": "application/json"},
-            transport=transport,
         )
         self._transport = Transport(self._http, config.retry)
 
