@@ -115,3 +115,33 @@ def test_ctrl_c_while_serving_stops_every_process(tmp_path: Path) -> None:
 
     assert demo.returncode == 130
     assert started_by(workdir) == []
+
+
+def test_a_service_that_cannot_start_fails_the_demo_with_its_reason_and_stops_the_others(
+    tmp_path: Path,
+) -> None:
+    workdir = tmp_path / "broken"
+    environment = demo_environment() | {"EW_SYNC_GUARD_FRACTION": "5"}
+
+    demo = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.demo",
+            "--schools",
+            "3",
+            "--teachers",
+            "20",
+            "--workdir",
+            str(workdir),
+        ],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert demo.returncode == 1, demo.stdout
+    assert "Demo failed: sync exited" in demo.stdout and "EW_SYNC_GUARD_FRACTION" in demo.stdout
+    assert started_by(workdir) == []
