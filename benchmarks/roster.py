@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from services.common.db import make_engine, normalise_url
 from services.roster import migrate
 from services.roster import repository as repo
+from services.roster.ids import new_id
 from services.roster.server import create_server
 from services.roster.settings import RosterSettings
 from services.roster.validation import email_key
@@ -82,8 +83,8 @@ def bare_insert(url: str, teachers: int, schools: int) -> float:
     """Seconds for one Core executemany per table of the same rows, in one transaction."""
     engine = make_engine(url)
     now = dt.datetime.now(dt.UTC)
-    school_ids = [str(uuid.uuid4()) for _ in range(schools)]
-    teacher_ids = [str(uuid.uuid4()) for _ in range(teachers)]
+    school_ids = [new_id() for _ in range(schools)]
+    teacher_ids = [new_id() for _ in range(teachers)]
     started = time.perf_counter()
     with engine.begin() as conn:
         conn.execute(insert(repo.districts).values(id=DISTRICT, display_name="Bench", create_time=now))

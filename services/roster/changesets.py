@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -35,6 +34,7 @@ from services.roster.domain import (
     TeacherState,
     UpsertTeacherChange,
 )
+from services.roster.ids import new_id
 from services.roster.usecases import Store, duplicate_positions, require_district
 from services.roster.validation import (
     MAX_REASON,
@@ -153,7 +153,7 @@ class ChangeSetUseCases:
                 earlier = repo.change_set_id_for_request(conn, district_id, request_id)
                 if earlier is not None:
                     return earlier
-            change_set_id = str(uuid.uuid4())
+            change_set_id = new_id()
             repo.insert_change_set(
                 conn, change_set_id, district_id, request_id, self._store.clock(), self._ttl
             )
@@ -275,7 +275,7 @@ class ChangeSetUseCases:
 
         school_ids = sorted({s.school_id for _, c in upserts for s in c.schools if s.school_id})
         known = repo.get_schools(conn, district_id, school_ids)
-        allocated = {c.ref: str(uuid.uuid4()) for _, c in creates}
+        allocated = {c.ref: new_id() for _, c in creates}
         wanted_refs = sorted({s.school_ref for _, c in upserts for s in c.schools if s.school_ref})
         staged_refs = repo.staged_school_ids(
             conn, change_set_id, [r for r in wanted_refs if r not in allocated]
@@ -349,7 +349,7 @@ class ChangeSetUseCases:
             row: dict[str, Any] = {
                 "position": position,
                 "read_revision": target.revision if target else None,
-                "teacher_id": target.teacher_id if target else str(uuid.uuid4()),
+                "teacher_id": target.teacher_id if target else new_id(),
                 "schools_changed": False,
                 "ref": None,
                 "given_name": None,

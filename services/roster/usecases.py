@@ -7,7 +7,6 @@ everything here raises domain errors from ``services.common.errors``.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from services.roster.domain import (
     TeacherInput,
     TeacherState,
 )
+from services.roster.ids import new_id
 from services.roster.pagetokens import PageTokens
 from services.roster.validation import (
     MAX_REASON,
@@ -187,7 +187,7 @@ class RosterUseCases:
                     found = repo.get_schools(conn, district_id, earlier)
                     return [found[i] for i in earlier]
             now = self._store.clock()
-            created = [School(str(uuid.uuid4()), district_id, name, now, now) for name in names]
+            created = [School(new_id(), district_id, name, now, now) for name in names]
             repo.insert_schools(conn, created)
             if request_id:
                 ids = [s.school_id for s in created]
@@ -271,7 +271,7 @@ class RosterUseCases:
                 current = existing.get(key)
                 fields = {"given_name": item.given_name, "family_name": item.family_name, "email": item.email}
                 if current is None:
-                    teacher_id = str(uuid.uuid4())
+                    teacher_id = new_id()
                     new_rows.append(
                         {
                             "id": teacher_id,
