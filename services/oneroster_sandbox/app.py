@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from services.oneroster_sandbox.faults import Fault, FaultPlan
+from services.oneroster_sandbox.faults import BAD_ROW, Fault, FaultPlan
 from services.oneroster_sandbox.filters import FilterError
 from services.oneroster_sandbox.model import District, MutationError, SandboxOrg, SandboxUser
 from services.oneroster_sandbox.oauth1 import SignatureError, verify
@@ -305,7 +305,10 @@ def create_app(sandbox: Sandbox) -> Starlette:
         page = records[start : start + step]
         if fault is not None and fault.kind == "short_page":
             page = page[: max(0, len(page) - fault.drop)]
-        body = b'{"' + key.encode() + b'":[' + b",".join(renderer.encoded(r) for r in page) + b"]}"
+        rows = [renderer.encoded(r) for r in page]
+        if fault is not None and fault.kind == "bad_row" and rows:
+            rows[0] = json.dumps(BAD_ROW if fault.row is None else fault.row).encode()
+        body = b'{"' + key.encode() + b'":[' + b",".join(rows) + b"]}"
         if fault is not None and fault.kind == "truncate":
             body = body[: len(body) // 2]
         total = len(records)

@@ -10,6 +10,8 @@ A fault is a JSON object ``{"kind": ..., "times": 1, "skip": 0, "path": null, ..
   in the middle of a pull.
 * ``short_page``: drop the last ``drop`` (default 1) rows of the page, keeping ``X-Total-Count``.
 * ``overlap``: serve the page from ``offset - 1``, repeating the previous page's last row.
+* ``bad_row``: replace the page's first row with ``row`` (any JSON value; default an object without
+  a ``sourcedId``), as a server with a broken record would.
 
 ``times`` is how many matching requests the fault hits (-1: every one); ``skip`` lets that many
 matching requests through first (to hit the middle of a pull); ``path`` limits the fault to request
@@ -21,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("status", "slow", "truncate", "total_change", "short_page", "overlap")
+KINDS = ("status", "slow", "truncate", "total_change", "short_page", "overlap", "bad_row")
+BAD_ROW = {"status": "active", "role": "teacher", "givenName": "No", "familyName": "Identifier"}
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Fault:
     retry_after: str | None = None
     delay: float = 0.0
     drop: int = 1
+    row: Any = None
 
     @classmethod
     def from_json(cls, spec: Any) -> Fault:

@@ -338,3 +338,24 @@ async def test_credentials_never_reach_the_logs(
     assert "inconsistent pull" in caplog.text  # logging was on and the client did log
     for secret in (sandbox.client_secret, sandbox.bearer_token, "oauth_signature", "Authorization", "Basic "):
         assert secret not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (None, "row has no sourcedId"),
+        ("not an object", "row is not a JSON object"),
+        ({"sourcedId": "x1"}, "has no role"),
+    ],
+)
+async def test_unreadable_rows_are_reported_with_their_position(
+    sandbox: SandboxHandle, row: object, reason: str
+) -> None:
+    sandbox.set_faults([{"kind": "bad_row", "times": 1, "path": "teachers", "skip": 1, "row": row}])
+    roster = await pull(sandbox.server_config(page_size=10, concurrency=1))
+    truth = truth_teachers(sandbox.roster())
+    [problem] = roster.problems
+    assert (problem.collection, problem.position) == ("teachers", 10)
+    assert reason in problem.reason
+    pulled = teacher_view(roster)
+    assert len(pulled) == len(truth) - 1 and set(pulled) < set(truth)
