@@ -147,23 +147,31 @@ class OneRosterClient:
         return download.total
 
     async def pull_roster(self) -> Roster:
-        """Every school and every teacher, or an exception; never a partial roster."""
-        schools = await self.list_schools()
-        teachers = await self.list_teachers()
+        """Every school and every teacher, or an exception; never a partial roster.
+
+        Both collections draw on one retry budget, so a struggling server fails the pull in bounded time.
+        """
+        budget = RetryBudget(self._config.retry.budget_seconds)
+        schools = await self._schools(budget)
+        teachers = await self._teachers(budget)
         return Roster(
             schools=schools.records, teachers=teachers.records, problems=schools.problems + teachers.problems
         )
 
     async def list_schools(self) -> CollectionResult[Org]:
-        budget = RetryBudget(self._config.retry.budget_seconds)
+        return await self._schools(RetryBudget(self._config.retry.budget_seconds))
+
+    async def list_teachers(self) -> CollectionResult[User]:
+        return await self._teachers(RetryBudget(self._config.retry.budget_seconds))
+
+    async def _schools(self, budget: RetryBudget) -> CollectionResult[Org]:
         try:
             return await self._pull(self._schools_collection("/schools", None), budget)
         except NotFoundError:
             logger.info("/schools not offered; reading /orgs filtered to type 'school'")
         return await self._pull(self._schools_collection("/orgs", "type='school'"), budget)
 
-    async def list_teachers(self) -> CollectionResult[User]:
-        budget = RetryBudget(self._config.retry.budget_seconds)
+    async def _teachers(self, budget: RetryBudget) -> CollectionResult[User]:
         try:
             return await self._pull(self._teachers_collection("/teachers", None), budget)
         except NotFoundError:
