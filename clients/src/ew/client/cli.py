@@ -23,7 +23,7 @@ import typer
 from ew.client.errors import RosterError
 from ew.client.progress import follow
 from ew.client.roster import RosterClient
-from ew.client.sync import SyncClient, run_name
+from ew.client.sync import RunEvents, SyncClient, run_name
 from ew.client.views import (
     connection_table,
     ew_only_table,
@@ -42,6 +42,7 @@ from rich.console import Console
 
 EXIT_FAILED = 1
 EXIT_NEEDS_REVIEW = 3
+EXIT_INTERRUPTED = 130
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -220,7 +221,8 @@ def connect(
         str | None,
         typer.Option(
             envvar="EW_CLASSLINK_SECRET",
-            help="Client secret or bearer token; prompted (hidden) when not given.",
+            help="Client secret or bearer token; prompted (hidden) when not given. Prefer the prompt or "
+            "the variable: a value on the command line stays in shell history.",
             show_default=False,
         ),
     ] = None,
@@ -366,6 +368,17 @@ def preview(
         options.console.print(f"[dim]First {len(items)} items; --all lists every one.[/]")
 
 
+def _follow(options: Options, events: RunEvents) -> None:
+    """Show the run's progress; Ctrl-C stops following (the run goes on) and says how to resume."""
+    try:
+        follow(events, options.console)
+    except KeyboardInterrupt:
+        events.close()
+        resume = f"ew-sync watch {events.run_name or 'RUN'} --after {events.last_sequence}"
+        options.console.print(f"\nStopped following; the sync goes on. Follow it again with `{resume}`.")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
 def _finish(options: Options, client: SyncClient, name: str) -> None:
     """Print the ended run's outcome and exit with its code."""
     run = client.get_run(name)
@@ -392,7 +405,7 @@ def sync(
     options = _options(ctx)
     with options.client() as client:
         events = client.sync_rosters(options.district_id, approve_run=approve)
-        follow(events, options.console)
+        _follow(options, events)
         _finish(options, client, events.run_name)
 
 
@@ -407,7 +420,7 @@ def watch(
     options = _options(ctx)
     name = run_name(options.district_id, run)
     with options.client() as client:
-        follow(client.watch_run(name, after_sequence=after), options.console)
+        _follow(options, client.watch_run(name, after_sequence=after))
         _finish(options, client, name)
 
 
