@@ -35,7 +35,7 @@ def stack(database_url: Callable[[str], str]) -> Iterator[SyncStack]:
 
 def test_ctrl_c_leaves_the_run_going_and_prints_where_to_resume(stack: SyncStack) -> None:
     # Slow teacher pages keep the run busy while the administrator presses Ctrl-C.
-    stack.sandbox.set_faults([{"kind": "slow", "delay": 1.0, "times": -1, "path": "teachers"}])
+    stack.sandbox.set_faults([{"kind": "slow", "delay": 0.7, "times": -1, "path": "teachers"}])
     environment = dict(
         os.environ,
         EW_TOKEN=stack.token(),
