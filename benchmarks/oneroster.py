@@ -2,8 +2,10 @@
 
 Compares the client (sequential pages, then concurrent pages) with a bare sequential httpx loop that
 downloads the same pages with the same OAuth 1.0a signing but parses nothing. Targets: sequential
-client within 1.3x of the bare loop; concurrent client faster than the bare loop. Prints the
-figures, the ratios and the peak memory of a pull.
+client within 1.3x of the bare loop; concurrent client faster than the bare loop. Two scenarios:
+loopback with pages served from memory (the client's parsing cost dominates), and every page
+delayed by ``--page-delay`` as a remote server's response time. Prints the figures, the ratios and
+the peak memory of a pull.
 """
 
 from __future__ import annotations
@@ -59,7 +61,15 @@ async def best_of(runs: int, job: Callable[[], Awaitable[int]]) -> tuple[float, 
     return best
 
 
-async def measure(handle: SandboxHandle, runs: int, concurrency: int) -> None:
+async def measure(handle: SandboxHandle, runs: int, concurrency: int, page_delay: float) -> None:
+    if page_delay:
+        handle.set_faults([{"kind": "slow", "delay": page_delay, "times": -1}])
+        print(
+            f"\n-- every page answered after {page_delay * 1000:.0f} ms, as a remote Roster Server would --"
+        )
+    else:
+        handle.clear_faults()
+        print("\n-- loopback, pages served from memory (the client's own cost dominates) --")
     sequential = handle.server_config(concurrency=1)
     concurrent = handle.server_config(concurrency=concurrency)
     await bare_loop(sequential)  # warm the server's caches and the connection path once
@@ -67,12 +77,6 @@ async def measure(handle: SandboxHandle, runs: int, concurrency: int) -> None:
     seq_s, seq_cpu, seq_n = await best_of(runs, lambda: client_pull(sequential))
     con_s, con_cpu, con_n = await best_of(runs, lambda: client_pull(concurrent))
     assert seq_n == con_n == bare_n, (seq_n, con_n, bare_n)
-
-    tracemalloc.start()
-    await client_pull(concurrent)
-    _, traced_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     print(f"teachers pulled:                 {seq_n:,} (page size {sequential.page_size}, best of {runs})")
     print("                                 wall      teachers/s   client CPU")
@@ -82,8 +86,17 @@ async def measure(handle: SandboxHandle, runs: int, concurrency: int) -> None:
     print(f"{label:<33}{con_s:5.2f} s  {con_n / con_s:10,.0f}   {con_cpu:5.2f} s")
     print(f"ratio sequential / bare:         {seq_s / bare_s:5.2f}x  (target <= 1.30x)")
     print(f"ratio concurrent / bare:         {con_s / bare_s:5.2f}x  (target < 1.00x)")
-    print(f"peak Python memory of one pull:  {traced_peak / 2**20:5.1f} MiB (tracemalloc)")
-    print(f"peak RSS of this process:        {max_rss_mb:5.1f} MiB")
+
+
+async def memory(handle: SandboxHandle, concurrency: int) -> None:
+    handle.clear_faults()
+    tracemalloc.start()
+    await client_pull(handle.server_config(concurrency=concurrency))
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"\npeak Python memory of one pull:  {traced_peak / 2**20:5.1f} MiB (tracemalloc)")
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process:        {peak_rss:5.1f} MiB")
 
 
 def main() -> None:
@@ -92,6 +105,9 @@ def main() -> None:
     parser.add_argument("--schools", type=int, default=2_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--page-delay", type=float, default=0.02, help="server time per page, second scenario"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     with start_sandbox(
@@ -104,7 +120,9 @@ def main() -> None:
     ) as handle:
         ready = time.perf_counter() - started
         print(f"sandbox ready in {ready:.1f} s: {args.teachers:,} teachers, {args.schools:,} schools")
-        asyncio.run(measure(handle, args.runs, args.concurrency))
+        asyncio.run(measure(handle, args.runs, args.concurrency, 0.0))
+        asyncio.run(measure(handle, args.runs, args.concurrency, args.page_delay))
+        asyncio.run(memory(handle, args.concurrency))
 
 
 if __name__ == "__main__":

@@ -241,9 +241,15 @@ class OneRosterClient:
         return pages
 
     async def _checked(
-        self, collection: _Collection[W, T], offset: int, step: int, total: int, budget: RetryBudget
+        self,
+        collection: _Collection[W, T],
+        offset: int,
+        step: int,
+        total: int,
+        budget: RetryBudget,
+        sent: asyncio.Event | None = None,
     ) -> _Download[W]:
-        download = await self._download(collection, collection.path, offset, step, budget)
+        download = await self._download(collection, collection.path, offset, step, budget, sent)
         if download.total is not None and download.total != total:
             raise _Inconsistent(f"total changed from {total} to {download.total} during the pull")
         expected = min(step, total - offset)
@@ -265,18 +271,24 @@ class OneRosterClient:
         """One request at a time; each next page is requested before the current one is converted,
         so the server prepares it while the client parses."""
 
-        def request(index: int) -> asyncio.Task[_Download[W]] | None:
+        async def request(index: int) -> asyncio.Task[_Download[W]] | None:
+            """Starts fetching page ``index`` and returns once its request is on the wire (or it failed)."""
             if index >= len(offsets):
                 return None
-            return asyncio.create_task(self._checked(collection, offsets[index], step, total, budget))
+            sent = asyncio.Event()
+            task = asyncio.create_task(self._checked(collection, offsets[index], step, total, budget, sent))
+            waiter = asyncio.create_task(sent.wait())
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            return task
 
-        pending = request(0)
+        pending = await request(0)
         try:
             pages = [self._page(collection, first)]
             for index in range(len(offsets)):
                 assert pending is not None
                 download = await pending
-                pending = request(index + 1)
+                pending = await request(index + 1)
                 pages.append(self._page(collection, download))
         finally:
             if pending is not None:
@@ -338,6 +350,7 @@ class OneRosterClient:
         offset: int | None,
         limit: int | None,
         budget: RetryBudget,
+        sent: asyncio.Event | None = None,
     ) -> _Download[W]:
         """One page, decoded into wire rows; ``offset=None`` means ``path_or_url`` is a full next link."""
         params: dict[str, str | int] | None = None
@@ -348,7 +361,7 @@ class OneRosterClient:
             if collection.filter:
                 params["filter"] = collection.filter
         response = await self._transport.get(
-            url, params, budget, lambda body: collection.decode(body, collection.path)
+            url, params, budget, lambda body: collection.decode(body, collection.path), sent
         )
         if offset is None:
             raw_offset = response.url.params.get("offset", "0")

@@ -8,10 +8,11 @@ with a typed error instead of sleeping.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -111,6 +112,16 @@ def _error_for(response: httpx.Response) -> OneRosterError:
     )
 
 
+def _sent_tracer(sent: asyncio.Event) -> Callable[[str, dict[str, object]], Awaitable[None]]:
+    """An httpcore trace hook that sets ``sent`` once the request is on the wire."""
+
+    async def trace(event: str, info: dict[str, object]) -> None:
+        if event == "http11.send_request_body.complete":
+            sent.set()
+
+    return trace
+
+
 class Transport:
     """GETs JSON with retries; owns no connection pool (the caller's ``httpx.AsyncClient`` does)."""
 
@@ -134,6 +145,7 @@ class Transport:
         params: dict[str, str | int] | None,
         budget: RetryBudget,
         decode: Callable[[bytes], T],
+        sent: asyncio.Event | None = None,
     ) -> Decoded[T]:
         """GETs ``url`` and decodes a 200 body with ``decode``; a body that is not valid JSON is retried."""
 
@@ -155,16 +167,21 @@ class Transport:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._attempt(url, params, decode)
+                    return await self._attempt(url, params, decode, sent)
         except _Retryable as exhausted:
             raise exhausted.final from None
         raise AssertionError("tenacity ended without a result")
 
     async def _attempt(
-        self, url: str, params: dict[str, str | int] | None, decode: Callable[[bytes], T]
+        self,
+        url: str,
+        params: dict[str, str | int] | None,
+        decode: Callable[[bytes], T],
+        sent: asyncio.Event | None,
     ) -> Decoded[T]:
+        extensions = {"trace": _sent_tracer(sent)} if sent is not None else None
         try:
-            response = await self._http.get(url, params=params)
+            response = await self._http.get(url, params=params, extensions=extensions)
         except httpx.TimeoutException as exc:
             raise _Retryable(
                 UnreachableError(f"The OneRoster server did not answer in time ({type(exc).__name__}).")
