@@ -17,11 +17,12 @@ from typing import Any
 
 import uvicorn
 
-from services.oneroster_sandbox.app import VERSION_PATHS, Sandbox, Settings, create_app
+from services.oneroster_sandbox.app import create_app
 from services.oneroster_sandbox.csv_loader import district_from_csv
 from services.oneroster_sandbox.faults import Fault
 from services.oneroster_sandbox.generator import generate_district
 from services.oneroster_sandbox.model import District
+from services.oneroster_sandbox.state import VERSION_PATHS, Sandbox, Settings
 
 AUTH_MODES = ("oauth1", "bearer", "oauth2")
 

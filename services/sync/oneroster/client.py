@@ -129,10 +129,6 @@ class OneRosterClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    @property
-    def config(self) -> ServerConfig:
-        return self._config
-
     # -- public reads -------------------------------------------------------------------------
 
     async def check_connection(self) -> int | None:
