@@ -48,6 +48,10 @@ lock: ## Re-pin requirements.lock from requirements.in (needs the registry)
 run: install ## Run the whole job on embedded defaults (SQLite, stub broker, OneRoster sandbox)
 	$(PY) -m services.demo
 
+.PHONY: serve
+serve: install ## Run the demo, then keep every service running for ew-sync until Ctrl-C
+	$(PY) -m services.demo --serve
+
 .PHONY: test
 test: install ## Run every test on embedded defaults (SQLite, stub broker)
 	$(PY) -m pytest

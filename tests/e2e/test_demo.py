@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil  # type: ignore[import-untyped]  # no types-psutil in the lock yet
+import psutil
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from jsonschema import Draft4Validator  # type: ignore[import-untyped]
+from jsonschema import Draft4Validator
 from pydantic import SecretStr
 
 from services.sync.oneroster import OAuth1Credentials, OneRosterClient, ServerConfig
