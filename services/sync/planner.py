@@ -63,6 +63,7 @@ class SkipReason(StrEnum):
     DUPLICATE_EMAIL = "DUPLICATE_EMAIL"
     UNREADABLE_ROW = "UNREADABLE_ROW"
     EMAIL_TAKEN = "EMAIL_TAKEN"
+    MISSING_NAME = "MISSING_NAME"
 
 
 class PlanItemKind(StrEnum):
@@ -467,8 +468,7 @@ class _TeacherPlanner:
             elif not is_valid_email(email):
                 self._skip(row, SkipReason.INVALID_EMAIL, "The email is not a valid address")
             elif not _clean_name(row.given_name) or not _clean_name(row.family_name):
-                # EW requires both names; the proto has no reason of its own for a row without one.
-                self._skip(row, SkipReason.UNREADABLE_ROW, "No given or family name in ClassLink")
+                self._skip(row, SkipReason.MISSING_NAME, "No given or family name in ClassLink")
             else:
                 key = email_key(email)
                 if key in first:

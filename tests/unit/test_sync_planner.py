@@ -333,7 +333,7 @@ def test_names_ew_would_reject_never_fail_the_sync() -> None:
 
     assert [create.name for create in plan.school_creates] == ["ClassLink school s1", "Long " + "x" * 195]
     assert (plan.adds[0].given_name, len(plan.adds[0].family_name)) == ("Ann", 200)
-    assert skipped(plan) == {"t2": SkipReason.UNREADABLE_ROW}
+    assert skipped(plan) == {"t2": SkipReason.MISSING_NAME}
 
 
 def test_a_hand_made_ew_teacher_with_a_skipped_rows_email_is_protected() -> None:
