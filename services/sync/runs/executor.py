@@ -15,9 +15,12 @@ recorded and recovery settles it from the change set's state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
+STAGE_CONCURRENCY = 4
 MAX_PLAN_ATTEMPTS = 2
 
 ROSTER_CHANGED = "EW's roster changed while syncing; run the sync again."
@@ -172,10 +176,18 @@ class RunExecution:
             if connection is None:
                 raise RunFailed(NOT_CONNECTED)
             config = server_config(self.app, connection)
-        source = source_roster.to_source_roster(await self._pull(config))
         roster = self.app.new_roster_client()
         try:
-            await self._apply(roster, source)
+            # EW's side is read while ClassLink is pulled: both wait on other servers.
+            ew_read = asyncio.create_task(ew_roster.read_ew_roster(roster, self.district_id))
+            try:
+                source = source_roster.to_source_roster(await self._pull(config))
+            except BaseException:
+                ew_read.cancel()
+                with contextlib.suppress(BaseException):
+                    await ew_read
+                raise
+            await self._apply(roster, source, ew_read)
         except DomainError as error:
             # ew_roster's words for a roster service that cannot serve the district.
             raise RunFailed(f"{error.message} Nothing was changed.") from error
@@ -200,18 +212,26 @@ class RunExecution:
             problems=schools.problems + teachers.problems,
         )
 
-    async def _apply(self, roster: AsyncRosterClient, source: planner.SourceRoster) -> None:
+    async def _apply(
+        self,
+        roster: AsyncRosterClient,
+        source: planner.SourceRoster,
+        ew_read: asyncio.Task[planner.EwRoster],
+    ) -> None:
         approved = self._approved_archives()
         for attempt in range(MAX_PLAN_ATTEMPTS):
             self.reporter.enter(SyncPhase.PLANNING)
-            ew = await ew_roster.read_ew_roster(roster, self.district_id)
+            # A re-plan reads EW again: the first commit failed because EW changed.
+            ew = await ew_read if attempt == 0 else await ew_roster.read_ew_roster(roster, self.district_id)
             plan = self._plan(source, ew, approved)
-            self._store_plan(plan)
             if plan.guard.needs_review:
+                self._store_plan(plan)
                 self._finish_review(plan)
                 return
+            # The journal is written while the batches travel; it must be stored before the commit.
+            stored = asyncio.ensure_future(asyncio.to_thread(self._store_plan, plan))
             try:
-                outcome = await self._land(roster, plan, attempt)
+                outcome = await self._land(roster, plan, attempt, stored)
             except _RosterChanged:
                 if attempt + 1 < MAX_PLAN_ATTEMPTS:
                     logger.info("run %s: EW changed during the sync; planning again", self.run.id)
@@ -263,9 +283,31 @@ class RunExecution:
             )
 
     async def _land(
-        self, roster: AsyncRosterClient, plan: planner.Plan, attempt: int
+        self,
+        roster: AsyncRosterClient,
+        plan: planner.Plan,
+        attempt: int,
+        stored: asyncio.Future[None],
+    ) -> bookkeeping.CommitOutcome:
+        """Stage and commit the plan's change set; ``stored`` is the journal being written."""
+        try:
+            return await self._stage_and_commit(roster, plan, attempt, stored)
+        finally:
+            # Never leave the journal's thread behind, whatever happened to the change set; its own
+            # error (if any) was raised by ``await stored`` or is superseded by the one in flight.
+            await asyncio.wait([stored])
+            if not stored.cancelled():
+                stored.exception()
+
+    async def _stage_and_commit(
+        self,
+        roster: AsyncRosterClient,
+        plan: planner.Plan,
+        attempt: int,
+        stored: asyncio.Future[None],
     ) -> bookkeeping.CommitOutcome:
         if not plan.has_changes:
+            await stored
             return bookkeeping.CommitOutcome()
         staging = _Staging.of(plan)
         request_id = str(uuid.uuid5(uuid.UUID(self.run.id), f"attempt-{attempt}"))
@@ -277,6 +319,7 @@ class RunExecution:
         self._record_change_set(name)
         try:
             await self._stage(roster, name, staging)
+            await stored
             self.reporter.enter(SyncPhase.COMMITTING)
             self.reporter.check()
         except BaseException:
@@ -289,7 +332,8 @@ class RunExecution:
             repository.set_run_fields(session, self.run.id, self.reporter.worker_id, change_set_name=name)
 
     async def _stage(self, roster: AsyncRosterClient, name: str, staging: _Staging) -> None:
-        batch_number = 0
+        """Stage every batch; schools first, since teachers name the schools staged before them."""
+        numbers = itertools.count(1)
         phases = (
             (SyncPhase.CREATING_SCHOOLS, staging.creates),
             (SyncPhase.SYNCING_TEACHERS, staging.teachers),
@@ -297,18 +341,38 @@ class RunExecution:
         )
         for phase, changes in phases:
             self.reporter.enter(phase, total=len(changes))
-            done = 0
-            for batch in _batches(changes):
-                batch_number += 1
+            batches = [(next(numbers), batch) for batch in _batches(changes)]
+            await self._stage_phase(roster, name, batches)
+
+    async def _stage_phase(
+        self,
+        roster: AsyncRosterClient,
+        name: str,
+        batches: Sequence[tuple[int, Sequence[roster_pb2.Change]]],
+    ) -> None:
+        """A few batches in flight at once: the roster validates one while the next travels."""
+        in_flight = asyncio.Semaphore(STAGE_CONCURRENCY)
+        done = 0
+
+        async def stage(number: int, batch: Sequence[roster_pb2.Change]) -> None:
+            nonlocal done
+            async with in_flight:
                 try:
-                    await roster.stage_changes(name, batch_number, batch)
+                    await roster.stage_changes(name, number, batch)
                 except (AbortedError, FailedPreconditionError, NotFoundError) as error:
                     logger.info("run %s: staging refused: %s", self.run.id, error.message)
                     raise _RosterChanged() from error
                 except (UnavailableError, DeadlineExceededError) as error:
                     raise RunFailed(ROSTER_UNAVAILABLE) from error
-                done += len(batch)
-                self.reporter.advance(done)
+            done += len(batch)
+            self.reporter.advance(done)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for number, batch in batches:
+                    group.create_task(stage(number, batch))
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
 
     async def _abandon(self, roster: AsyncRosterClient, name: str, reason: str) -> None:
         try:
@@ -318,8 +382,10 @@ class RunExecution:
             logger.warning("run %s: could not abandon %s", self.run.id, name, exc_info=True)
 
     async def _commit(self, roster: AsyncRosterClient, name: str) -> bookkeeping.CommitOutcome:
+        started = time.perf_counter()
         try:
             await roster.commit_change_set(name, timeout=self.app.settings.roster_deadline * 20)
+            logger.info("run %s: committed %s in %.1f s", self.run.id, name, time.perf_counter() - started)
         except AbortedError as error:
             logger.info("run %s: commit refused: %s", self.run.id, error.message)
             raise _RosterChanged() from error
@@ -362,7 +428,9 @@ class RunExecution:
         source: planner.SourceRoster,
         outcome: bookkeeping.CommitOutcome,
     ) -> None:
-        self.reporter.stop_heartbeat()
+        # The heartbeat goes on while the bookkeeping is written (it is fenced: once the run is
+        # SUCCEEDED its next beat is refused), so a long transaction never looks like a dead worker.
+        started = time.perf_counter()
         names = {school.sourced_id: school.name for school in source.schools}
         now = utcnow()
         with self.app.sessions.begin() as session:
@@ -386,6 +454,8 @@ class RunExecution:
                 summary_json=_summary_json(plan),
             )
         self.reporter.announce()
+        self.reporter.stop_heartbeat()
+        logger.info("run %s: bookkeeping written in %.1f s", self.run.id, time.perf_counter() - started)
 
 
 def claim(app: App, run_id: str, worker_id: str) -> SyncRun | None:
