@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import grpc
 import pytest
+from ew.client.errors import RosterError
 from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2
 
@@ -74,6 +76,10 @@ def test_a_source_that_lost_30_percent_of_its_teachers_needs_review_then_approva
     approved = stack.client.get_run(approval_name)
     assert approved.trigger == sync_pb2.SYNC_TRIGGER_APPROVAL
     assert approved.approved_run == review_name
+    with pytest.raises(RosterError) as twice:
+        list(stack.client.sync_rosters(stack.district_id, approve_run=review_name))
+    assert twice.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "approved already" in twice.value.message
 
 
 def test_approving_a_run_that_is_not_in_review_is_refused(stack: SyncStack) -> None:
@@ -81,12 +87,11 @@ def test_approving_a_run_that_is_not_in_review_is_refused(stack: SyncStack) -> N
     assert events[-1].state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED
     runs_before = stack.client.list_runs(stack.district_id).runs
 
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(RosterError) as refused:
         list(stack.client.sync_rosters(stack.district_id, approve_run=name))
 
-    assert getattr(refused.value, "code", None) is not None
-    assert refused.value.code.name == "FAILED_PRECONDITION"  # type: ignore[attr-defined]
-    assert "NEEDS_REVIEW" in str(refused.value)
+    assert refused.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "NEEDS_REVIEW" in refused.value.message
     assert stack.client.list_runs(stack.district_id).runs == runs_before
 
 

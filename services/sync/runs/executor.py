@@ -259,7 +259,7 @@ class RunExecution:
         return plan
 
     def _store_plan(self, plan: planner.Plan) -> None:
-        """Persist the plan as the run's journal before any roster write (review, recovery)."""
+        """Persist the plan as the run's journal: before review stops, and before the commit (recovery)."""
         plan_id = str(uuid.uuid4())
         now = utcnow()
         with self.app.sessions.begin() as session:

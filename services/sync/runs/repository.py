@@ -107,6 +107,15 @@ def active_run(session: Session, district_id: str) -> SyncRun | None:
     ).first()
 
 
+def approval_of(session: Session, reviewed_run_id: str) -> SyncRun | None:
+    """A run that approved ``reviewed_run_id`` and did not fail (it may be active or done)."""
+    return session.scalars(
+        select(SyncRun).where(
+            SyncRun.approved_run_id == reviewed_run_id, SyncRun.state != SyncRunState.FAILED
+        )
+    ).first()
+
+
 def claim(session: Session, run_id: str, worker_id: str, now: dt.datetime) -> bool:
     """QUEUED → RUNNING for this worker; False when the run is not QUEUED (duplicate delivery)."""
     claimed = session.execute(

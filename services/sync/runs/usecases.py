@@ -87,6 +87,13 @@ def _check_approval(session: Session, district_id: str, approve_run_id: str) -> 
             "only a run that stopped in NEEDS_REVIEW can be approved.",
             reason="RUN_NOT_IN_REVIEW",
         )
+    approval = repository.approval_of(session, approve_run_id)
+    if approval is not None and approval.state not in (SyncRunState.QUEUED, SyncRunState.RUNNING):
+        raise FailedPrecondition(
+            f"Sync run {approve_run_id} was approved already (run {approval.id} is "
+            f"{approval.state.value}); start a new sync to review the district again.",
+            reason="RUN_ALREADY_APPROVED",
+        )
 
 
 def _create_or_attach(
