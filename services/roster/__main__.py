@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from services.common.db import make_engine
+from services.roster.db import roster_engine
 from services.roster.migrate import ensure_sqlite_folder, upgrade
 from services.roster.server import serve
 from services.roster.settings import load_settings
@@ -16,7 +16,7 @@ def main() -> None:
     settings = load_settings()
     if settings.auto_migrate:
         ensure_sqlite_folder(settings.database_url)
-        engine = make_engine(settings.database_url)
+        engine = roster_engine(settings.database_url)
         try:
             upgrade(engine)
         finally:

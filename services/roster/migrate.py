@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from services.common.db import make_engine
+from services.roster.db import roster_engine
 from services.roster.models import Base
 from services.roster.settings import load_settings
 
@@ -60,7 +60,7 @@ def drift(engine: Engine) -> list[object]:
 def check() -> int:
     """Migrate a scratch SQLite database and report any drift from the models."""
     with tempfile.TemporaryDirectory() as scratch:
-        engine = make_engine(f"sqlite:///{Path(scratch) / 'check.db'}")
+        engine = roster_engine(f"sqlite:///{Path(scratch) / 'check.db'}")
         try:
             upgrade(engine)
             differences = drift(engine)
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return check()
     settings = load_settings()
     ensure_sqlite_folder(settings.database_url)
-    engine = make_engine(settings.database_url)
+    engine = roster_engine(settings.database_url)
     try:
         upgrade(engine)
     finally:

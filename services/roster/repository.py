@@ -12,12 +12,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
+import psycopg
+from psycopg import sql as psycopg_sql
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Row,
     Select,
     Table,
     and_,
+    any_,
     delete,
     func,
     insert,
@@ -26,6 +30,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
 
 from services.roster import models
 from services.roster.domain import (
@@ -67,6 +73,13 @@ COUNT_FIELDS = (
 CHUNK = 1000
 
 
+def _among(conn: Connection, column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL ``= ANY(:array)``, one parameter instead of 1000 binds."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(literal(list(values), postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
@@ -101,7 +114,7 @@ def get_schools(conn: Connection, district_id: str, school_ids: Sequence[str]) -
     """The district's schools among ``school_ids``, by id."""
     found: dict[str, School] = {}
     for chunk in _chunks(school_ids):
-        query = select(schools).where(schools.c.district_id == district_id, schools.c.id.in_(chunk))
+        query = select(schools).where(schools.c.district_id == district_id, _among(conn, schools.c.id, chunk))
         found.update({row.id: _school(row) for row in conn.execute(query)})
     return found
 
@@ -146,7 +159,7 @@ def insert_schools(conn: Connection, rows: Sequence[School]) -> None:
 def _school_ids_of(conn: Connection, teacher_ids: Sequence[str]) -> dict[str, list[str]]:
     memberships: dict[str, list[str]] = defaultdict(list)
     for chunk in _chunks(teacher_ids):
-        query = select(teacher_schools).where(teacher_schools.c.teacher_id.in_(chunk))
+        query = select(teacher_schools).where(_among(conn, teacher_schools.c.teacher_id, chunk))
         for row in conn.execute(query):
             memberships[row.teacher_id].append(row.school_id)
     return memberships
@@ -179,7 +192,9 @@ def get_teachers(
     """The district's teachers among ``teacher_ids``, by id; ``lock`` holds them until commit."""
     rows: list[Row[Any]] = []
     for chunk in _chunks(teacher_ids):
-        query = select(teachers).where(teachers.c.district_id == district_id, teachers.c.id.in_(chunk))
+        query = select(teachers).where(
+            teachers.c.district_id == district_id, _among(conn, teachers.c.id, chunk)
+        )
         rows.extend(conn.execute(query.with_for_update() if lock else query))
     return {t.teacher_id: t for t in _teachers(conn, rows)}
 
@@ -190,7 +205,9 @@ def teachers_by_email_key(
     """The district's teachers whose email key is among ``keys``, by email key."""
     rows: list[Row[Any]] = []
     for chunk in _chunks(keys):
-        query = select(teachers).where(teachers.c.district_id == district_id, teachers.c.email_key.in_(chunk))
+        query = select(teachers).where(
+            teachers.c.district_id == district_id, _among(conn, teachers.c.email_key, chunk)
+        )
         rows.extend(conn.execute(query.with_for_update() if lock else query))
     keyed = {row.id: row.email_key for row in rows}
     return {keyed[t.teacher_id]: t for t in _teachers(conn, rows)}
@@ -247,7 +264,7 @@ def replace_memberships(conn: Connection, school_ids_by_teacher: Mapping[str, Se
     """Make each teacher's school list exactly the given one."""
     teacher_ids = list(school_ids_by_teacher)
     for chunk in _chunks(teacher_ids):
-        conn.execute(delete(teacher_schools).where(teacher_schools.c.teacher_id.in_(chunk)))
+        conn.execute(delete(teacher_schools).where(_among(conn, teacher_schools.c.teacher_id, chunk)))
     rows = [{"teacher_id": t, "school_id": s} for t, ids in school_ids_by_teacher.items() for s in ids]
     if rows:
         conn.execute(insert(teacher_schools), rows)
@@ -419,7 +436,7 @@ def staged_school_ids(conn: Connection, change_set_id: str, refs: Sequence[str])
     found: dict[str, str] = {}
     for chunk in _chunks(refs):
         query = select(staged_schools.c.ref, staged_schools.c.school_id).where(
-            staged_schools.c.change_set_id == change_set_id, staged_schools.c.ref.in_(chunk)
+            staged_schools.c.change_set_id == change_set_id, _among(conn, staged_schools.c.ref, chunk)
         )
         found.update({row.ref: row.school_id for row in conn.execute(query)})
     return found
@@ -446,7 +463,7 @@ def staged_teacher_clashes(
         if not values:
             continue
         query = select(column.position, column.teacher_id, column.ref, column.upsert_email_key).where(
-            column.change_set_id == change_set_id, key.in_(values)
+            column.change_set_id == change_set_id, _among(conn, key, values)
         )
         found.extend(conn.execute(query))
     return found
@@ -460,15 +477,36 @@ def stage(
     teacher_rows: Sequence[Mapping[str, Any]],
     membership_rows: Sequence[Mapping[str, Any]],
 ) -> None:
-    """Store one batch's staged rows (each list in one executemany) and its batch number."""
+    """Store one batch's staged rows and its batch number (COPY on PostgreSQL, else executemany)."""
     conn.execute(insert(staged_batches).values(change_set_id=change_set_id, batch_number=batch_number))
     for table, rows in (
         (staged_schools, school_rows),
         (staged_teachers, teacher_rows),
         (staged_memberships, membership_rows),
     ):
-        if rows:
+        if not rows:
+            continue
+        if conn.dialect.name == "postgresql":
+            _copy(conn, table, [{"change_set_id": change_set_id, **row} for row in rows])
+        else:
             conn.execute(insert(table), [{"change_set_id": change_set_id, **row} for row in rows])
+
+
+def _copy(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Bulk-load rows with PostgreSQL COPY inside the caller's transaction (unique checks still apply)."""
+    columns = list(rows[0])
+    statement = psycopg_sql.SQL("COPY {} ({}) FROM STDIN").format(
+        psycopg_sql.Identifier(table.name), psycopg_sql.SQL(", ").join(map(psycopg_sql.Identifier, columns))
+    )
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[column] for column in columns])
+    except psycopg.IntegrityError as error:
+        # The same exception a constraint violation raises through SQLAlchemy, for the callers.
+        raise IntegrityError(statement.as_string(driver), None, error) from error
 
 
 def revision_conflict(conn: Connection, change_set_id: str) -> str | None:

@@ -16,9 +16,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
-from services.common.db import make_engine
 from services.common.grpc_errors import ErrorInterceptor
 from services.roster.changesets import ChangeSetUseCases
+from services.roster.db import roster_engine
 from services.roster.pagetokens import PageTokens
 from services.roster.servicer import RosterServicer
 from services.roster.settings import RosterSettings
@@ -59,7 +59,7 @@ def create_server(
     ``interceptors`` run before the error interceptor (authentication goes there), so their domain
     errors are mapped too only if they raise inside the handler; they see every call first.
     """
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or roster_engine(settings.database_url)
     store = Store(engine, clock, PageTokens(settings.page_token_key.get_secret_value().encode()))
     change_sets = ChangeSetUseCases(store, settings.change_set_ttl)
     server = grpc.server(

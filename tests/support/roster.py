@@ -12,9 +12,9 @@ import grpc
 from ew.client.roster import RosterClient
 from sqlalchemy import Engine, func, select
 
-from services.common.db import make_engine
 from services.roster import migrate
 from services.roster import repository as repo
+from services.roster.db import roster_engine
 from services.roster.server import RosterServer, create_server
 from services.roster.settings import RosterSettings
 
@@ -74,7 +74,7 @@ def running_roster(
     database_url: str, *, interceptors: Sequence[grpc.ServerInterceptor] = (), **settings: object
 ) -> Iterator[Roster]:
     """Migrate ``database_url``, start a roster server on 127.0.0.1:0 and connect a client."""
-    engine = make_engine(database_url)
+    engine = roster_engine(database_url)
     migrate.upgrade(engine)
     clock = Clock()
     config = RosterSettings(database_url=database_url, listen_address="127.0.0.1:0", **settings)  # type: ignore[arg-type]
