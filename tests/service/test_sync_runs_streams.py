@@ -127,3 +127,15 @@ async def test_executing_a_finished_run_changes_nothing(stack: SyncStack) -> Non
 
     assert stack.client.get_run(events.run.name).last_sequence == last.sequence
     assert stack.roster.snapshot() == snapshot
+
+
+def test_a_slow_phase_keeps_reporting_while_it_waits(stack: SyncStack) -> None:
+    # One teacher page takes 2.5 s: the heartbeat must fill the silence with events.
+    stack.sandbox.set_faults([{"kind": "slow", "delay": 2.5, "times": 1, "path": "teachers"}])
+
+    events = list(stack.client.sync_rosters(stack.district_id))
+
+    reading = [e for e in events if e.phase == sync_pb2.SYNC_PHASE_READING_TEACHERS]
+    assert len(reading) >= 3
+    assert all(e.message == "Data from ClassLink is syncing" for e in reading)
+    assert events[-1].state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED
