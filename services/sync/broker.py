@@ -59,7 +59,9 @@ def create_broker(settings: _HasBrokerUrl) -> dramatiq.Broker:
     """The process's broker, after checking the settings name the same one."""
     if settings.broker_url.strip() != broker_url():
         raise RuntimeError(
-            f"the Dramatiq broker was chosen from {BROKER_URL_ENV} when services.sync.broker was "
-            "first imported; set the broker URL in the environment before starting the service"
+            f"the settings' broker URL differs from {BROKER_URL_ENV}, from which this process chose "
+            "its Dramatiq broker when services.sync.broker was first imported; set "
+            f"{BROKER_URL_ENV} in the environment (empty for the in-process stub broker) before "
+            "the process starts"
         )
     return broker

@@ -112,6 +112,8 @@ def sync_settings(database_url: str, roster_target: str, **overrides: Any) -> Sy
         "allow_insecure_http": True,
         "page_token_key": SecretStr("run-tests-page-token-key"),
         "oneroster_concurrency": 2,
+        # The in-process worker needs the stub broker; a shell's EW_BROKER_URL makes create_app refuse.
+        "broker_url": "",
     }
     return SyncSettings(**(values | overrides))
 
