@@ -24,10 +24,9 @@ from ew.roster.v1 import roster_pb2 as pb
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
-from services.common.db import normalise_url
+from services.common.db import make_engine, normalise_url
 from services.roster import migrate
 from services.roster import repository as repo
-from services.roster.db import roster_engine
 from services.roster.ids import new_id
 from services.roster.server import create_server
 from services.roster.settings import RosterSettings
@@ -59,7 +58,7 @@ def fresh_database(backend: str, server_url: str) -> Iterator[str]:
     if backend == "sqlite":
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite:///{Path(folder) / 'roster.db'}"
-            engine = roster_engine(url)
+            engine = make_engine(url)
             migrate.upgrade(engine)
             engine.dispose()
             yield url
@@ -70,7 +69,7 @@ def fresh_database(backend: str, server_url: str) -> Iterator[str]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(normalise_url(server_url)).set(database=name).render_as_string(hide_password=False)
     try:
-        engine = roster_engine(url)
+        engine = make_engine(url)
         migrate.upgrade(engine)
         engine.dispose()
         yield url
@@ -81,8 +80,11 @@ def fresh_database(backend: str, server_url: str) -> Iterator[str]:
 
 
 def bare_insert(url: str, teachers: int, schools: int) -> float:
-    """Seconds for one Core executemany per table of the same rows, in one transaction."""
-    engine = roster_engine(url)
+    """Seconds for one Core executemany per table of the same rows, in one transaction.
+
+    The engine is the plain shared one (``services.common.db.make_engine``), as any service would use.
+    """
+    engine = make_engine(url)
     now = dt.datetime.now(dt.UTC)
     school_ids = [new_id() for _ in range(schools)]
     teacher_ids = [new_id() for _ in range(teachers)]
