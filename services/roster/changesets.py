@@ -493,7 +493,7 @@ class ChangeSetUseCases:
         return Page(items, token)
 
     def clean_up(self) -> int:
-        """Expire open change sets past their expiry; purge staged rows of ended ones (commits leave theirs here)."""
+        """Expire idle open change sets; purge staged rows of ended ones (commits leave theirs here)."""
         with self._store.transaction() as conn:
             due = repo.due_change_sets(conn, self._store.clock())
         for change_set_id in due:
