@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.auth import AuthSettings, ServiceTokenProvider
 from services.common.db import make_engine
+from services.common.redaction import RedactingFilter, install_redaction
 from services.common.secrets import SecretBox, SecretSettings
 from services.common.tls import TlsSettings
 from services.sync.broker import create_broker
@@ -57,6 +58,7 @@ class App:
     roster_tls: TlsSettings
     broker: dramatiq.Broker
     notifier: Notifier
+    redactor: RedactingFilter
     clock: Clock = field(default=utc_now)
 
     async def transaction(self, work: Callable[[Session], T]) -> T:
@@ -95,8 +97,14 @@ def create_app(
     roster_tls: TlsSettings | None = None,
     clock: Clock = utc_now,
 ) -> App:
-    """Build the container; parts not given are read from their environment variables."""
+    """Build the container; parts not given are read from their environment variables.
+
+    Installs log redaction for the process and registers the configured ClassLink secrets with it.
+    """
     auth = auth or AuthSettings()
+    redactor = install_redaction()
+    for secret in (settings.classlink_client_secret, settings.classlink_partner_token):
+        redactor.register(secret.get_secret_value())
     engine = make_engine(settings.database_url)
     return App(
         settings=settings,
@@ -109,5 +117,6 @@ def create_app(
         roster_tls=roster_tls or RosterClientTlsSettings(),
         broker=create_broker(settings),
         notifier=create_notifier(settings),
+        redactor=redactor,
         clock=clock,
     )

@@ -128,8 +128,12 @@ def token_url(server_url: str) -> str:
 
 
 def server_config(app: App, connection: Connection, *, retry: RetryPolicy = SYNC_RETRY) -> ServerConfig:
-    """The OneRoster client configuration of a stored connection (the secret decrypted in memory only)."""
+    """The OneRoster client configuration of a stored connection (the secret decrypted in memory only).
+
+    The secret is registered with the process's log redaction, so no log line can carry it.
+    """
     secret = app.secrets.decrypt(connection.secret_ciphertext)
+    app.redactor.register(secret.get_secret_value())
     credentials = _credentials(connection.auth_method, connection.client_id, secret, connection.server_url)
     return ServerConfig(
         connection.server_url,
@@ -390,6 +394,7 @@ class Connections:
         return _strip_base_path(url)
 
     async def _prove_and_store(self, values: store.ConnectionValues, secret: SecretStr) -> Connection:
+        self._app.redactor.register(secret.get_secret_value())
         credentials = _credentials(values.auth_method, values.client_id, secret, values.server_url)
         config = ServerConfig(
             values.server_url,
