@@ -53,6 +53,14 @@ class RosterSettings(BaseSettings):
             raise ValueError(f"expected host:port, got {value!r}")
         return value
 
+    @field_validator("change_set_ttl", mode="before")
+    @classmethod
+    def _seconds_or_iso(cls, value: object) -> object:
+        """Plain numbers are seconds ("3600"); ISO 8601 durations ("PT1H") are read as such."""
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
+
     @field_validator("change_set_ttl")
     @classmethod
     def _positive_ttl(cls, value: dt.timedelta) -> dt.timedelta:

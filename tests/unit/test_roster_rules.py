@@ -1,12 +1,16 @@
-"""Pure roster rules: page tokens, email keys and validation, migrations matching the models."""
+"""Pure roster rules: page tokens, emails, validation, settings, migrations matching the models."""
 
 from __future__ import annotations
+
+import datetime as dt
+import os
 
 import pytest
 
 from services.common.errors import InvalidArgument
 from services.roster import migrate
 from services.roster.pagetokens import PageTokens
+from services.roster.settings import load_settings
 from services.roster.validation import check_email, check_page_size, check_uuid, email_key
 
 
@@ -46,3 +50,25 @@ def test_page_sizes_and_ids() -> None:
 
 def test_migrations_create_exactly_what_the_models_describe() -> None:
     assert migrate.check() == 0
+
+
+def test_settings_read_the_environment_and_refuse_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("EW_ROSTER_"):
+            monkeypatch.delenv(name)
+    defaults = load_settings()
+    assert (defaults.database_url, defaults.listen_address) == ("sqlite:///var/roster.db", "127.0.0.1:50051")
+    assert defaults.auto_migrate is True and defaults.change_set_ttl == dt.timedelta(hours=1)
+
+    monkeypatch.setenv("EW_ROSTER_DATABASE_URL", "postgresql://roster@db/roster")
+    monkeypatch.setenv("EW_ROSTER_CHANGE_SET_TTL", "900")
+    configured = load_settings()
+    assert configured.auto_migrate is False and configured.change_set_ttl == dt.timedelta(minutes=15)
+
+    monkeypatch.setenv("EW_ROSTER_LISTEN_ADDRESS", "no-port")
+    monkeypatch.setenv("EW_ROSTER_CHANGE_SET_TTL", "0")
+    with pytest.raises(SystemExit) as refused:
+        load_settings()
+    assert "EW_ROSTER_LISTEN_ADDRESS" in str(refused.value) and "EW_ROSTER_CHANGE_SET_TTL" in str(
+        refused.value
+    )
