@@ -351,6 +351,7 @@ class ChangeSetUseCases:
                 "read_revision": target.revision if target else None,
                 "teacher_id": target.teacher_id if target else new_id(),
                 "schools_changed": False,
+                "reactivate": False,
                 "ref": None,
                 "given_name": None,
                 "family_name": None,
@@ -379,6 +380,9 @@ class ChangeSetUseCases:
                         checked.counts.teachers_updated += 1
                     else:
                         checked.counts.teachers_unchanged += 1
+                if change.reactivate and target is not None and target.state is TeacherState.ARCHIVED:
+                    row["reactivate"] = True
+                    checked.counts.teachers_reactivated += 1
                 row.update(
                     kind=TeacherChangeKind.UPSERT.value,
                     outcome=outcome.value,

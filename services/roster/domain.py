@@ -170,6 +170,7 @@ class UpsertTeacherChange:
     family_name: str
     email: str
     schools: tuple[SchoolRef, ...] = field(default_factory=tuple)
+    reactivate: bool = False
 
 
 @dataclass(frozen=True)

@@ -194,6 +194,7 @@ class StagedTeacher(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     upsert_email_key: Mapped[str | None] = mapped_column(String(254))
     schools_changed: Mapped[bool] = mapped_column(default=False)
+    reactivate: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str | None] = mapped_column(String(500))
 
 

@@ -22,10 +22,12 @@ from sqlalchemy import (
     Table,
     and_,
     any_,
+    case,
     delete,
     func,
     insert,
     literal,
+    or_,
     select,
     tuple_,
     update,
@@ -596,6 +598,9 @@ def apply_change_set(
 
     guard = and_(t.id == s.teacher_id, mine, t.revision == s.read_revision)
     counts = {"teachers_updated": 0, "teachers_archived": 0, "teachers_reactivated": 0}
+    # An upsert that also reactivates changes state in the same guarded statement as its fields,
+    # since a second statement would find the revision already moved.
+    reactivating = and_(s.kind == TeacherChangeKind.UPSERT.value, s.reactivate)
     if staged.teachers_updated:
         counts["teachers_updated"] = conn.execute(
             update(teachers)
@@ -605,10 +610,16 @@ def apply_change_set(
                 family_name=s.family_name,
                 email=s.email,
                 email_key=s.upsert_email_key,
+                state=case((s.reactivate, TeacherState.ACTIVE.value), else_=t.state),
+                archive_time=case((s.reactivate, None), else_=t.archive_time),
+                archive_reason=case((s.reactivate, None), else_=t.archive_reason),
                 update_time=stamp,
                 revision=t.revision + 1,
             )
         ).rowcount
+        counts["teachers_reactivated"] += conn.execute(
+            select(func.count()).where(mine, reactivating, s.outcome == Outcome.UPDATED.value)
+        ).scalar_one()
         replaced = select(s.teacher_id).where(mine, s.outcome == Outcome.UPDATED.value, s.schools_changed)
         conn.execute(delete(teacher_schools).where(teacher_schools.c.teacher_id.in_(replaced)))
     if staged.teachers_archived:
@@ -624,9 +635,15 @@ def apply_change_set(
             )
         ).rowcount
     if staged.teachers_reactivated:
-        counts["teachers_reactivated"] = conn.execute(
+        counts["teachers_reactivated"] += conn.execute(
             update(teachers)
-            .where(guard, s.kind == TeacherChangeKind.REACTIVATE.value)
+            .where(
+                guard,
+                or_(
+                    s.kind == TeacherChangeKind.REACTIVATE.value,
+                    and_(reactivating, s.outcome == Outcome.UNCHANGED.value),
+                ),
+            )
             .values(
                 state=TeacherState.ACTIVE.value,
                 archive_time=None,

@@ -135,6 +135,7 @@ def _change(index: int, change: pb.Change) -> domain.Change:
                 domain.SchoolRef(school_id=s.school_id or None, school_ref=s.school_ref or None)
                 for s in upsert.schools
             ),
+            reactivate=upsert.reactivate,
         )
     if kind == "archive_teacher":
         return domain.ArchiveTeacherChange(

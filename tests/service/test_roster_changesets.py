@@ -31,7 +31,12 @@ def create_school(ref: str, name: str = "") -> pb.Change:
 
 
 def upsert(
-    ref: str, email: str, *schools: pb.SchoolRef, teacher_id: str = "", given: str = "Ada"
+    ref: str,
+    email: str,
+    *schools: pb.SchoolRef,
+    teacher_id: str = "",
+    given: str = "Ada",
+    reactivate: bool = False,
 ) -> pb.Change:
     return pb.Change(
         upsert_teacher=pb.UpsertTeacherChange(
@@ -41,6 +46,7 @@ def upsert(
             family_name="Byron",
             email=email,
             schools=schools,
+            reactivate=reactivate,
         )
     )
 
@@ -168,6 +174,46 @@ def test_unchanged_upserts_count_as_unchanged_and_keep_their_revision(roster: Ro
     assert [r.outcome for r in client.list_change_set_results(change_set.name)] == [
         pb.CHANGE_OUTCOME_UNCHANGED
     ]
+
+
+def test_an_upsert_can_reactivate_and_update_a_returning_teacher_in_one_change(roster: Roster) -> None:
+    client = roster.client
+    elm, oak = client.batch_create_schools("d1", ["Elm", "Oak"])
+    renamed, same, active = client.batch_upsert_teachers(
+        "d1",
+        [
+            pb.TeacherInput(given_name="Ada", family_name="Byron", email="ada@example.org"),
+            pb.TeacherInput(
+                given_name="Ada", family_name="Byron", email="same@example.org", school_ids=[elm.school_id]
+            ),
+            pb.TeacherInput(given_name="Ada", family_name="Byron", email="active@example.org"),
+        ],
+    )
+    client.batch_archive_teachers("d1", [renamed.teacher_id, same.teacher_id], "Left")
+    change_set = client.create_change_set("d1")
+    staged = client.stage_changes(
+        change_set.name,
+        1,
+        [
+            upsert("r1", "ada@example.org", by_id(oak.school_id), given="Adele", reactivate=True),
+            upsert("r2", "same@example.org", by_id(elm.school_id), reactivate=True),
+            upsert("r3", "active@example.org", reactivate=True),
+        ],
+    )
+    assert staged.staged == pb.ChangeCounts(teachers_updated=1, teachers_unchanged=2, teachers_reactivated=2)
+
+    committed = client.commit_change_set(change_set.name)
+
+    assert committed.applied == committed.staged
+    back = client.get_teacher(renamed.name)
+    assert (back.state, back.given_name, list(back.school_ids), back.archive_reason) == (
+        pb.TEACHER_STATE_ACTIVE,
+        "Adele",
+        [oak.school_id],
+        "",
+    )
+    assert client.get_teacher(same.name).state == pb.TEACHER_STATE_ACTIVE
+    assert client.get_teacher(active.name) == active
 
 
 def test_create_is_idempotent_by_request_id_and_batches_by_number(roster: Roster) -> None:

@@ -168,6 +168,7 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=254), nullable=True),
         sa.Column("upsert_email_key", sa.String(length=254), nullable=True),
         sa.Column("schools_changed", sa.Boolean(), nullable=False),
+        sa.Column("reactivate", sa.Boolean(), nullable=False),
         sa.Column("reason", sa.String(length=500), nullable=True),
         sa.ForeignKeyConstraint(
             ["change_set_id"], ["change_sets.id"], name=op.f("fk_staged_teachers_change_set_id_change_sets")
