@@ -166,14 +166,15 @@ def test_connect_map_preview_sync_and_follow_classlink_changes(deploy: Callable[
         archived[key] = replace(before[key], active=False)
     assert_roster(d, d.sandbox.roster(), archived)
 
-    # The leaver comes back with the same ClassLink id and email: reactivated, not duplicated.
+    # The leaver comes back with the same ClassLink id and email but a new family name:
+    # reactivated and renamed in the same sync, not duplicated.
     d.sandbox.mutate(
         [
             {
                 "op": "add_user",
                 "sourcedId": leaver["sourcedId"],
                 "givenName": leaver["givenName"],
-                "familyName": leaver["familyName"],
+                "familyName": leaver["familyName"] + "-Reyes",
                 "email": leaver["email"],
                 "orgs": leaver["orgs"],
                 "role": "teacher",

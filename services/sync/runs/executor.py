@@ -110,7 +110,7 @@ def _school_ref(ref: planner.SchoolRef) -> roster_pb2.SchoolRef:
     return roster_pb2.SchoolRef(school_ref=ref.create_ref)
 
 
-def _upsert(upsert: planner.TeacherUpsert) -> roster_pb2.Change:
+def _upsert(upsert: planner.TeacherUpsert, *, reactivate: bool = False) -> roster_pb2.Change:
     return roster_pb2.Change(
         upsert_teacher=roster_pb2.UpsertTeacherChange(
             ref=upsert.classlink_id,
@@ -119,6 +119,7 @@ def _upsert(upsert: planner.TeacherUpsert) -> roster_pb2.Change:
             family_name=upsert.family_name,
             email=upsert.email,
             schools=[_school_ref(ref) for ref in upsert.schools],
+            reactivate=reactivate,
         )
     )
 
@@ -140,14 +141,8 @@ class _Staging:
             for create in plan.school_creates
         ]
         teachers = [_upsert(upsert) for upsert in (*plan.adds, *plan.updates)]
-        # A change set touches a teacher once: reactivation restores the archived teacher as they
-        # were, which is what the planner found in EW.
-        teachers += [
-            roster_pb2.Change(
-                reactivate_teacher=roster_pb2.ReactivateTeacherChange(teacher_id=upsert.ew_teacher_id or "")
-            )
-            for upsert in plan.reactivations
-        ]
+        # A returning teacher may also have changed: one upsert reactivates and updates them.
+        teachers += [_upsert(upsert, reactivate=True) for upsert in plan.reactivations]
         archives = [
             roster_pb2.Change(
                 archive_teacher=roster_pb2.ArchiveTeacherChange(
