@@ -24,6 +24,7 @@ from ew.roster.v1 import roster_pb2 as pb
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
+from services.common.auth import AuthSettings, ServiceTokenProvider
 from services.common.db import make_engine, normalise_url
 from services.roster import migrate
 from services.roster import repository as repo
@@ -170,9 +171,12 @@ def run(backend: str, server_url: str, teachers: int, schools: int) -> float:
         baseline = bare_insert(url if backend == "sqlite" else url, teachers, schools)
     with fresh_database(backend, server_url) as url:
         settings = RosterSettings(database_url=url, listen_address="127.0.0.1:0")
-        roster = create_server(settings)
+        auth = AuthSettings(allow_dev_key=True)
+        roster = create_server(settings, auth=auth)
         roster.server.start()
-        client = RosterClient(f"127.0.0.1:{roster.port}", timeout=600)
+        client = RosterClient(
+            f"127.0.0.1:{roster.port}", timeout=600, metadata=ServiceTokenProvider(auth).metadata
+        )
         try:
             client.create_district(DISTRICT, "Bench")
             started = time.perf_counter()

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sys
 
+from pydantic import ValidationError
+
+from services.common.auth import AuthSettings
+from services.common.redaction import install_redaction
+from services.common.tls import TlsSettings
 from services.roster.db import roster_engine
 from services.roster.migrate import ensure_sqlite_folder, upgrade
 from services.roster.server import serve
@@ -13,7 +19,12 @@ from services.roster.settings import load_settings
 def main() -> None:
     """Entry point."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_redaction()
     settings = load_settings()
+    try:
+        auth, tls = AuthSettings(), TlsSettings()
+    except ValidationError as error:
+        sys.exit(f"Invalid roster security settings:\n{error}")
     if settings.auto_migrate:
         ensure_sqlite_folder(settings.database_url)
         engine = roster_engine(settings.database_url)
@@ -21,7 +32,7 @@ def main() -> None:
             upgrade(engine)
         finally:
             engine.dispose()
-    serve(settings)
+    serve(settings, auth=auth, tls=tls)
 
 
 if __name__ == "__main__":

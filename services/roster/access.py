@@ -1,15 +1,24 @@
-"""Where a caller's right to act on a district is decided: the security plug-in point.
+"""Who may act on a district's roster: the one check every RosterService RPC makes.
 
 Every RPC calls ``authorize`` once, right after reading the district from its request and before
-touching any data, so a refused call changes nothing and reveals nothing. Today every call is
-allowed; JWT authentication (the token's ``district`` claim and role) plugs in here.
+touching any data, so a refused call changes nothing and reveals nothing about the district. The
+caller was authenticated by the server's ``AuthInterceptor``; the rules themselves live in
+``services.common.authz``: reads for any user of the district, writes for its district
+administrators and the sync service's identity, unarchiving for district administrators, and
+creating districts for the service identity only.
 """
 
 from __future__ import annotations
 
 import enum
 
-import grpc
+from services.common.auth_interceptor import current_principal
+from services.common.authz import (
+    require_district_create,
+    require_roster_read,
+    require_roster_write,
+    require_unarchive,
+)
 
 
 class Action(enum.Enum):
@@ -21,5 +30,17 @@ class Action(enum.Enum):
     CREATE_DISTRICT = "create_district"
 
 
-def authorize(context: grpc.ServicerContext, district_id: str, action: Action) -> None:
+_RULES = {
+    Action.READ: require_roster_read,
+    Action.WRITE: require_roster_write,
+    Action.UNARCHIVE: require_unarchive,
+}
+
+
+def authorize(district_id: str, action: Action) -> None:
     """Allow the call, or raise Unauthenticated / PermissionDenied (services.common.errors)."""
+    principal = current_principal()
+    if action is Action.CREATE_DISTRICT:
+        require_district_create(principal)
+    else:
+        _RULES[action](principal, district_id)

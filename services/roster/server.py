@@ -16,7 +16,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
+from services.common.auth import AuthSettings, TokenVerifier
+from services.common.auth_interceptor import AuthInterceptor
 from services.common.grpc_errors import ErrorInterceptor
+from services.common.tls import TlsSettings, add_server_port
 from services.roster.changesets import ChangeSetUseCases
 from services.roster.db import roster_engine
 from services.roster.pagetokens import PageTokens
@@ -50,21 +53,27 @@ class RosterServer:
 def create_server(
     settings: RosterSettings,
     *,
+    auth: AuthSettings | None = None,
+    tls: TlsSettings | None = None,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
     clock: Clock = utc_now,
     engine: Engine | None = None,
 ) -> RosterServer:
     """Build a non-started server bound to ``settings.listen_address`` (port 0 picks a free port).
 
-    ``interceptors`` run before the error interceptor (authentication goes there), so their domain
-    errors are mapped too only if they raise inside the handler; they see every call first.
+    Token and TLS settings not given are read from ``EW_JWT_*`` and ``EW_TLS_*`` here, once, so a bad
+    configuration fails at startup. The auth interceptor sees every call first: each RPC except
+    health and reflection needs a valid bearer token. ``interceptors`` run next, then the error
+    interceptor that maps domain errors to statuses.
     """
+    verifier = TokenVerifier(auth or AuthSettings())
+    tls = tls or TlsSettings()
     engine = engine or roster_engine(settings.database_url)
     store = Store(engine, clock, PageTokens(settings.page_token_key.get_secret_value().encode()))
     change_sets = ChangeSetUseCases(store, settings.change_set_ttl)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="roster-rpc"),
-        interceptors=[*interceptors, ErrorInterceptor()],
+        interceptors=[AuthInterceptor(verifier), *interceptors, ErrorInterceptor()],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
@@ -79,7 +88,7 @@ def create_server(
     health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection([SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    port = server.add_insecure_port(settings.listen_address)
+    port = add_server_port(server, settings.listen_address, tls)
     if port == 0:
         raise RuntimeError(f"could not bind the roster server to {settings.listen_address}")
     return RosterServer(server, port, health_servicer, change_sets, engine)
@@ -95,9 +104,9 @@ def _clean_up_periodically(change_sets: ChangeSetUseCases, interval: float, stop
             log.exception("change set clean-up failed; retrying in %.0f s", interval)
 
 
-def serve(settings: RosterSettings) -> None:
+def serve(settings: RosterSettings, *, auth: AuthSettings, tls: TlsSettings) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight calls within the grace period."""
-    roster = create_server(settings)
+    roster = create_server(settings, auth=auth, tls=tls)
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

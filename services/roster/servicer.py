@@ -159,7 +159,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
         self, request: rpc.CreateDistrictRequest, context: grpc.ServicerContext
     ) -> rpc.CreateDistrictResponse:
         district_id = check_district_id(request.district_id, "district_id")
-        authorize(context, district_id, Action.CREATE_DISTRICT)
+        authorize(district_id, Action.CREATE_DISTRICT)
         return rpc.CreateDistrictResponse(
             district=_district(self._roster.create_district(district_id, request.display_name))
         )
@@ -168,21 +168,21 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
         self, request: rpc.GetDistrictRequest, context: grpc.ServicerContext
     ) -> rpc.GetDistrictResponse:
         district_id = names.district(request.name)
-        authorize(context, district_id, Action.READ)
+        authorize(district_id, Action.READ)
         return rpc.GetDistrictResponse(district=_district(self._roster.get_district(district_id)))
 
     def GetSchool(
         self, request: rpc.GetSchoolRequest, context: grpc.ServicerContext
     ) -> rpc.GetSchoolResponse:
         district_id, school_id = names.child(request.name, "schools")
-        authorize(context, district_id, Action.READ)
+        authorize(district_id, Action.READ)
         return rpc.GetSchoolResponse(school=_school(self._roster.get_school(district_id, school_id)))
 
     def ListSchools(
         self, request: rpc.ListSchoolsRequest, context: grpc.ServicerContext
     ) -> rpc.ListSchoolsResponse:
         district_id = names.district(request.parent, "parent")
-        authorize(context, district_id, Action.READ)
+        authorize(district_id, Action.READ)
         page = self._roster.list_schools(district_id, request.page_size, request.page_token)
         return rpc.ListSchoolsResponse(
             schools=[_school(s) for s in page.items],
@@ -194,7 +194,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
         self, request: rpc.BatchCreateSchoolsRequest, context: grpc.ServicerContext
     ) -> rpc.BatchCreateSchoolsResponse:
         district_id = names.district(request.parent, "parent")
-        authorize(context, district_id, Action.WRITE)
+        authorize(district_id, Action.WRITE)
         request_id = check_optional_uuid(request.request_id, "request_id")
         created = self._roster.batch_create_schools(
             district_id, [s.display_name for s in request.schools], request_id
@@ -205,14 +205,14 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
         self, request: rpc.GetTeacherRequest, context: grpc.ServicerContext
     ) -> rpc.GetTeacherResponse:
         district_id, teacher_id = names.child(request.name, "teachers")
-        authorize(context, district_id, Action.READ)
+        authorize(district_id, Action.READ)
         return rpc.GetTeacherResponse(teacher=_teacher(self._roster.get_teacher(district_id, teacher_id)))
 
     def ListTeachers(
         self, request: rpc.ListTeachersRequest, context: grpc.ServicerContext
     ) -> rpc.ListTeachersResponse:
         district_id = names.district(request.parent, "parent")
-        authorize(context, district_id, Action.READ)
+        authorize(district_id, Action.READ)
         filters = domain.TeacherFilter(
             school_id=check_optional_uuid(request.school_id, "school_id"),
             state=_teacher_state(request.state),
@@ -229,7 +229,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
         self, request: rpc.BatchUpsertTeachersRequest, context: grpc.ServicerContext
     ) -> rpc.BatchUpsertTeachersResponse:
         district_id = names.district(request.parent, "parent")
-        authorize(context, district_id, Action.WRITE)
+        authorize(district_id, Action.WRITE)
         request_id = check_optional_uuid(request.request_id, "request_id")
         inputs = [
             domain.TeacherInput(t.given_name, t.family_name, t.email, tuple(t.school_ids))
@@ -242,7 +242,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
         self, request: rpc.BatchArchiveTeachersRequest, context: grpc.ServicerContext
     ) -> rpc.BatchArchiveTeachersResponse:
         district_id = names.district(request.parent, "parent")
-        authorize(context, district_id, Action.WRITE)
+        authorize(district_id, Action.WRITE)
         archived = self._roster.batch_archive_teachers(district_id, list(request.teacher_ids), request.reason)
         return rpc.BatchArchiveTeachersResponse(teachers=[_teacher(t) for t in archived])
 
@@ -250,7 +250,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
         self, request: rpc.UnarchiveTeacherRequest, context: grpc.ServicerContext
     ) -> rpc.UnarchiveTeacherResponse:
         district_id, teacher_id = names.child(request.name, "teachers")
-        authorize(context, district_id, Action.UNARCHIVE)
+        authorize(district_id, Action.UNARCHIVE)
         return rpc.UnarchiveTeacherResponse(
             teacher=_teacher(self._roster.unarchive_teacher(district_id, teacher_id))
         )
@@ -259,7 +259,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
         self, request: rpc.CreateChangeSetRequest, context: grpc.ServicerContext
     ) -> rpc.CreateChangeSetResponse:
         district_id = names.district(request.parent, "parent")
-        authorize(context, district_id, Action.WRITE)
+        authorize(district_id, Action.WRITE)
         request_id = check_optional_uuid(request.request_id, "request_id")
         return rpc.CreateChangeSetResponse(
             change_set=_change_set(self._change_sets.create(district_id, request_id))
@@ -269,7 +269,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
         self, request: rpc.GetChangeSetRequest, context: grpc.ServicerContext
     ) -> rpc.GetChangeSetResponse:
         district_id, change_set_id = names.child(request.name, "changeSets")
-        authorize(context, district_id, Action.READ)
+        authorize(district_id, Action.READ)
         return rpc.GetChangeSetResponse(
             change_set=_change_set(self._change_sets.get(district_id, change_set_id))
         )
@@ -278,7 +278,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
         self, request: rpc.StageChangesRequest, context: grpc.ServicerContext
     ) -> rpc.StageChangesResponse:
         district_id, change_set_id = names.child(request.name, "changeSets")
-        authorize(context, district_id, Action.WRITE)
+        authorize(district_id, Action.WRITE)
         changes = [_change(i, c) for i, c in enumerate(request.changes)]
         staged = self._change_sets.stage(district_id, change_set_id, request.batch_number, changes)
         return rpc.StageChangesResponse(change_set=_change_set(staged))
@@ -287,7 +287,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
         self, request: rpc.CommitChangeSetRequest, context: grpc.ServicerContext
     ) -> rpc.CommitChangeSetResponse:
         district_id, change_set_id = names.child(request.name, "changeSets")
-        authorize(context, district_id, Action.WRITE)
+        authorize(district_id, Action.WRITE)
         return rpc.CommitChangeSetResponse(
             change_set=_change_set(self._change_sets.commit(district_id, change_set_id))
         )
@@ -296,7 +296,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
         self, request: rpc.AbandonChangeSetRequest, context: grpc.ServicerContext
     ) -> rpc.AbandonChangeSetResponse:
         district_id, change_set_id = names.child(request.name, "changeSets")
-        authorize(context, district_id, Action.WRITE)
+        authorize(district_id, Action.WRITE)
         abandoned = self._change_sets.abandon(district_id, change_set_id, request.reason)
         return rpc.AbandonChangeSetResponse(change_set=_change_set(abandoned))
 
@@ -304,7 +304,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
         self, request: rpc.ListChangeSetResultsRequest, context: grpc.ServicerContext
     ) -> rpc.ListChangeSetResultsResponse:
         district_id, change_set_id = names.child(request.parent, "changeSets", "parent")
-        authorize(context, district_id, Action.READ)
+        authorize(district_id, Action.READ)
         page = self._change_sets.list_results(
             district_id, change_set_id, request.page_size, request.page_token
         )

@@ -13,20 +13,24 @@ from pathlib import Path
 
 import grpc
 import pytest
+from ew.client.errors import UnauthenticatedError
 from ew.client.roster import RosterClient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.auth import AuthSettings, ServiceTokenProvider
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def environment(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EW_ROSTER_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EW_ROSTER_", "EW_JWT_", "EW_TLS_"))}
     env.update(
         PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'clients' / 'src'}",
         EW_ROSTER_DATABASE_URL=database_url,
         EW_ROSTER_LISTEN_ADDRESS="127.0.0.1:0",
         EW_ROSTER_GRACE_PERIOD="5",
+        EW_JWT_ALLOW_DEV_KEY="true",
     )
     return env
 
@@ -66,8 +70,11 @@ def test_the_service_migrates_serves_and_stops_on_sigterm(database_url: Callable
             assert health.Check(health_pb2.HealthCheckRequest(), timeout=30).status == (
                 health_pb2.HealthCheckResponse.SERVING
             )
-        with RosterClient(address, timeout=30) as client:
+        service = ServiceTokenProvider(AuthSettings(allow_dev_key=True))
+        with RosterClient(address, timeout=30, metadata=service.metadata) as client:
             assert client.create_district("d1", "District One").name == "districts/d1"
+        with RosterClient(address, timeout=30) as anonymous, pytest.raises(UnauthenticatedError):
+            anonymous.get_district("d1")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
     finally:
@@ -90,3 +97,18 @@ def test_bad_settings_fail_fast_with_the_variable_named(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "EW_ROSTER_MAX_WORKERS" in result.stderr and "EW_ROSTER_DATABASE_URL" in result.stderr
+
+
+def test_missing_token_keys_fail_fast_naming_the_variable(tmp_path: Path) -> None:
+    env = environment(f"sqlite:///{tmp_path / 'roster.db'}")
+    del env["EW_JWT_ALLOW_DEV_KEY"]
+    result = subprocess.run(
+        [sys.executable, "-m", "services.roster"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "Invalid roster security settings" in result.stderr and "EW_JWT_SECRET" in result.stderr

@@ -14,6 +14,8 @@ from ew.roster.v1 import roster_pb2 as pb
 from ew.roster.v1 import roster_service_pb2 as rpc
 from ew.roster.v1 import roster_service_pb2_grpc
 
+from services.common.auth import Role
+from services.common.devtoken import mint_dev_token
 from services.common.errors import PermissionDenied
 from services.roster import servicer
 from services.roster.access import Action
@@ -56,7 +58,7 @@ def test_every_rpc_is_authorised_for_its_district_before_touching_data(
     change_set = roster.client.create_change_set("d2")
     asked: list[tuple[str, Action]] = []
 
-    def deny(context: grpc.ServicerContext, district_id: str, action: Action) -> None:
+    def deny(district_id: str, action: Action) -> None:
         asked.append((district_id, action))
         raise PermissionDenied(f"The caller may not {action.value} in district {district_id!r}.")
 
@@ -109,7 +111,7 @@ def test_every_rpc_is_authorised_for_its_district_before_touching_data(
         rpc.DESCRIPTOR.services_by_name["RosterService"].methods_by_name
     )
     before = roster.snapshot()
-    with grpc.insecure_channel(roster.address) as channel:
+    with roster.channel() as channel:
         stub = roster_service_pb2_grpc.RosterServiceStub(channel)
         for name, request, action in calls:
             with pytest.raises(grpc.RpcError) as info:
@@ -125,19 +127,21 @@ def test_every_rpc_is_authorised_for_its_district_before_touching_data(
 def test_the_metadata_hook_reaches_the_server_on_every_call(
     roster: Roster, recorder: MetadataRecorder
 ) -> None:
-    tokens = iter(["token-1", "token-2"])
+    admin = mint_dev_token(roster.auth, district_id="d1", role=Role.DISTRICT_ADMIN, plan="basic")
+    sent = [roster.service_tokens.token(), admin]
+    tokens = iter(sent)
     with RosterClient(
         roster.address, metadata=lambda: [("authorization", f"Bearer {next(tokens)}")]
     ) as client:
         client.get_district("d1")
         client.batch_create_schools("d1", ["Elm"])
-    assert [seen.get("authorization") for seen in recorder.seen[-2:]] == ["Bearer token-1", "Bearer token-2"]
+    assert [seen.get("authorization") for seen in recorder.seen[-2:]] == [f"Bearer {t}" for t in sent]
 
 
 def test_client_errors_carry_the_status_reason_and_message(
     roster: Roster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def deny(context: grpc.ServicerContext, district_id: str, action: Action) -> None:
+    def deny(district_id: str, action: Action) -> None:
         raise PermissionDenied("Not your district.", reason="DISTRICT_MISMATCH")
 
     monkeypatch.setattr(servicer, "authorize", deny)

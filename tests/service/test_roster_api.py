@@ -31,7 +31,7 @@ def roster(database_url: Callable[[str], str]) -> Iterator[Roster]:
 
 @pytest.fixture
 def stub(roster: Roster) -> Iterator[roster_service_pb2_grpc.RosterServiceStub]:
-    with grpc.insecure_channel(roster.address) as channel:
+    with roster.channel() as channel:
         yield roster_service_pb2_grpc.RosterServiceStub(channel)
 
 
@@ -337,7 +337,7 @@ def test_archive_and_unarchive(roster: Roster) -> None:
 
 
 def test_health_and_reflection(roster: Roster) -> None:
-    with grpc.insecure_channel(roster.address) as channel:
+    with roster.channel() as channel:
         health = health_pb2_grpc.HealthStub(channel)
         response = health.Check(health_pb2.HealthCheckRequest(service="ew.roster.v1.RosterService"))
         assert response.status == health_pb2.HealthCheckResponse.SERVING

@@ -21,7 +21,9 @@ def roster(database_url: Callable[[str], str]) -> Iterator[Roster]:
 
 
 async def test_a_sync_as_the_sync_service_runs_it(roster: Roster) -> None:
-    async with AsyncRosterClient(roster.address, timeout=30) as client:
+    async with AsyncRosterClient(
+        roster.address, timeout=30, metadata=roster.service_tokens.metadata
+    ) as client:
         assert (await client.get_district("d1")).display_name == "District One"
         existing = await client.batch_create_schools("d1", [f"School {n:04d}" for n in range(1000)])
         await client.batch_create_schools("d1", ["School 1000"])
@@ -64,7 +66,7 @@ async def test_a_sync_as_the_sync_service_runs_it(roster: Roster) -> None:
 
 
 async def test_async_errors_are_mapped(roster: Roster) -> None:
-    async with AsyncRosterClient(roster.address) as client:
+    async with AsyncRosterClient(roster.address, metadata=roster.service_tokens.metadata) as client:
         with pytest.raises(NotFoundError) as missing:
             await client.get_district("nope")
         assert missing.value.code == grpc.StatusCode.NOT_FOUND and "'nope'" in missing.value.message

@@ -433,7 +433,7 @@ def test_results_are_paged_and_only_for_committed_change_sets(roster: Roster) ->
         lambda: list(client.list_change_set_results(change_set.name)),
     )
     client.commit_change_set(change_set.name)
-    with grpc.insecure_channel(roster.address) as channel:
+    with roster.channel() as channel:
         stub = roster_service_pb2_grpc.RosterServiceStub(channel)
         refs: list[str] = []
         token = ""

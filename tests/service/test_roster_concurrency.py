@@ -22,7 +22,9 @@ def roster(database_url: Callable[[str], str]) -> Iterator[Roster]:
 
 
 def test_two_clients_upserting_the_same_email_at_once_make_one_teacher(roster: Roster) -> None:
-    clients = [RosterClient(roster.address, timeout=60) for _ in range(2)]
+    clients = [
+        RosterClient(roster.address, timeout=60, metadata=roster.service_tokens.metadata) for _ in range(2)
+    ]
     start = threading.Barrier(2)
     stored: list[list[str]] = [[], []]
     errors: list[BaseException] = []

@@ -1,17 +1,24 @@
-"""A real roster server on port 0 over a freshly migrated database, for the roster suites."""
+"""A real roster server on port 0 over a freshly migrated database, for the roster suites.
+
+The server authenticates every call as in production (development key); the suite's client and
+``Roster.channel()`` call as the sync service's identity, which may do everything.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import grpc
 from ew.client.roster import RosterClient
 from sqlalchemy import Engine, func, select
 
+from services.common.auth import AuthSettings, Metadata, ServiceTokenProvider
+from services.common.tls import TlsSettings
 from services.roster import migrate
 from services.roster import repository as repo
 from services.roster.db import roster_engine
@@ -36,15 +43,59 @@ class Clock:
             self._now += delta
 
 
+class _CallDetails(NamedTuple):
+    method: str
+    timeout: float | None
+    metadata: Any
+    credentials: grpc.CallCredentials | None
+    wait_for_ready: bool | None
+    compression: Any
+
+
+class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds a token's ``authorization`` metadata to every call of a channel."""
+
+    def __init__(self, metadata: Callable[[], Metadata]) -> None:
+        self._metadata = metadata
+
+    def _details(self, details: Any) -> Any:
+        return _CallDetails(
+            details.method,
+            details.timeout,
+            (*(details.metadata or ()), *self._metadata()),
+            details.credentials,
+            details.wait_for_ready,
+            details.compression,
+        )
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+
 @dataclass
 class Roster:
-    """A started server, a client on it, its engine and clock."""
+    """A started server, a client on it (as the service identity), its engine, clock and token settings."""
 
     server: RosterServer
     client: RosterClient
     engine: Engine
     clock: Clock
     address: str
+    auth: AuthSettings
+    service_tokens: ServiceTokenProvider
+    credentials: grpc.ChannelCredentials | None = None
+
+    def channel(self) -> grpc.Channel:
+        """A channel to the server whose calls carry the service identity's token; close it after use."""
+        plain = (
+            grpc.insecure_channel(self.address)
+            if self.credentials is None
+            else grpc.secure_channel(self.address, self.credentials)
+        )
+        return grpc.intercept_channel(plain, _Bearer(self.service_tokens.metadata))
 
     def snapshot(self) -> dict[str, list[tuple[object, ...]]]:
         """Every roster row (districts, schools, teachers, memberships), to prove nothing changed."""
@@ -69,21 +120,38 @@ class Roster:
             )
 
 
+def dev_auth() -> AuthSettings:
+    """Token settings signing with the public development key (tests only)."""
+    return AuthSettings(allow_dev_key=True)
+
+
 @contextmanager
 def running_roster(
-    database_url: str, *, interceptors: Sequence[grpc.ServerInterceptor] = (), **settings: object
+    database_url: str,
+    *,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
+    auth: AuthSettings | None = None,
+    tls: TlsSettings | None = None,
+    client_tls: TlsSettings | None = None,
+    **settings: object,
 ) -> Iterator[Roster]:
-    """Migrate ``database_url``, start a roster server on 127.0.0.1:0 and connect a client."""
+    """Migrate ``database_url``, start a roster server on 127.0.0.1:0 and connect a client.
+
+    ``tls`` serves TLS; ``client_tls`` is then what the suite's client trusts and presents.
+    """
+    auth = auth or dev_auth()
     engine = roster_engine(database_url)
     migrate.upgrade(engine)
     clock = Clock()
     config = RosterSettings(database_url=database_url, listen_address="127.0.0.1:0", **settings)  # type: ignore[arg-type]
-    server = create_server(config, clock=clock, engine=engine, interceptors=interceptors)
+    server = create_server(config, auth=auth, tls=tls, clock=clock, engine=engine, interceptors=interceptors)
     server.server.start()
     address = f"127.0.0.1:{server.port}"
-    client = RosterClient(address, timeout=60)
+    tokens = ServiceTokenProvider(auth)
+    credentials = client_tls.channel_credentials() if client_tls is not None else None
+    client = RosterClient(address, timeout=60, metadata=tokens.metadata, credentials=credentials)
     try:
-        yield Roster(server, client, engine, clock, address)
+        yield Roster(server, client, engine, clock, address, auth, tokens, credentials)
     finally:
         client.close()
         server.stop(None)

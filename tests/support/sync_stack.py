@@ -14,12 +14,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 from ew.client.sync import SyncClient
 from ew.sync.v1 import sync_pb2
 from grpc_health.v1 import health_pb2
 from pydantic import SecretStr
 
-from services.common.auth import AuthSettings, Role
+from services.common.auth import Role
 from services.common.db import make_engine
 from services.common.devtoken import mint_dev_token
 from services.common.secrets import DEV_SECRET_KEY, SecretBox
@@ -27,16 +28,12 @@ from services.sync.app import App, create_app
 from services.sync.migrate import upgrade
 from services.sync.server import SERVICE_NAME, SyncServer, create_server
 from services.sync.settings import SyncSettings
-from tests.support.roster import Roster, running_roster
+from tests.support.pki import Pki
+from tests.support.roster import Roster, dev_auth, running_roster
 from tests.support.sandbox import SandboxHandle, start_sandbox
 
 DISTRICT = "d-runs"
 PREMIUM = "district_premium"
-
-
-def dev_auth() -> AuthSettings:
-    """Token settings signing with the public development key (tests only)."""
-    return AuthSettings(allow_dev_key=True)
 
 
 class ServerThread:
@@ -78,6 +75,7 @@ class SyncStack:
     server: ServerThread
     client: SyncClient
     district_id: str
+    credentials: grpc.ChannelCredentials | None = None
 
     def token(
         self, *, role: Role = Role.DISTRICT_ADMIN, district_id: str | None = None, plan: str = PREMIUM
@@ -89,7 +87,7 @@ class SyncStack:
 
     def client_as(self, token: str) -> SyncClient:
         """Another client on the same server, with a fixed token."""
-        return SyncClient(self.server.target, token=lambda: token)
+        return SyncClient(self.server.target, token=lambda: token, credentials=self.credentials)
 
     def connect(self) -> None:
         """Connect the district to the sandbox's first tenant with OAuth 1.0a credentials."""
@@ -126,13 +124,21 @@ def sync_stack(
     sandbox: SandboxHandle | None = None,
     settings: dict[str, Any] | None = None,
     connect: bool = True,
+    tls: Pki | None = None,
     **sandbox_flags: Any,
 ) -> Iterator[SyncStack]:
-    """Start the sandbox (unless given), roster and sync servers; create and connect the district."""
+    """Start the sandbox (unless given), roster and sync servers; create and connect the district.
+
+    With ``tls`` both servers require client certificates from its CA: the sync service calls the
+    roster with its client certificate, and the stack's clients present it too.
+    """
     own_sandbox = sandbox is None
     handle = sandbox or start_sandbox(**sandbox_flags)
+    server_tls = tls.server() if tls else None
+    client_tls = tls.client() if tls else None
+    credentials = client_tls.channel_credentials() if client_tls else None
     try:
-        with running_roster(roster_url) as roster:
+        with running_roster(roster_url, tls=server_tls, client_tls=client_tls) as roster:
             roster.client.create_district(DISTRICT, "Runs District")
             engine = make_engine(sync_url)
             try:
@@ -143,11 +149,13 @@ def sync_stack(
                 sync_settings(sync_url, roster.address, **(settings or {})),
                 auth=dev_auth(),
                 secrets=SecretBox([DEV_SECRET_KEY]),
+                server_tls=server_tls,
+                roster_tls=client_tls,
             )
             server = ServerThread(app)
             token = mint_dev_token(app.auth, district_id=DISTRICT, role=Role.DISTRICT_ADMIN, plan=PREMIUM)
-            client = SyncClient(server.target, token=lambda: token)
-            stack = SyncStack(handle, roster, app, server, client, DISTRICT)
+            client = SyncClient(server.target, token=lambda: token, credentials=credentials)
+            stack = SyncStack(handle, roster, app, server, client, DISTRICT, credentials)
             try:
                 if connect:
                     stack.connect()
