@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ew.client.errors import NotFoundError, RosterError
+from ew.client.errors import NotFoundError, PermissionDeniedError, RosterError, UnauthenticatedError
 from ew.client.roster import AsyncRosterClient
 from ew.roster.v1 import roster_pb2
 
@@ -17,6 +17,13 @@ def roster_failure(error: RosterError, district_id: str) -> DomainError:
             f"District {district_id} does not exist in Education Walkthrough yet; "
             "it must be set up before ClassLink can be synced.",
             reason="EW_DISTRICT_NOT_FOUND",
+        )
+    if isinstance(error, UnauthenticatedError | PermissionDeniedError):
+        # The sync service's own token was refused: a deployment fault no retry by the admin fixes.
+        return Unavailable(
+            "Education Walkthrough's roster service refused the sync service's identity "
+            f"({error.code.name}); an operator must configure both services with the same EW_JWT_* keys.",
+            reason="ROSTER_REFUSED_SERVICE_IDENTITY",
         )
     return Unavailable(
         f"Education Walkthrough's roster service did not answer ({error.code.name}); try again shortly.",

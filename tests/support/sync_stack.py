@@ -20,7 +20,7 @@ from ew.sync.v1 import sync_pb2
 from grpc_health.v1 import health_pb2
 from pydantic import SecretStr
 
-from services.common.auth import Role
+from services.common.auth import AuthSettings, Role
 from services.common.db import make_engine
 from services.common.devtoken import mint_dev_token
 from services.common.secrets import DEV_SECRET_KEY, SecretBox
@@ -125,12 +125,14 @@ def sync_stack(
     settings: dict[str, Any] | None = None,
     connect: bool = True,
     tls: Pki | None = None,
+    roster_auth: AuthSettings | None = None,
     **sandbox_flags: Any,
 ) -> Iterator[SyncStack]:
     """Start the sandbox (unless given), roster and sync servers; create and connect the district.
 
     With ``tls`` both servers require client certificates from its CA: the sync service calls the
-    roster with its client certificate, and the stack's clients present it too.
+    roster with its client certificate, and the stack's clients present it too. ``roster_auth``
+    gives the roster server other token settings than the sync service's (a misconfiguration).
     """
     own_sandbox = sandbox is None
     handle = sandbox or start_sandbox(**sandbox_flags)
@@ -138,7 +140,7 @@ def sync_stack(
     client_tls = tls.client() if tls else None
     credentials = client_tls.channel_credentials() if client_tls else None
     try:
-        with running_roster(roster_url, tls=server_tls, client_tls=client_tls) as roster:
+        with running_roster(roster_url, auth=roster_auth, tls=server_tls, client_tls=client_tls) as roster:
             roster.client.create_district(DISTRICT, "Runs District")
             engine = make_engine(sync_url)
             try:
