@@ -102,16 +102,6 @@ class ProgressReporter:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
-    @property
-    def percent(self) -> int:
-        """The latest percent written."""
-        return self._percent
-
-    @property
-    def phase(self) -> SyncPhase:
-        """The current phase."""
-        return self._phase
-
     def start_heartbeat(self) -> None:
         """Start the ticker that keeps events flowing while the run works."""
         self._ticker = threading.Thread(
