@@ -7,9 +7,11 @@ links, run SUCCEEDED with its summary, the connection's last success, the final 
 
 All or nothing: every failure before the commit abandons the change set and marks the run FAILED
 with a message an administrator can act on; EW is unchanged. A commit refused because EW's roster
-changed meanwhile is re-planned once against the fresh roster. When a commit's outcome cannot be
-learned (the roster service went away mid-commit), the run is left RUNNING with its change set
-recorded and recovery settles it from the change set's state.
+changed meanwhile (at staging or commit) is re-planned once against the fresh roster. When a
+commit's outcome cannot be learned, or its bookkeeping cannot be written, the run is left RUNNING
+with its change set recorded, and recovery settles it from the change set's state once the
+heartbeat has gone stale. The plan (the run's journal) is written while the batches are staged,
+and always before the commit.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ INTERNAL_FAILURE = (
     "The sync failed unexpectedly; nothing was changed. "
     "Run it again, and contact support if it keeps failing."
 )
+COMMIT_REFUSED = (
+    "EW's roster service refused the changes ({reason}); nothing was changed. Run the sync again."
+)
 SUCCEEDED_MESSAGE = "Sync complete"
 REVIEW_MESSAGE = "Stopped before archiving: {guard} Nothing was changed."
 
@@ -87,7 +92,7 @@ class _RosterChanged(Exception):
 
 
 class CommitUnknown(Exception):
-    """The commit's outcome could not be learned; recovery settles the run later."""
+    """The change set may have committed, but the run could not record it; recovery settles it."""
 
 
 def new_worker_id() -> str:
@@ -232,7 +237,15 @@ class RunExecution:
                     logger.info("run %s: EW changed during the sync; planning again", self.run.id)
                     continue
                 raise RunFailed(ROSTER_CHANGED) from None
-            self._finish_success(plan, source, outcome)
+            try:
+                self._finish_success(plan, source, outcome)
+            except RunLost:
+                raise
+            except Exception as error:
+                # EW has the changes: the run must not claim otherwise. Recovery, which finds the
+                # change set committed, writes the bookkeeping once the heartbeat has gone stale.
+                logger.exception("run %s: committed, but its bookkeeping failed", self.run.id)
+                raise CommitUnknown(self.run.id) from error
             return
 
     def _approved_archives(self) -> frozenset[str] | None:
@@ -384,12 +397,17 @@ class RunExecution:
         except AbortedError as error:
             logger.info("run %s: commit refused: %s", self.run.id, error.message)
             raise _RosterChanged() from error
-        except (UnavailableError, DeadlineExceededError) as error:
+        except RosterError as error:
+            # Any other failure may have happened after the commit itself: ask before telling the
+            # administrator that nothing changed.
             state = await self._change_set_state(roster, name)
+            if state is None:
+                raise CommitUnknown(name) from error
             if state != roster_pb2.CHANGE_SET_STATE_COMMITTED:
-                if state is None:
-                    raise CommitUnknown(name) from error
-                raise RunFailed(ROSTER_UNAVAILABLE) from error
+                await self._abandon(roster, name, "the commit failed")
+                if isinstance(error, UnavailableError | DeadlineExceededError):
+                    raise RunFailed(ROSTER_UNAVAILABLE) from error
+                raise RunFailed(COMMIT_REFUSED.format(reason=error.message)) from error
         try:
             return await bookkeeping.read_outcome(roster, name)
         except RosterError as error:
@@ -401,7 +419,7 @@ class RunExecution:
         for delay in (0.5, 1.0, 2.0, 4.0):
             try:
                 return (await roster.get_change_set(name)).state
-            except (UnavailableError, DeadlineExceededError):
+            except RosterError:
                 # Back-off between attempts to learn the outcome, not synchronisation.
                 await asyncio.sleep(delay)
         return None
