@@ -40,13 +40,13 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    asyncio.run(recovery.recover(app))
+    asyncio.run(recovery.recover(app, tasks.enqueue_run))
     worker = Worker(app.broker, queues={tasks.QUEUE}, worker_threads=app.settings.worker_threads)
     worker.start()
     logger.info("sync worker started (%d threads)", app.settings.worker_threads)
     while not stopping.wait(app.settings.recovery_interval_seconds):
         try:
-            asyncio.run(recovery.recover(app))
+            asyncio.run(recovery.recover(app, tasks.enqueue_run))
         except Exception:
             logger.exception("sync run recovery pass failed")
     logger.info("sync worker stopping")

@@ -15,6 +15,7 @@ from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2
 from sqlalchemy import delete, select, update
 
+from services.sync import tasks
 from services.sync.runs import recovery, repository
 from services.sync.runs.progress import utcnow
 from services.sync.store import links, mappings
@@ -79,7 +80,7 @@ async def test_a_run_that_died_after_its_commit_is_finished_by_recovery(stack: S
         session.execute(delete(SchoolMapping).where(SchoolMapping.origin == MappingOrigin.CREATED))
         session.execute(update(Connection).values(last_success_time=None))
 
-    await recovery.recover(stack.app)
+    await recovery.recover(stack.app, tasks.enqueue_run)
 
     run = stack.client.get_run(events.run.name)
     assert run.state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED
@@ -122,7 +123,7 @@ async def test_a_run_that_died_with_an_open_change_set_fails_and_the_change_set_
         assert repository.claim(session, run_id, "dead-worker", utcnow() - LONG_AGO)
         repository.set_run_fields(session, run_id, "dead-worker", change_set_name=change_set.name)
 
-    await recovery.recover(stack.app)
+    await recovery.recover(stack.app, tasks.enqueue_run)
 
     run = stack.client.get_run(f"districts/{stack.district_id}/syncRuns/{run_id}")
     assert run.state == sync_pb2.SYNC_RUN_STATE_FAILED
@@ -148,7 +149,28 @@ async def test_a_running_run_with_a_fresh_heartbeat_is_left_alone(stack: SyncSta
         )
         assert repository.claim(session, run_id, "live-worker", utcnow())
 
-    await recovery.recover(stack.app)
+    await recovery.recover(stack.app, tasks.enqueue_run)
 
     with stack.app.sessions() as session:
         assert session.scalar(select(SyncRun.state).where(SyncRun.id == run_id)) is SyncRunState.RUNNING
+
+
+async def test_a_queued_run_whose_message_was_lost_is_sent_again_and_runs(stack: SyncStack) -> None:
+    run_id = str(uuid.uuid4())
+    with stack.app.sessions.begin() as session:
+        repository.insert_run(
+            session,
+            run_id=run_id,
+            district_id=stack.district_id,
+            trigger=SyncTrigger.MANUAL,
+            requested_by="test",
+            approved_run_id=None,
+            now=utcnow() - LONG_AGO,
+            message="queued",
+        )
+
+    await recovery.recover(stack.app, tasks.enqueue_run)
+
+    events = list(stack.client.watch_run(f"districts/{stack.district_id}/syncRuns/{run_id}"))
+    assert events[-1].state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED
+    assert events[-1].summary.teachers_added > 0

@@ -42,11 +42,12 @@ async def start(app: App) -> None:
         tasks.install_app(app)
         worker = Worker(app.broker, worker_timeout=WORKER_POLL_MS, worker_threads=app.settings.worker_threads)
         worker.start()
-        await recovery.recover(app, requeue=tasks.enqueue_run)
+        await recovery.recover(app, tasks.enqueue_run, requeue_all_queued=True)
     else:
-        await recovery.recover(app)
+        await recovery.recover(app, tasks.enqueue_run)
     _running[id(app)] = _Running(
-        worker=worker, recovery=asyncio.create_task(recovery.recovery_loop(app), name="run-recovery")
+        worker=worker,
+        recovery=asyncio.create_task(recovery.recovery_loop(app, tasks.enqueue_run), name="run-recovery"),
     )
 
 

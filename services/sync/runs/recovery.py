@@ -41,6 +41,7 @@ WORKER_DIED = (
     "nothing was changed. Run it again."
 )
 RECOVERED = "Sync complete (finished by recovery after its worker stopped)"
+QUEUED_RESEND_FACTOR = 5
 
 
 def _stale_cutoff(app: App) -> dt.datetime:
@@ -113,22 +114,32 @@ async def reconcile(app: App, roster: AsyncRosterClient, run: SyncRun, cutoff: d
     logger.info("run %s: its worker died; marked FAILED", run.id)
 
 
-def _stale_and_queued(app: App, cutoff: dt.datetime) -> tuple[list[SyncRun], list[str]]:
+def _stale_and_queued(
+    app: App, cutoff: dt.datetime, queued_before: dt.datetime
+) -> tuple[list[SyncRun], list[str]]:
     with app.sessions() as session:
         stale = list(repository.stale_running_runs(session, cutoff))
-        queued = [run.id for run in repository.queued_runs(session, utcnow())]
+        queued = [run.id for run in repository.queued_runs(session, queued_before)]
         session.expunge_all()
         return stale, queued
 
 
-async def recover(app: App, requeue: Callable[[str], None] | None = None) -> None:
-    """One recovery pass: settle stale runs; with ``requeue``, send every QUEUED run again.
+async def recover(app: App, requeue: Callable[[str], None], *, requeue_all_queued: bool = False) -> None:
+    """One recovery pass: settle stale runs, and send QUEUED runs that waited too long again.
 
-    Requeue only at the start of a process using the stub broker: its QUEUED runs lost their
-    messages with the previous process. A Redis broker keeps messages, so nothing is re-sent.
+    A QUEUED run is re-sent once it has waited ``QUEUED_RESEND_FACTOR`` stale timeouts (a lost
+    message must not block its district for ever; a duplicate is a no-op claim), and every QUEUED
+    run with ``requeue_all_queued``: at the start of a process using the stub broker, whose queue
+    died with the previous process.
     """
     cutoff = _stale_cutoff(app)
-    stale, queued = await asyncio.to_thread(_stale_and_queued, app, cutoff)
+    now = utcnow()
+    queued_before = (
+        now
+        if requeue_all_queued
+        else now - dt.timedelta(seconds=app.settings.run_stale_seconds * QUEUED_RESEND_FACTOR)
+    )
+    stale, queued = await asyncio.to_thread(_stale_and_queued, app, cutoff, queued_before)
     if stale:
         roster = app.new_roster_client()
         try:
@@ -142,17 +153,17 @@ async def recover(app: App, requeue: Callable[[str], None] | None = None) -> Non
                     logger.warning("run %s: could not reach the roster service", run.id, exc_info=True)
         finally:
             await roster.close()
-    if requeue is not None:
-        for run_id in queued:
-            await asyncio.to_thread(requeue, run_id)
+    for run_id in queued:
+        logger.info("run %s is still queued; sending it again", run_id)
+        await asyncio.to_thread(requeue, run_id)
 
 
-async def recovery_loop(app: App) -> None:
+async def recovery_loop(app: App, requeue: Callable[[str], None]) -> None:
     """Recover at every ``recovery_interval_seconds`` until cancelled."""
     while True:
         # A periodic timer, not synchronisation: stale runs appear whenever a worker dies.
         await asyncio.sleep(app.settings.recovery_interval_seconds)
         try:
-            await recover(app)
+            await recover(app, requeue)
         except Exception:
             logger.exception("sync run recovery pass failed")
