@@ -135,6 +135,17 @@ def test_relinking_an_ew_teacher_moves_the_link(sessions: sessionmaker[Session])
         assert links.list_links(session, "d1") == {"u2": "t2", "u3": "t1"}
 
 
+def test_saving_links_swaps_moves_and_keeps_them_in_one_go(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        links.save_links(session, "d1", {"u1": "t1", "u2": "t2", "u3": "t3", "u4": "t4"}, NOW)
+        links.save_links(session, "d2", {"u1": "t9"}, NOW)
+    with sessions.begin() as session:
+        # u1 and u2 swap teachers, u3 moves to a new teacher, u5 takes u4's teacher.
+        links.save_links(session, "d1", {"u1": "t2", "u2": "t1", "u3": "t7", "u5": "t4"}, NOW)
+        assert links.list_links(session, "d1") == {"u1": "t2", "u2": "t1", "u3": "t7", "u5": "t4"}
+        assert links.list_links(session, "d2") == {"u1": "t9"}
+
+
 def test_plan_items_page_by_kind_and_go_with_an_expired_preview(sessions: sessionmaker[Session]) -> None:
     kinds = [PlanItemKind.ADD_TEACHER, PlanItemKind.SKIP, PlanItemKind.ADD_TEACHER, PlanItemKind.SKIP]
     plan_id = str(uuid.uuid4())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from services.sync.store._upsert import upsert
 from services.sync.store.models import TeacherLink
 
 BATCH = 500
@@ -28,31 +28,50 @@ def save_links(session: Session, district_id: str, links: Mapping[str, str], now
     """Link each ClassLink user to its EW teacher, replacing the user's previous link.
 
     A link that pointed another ClassLink user at one of these EW teachers is removed first: one EW
-    teacher belongs to one ClassLink user (the unique index enforces it).
+    teacher belongs to one ClassLink user (the unique index enforces it). The stored links are read
+    once and diffed here, so only rows that really change are written (a no-change sync writes
+    nothing) and no statement scans the table per batch.
     """
-    pairs = sorted(links.items())
-    for start in range(0, len(pairs), BATCH):
-        chunk = pairs[start : start + BATCH]
+    current = list_links(session, district_id)
+    owner = {ew_id: classlink_id for classlink_id, ew_id in current.items()}
+    removed = sorted(
+        {
+            owner[ew_id]
+            for classlink_id, ew_id in links.items()
+            if owner.get(ew_id, classlink_id) != classlink_id
+        }
+    )
+    gone = set(removed)
+    changed = [
+        {"d": district_id, "c": classlink_id, "e": ew_id, "t": now}
+        for classlink_id, ew_id in sorted(links.items())
+        if classlink_id in current and classlink_id not in gone and current[classlink_id] != ew_id
+    ]
+    added = [
+        {
+            "district_id": district_id,
+            "classlink_user_id": classlink_id,
+            "ew_teacher_id": ew_id,
+            "create_time": now,
+            "update_time": now,
+        }
+        for classlink_id, ew_id in sorted(links.items())
+        if classlink_id not in current or classlink_id in gone
+    ]
+    table = cast(Table, TeacherLink.__table__)
+    for start in range(0, len(removed), BATCH):
         session.execute(
             delete(TeacherLink).where(
                 TeacherLink.district_id == district_id,
-                TeacherLink.ew_teacher_id.in_([ew_id for _, ew_id in chunk]),
-                TeacherLink.classlink_user_id.not_in([classlink_id for classlink_id, _ in chunk]),
+                TeacherLink.classlink_user_id.in_(removed[start : start + BATCH]),
             )
         )
-        upsert(
-            session,
-            TeacherLink,
-            [
-                {
-                    "district_id": district_id,
-                    "classlink_user_id": classlink_id,
-                    "ew_teacher_id": ew_id,
-                    "create_time": now,
-                    "update_time": now,
-                }
-                for classlink_id, ew_id in chunk
-            ],
-            key=["district_id", "classlink_user_id"],
-            update=["ew_teacher_id", "update_time"],
+    if changed:
+        session.execute(
+            update(table)
+            .where(table.c.district_id == bindparam("d"), table.c.classlink_user_id == bindparam("c"))
+            .values(ew_teacher_id=bindparam("e"), update_time=bindparam("t")),
+            changed,
         )
+    if added:
+        session.execute(insert(table), added)
