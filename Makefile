@@ -96,16 +96,20 @@ migrations-check: install ## Fail when models and migrations have drifted apart
 	$(PY) -m services.sync.migrate --check
 
 .PHONY: run-roster
-run-roster: install ## Run the roster service alone (EW_ROSTER_* settings)
+run-roster: install ## Run the roster service alone (EW_ROSTER_*, EW_JWT_* settings)
 	$(PY) -m services.roster
 
 .PHONY: run-sync
-run-sync: install ## Run the sync service alone (EW_SYNC_* settings)
+run-sync: install ## Run the sync service alone (EW_SYNC_*, EW_JWT_*, EW_SECRET_KEYS settings)
 	$(PY) -m services.sync
 
 .PHONY: run-worker
-run-worker: install ## Run a Dramatiq worker for sync runs (EW_BROKER_URL)
-	$(VENV)/bin/dramatiq services.sync.tasks --processes 1 --threads 4
+run-worker: install ## Run a Dramatiq worker for sync runs (EW_BROKER_URL must name Redis)
+	$(PY) -m services.sync.worker
+
+.PHONY: rotate-secrets
+rotate-secrets: install ## Re-encrypt stored ClassLink secrets under the newest EW_SECRET_KEYS key
+	$(PY) -m services.sync.rotate_secrets
 
 .PHONY: token
 token: install ## Print a dev token (DISTRICT=d1 ROLE=district_admin PLAN=district_premium)
