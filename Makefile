@@ -73,17 +73,17 @@ proto-lint: $(BUF) ## buf lint (STANDARD) and buf format check of protos/ (needs
 
 .PHONY: lint
 lint: install ## ruff check and format check
-	$(VENV)/bin/ruff check services clients/src/ew/client tests
-	$(VENV)/bin/ruff format --check services clients/src/ew/client tests
+	$(VENV)/bin/ruff check services clients/src/ew/client benchmarks tests
+	$(VENV)/bin/ruff format --check services clients/src/ew/client benchmarks tests
 
 .PHONY: format
 format: install ## Format the code with ruff
-	$(VENV)/bin/ruff check --fix services clients/src/ew/client tests
-	$(VENV)/bin/ruff format services clients/src/ew/client tests
+	$(VENV)/bin/ruff check --fix services clients/src/ew/client benchmarks tests
+	$(VENV)/bin/ruff format services clients/src/ew/client benchmarks tests
 
 .PHONY: typecheck
 typecheck: install ## mypy --strict
-	$(VENV)/bin/mypy services clients/src/ew/client
+	$(VENV)/bin/mypy services clients/src/ew/client benchmarks tests
 
 .PHONY: migrate
 migrate: install ## Apply the migrations of both services to EW_ROSTER_DATABASE_URL / EW_SYNC_DATABASE_URL
