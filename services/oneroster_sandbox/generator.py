@@ -273,7 +273,9 @@ def generate_district(
         email = f"{local}@{domain}"
         if role == "teacher":
             count = 1 if rng.random() >= 0.15 or len(school_ids) < 2 else rng.choice((2, 2, 3))
-            user_orgs = tuple(rng.sample(school_ids, count)) if school_ids else (district_id,)
+            user_orgs = (
+                tuple(rng.sample(school_ids, min(count, len(school_ids)))) if school_ids else (district_id,)
+            )
         elif role == "administrator":
             user_orgs = (district_id,)
         else:

@@ -28,6 +28,15 @@ def test_same_seed_same_district_other_seed_other_district() -> None:
     assert set(first.users).isdisjoint(other.users)
 
 
+@pytest.mark.parametrize("schools", [0, 1, 2])
+def test_tiny_districts_generate_with_every_teacher_in_existing_schools(schools: int) -> None:
+    district = generate_district(seed=7, tenant_index=0, schools=schools, teachers=200)
+    orgs = set(district.orgs)
+    teachers = [u for u in district.users.values() if u.role == "teacher"]
+    assert len(teachers) == 200
+    assert all(set(u.orgs) <= orgs for u in teachers)
+
+
 def test_generated_district_is_realistic() -> None:
     district = generate_district(seed=7, tenant_index=0, schools=200, teachers=2000)
     teachers = [u for u in district.users.values() if u.role == "teacher"]
