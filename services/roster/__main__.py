@@ -8,10 +8,11 @@ import sys
 from pydantic import ValidationError
 
 from services.common.auth import AuthSettings
+from services.common.migrations import ensure_sqlite_folder
 from services.common.redaction import install_redaction
 from services.common.tls import TlsSettings
 from services.roster.db import roster_engine
-from services.roster.migrate import ensure_sqlite_folder, upgrade
+from services.roster.migrate import upgrade
 from services.roster.server import serve
 from services.roster.settings import load_settings
 

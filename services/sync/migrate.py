@@ -7,81 +7,22 @@ models describe anything the migrations do not create.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine
-
 from services.common.db import make_engine
+from services.common.migrations import Migrations
 from services.sync.settings import load_settings
 from services.sync.store.models import Base
 
-MIGRATIONS = Path(__file__).parent / "store" / "migrations"
-
-
-def alembic_config(url: str) -> Config:
-    """An Alembic config for this package's migrations (no alembic.ini needed)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(slug)s")
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
-
-
-def upgrade(engine: Engine) -> None:
-    """Bring the database behind ``engine`` to the newest revision."""
-    with engine.begin() as connection:
-        config = alembic_config(engine.url.render_as_string(hide_password=False))
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-
-
-def drift(engine: Engine) -> list[object]:
-    """Differences between the models and the migrated schema behind ``engine`` (empty when none)."""
-    with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, Base.metadata))
-
-
-def check() -> int:
-    """Migrate a scratch SQLite database and report any drift from the models."""
-    with tempfile.TemporaryDirectory() as scratch:
-        engine = make_engine(f"sqlite:///{Path(scratch) / 'check.db'}")
-        try:
-            upgrade(engine)
-            differences = drift(engine)
-        finally:
-            engine.dispose()
-    if differences:
-        print("Sync models and migrations differ; add a migration for:", file=sys.stderr)
-        for difference in differences:
-            print(f"  {difference}", file=sys.stderr)
-        return 1
-    print("Sync migrations match the models.")
-    return 0
+MIGRATIONS = Migrations("Sync", Path(__file__).parent / "store" / "migrations", Base.metadata, make_engine)
+upgrade = MIGRATIONS.upgrade
+drift = MIGRATIONS.drift
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m services.sync.migrate``."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="fail when models and migrations drift")
-    args = parser.parse_args(argv)
-    if args.check:
-        return check()
-    settings = load_settings()
-    engine = make_engine(settings.database_url)
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()
-    print(f"Sync database migrated: {engine.url.render_as_string(hide_password=True)}")
-    return 0
+    return MIGRATIONS.main(argv, __doc__ or "", lambda: load_settings().database_url)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def test_page_sizes_and_ids() -> None:
 
 
 def test_migrations_create_exactly_what_the_models_describe() -> None:
-    assert migrate.check() == 0
+    assert migrate.MIGRATIONS.check() == 0
 
 
 def test_settings_read_the_environment_and_refuse_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
