@@ -74,7 +74,8 @@ from services.sync.oneroster.errors import (
 from services.sync.settings import InsecureUrl
 from services.sync.store import connections as store
 from services.sync.store import sign_in
-from services.sync.store.models import AuthMethod, Connection, ConnectMethod, OneRosterVersion
+from services.sync.store.models import Connection
+from services.sync.vocabulary import AuthMethod, ConnectMethod, OneRosterVersion
 
 CONNECTED_MESSAGE = "Connected Successfully! Your ClassLink account is connected."
 ADMIN_ROLES = frozenset({"tenant administrator", "district administrator"})

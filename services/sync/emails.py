@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from services.sync.person_names import has_control_characters
+
 MAX_EMAIL_LENGTH = 254
 
 
@@ -14,9 +16,12 @@ def is_valid_email(email: str) -> bool:
     """Whether a trimmed address looks deliverable enough to become a teacher's login.
 
     Deliberately small (no IDN or quoted local parts): one ``@``, a non-empty local part, a domain
-    of non-empty dot-separated labels with at least one dot, no whitespace or control characters,
-    at most 254 characters. Surrounding whitespace is ignored, as ``email_key`` ignores it.
+    of non-empty dot-separated labels with at least one dot, no whitespace inside, at most 254
+    characters. Surrounding spaces are ignored, as ``email_key`` ignores them, but a control
+    character anywhere (even a trailing newline or NEL, which ``str.strip`` would hide) is invalid.
     """
+    if has_control_characters(email):
+        return False
     address = email.strip()
     if not address or len(address) > MAX_EMAIL_LENGTH or address.count("@") != 1:
         return False

@@ -37,7 +37,8 @@ from services.sync.oneroster.errors import OneRosterError
 from services.sync.pagetokens import PageTokens
 from services.sync.planner import EwSchool
 from services.sync.store import mappings as store
-from services.sync.store.models import Connection, MappingOrigin, SchoolMapping
+from services.sync.store.models import Connection, SchoolMapping
+from services.sync.vocabulary import MappingOrigin
 
 MAX_PAIRS = 500
 MAX_ID_LENGTH = 255

@@ -2,7 +2,8 @@
 
 Summary and guard verdict are stored as the protobuf JSON of ``SyncSummary`` / ``GuardVerdict``
 (field names as in the proto), the format run records use too. Each item's ``details_json`` holds
-its field changes (old → new) and the school names added and removed: enough to show and undo it.
+its field changes (old → new), the school names added, removed and kept, and its warnings: enough to
+show and undo it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from google.protobuf.message import Message
 from sqlalchemy.orm import Session
 
 from services.sync import planner
+from services.sync.proto_enums import to_proto
 from services.sync.store import plans
-from services.sync.store.models import Plan, PlanItem, PlanItemKind, PlanPurpose, SkipReason
+from services.sync.store.models import Plan, PlanItem
+from services.sync.vocabulary import PlanPurpose
 
 
 def to_json(message: Message) -> str:
@@ -36,10 +39,10 @@ def summary_message(summary: planner.Summary) -> sync_pb2.SyncSummary:
         teachers_reactivated=summary.teachers_reactivated,
         teachers_unchanged=summary.teachers_unchanged,
         skipped=[
-            sync_pb2.SkipCount(reason=sync_pb2.SkipReason.Value(f"SKIP_REASON_{reason.value}"), count=count)
-            for reason, count in summary.skipped
+            sync_pb2.SkipCount(reason=to_proto(reason), count=count) for reason, count in summary.skipped
         ],
         membership_changes=summary.membership_changes,
+        notes=summary.notes,
     )
 
 
@@ -51,6 +54,7 @@ def guard_message(guard: planner.GuardVerdict) -> sync_pb2.GuardVerdict:
         active_count=guard.active_count,
         threshold=guard.threshold,
         message=guard.message,
+        membership_removal_count=guard.membership_removal_count,
     )
 
 
@@ -69,16 +73,18 @@ def _item_values(item: planner.PlanItemData) -> plans.ItemValues:
         "field_changes": [[c.field, c.old_value, c.new_value] for c in item.field_changes],
         "schools_added": list(item.schools_added),
         "schools_removed": list(item.schools_removed),
+        "schools_kept": list(item.schools_kept),
+        "warnings": list(item.warnings),
     }
     return plans.ItemValues(
-        kind=PlanItemKind(item.kind.value),
+        kind=item.kind,
         display_name=item.display_name,
         details_json=json.dumps(details, separators=(",", ":")),
         classlink_id=item.classlink_id or None,
         ew_id=item.ew_id or None,
         email=item.email or None,
         reason=item.reason or None,
-        skip_reason=SkipReason(item.skip_reason.value) if item.skip_reason is not None else None,
+        skip_reason=item.skip_reason,
     )
 
 
@@ -117,7 +123,7 @@ def item_message(item: PlanItem) -> sync_pb2.PlanItem:
     """A stored plan item as the API shows it."""
     details = json.loads(item.details_json)
     return sync_pb2.PlanItem(
-        kind=sync_pb2.PlanItemKind.Value(f"PLAN_ITEM_KIND_{item.kind.value}"),
+        kind=to_proto(item.kind),
         classlink_id=item.classlink_id or "",
         ew_id=item.ew_id or "",
         display_name=item.display_name,
@@ -128,10 +134,10 @@ def item_message(item: PlanItem) -> sync_pb2.PlanItem:
         ],
         schools_added=details.get("schools_added", []),
         schools_removed=details.get("schools_removed", []),
+        schools_kept=details.get("schools_kept", []),
+        warnings=details.get("warnings", []),
         reason=item.reason or "",
         skip_reason=(
-            sync_pb2.SkipReason.Value(f"SKIP_REASON_{item.skip_reason.value}")
-            if item.skip_reason is not None
-            else sync_pb2.SKIP_REASON_UNSPECIFIED
+            to_proto(item.skip_reason) if item.skip_reason is not None else sync_pb2.SKIP_REASON_UNSPECIFIED
         ),
     )

@@ -1,27 +1,36 @@
 """The sync planner: what a sync changes in EW, computed from both rosters and the sync's own state.
 
 Preview and sync call the same ``plan_sync`` with the same inputs, so they agree by construction.
-It is a pure function (no I/O) and every output list is sorted, so identical inputs give identical
-plans. Rules decided here (see the README's sync notes):
+It is a pure function (no I/O) and every output list is sorted, so identical inputs in any order
+give identical plans. Rules decided here (the README's sync rules say the same in words):
 
 - Schools: a stored mapping (any origin) whose EW school still exists wins; otherwise an identical
   normalised name, unique on both sides, maps it (never for a school an administrator unmapped);
-  everything else is created with ClassLink's name (trimmed, at most 200 characters).
-  ``tobedeleted`` ClassLink schools are neither created nor mapped, and no teacher belongs to them.
-- Teachers match by stored link, then by email key. Rows without an email, with an invalid one, or
-  sharing an email key with another active, enabled row are skipped (a ``tobedeleted`` account
-  sharing the email of its replacement is not a duplicate); so are unreadable and nameless rows. A
-  skipped row protects the EW teacher it would match (by link or by email): it is not archived, and
-  only a row linked to it may change it.
-- An email owned by an EW teacher linked to another ClassLink user is ``EMAIL_TAKEN`` while that
-  user is still an active row (or an unreadable one) in this pull; when that user is absent,
-  ``tobedeleted`` or disabled, the teacher is relinked to the row that carries the email now.
-- A linked row whose new email belongs to another EW teacher is ``EMAIL_TAKEN``; both teachers are
-  protected (swapping two emails in one sync is therefore not possible).
-- Every active EW teacher of the district that no valid, active, enabled row matches and no skipped
-  row protects is archived, hand-made EW teachers included.
+  everything else is created with ClassLink's name. ``tobedeleted`` ClassLink schools are neither
+  created nor mapped, and no teacher belongs to them. A school row without a name is unreadable:
+  never created, and the memberships of its mapped EW school stay exactly as they are; a school row
+  without any identity means no teacher loses a membership in this run.
+- The sync owns a teacher's memberships only in EW schools mapped from (or created for) a ClassLink
+  school; memberships in every other EW school are kept as they are, and shown as kept.
+- One person, several rows: present (active, enabled) staff accounts sharing an email key under the
+  same name key (``person_names.name_key``) are one person. Its teacher rows become one EW teacher
+  with the union of their schools, linked to every one of their sourcedIds; a non-teacher account of
+  that person changes nothing. The same email under different names is a conflict: every teacher
+  row with it is ``DUPLICATE_EMAIL``. A ``tobedeleted`` account never conflicts.
+- Rows without an email, with an invalid one (control characters included), or without a given or
+  family name are skipped, as are unreadable rows. A skipped row protects the EW teacher it names
+  (by link or by email): it is not archived. Names lose control characters and are cut to
+  ``MAX_NAME``, with a warning on the item.
+- A person matches by stored link (any of its sourcedIds), then by email key. An email owned by an EW
+  teacher linked to another ClassLink user is ``EMAIL_TAKEN`` while that user is still present (or
+  unreadable) in this pull; otherwise the teacher is relinked. A linked person whose new email
+  belongs to another EW teacher is ``EMAIL_TAKEN``; both teachers are protected.
+- Every active EW teacher of the district that no person matches and no skipped row protects is
+  archived, hand-made EW teachers included, unless some teacher row carries no identity at all:
+  then nobody can be shown to have left, and nobody is archived.
 - Guard: ``threshold = max(minimum, floor(max_fraction * active teachers))``; the plan needs review
-  when the archives not already approved number more than the threshold.
+  when the archives, or the teachers losing a school membership, not already approved number more
+  than the threshold, or when ClassLink lists no active school while the district has mapped ones.
 """
 
 from __future__ import annotations
@@ -29,52 +38,22 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from fractions import Fraction
 from itertools import islice
 from typing import NamedTuple
 
 from services.sync.emails import email_key, is_valid_email
 from services.sync.matching import auto_map
+from services.sync.person_names import MAX_NAME, CleanName, clean_name, name_key
+from services.sync.vocabulary import MappingOrigin, PlanItemKind, SkipReason
+
+__all__ = ["MAX_NAME", "MappingOrigin", "PlanItemKind", "SkipReason"]
 
 ACTIVE = "active"
 NO_LONGER_IN_CLASSLINK = "No longer in ClassLink"
 TOBEDELETED_IN_CLASSLINK = "Marked tobedeleted in ClassLink"
 DISABLED_IN_CLASSLINK = "Disabled in ClassLink"
 BACK_IN_CLASSLINK = "Back in ClassLink"
-# RosterService rejects a blank name or one longer than this, which would fail the whole change set.
-MAX_NAME = 200
-
-
-class MappingOrigin(StrEnum):
-    """How a ClassLink school's mapping came about; ``UNMAPPED`` records an administrator's unmap."""
-
-    AUTO = "AUTO"
-    MANUAL = "MANUAL"
-    CREATED = "CREATED"
-    UNMAPPED = "UNMAPPED"
-
-
-class SkipReason(StrEnum):
-    """Why a ClassLink row was skipped (the names of ``ew.sync.v1.SkipReason`` without prefix)."""
-
-    MISSING_EMAIL = "MISSING_EMAIL"
-    INVALID_EMAIL = "INVALID_EMAIL"
-    DUPLICATE_EMAIL = "DUPLICATE_EMAIL"
-    UNREADABLE_ROW = "UNREADABLE_ROW"
-    EMAIL_TAKEN = "EMAIL_TAKEN"
-    MISSING_NAME = "MISSING_NAME"
-
-
-class PlanItemKind(StrEnum):
-    """The kind of a display row (the names of ``ew.sync.v1.PlanItemKind`` without prefix)."""
-
-    CREATE_SCHOOL = "CREATE_SCHOOL"
-    ADD_TEACHER = "ADD_TEACHER"
-    UPDATE_TEACHER = "UPDATE_TEACHER"
-    REACTIVATE_TEACHER = "REACTIVATE_TEACHER"
-    ARCHIVE_TEACHER = "ARCHIVE_TEACHER"
-    SKIP = "SKIP"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +79,35 @@ class SourceTeacher:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceStaff:
+    """A ClassLink staff account that is not a teacher (administrator, aide, proctor)."""
+
+    sourced_id: str
+    role: str
+    given_name: str
+    family_name: str
+    email: str | None
+    status: str
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SourceProblem:
-    """A ClassLink teacher row the OneRoster client could not read."""
+    """A ClassLink teacher row the OneRoster client could not read, with what identity it still had."""
+
+    sourced_id: str | None
+    reason_text: str
+    email: str | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        """Whether the row names nobody: no sourcedId and no email."""
+        return not self.sourced_id and not (self.email and self.email.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class SchoolProblem:
+    """A ClassLink school row that could not be read."""
 
     sourced_id: str | None
     reason_text: str
@@ -114,6 +120,8 @@ class SourceRoster:
     schools: Sequence[SourceSchool]
     teachers: Sequence[SourceTeacher]
     problems: Sequence[SourceProblem] = ()
+    staff: Sequence[SourceStaff] = ()
+    school_problems: Sequence[SchoolProblem] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +162,19 @@ class MappingState:
 
 @dataclass(frozen=True, slots=True)
 class GuardConfig:
-    """Archive more than ``max(minimum, floor(max_fraction * active))`` teachers only after review."""
+    """Archive, or strip memberships from, more than ``max(minimum, floor(max_fraction * active))``
+    teachers only after review."""
 
     max_fraction: float = 0.10
     minimum: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """What an administrator approved by approving a NEEDS_REVIEW run (EW teacher ids)."""
+
+    archives: frozenset[str] = frozenset()
+    membership_removals: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +184,8 @@ class SyncState:
     mappings: Mapping[str, MappingState] = field(default_factory=dict)
     links: Mapping[str, str] = field(default_factory=dict)
     guard: GuardConfig = GuardConfig()
-    # The archives of an approved NEEDS_REVIEW run; None when this run is not an approval.
-    approved_archives: frozenset[str] | None = None
+    # What the reviewed run listed, when this run is an approval; None otherwise.
+    approval: Approval | None = None
 
 
 class SchoolRef(NamedTuple):
@@ -199,11 +216,14 @@ class FieldChange:
 class TeacherUpsert:
     """A teacher to add (``ew_teacher_id`` None), update or reactivate, with its complete new state.
 
-    ``schools`` is the complete school list to send; the ``schools_*`` fields describe the
-    difference from EW for display (names) and counting.
+    ``classlink_id`` is the person's first sourcedId (the change set ref) and ``classlink_ids`` all of
+    them. ``schools`` is the complete school list to send; the ``schools_*`` fields describe the
+    difference from EW for display (names) and counting; ``schools_kept_names`` are the memberships
+    the sync does not own and keeps.
     """
 
     classlink_id: str
+    classlink_ids: tuple[str, ...]
     ew_teacher_id: str | None
     given_name: str
     family_name: str
@@ -214,6 +234,8 @@ class TeacherUpsert:
     schools_removed: tuple[str, ...]
     schools_added_names: tuple[str, ...]
     schools_removed_names: tuple[str, ...]
+    schools_kept_names: tuple[str, ...]
+    warnings: tuple[str, ...]
 
     @property
     def changes_schools(self) -> bool:
@@ -262,11 +284,12 @@ class Summary:
     teachers_unchanged: int
     skipped: tuple[tuple[SkipReason, int], ...]
     membership_changes: int
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class GuardVerdict:
-    """The safety guard's verdict, as in ``ew.sync.v1.GuardVerdict`` plus how many archives counted."""
+    """The safety guard's verdict, as in ``ew.sync.v1.GuardVerdict`` plus how many changes counted."""
 
     needs_review: bool
     archive_count: int
@@ -274,11 +297,17 @@ class GuardVerdict:
     active_count: int
     threshold: int
     message: str
+    membership_removal_count: int = 0
+    counted_membership_removals: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Everything one sync changes, sorted; ``unchanged`` counts matched teachers already up to date."""
+    """Everything one sync changes, sorted; ``unchanged`` counts matched teachers already up to date.
+
+    ``new_links`` holds, for each EW teacher whose links change, every sourcedId of its person: those
+    are the teacher's complete links once the plan is applied.
+    """
 
     school_creates: tuple[SchoolCreate, ...]
     new_auto_mappings: tuple[tuple[str, str], ...]
@@ -312,6 +341,8 @@ class PlanItemData:
     schools_removed: tuple[str, ...]
     reason: str
     skip_reason: SkipReason | None
+    schools_kept: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,10 +358,17 @@ class _SchoolPlan:
     names: dict[SchoolRef, str]
     creates: tuple[SchoolCreate, ...]
     auto_mappings: tuple[tuple[str, str], ...]
+    # EW schools whose memberships the sync leaves exactly as they are: neither mapped from nor
+    # created for a ClassLink school, or mapped from a school row that could not be read.
+    kept: frozenset[str]
+    mapped_count: int
 
 
 def _plan_schools(
-    classlink: Sequence[SourceSchool], ew: Sequence[EwSchool], mappings: Mapping[str, MappingState]
+    classlink: Sequence[SourceSchool],
+    ew: Sequence[EwSchool],
+    mappings: Mapping[str, MappingState],
+    unreadable: Sequence[SchoolProblem],
 ) -> _SchoolPlan:
     ew_names = {school.school_id: school.name for school in ew}
     active = {school.sourced_id: school for school in classlink if school.status == ACTIVE}
@@ -358,22 +396,20 @@ def _plan_schools(
         ew_school_id = mapped.get(classlink_id)
         if ew_school_id is None:
             ref = SchoolRef(create_ref=classlink_id)
-            # A nameless ClassLink school still needs a name EW accepts; its id lets an admin find it.
-            name = _clean_name(active[classlink_id].name) or f"ClassLink school {classlink_id}"[:MAX_NAME]
-            names[ref] = name
-            creates.append(SchoolCreate(classlink_id, name))
+            names[ref] = clean_name(active[classlink_id].name, "school name").value
+            creates.append(SchoolCreate(classlink_id, names[ref]))
         else:
             ref = SchoolRef(school_id=ew_school_id)
             names[ref] = ew_names[ew_school_id]
         targets[classlink_id] = ref
     for school_id, name in ew_names.items():
         names.setdefault(SchoolRef(school_id=school_id), name)
-    return _SchoolPlan(targets, names, tuple(creates), tuple(auto_pairs))
-
-
-def _clean_name(name: str) -> str:
-    """A name as sent to EW: trimmed, and cut to the roster's limit."""
-    return name.strip()[:MAX_NAME].rstrip()
+    frozen = {stored[problem.sourced_id] for problem in unreadable if problem.sourced_id in stored}
+    if any(not problem.sourced_id for problem in unreadable):
+        # A school row that names no school could be any of them: no membership goes this run.
+        frozen = set(ew_names)
+    kept = (frozenset(ew_names) - frozenset(mapped.values())) | frozen
+    return _SchoolPlan(targets, names, tuple(creates), tuple(auto_pairs), kept, len(stored))
 
 
 def _departure_reason(row: SourceTeacher) -> str | None:
@@ -384,6 +420,46 @@ def _departure_reason(row: SourceTeacher) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Person:
+    """The teacher rows of one person (sorted by sourcedId): one EW teacher."""
+
+    rows: tuple[SourceTeacher, ...]
+    key: str
+
+    @property
+    def first(self) -> SourceTeacher:
+        return self.rows[0]
+
+    @property
+    def sourced_ids(self) -> tuple[str, ...]:
+        return tuple(row.sourced_id for row in self.rows)
+
+    @property
+    def orgs(self) -> tuple[str, ...]:
+        return tuple(sorted({org for row in self.rows for org in row.org_sourced_ids}))
+
+
+@dataclass(frozen=True, slots=True)
+class _Account:
+    """A present account (teacher or other staff) that has an email, as the conflict check sees it."""
+
+    sourced_id: str
+    role: str
+    names: tuple[str, str]
+
+    @property
+    def label(self) -> str:
+        """The account as a skip reason names it: its sourcedId, and its role unless teacher."""
+        return self.sourced_id if self.role == "teacher" else f"{self.sourced_id} ({self.role})"
+
+
+def _names(person: _Person) -> tuple[CleanName, CleanName]:
+    return clean_name(person.first.given_name, "given name"), clean_name(
+        person.first.family_name, "family name"
+    )
+
+
 class _TeacherPlanner:
     """One pass over the rows; every lookup is a dict, so the plan is linear in the roster size."""
 
@@ -392,10 +468,10 @@ class _TeacherPlanner:
         self.ew_by_id = {teacher.teacher_id: teacher for teacher in ew.teachers}
         self.ew_by_key = {email_key(teacher.email): teacher for teacher in ew.teachers}
         # Links to teachers that no longer exist are ignored; the row falls back to its email.
-        self.links = {cl: ew_id for cl, ew_id in sorted(state.links.items()) if ew_id in self.ew_by_id}
-        self.linked_to: dict[str, str] = {}
+        self.links = {cl: ew_id for cl, ew_id in state.links.items() if ew_id in self.ew_by_id}
+        self.linked_from: dict[str, set[str]] = {}
         for classlink_id, ew_id in self.links.items():
-            self.linked_to.setdefault(ew_id, classlink_id)
+            self.linked_from.setdefault(ew_id, set()).add(classlink_id)
         self.claimed: dict[str, str] = {}
         self.protected: set[str] = set()
         self.departures: dict[str, tuple[str, str]] = {}
@@ -413,175 +489,215 @@ class _TeacherPlanner:
         self.present = [row for row in rows if row.sourced_id not in gone]
         # Users who still own their linked EW teacher: present rows, valid or not, and unreadable rows.
         self.owners = {row.sourced_id for row in self.present} | {
-            problem.sourced_id for problem in source.problems if problem.sourced_id is not None
+            problem.sourced_id for problem in source.problems if problem.sourced_id
         }
 
     def run(self) -> None:
-        """Match, skip or add every row, then note why departed rows' teachers go."""
+        """Skip, match or add every person, then note why departed rows' teachers go."""
         for problem in self.source.problems:
             self._skip_unreadable(problem)
-        valid = self._valid_rows(self.present)
-        by_email: list[tuple[SourceTeacher, str]] = []
-        for row, key in valid:
-            linked_id = self.links.get(row.sourced_id)
-            if linked_id is None or linked_id in self.claimed:
-                by_email.append((row, key))
+        by_email: list[_Person] = []
+        for person in self._persons():
+            candidates = sorted(
+                {self.links[s] for s in person.sourced_ids if s in self.links} - self.claimed.keys()
+            )
+            if not candidates:
+                by_email.append(person)
                 continue
-            owner = self.ew_by_key.get(key)
+            owner = self.ew_by_key.get(person.key)
+            linked_id = (
+                owner.teacher_id if owner is not None and owner.teacher_id in candidates else candidates[0]
+            )
             if owner is not None and owner.teacher_id != linked_id:
-                self._skip(
-                    row,
+                self._skip_person(
+                    person,
                     SkipReason.EMAIL_TAKEN,
                     f"The new email already belongs to EW teacher {owner.teacher_id}",
                 )
                 self.protected.update((linked_id, owner.teacher_id))
                 continue
-            self._match(row, self.ew_by_id[linked_id], linked=True)
-        for row, key in by_email:
-            owner = self.ew_by_key.get(key)
+            self._match(person, self.ew_by_id[linked_id])
+        for person in by_email:
+            owner = self.ew_by_key.get(person.key)
             if owner is None:
-                self._add(row)
+                self._add(person)
                 continue
-            other = self.linked_to.get(owner.teacher_id)
-            if owner.teacher_id in self.claimed or (
-                other is not None and other != row.sourced_id and other in self.owners
-            ):
-                self._skip(
-                    row,
+            others = self.linked_from.get(owner.teacher_id, set()) - set(person.sourced_ids)
+            if owner.teacher_id in self.claimed or not others.isdisjoint(self.owners):
+                self._skip_person(
+                    person,
                     SkipReason.EMAIL_TAKEN,
                     "The email belongs to an EW teacher linked to another ClassLink user",
                 )
                 self.protected.add(owner.teacher_id)
                 continue
-            self._match(row, owner, linked=False)
+            self._match(person, owner)
         for row, reason in self.departed:
             self._note_departure(row, reason)
 
-    def _valid_rows(self, present: list[SourceTeacher]) -> list[tuple[SourceTeacher, str]]:
-        """Rows with a valid email no other present row shares, in sourcedId order; skips the rest."""
-        first: dict[str, SourceTeacher] = {}
-        shared: dict[str, list[SourceTeacher]] = {}
-        for row in present:
+    def _persons(self) -> list[_Person]:
+        """Present rows grouped into people, in sourcedId order; skips rows that cannot be one."""
+        valid: dict[str, list[SourceTeacher]] = {}
+        for row in self.present:
             email = row.email.strip() if row.email else ""
             if not email:
                 self._skip(row, SkipReason.MISSING_EMAIL, "No email in ClassLink")
-            elif not is_valid_email(email):
+            elif not is_valid_email(row.email or ""):
                 self._skip(row, SkipReason.INVALID_EMAIL, "The email is not a valid address")
-            elif not _clean_name(row.given_name) or not _clean_name(row.family_name):
+            elif not clean_name(row.given_name, "").value or not clean_name(row.family_name, "").value:
                 self._skip(row, SkipReason.MISSING_NAME, "No given or family name in ClassLink")
             else:
-                key = email_key(email)
-                if key in first:
-                    shared.setdefault(key, [first[key]]).append(row)
-                else:
-                    first[key] = row
-        for key, sharing in shared.items():
-            del first[key]
-            for row in sharing:
+                valid.setdefault(email_key(email), []).append(row)
+        staff = self._staff_by_key()
+        persons: list[_Person] = []
+        for key, rows in valid.items():
+            accounts = [
+                _Account(row.sourced_id, "teacher", name_key(row.given_name, row.family_name)) for row in rows
+            ]
+            accounts += staff.get(key, [])
+            if len({account.names for account in accounts}) == 1:
+                persons.append(_Person(tuple(rows), key))
+                continue
+            for row in rows:
                 # A shared placeholder address can cover thousands of rows: name only a few others.
-                named = list(islice((other.sourced_id for other in sharing if other is not row), 3))
-                more = len(sharing) - 1 - len(named)
-                others = ", ".join(named) + (f" and {more} more" if more else "")
+                others = [account for account in accounts if account.sourced_id != row.sourced_id]
+                named = ", ".join(other.label for other in islice(others, 3))
+                more = f" and {len(others) - 3} more" if len(others) > 3 else ""
                 self._skip(
-                    row, SkipReason.DUPLICATE_EMAIL, f"Shares its email with ClassLink user(s) {others}"
+                    row, SkipReason.DUPLICATE_EMAIL, f"Shares its email with ClassLink user(s) {named}{more}"
                 )
-        return [(row, key) for key, row in first.items()]
+        return sorted(persons, key=lambda person: person.first.sourced_id)
+
+    def _staff_by_key(self) -> dict[str, list[_Account]]:
+        """Present non-teacher accounts with a readable email and a name, by email key."""
+        teacher_ids = {row.sourced_id for row in self.source.teachers}
+        found: dict[str, list[_Account]] = {}
+        for account in sorted(self.source.staff, key=lambda staff: staff.sourced_id):
+            email = account.email.strip() if account.email else ""
+            names = name_key(account.given_name, account.family_name)
+            # 1.2 lists a user with several roles under each of them: its teacher row already counts.
+            if account.sourced_id in teacher_ids or account.status != ACTIVE or not account.enabled:
+                continue
+            if not email or not is_valid_email(account.email or "") or not all(names):
+                continue
+            found.setdefault(email_key(email), []).append(_Account(account.sourced_id, account.role, names))
+        return found
+
+    def _skip_person(self, person: _Person, reason: SkipReason, detail: str) -> None:
+        for row in person.rows:
+            self._skip(row, reason, detail)
 
     def _skip(self, row: SourceTeacher, reason: SkipReason, detail: str) -> None:
         self.skips.append(
             SkippedRow(row.sourced_id, row.given_name, row.family_name, row.email or "", reason, detail)
         )
-        linked_id = self.links.get(row.sourced_id)
+        self._protect(row.sourced_id, row.email)
+
+    def _protect(self, sourced_id: str | None, email: str | None) -> None:
+        """The EW teacher a skipped or unreadable row names, by link or by email, is not archived."""
+        linked_id = self.links.get(sourced_id) if sourced_id else None
         if linked_id is not None:
             self.protected.add(linked_id)
-        if row.email and row.email.strip():
-            same_email = self.ew_by_key.get(email_key(row.email))
+        if email and email.strip():
+            same_email = self.ew_by_key.get(email_key(email))
             if same_email is not None:
                 self.protected.add(same_email.teacher_id)
 
     def _skip_unreadable(self, problem: SourceProblem) -> None:
-        classlink_id = problem.sourced_id or ""
         self.skips.append(
-            SkippedRow(classlink_id, "", "", "", SkipReason.UNREADABLE_ROW, problem.reason_text)
+            SkippedRow(
+                problem.sourced_id or "",
+                "",
+                "",
+                problem.email or "",
+                SkipReason.UNREADABLE_ROW,
+                problem.reason_text,
+            )
         )
-        linked_id = self.links.get(classlink_id)
-        if linked_id is not None:
-            self.protected.add(linked_id)
+        self._protect(problem.sourced_id, problem.email)
 
-    def _school_refs(self, row: SourceTeacher) -> _Schools:
-        """The row's schools; cached per org list, which thousands of teachers share."""
-        cached = self.schools_by_orgs.get(row.org_sourced_ids)
+    def _school_refs(self, orgs: tuple[str, ...]) -> _Schools:
+        """The schools of a person's orgs; cached per org list, which thousands of teachers share."""
+        cached = self.schools_by_orgs.get(orgs)
         if cached is None:
             targets = self.schools.targets
-            refs = tuple(sorted({targets[org] for org in row.org_sourced_ids if org in targets}))
+            refs = tuple(sorted({targets[org] for org in orgs if org in targets}))
             existing = frozenset(ref.school_id for ref in refs if ref.school_id)
             cached = _Schools(refs, existing, len(existing) < len(refs))
-            self.schools_by_orgs[row.org_sourced_ids] = cached
+            self.schools_by_orgs[orgs] = cached
         return cached
 
-    def _add(self, row: SourceTeacher) -> None:
-        schools = self._school_refs(row).refs
+    def _add(self, person: _Person) -> None:
+        given, family = _names(person)
+        schools = self._school_refs(person.orgs).refs
         self.adds.append(
             TeacherUpsert(
-                classlink_id=row.sourced_id,
+                classlink_id=person.first.sourced_id,
+                classlink_ids=person.sourced_ids,
                 ew_teacher_id=None,
-                given_name=_clean_name(row.given_name),
-                family_name=_clean_name(row.family_name),
-                email=(row.email or "").strip(),
+                given_name=given.value,
+                family_name=family.value,
+                email=(person.first.email or "").strip(),
                 schools=schools,
                 field_changes=(),
                 schools_added=schools,
                 schools_removed=(),
-                schools_added_names=self._names(schools),
+                schools_added_names=self._display(schools),
                 schools_removed_names=(),
+                schools_kept_names=(),
+                warnings=given.warnings + family.warnings,
             )
         )
 
-    def _names(self, refs: Sequence[SchoolRef]) -> tuple[str, ...]:
+    def _display(self, refs: Sequence[SchoolRef]) -> tuple[str, ...]:
         return tuple(sorted(self.schools.names[ref] for ref in refs))
 
-    def _match(self, row: SourceTeacher, teacher: EwTeacher, *, linked: bool) -> None:
-        self.claimed[teacher.teacher_id] = row.sourced_id
-        if not linked:
-            self.new_links.append((row.sourced_id, teacher.teacher_id))
-        given, family, email = (
-            _clean_name(row.given_name),
-            _clean_name(row.family_name),
-            (row.email or "").strip(),
-        )
-        wanted = self._school_refs(row)
+    def _match(self, person: _Person, teacher: EwTeacher) -> None:
+        self.claimed[teacher.teacher_id] = person.first.sourced_id
+        if not set(person.sourced_ids) <= self.linked_from.get(teacher.teacher_id, set()):
+            self.new_links.extend((classlink_id, teacher.teacher_id) for classlink_id in person.sourced_ids)
+        given, family = _names(person)
+        email = (person.first.email or "").strip()
+        targets = self._school_refs(person.orgs)
+        kept = teacher.school_ids & self.schools.kept
+        wanted = targets.existing | kept
         if (
             teacher.active
-            and not wanted.creates_any
-            and wanted.existing == teacher.school_ids
-            and (given, family, email) == (teacher.given_name, teacher.family_name, teacher.email)
+            and not targets.creates_any
+            and wanted == teacher.school_ids
+            and (given.value, family.value, email) == (teacher.given_name, teacher.family_name, teacher.email)
         ):
             self.unchanged += 1
             return
         changes = tuple(
             FieldChange(name, old, new)
             for name, old, new in (
-                ("given_name", teacher.given_name, given),
-                ("family_name", teacher.family_name, family),
+                ("given_name", teacher.given_name, given.value),
+                ("family_name", teacher.family_name, family.value),
                 ("email", teacher.email, email),
             )
             if old != new
         )
-        schools = wanted.refs
+        schools = tuple(sorted(set(targets.refs) | {SchoolRef(school_id=school_id) for school_id in kept}))
         added = tuple(ref for ref in schools if ref.create_ref or ref.school_id not in teacher.school_ids)
-        removed = tuple(sorted(teacher.school_ids - wanted.existing))
+        removed = tuple(sorted(teacher.school_ids - wanted))
         upsert = TeacherUpsert(
-            classlink_id=row.sourced_id,
+            classlink_id=person.first.sourced_id,
+            classlink_ids=person.sourced_ids,
             ew_teacher_id=teacher.teacher_id,
-            given_name=given,
-            family_name=family,
+            given_name=given.value,
+            family_name=family.value,
             email=email,
             schools=schools,
             field_changes=changes,
             schools_added=added,
             schools_removed=removed,
-            schools_added_names=self._names(added),
-            schools_removed_names=self._names([SchoolRef(school_id=school_id) for school_id in removed]),
+            schools_added_names=self._display(added),
+            schools_removed_names=self._display([SchoolRef(school_id=school_id) for school_id in removed]),
+            schools_kept_names=self._display(
+                [SchoolRef(school_id=school_id) for school_id in kept - targets.existing]
+            ),
+            warnings=given.warnings + family.warnings,
         )
         if not teacher.active:
             self.reactivations.append(upsert)
@@ -595,20 +711,20 @@ class _TeacherPlanner:
         teacher_id = self.links.get(row.sourced_id)
         if teacher_id is None and row.email and is_valid_email(row.email):
             by_email = self.ew_by_key.get(email_key(row.email))
-            if by_email is not None and self.linked_to.get(by_email.teacher_id) in (None, row.sourced_id):
+            if by_email is not None and self.linked_from.get(by_email.teacher_id, set()) <= {row.sourced_id}:
                 teacher_id = by_email.teacher_id
         if teacher_id is not None:
             self.departures.setdefault(teacher_id, (row.sourced_id, reason))
 
     def archives(self) -> list[TeacherArchive]:
-        """Active EW teachers no valid row matched and no skipped row protects."""
+        """Active EW teachers no person matched and no skipped row protects."""
         archives: list[TeacherArchive] = []
         for teacher_id in sorted(self.ew_by_id):
             teacher = self.ew_by_id[teacher_id]
             if not teacher.active or teacher_id in self.claimed or teacher_id in self.protected:
                 continue
             classlink_id, reason = self.departures.get(
-                teacher_id, (self.linked_to.get(teacher_id, ""), NO_LONGER_IN_CLASSLINK)
+                teacher_id, (min(self.linked_from.get(teacher_id, {""})), NO_LONGER_IN_CLASSLINK)
             )
             archives.append(
                 TeacherArchive(
@@ -618,38 +734,88 @@ class _TeacherPlanner:
         return archives
 
 
-def _guard(
-    archives: Sequence[TeacherArchive],
-    active_count: int,
-    config: GuardConfig,
-    approved: frozenset[str] | None,
-) -> GuardVerdict:
+@dataclass(frozen=True, slots=True)
+class _GuardInput:
+    archives: Sequence[TeacherArchive]
+    removals: Sequence[str]
+    active_count: int
+    no_active_schools: bool
+    withheld_note: str
+
+
+def _guard(facts: _GuardInput, config: GuardConfig, approval: Approval | None) -> GuardVerdict:
     # Fraction(str(...)) keeps 0.1 exact, so 10% of 50 is exactly 5.
-    threshold = max(config.minimum, math.floor(Fraction(str(config.max_fraction)) * active_count))
-    counted = sum(1 for archive in archives if approved is None or archive.ew_teacher_id not in approved)
-    needs_review = counted > threshold
-    if needs_review:
-        message = (
-            f"This sync would archive {counted} of {active_count} active teachers, more than the "
-            f"{threshold} allowed without review. Check the list and approve the run to go ahead."
+    threshold = max(config.minimum, math.floor(Fraction(str(config.max_fraction)) * facts.active_count))
+    approved = approval or Approval()
+    counted = sum(1 for archive in facts.archives if archive.ew_teacher_id not in approved.archives)
+    stripped = sum(1 for teacher_id in facts.removals if teacher_id not in approved.membership_removals)
+    active = facts.active_count
+    reasons: list[str] = []
+    if counted > threshold:
+        reasons.append(f"This sync would archive {counted} of {active} active teachers")
+    if stripped > threshold:
+        reasons.append(
+            f"This sync would remove school memberships from {stripped} of {active} active teachers"
         )
-    elif approved is not None and counted < len(archives):
-        approved_count = len(archives) - counted
-        message = f"Archives {len(archives)} teachers, {approved_count} of them approved by an administrator."
+    if facts.no_active_schools and approval is None:
+        reasons.append("ClassLink lists no active school while the district has mapped schools")
+    if reasons:
+        message = (
+            "; ".join(reasons) + f", more than the {threshold} allowed without review. "
+            "Check the list and approve the run to go ahead."
+        )
+    elif approval is not None and counted < len(facts.archives):
+        approved_count = len(facts.archives) - counted
+        message = (
+            f"Archives {len(facts.archives)} teachers, {approved_count} of them approved by an administrator."
+        )
     else:
         message = (
-            f"Archives {len(archives)} of {active_count} active teachers (up to {threshold} without review)."
+            f"Archives {len(facts.archives)} of {active} active teachers (up to {threshold} without review)."
         )
-    return GuardVerdict(needs_review, len(archives), counted, active_count, threshold, message)
+    if facts.withheld_note:
+        message = f"{message} {facts.withheld_note}"
+    return GuardVerdict(
+        needs_review=bool(reasons),
+        archive_count=len(facts.archives),
+        counted_archives=counted,
+        active_count=active,
+        threshold=threshold,
+        message=message,
+        membership_removal_count=len(facts.removals),
+        counted_membership_removals=stripped,
+    )
+
+
+def _rows(count: int, what: str) -> str:
+    return f"{count} ClassLink {what} row{'s' if count != 1 else ''}"
 
 
 def plan_sync(source: SourceRoster, ew: EwRoster, state: SyncState) -> Plan:
     """The changes that make EW's district match ClassLink's roster, with the guard's verdict."""
-    schools = _plan_schools(source.schools, ew.schools, state.mappings)
+    nameless = [
+        SchoolProblem(school.sourced_id, "The school has no name in ClassLink")
+        for school in source.schools
+        if not clean_name(school.name, "").value
+    ]
+    school_problems = [*source.school_problems, *nameless]
+    readable = [school for school in source.schools if clean_name(school.name, "").value]
+    schools = _plan_schools(readable, ew.schools, state.mappings, school_problems)
     teachers = _TeacherPlanner(source, ew, state, schools)
     teachers.run()
+    notes: list[str] = []
+    anonymous = sum(1 for problem in source.problems if problem.anonymous)
+    withheld = ""
     archives = teachers.archives()
-    skips = sorted(teachers.skips, key=lambda skip: (skip.classlink_id, skip.reason, skip.detail))
+    if anonymous:
+        withheld = f"{_rows(anonymous, 'teacher')} could not be read; no one was archived."
+        notes.append(withheld)
+        archives = []
+    if school_problems:
+        notes.append(
+            f"{_rows(len(school_problems), 'school')} could not be read; their teachers keep their schools."
+        )
+    skips = sorted(teachers.skips, key=lambda skip: (skip.classlink_id, skip.reason, skip.detail, skip.email))
     updates = sorted(teachers.updates, key=lambda upsert: upsert.classlink_id)
     skip_counts = dict.fromkeys(SkipReason, 0)
     for skip in skips:
@@ -663,8 +829,15 @@ def plan_sync(source: SourceRoster, ew: EwRoster, state: SyncState) -> Plan:
         teachers_unchanged=teachers.unchanged,
         skipped=tuple((reason, count) for reason, count in skip_counts.items() if count),
         membership_changes=sum(1 for upsert in updates if upsert.changes_schools),
+        notes=tuple(notes),
     )
-    active_count = sum(1 for teacher in ew.teachers if teacher.active)
+    guard_input = _GuardInput(
+        archives=archives,
+        removals=[upsert.ew_teacher_id or "" for upsert in updates if upsert.schools_removed],
+        active_count=sum(1 for teacher in ew.teachers if teacher.active),
+        no_active_schools=schools.mapped_count > 0 and not schools.targets,
+        withheld_note=withheld,
+    )
     return Plan(
         school_creates=schools.creates,
         new_auto_mappings=schools.auto_mappings,
@@ -676,7 +849,7 @@ def plan_sync(source: SourceRoster, ew: EwRoster, state: SyncState) -> Plan:
         skips=tuple(skips),
         new_links=tuple(sorted(teachers.new_links)),
         summary=summary,
-        guard=_guard(archives, active_count, state.guard, state.approved_archives),
+        guard=_guard(guard_input, state.guard, state.approval),
     )
 
 
@@ -692,6 +865,8 @@ def _teacher_item(kind: PlanItemKind, upsert: TeacherUpsert, reason: str) -> Pla
         schools_removed=upsert.schools_removed_names,
         reason=reason,
         skip_reason=None,
+        schools_kept=upsert.schools_kept_names,
+        warnings=upsert.warnings,
     )
 
 

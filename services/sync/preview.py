@@ -27,8 +27,9 @@ from services.sync.pagetokens import PageTokens
 from services.sync.plan_records import save_plan
 from services.sync.source_roster import to_source_roster
 from services.sync.store import plans
-from services.sync.store.models import Plan, PlanItem, PlanItemKind, PlanPurpose
+from services.sync.store.models import Plan, PlanItem
 from services.sync.sync_state import sync_state
+from services.sync.vocabulary import PlanItemKind, PlanPurpose
 
 TOKEN_KIND = "preview"
 RESTART_HINT = "the preview may have expired; start the preview again without a page token"

@@ -19,15 +19,10 @@ from services.sync import plan_records
 from services.sync.access import authorize_sync_admin
 from services.sync.names import bad_field, page_size, parse_parent
 from services.sync.pagetokens import PageTokens
+from services.sync.proto_enums import from_proto, to_proto
 from services.sync.runs import usecases
-from services.sync.store.models import (
-    PlanItemKind,
-    SyncPhase,
-    SyncRun,
-    SyncRunEvent,
-    SyncRunState,
-    SyncTrigger,
-)
+from services.sync.store.models import SyncRun, SyncRunEvent
+from services.sync.vocabulary import PlanItemKind
 
 if TYPE_CHECKING:
     from services.sync.app import App
@@ -52,18 +47,6 @@ def run_name(district_id: str, run_id: str) -> str:
     return f"districts/{district_id}/syncRuns/{run_id}"
 
 
-def _trigger(value: SyncTrigger) -> sync_pb2.SyncTrigger.ValueType:
-    return sync_pb2.SyncTrigger.Value(f"SYNC_TRIGGER_{value.value}")
-
-
-def _state(value: SyncRunState) -> sync_pb2.SyncRunState.ValueType:
-    return sync_pb2.SyncRunState.Value(f"SYNC_RUN_STATE_{value.value}")
-
-
-def _phase(value: SyncPhase) -> sync_pb2.SyncPhase.ValueType:
-    return sync_pb2.SyncPhase.Value(f"SYNC_PHASE_{value.value}")
-
-
 def _summary(summary_json: str | None) -> sync_pb2.SyncSummary | None:
     return plan_records.summary_from_json(summary_json) if summary_json else None
 
@@ -74,9 +57,9 @@ def run_to_proto(run: SyncRun) -> sync_pb2.SyncRun:
         name=run_name(run.district_id, run.id),
         run_id=run.id,
         district_id=run.district_id,
-        trigger=_trigger(run.trigger),
-        state=_state(run.state),
-        phase=_phase(run.phase),
+        trigger=to_proto(run.trigger),
+        state=to_proto(run.state),
+        phase=to_proto(run.phase),
         percent=run.percent,
         error_message=run.error_message or "",
         requested_by=run.requested_by,
@@ -102,8 +85,8 @@ def event_to_proto(district_id: str, event: SyncRunEvent) -> sync_pb2.SyncEvent:
     message = sync_pb2.SyncEvent(
         run=run_name(district_id, event.run_id),
         sequence=event.sequence,
-        state=_state(event.state),
-        phase=_phase(event.phase),
+        state=to_proto(event.state),
+        phase=to_proto(event.phase),
         percent=event.percent,
         done=event.done,
         total=event.total,
@@ -120,10 +103,9 @@ def _item_kind(value: sync_pb2.PlanItemKind.ValueType) -> PlanItemKind | None:
     if value == sync_pb2.PLAN_ITEM_KIND_UNSPECIFIED:
         return None
     try:
-        name = sync_pb2.PlanItemKind.Name(value)
+        return from_proto(PlanItemKind, value)
     except ValueError:
         raise bad_field("kind", f"unknown plan item kind {value}") from None
-    return PlanItemKind(name.removeprefix("PLAN_ITEM_KIND_"))
 
 
 class RunRpcs:

@@ -21,7 +21,9 @@ from services.sync.mapping import Entry, SchoolMappings
 from services.sync.names import bad_field, connection_name, page_size, parse_connection_name, parse_parent
 from services.sync.plan_records import guard_from_json, item_message, summary_from_json
 from services.sync.preview import Previews
-from services.sync.store.models import AuthMethod, Connection, OneRosterVersion, PlanItemKind
+from services.sync.proto_enums import from_proto, to_proto
+from services.sync.store.models import Connection
+from services.sync.vocabulary import AuthMethod, MappingOrigin, OneRosterVersion, PlanItemKind
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -38,14 +40,12 @@ def connection_message(connection: Connection) -> sync_pb2.Connection:
         name=connection_name(connection.district_id),
         district_id=connection.district_id,
         server_url=connection.server_url,
-        auth_method=sync_pb2.AuthMethod.Value(f"AUTH_METHOD_{connection.auth_method.value}"),
-        oneroster_version=sync_pb2.OneRosterVersion.Value(
-            f"ONE_ROSTER_VERSION_{connection.oneroster_version.value}"
-        ),
+        auth_method=to_proto(connection.auth_method),
+        oneroster_version=to_proto(connection.oneroster_version),
         client_id=connection.client_id,
         secret_hint=connection.secret_hint,
         tenant_id=connection.tenant_id or "",
-        connect_method=sync_pb2.ConnectMethod.Value(f"CONNECT_METHOD_{connection.connect_method.value}"),
+        connect_method=to_proto(connection.connect_method),
         create_time=_timestamp(connection.create_time),
     )
     if connection.last_success_time is not None:
@@ -54,10 +54,10 @@ def connection_message(connection: Connection) -> sync_pb2.Connection:
 
 
 def entry_message(entry: Entry) -> sync_pb2.SchoolMappingEntry:
-    """A mapping entry as the API shows it (UNMAPPED and unmapped read as MAPPING_ORIGIN_UNSPECIFIED)."""
+    """A mapping entry as the API shows it; a school never mapped reads as MAPPING_ORIGIN_UNSPECIFIED."""
     origin = sync_pb2.MAPPING_ORIGIN_UNSPECIFIED
-    if entry.origin is not None and entry.ew_school_id:
-        origin = sync_pb2.MappingOrigin.Value(f"MAPPING_ORIGIN_{entry.origin.value}")
+    if entry.origin is not None and (entry.ew_school_id or entry.origin is MappingOrigin.UNMAPPED):
+        origin = to_proto(entry.origin)
     return sync_pb2.SchoolMappingEntry(
         classlink_school_id=entry.classlink_school_id,
         classlink_school_name=entry.classlink_name,
@@ -75,17 +75,13 @@ def _manual_input(manual: sync_pb2.ManualCredentials) -> ManualInput:
     auth_method = None
     if manual.auth_method != sync_pb2.AUTH_METHOD_UNSPECIFIED:
         try:
-            auth_method = AuthMethod(
-                sync_pb2.AuthMethod.Name(manual.auth_method).removeprefix("AUTH_METHOD_")
-            )
+            auth_method = from_proto(AuthMethod, manual.auth_method)
         except ValueError:
             raise bad_field("manual.auth_method", "must be OAUTH1, BEARER or OAUTH2") from None
     version = OneRosterVersion.V1P1
     if manual.oneroster_version != sync_pb2.ONE_ROSTER_VERSION_UNSPECIFIED:
         try:
-            version = OneRosterVersion(
-                sync_pb2.OneRosterVersion.Name(manual.oneroster_version).removeprefix("ONE_ROSTER_VERSION_")
-            )
+            version = from_proto(OneRosterVersion, manual.oneroster_version)
         except ValueError:
             raise bad_field("manual.oneroster_version", "must be V1P1 or V1P2") from None
     return ManualInput(
@@ -101,7 +97,7 @@ def _kind(value: sync_pb2.PlanItemKind.ValueType) -> PlanItemKind | None:
     if value == sync_pb2.PLAN_ITEM_KIND_UNSPECIFIED:
         return None
     try:
-        return PlanItemKind(sync_pb2.PlanItemKind.Name(value).removeprefix("PLAN_ITEM_KIND_"))
+        return from_proto(PlanItemKind, value)
     except ValueError:
         raise bad_field("kind", "not a plan item kind") from None
 

@@ -18,17 +18,17 @@ def sync_state(
     session: Session,
     district_id: str,
     settings: SyncSettings,
-    approved_archives: frozenset[str] | None = None,
+    approval: planner.Approval | None = None,
 ) -> planner.SyncState:
     """Stored mappings (UNMAPPED included) and teacher links of the district, with the guard's limits."""
     return planner.SyncState(
         mappings={
             mapping.classlink_school_id: planner.MappingState(
-                ew_school_id=mapping.ew_school_id, origin=planner.MappingOrigin(mapping.origin.value)
+                ew_school_id=mapping.ew_school_id, origin=mapping.origin
             )
             for mapping in mappings.list_mappings(session, district_id)
         },
         links=links.list_links(session, district_id),
         guard=guard_config(settings),
-        approved_archives=approved_archives,
+        approval=approval,
     )

@@ -19,16 +19,8 @@ from services.sync import tasks
 from services.sync.runs import recovery, repository
 from services.sync.runs.progress import utcnow
 from services.sync.store import links, mappings
-from services.sync.store.models import (
-    Connection,
-    MappingOrigin,
-    SchoolMapping,
-    SyncRun,
-    SyncRunEvent,
-    SyncRunState,
-    SyncTrigger,
-    TeacherLink,
-)
+from services.sync.store.models import Connection, SchoolMapping, SyncRun, SyncRunEvent, TeacherLink
+from services.sync.vocabulary import MappingOrigin, SyncRunState, SyncTrigger
 from tests.support.sync_stack import SyncStack, sync_stack
 
 pytestmark = pytest.mark.timeout(120)

@@ -12,7 +12,8 @@ import pytest
 from ew.sync.v1 import sync_pb2, sync_service_pb2, sync_service_pb2_grpc
 
 from services.common.auth import Role
-from services.sync.store.models import MappingOrigin, SchoolMapping
+from services.sync.store.models import SchoolMapping
+from services.sync.vocabulary import MappingOrigin
 from tests.conftest import DatabaseFactory
 from tests.support.sandbox import SandboxHandle, start_sandbox
 from tests.support.sync_stack import DISTRICT, SyncStack, sync_stack

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from dataclasses import dataclass, field
 
 import pytest
 
@@ -13,8 +12,7 @@ from services.sync.planner import (
     DISABLED_IN_CLASSLINK,
     NO_LONGER_IN_CLASSLINK,
     TOBEDELETED_IN_CLASSLINK,
-    EwRoster,
-    EwSchool,
+    Approval,
     EwTeacher,
     FieldChange,
     GuardConfig,
@@ -25,110 +23,9 @@ from services.sync.planner import (
     SchoolRef,
     SkipReason,
     SourceProblem,
-    SourceRoster,
-    SourceSchool,
-    SourceTeacher,
-    SyncState,
     plan_items,
-    plan_sync,
 )
-
-
-def school(sourced_id: str, name: str, status: str = "active") -> SourceSchool:
-    return SourceSchool(sourced_id, name, status)
-
-
-def teacher(
-    sourced_id: str,
-    email: str | None = "",
-    *orgs: str,
-    given: str = "Ann",
-    family: str | None = None,
-    status: str = "active",
-    enabled: bool = True,
-) -> SourceTeacher:
-    return SourceTeacher(
-        sourced_id=sourced_id,
-        given_name=given,
-        family_name=family or f"Family {sourced_id}",
-        email=f"{sourced_id}@district.example" if email == "" else email,
-        status=status,
-        enabled=enabled,
-        org_sourced_ids=orgs,
-    )
-
-
-@dataclass
-class World:
-    """ClassLink's roster, EW's district and the sync's records; ``apply`` does what a commit does."""
-
-    schools: list[SourceSchool] = field(default_factory=list)
-    teachers: list[SourceTeacher] = field(default_factory=list)
-    problems: list[SourceProblem] = field(default_factory=list)
-    ew_schools: dict[str, str] = field(default_factory=dict)
-    ew_teachers: dict[str, EwTeacher] = field(default_factory=dict)
-    mappings: dict[str, MappingState] = field(default_factory=dict)
-    links: dict[str, str] = field(default_factory=dict)
-
-    def plan(self, guard: GuardConfig | None = None, approved: frozenset[str] | None = None) -> Plan:
-        return plan_sync(
-            SourceRoster(self.schools, self.teachers, self.problems),
-            EwRoster(
-                [EwSchool(school_id, name) for school_id, name in self.ew_schools.items()],
-                list(self.ew_teachers.values()),
-            ),
-            SyncState(self.mappings, self.links, guard or GuardConfig(), approved),
-        )
-
-    def hand_made(self, teacher_id: str, email: str, *school_ids: str, active: bool = True) -> EwTeacher:
-        made = EwTeacher(teacher_id, "Hand", f"Made {teacher_id}", email, frozenset(school_ids), active)
-        self.ew_teachers[teacher_id] = made
-        return made
-
-    def apply(self, plan: Plan) -> None:
-        created: dict[str, str] = {}
-        for create in plan.school_creates:
-            created[create.classlink_id] = f"ew-{create.classlink_id}"
-            self.ew_schools[f"ew-{create.classlink_id}"] = create.name
-            self.mappings[create.classlink_id] = MappingState(
-                f"ew-{create.classlink_id}", MappingOrigin.CREATED
-            )
-        for classlink_id, ew_school_id in plan.new_auto_mappings:
-            self.mappings[classlink_id] = MappingState(ew_school_id, MappingOrigin.AUTO)
-
-        def school_ids(refs: tuple[SchoolRef, ...]) -> frozenset[str]:
-            return frozenset(ref.school_id or created[ref.create_ref] for ref in refs)
-
-        for add in plan.adds:
-            teacher_id = f"ew-{add.classlink_id}"
-            self.ew_teachers[teacher_id] = EwTeacher(
-                teacher_id, add.given_name, add.family_name, add.email, school_ids(add.schools), True
-            )
-            self.links[add.classlink_id] = teacher_id
-        for upsert in plan.updates + plan.reactivations:
-            assert upsert.ew_teacher_id is not None
-            self.ew_teachers[upsert.ew_teacher_id] = EwTeacher(
-                upsert.ew_teacher_id,
-                upsert.given_name,
-                upsert.family_name,
-                upsert.email,
-                school_ids(upsert.schools),
-                True,
-            )
-        for archive in plan.archives:
-            teacher_id = archive.ew_teacher_id
-            self.ew_teachers[teacher_id] = dataclasses.replace(self.ew_teachers[teacher_id], active=False)
-        for classlink_id, teacher_id in plan.new_links:
-            self.links = {cl: ew for cl, ew in self.links.items() if ew != teacher_id}
-            self.links[classlink_id] = teacher_id
-
-    def sync(self) -> Plan:
-        plan = self.plan()
-        self.apply(plan)
-        again = self.plan()
-        assert not again.has_changes, again
-        assert again.new_auto_mappings == () and again.new_links == ()
-        return plan
+from tests.support.planner_world import World, school, teacher
 
 
 def skipped(plan: Plan) -> dict[str, SkipReason]:
@@ -331,8 +228,14 @@ def test_names_ew_would_reject_never_fail_the_sync() -> None:
 
     plan = world.sync()
 
-    assert [create.name for create in plan.school_creates] == ["ClassLink school s1", "Long " + "x" * 195]
+    # A school row without a name is unreadable: never created, reported in the summary's notes.
+    assert [create.name for create in plan.school_creates] == ["Long " + "x" * 195]
+    assert plan.adds[0].schools == (SchoolRef(create_ref="s2"),)
+    assert plan.summary.notes == (
+        "1 ClassLink school row could not be read; their teachers keep their schools.",
+    )
     assert (plan.adds[0].given_name, len(plan.adds[0].family_name)) == ("Ann", 200)
+    assert plan.adds[0].warnings == ("The family name was shortened to 200 characters, the most EW accepts.",)
     assert skipped(plan) == {"t2": SkipReason.MISSING_NAME}
 
 
@@ -516,10 +419,10 @@ def test_the_guard_counts_only_archives_that_were_not_approved() -> None:
     assert plan.guard.needs_review
 
     approved = frozenset(archive.ew_teacher_id for archive in plan.archives)
-    assert not world.plan(approved=approved).guard.needs_review
+    assert not world.plan(approved=Approval(archives=approved)).guard.needs_review
     # 8 archives, threshold 5: approving 3 leaves 5 that count, approving 2 leaves 6.
-    assert not world.plan(approved=frozenset(sorted(approved)[:3])).guard.needs_review
-    assert world.plan(approved=frozenset(sorted(approved)[:2])).guard.needs_review
+    assert not world.plan(approved=Approval(archives=frozenset(sorted(approved)[:3]))).guard.needs_review
+    assert world.plan(approved=Approval(archives=frozenset(sorted(approved)[:2]))).guard.needs_review
 
 
 def test_the_guard_threshold_is_configurable() -> None:

@@ -15,7 +15,8 @@ from services.common.secrets import SecretBox, UndecryptableSecret
 from services.sync import rotate_secrets
 from services.sync.migrate import upgrade
 from services.sync.store import connections
-from services.sync.store.models import AuthMethod, Connection, ConnectMethod, OneRosterVersion
+from services.sync.store.models import Connection
+from services.sync.vocabulary import AuthMethod, ConnectMethod, OneRosterVersion
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 OLD, NEW, LOST = (Fernet.generate_key().decode() for _ in range(3))

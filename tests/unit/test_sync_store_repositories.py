@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.common.db import make_engine
 from services.sync.migrate import drift, upgrade
 from services.sync.store import connections, links, mappings, plans, sign_in
-from services.sync.store.models import (
+from services.sync.store.models import SyncRun
+from services.sync.vocabulary import (
     AuthMethod,
     ConnectMethod,
     MappingOrigin,
@@ -22,7 +23,6 @@ from services.sync.store.models import (
     PlanItemKind,
     PlanPurpose,
     SyncPhase,
-    SyncRun,
     SyncRunState,
     SyncTrigger,
 )

@@ -52,6 +52,7 @@ class RowProblem:
     position: int
     sourced_id: str | None
     reason: str
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +62,4 @@ class Roster:
     schools: tuple[Org, ...]
     teachers: tuple[User, ...]
     problems: tuple[RowProblem, ...]
+    staff: tuple[User, ...] = ()

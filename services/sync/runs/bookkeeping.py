@@ -8,7 +8,7 @@ between commit and record, from recovery. Writing the same records twice changes
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ew.client.roster import AsyncRosterClient
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.sync.store import links, mappings
 from services.sync.store.mappings import MappingValues
-from services.sync.store.models import MappingOrigin
+from services.sync.vocabulary import MappingOrigin
 
 
 @dataclass
@@ -47,13 +47,16 @@ def record(
     created_school_names: Mapping[str, str],
     auto_mappings: Mapping[str, tuple[str, str]],
     matched_links: Mapping[str, str],
+    person_ids: Mapping[str, Sequence[str]],
     now: dt.datetime,
 ) -> None:
     """Store CREATED and AUTO mappings and the teacher links, in the caller's transaction.
 
     ``created_school_names``: ClassLink id → name of the schools the plan created;
     ``auto_mappings``: ClassLink id → (EW school id, ClassLink name); ``matched_links``: links to
-    EW teachers that existed before the run.
+    EW teachers that existed before the run; ``person_ids``: every sourcedId of a person with
+    several rows, by the ref its upsert carried (recovery, which lacks them, links the ref alone and
+    the next sync links the rest).
     """
     values = [
         MappingValues(
@@ -76,6 +79,8 @@ def record(
     ]
     if values:
         mappings.save_mappings(session, district_id, values, now)
-    teacher_links = {**matched_links, **outcome.teacher_ids}
+    teacher_links = dict(matched_links)
+    for ref, teacher_id in outcome.teacher_ids.items():
+        teacher_links.update(dict.fromkeys(person_ids.get(ref, (ref,)), teacher_id))
     if teacher_links:
         links.save_links(session, district_id, teacher_links, now)

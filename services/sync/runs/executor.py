@@ -48,8 +48,9 @@ from services.sync.runs import bookkeeping, journal, repository
 from services.sync.runs.progress import ProgressReporter, utcnow
 from services.sync.runs.repository import RunLost
 from services.sync.store import connections
-from services.sync.store.models import PlanPurpose, SyncPhase, SyncRun, SyncRunState
+from services.sync.store.models import SyncRun
 from services.sync.sync_state import sync_state
+from services.sync.vocabulary import PlanPurpose, SyncPhase, SyncRunState
 
 if TYPE_CHECKING:
     from services.sync.app import App
@@ -218,7 +219,7 @@ class RunExecution:
         source: planner.SourceRoster,
         ew_read: asyncio.Task[planner.EwRoster],
     ) -> None:
-        approved = self._approved_archives()
+        approved = self._approval()
         for attempt in range(MAX_PLAN_ATTEMPTS):
             self.reporter.enter(SyncPhase.PLANNING)
             # A re-plan reads EW again: the first commit failed because EW changed.
@@ -248,17 +249,17 @@ class RunExecution:
                 raise CommitUnknown(self.run.id) from error
             return
 
-    def _approved_archives(self) -> frozenset[str] | None:
+    def _approval(self) -> planner.Approval | None:
         if self.run.approved_run_id is None:
             return None
         with self.app.sessions() as session:
-            return journal.archived_teacher_ids(session, self.run.approved_run_id)
+            return journal.approval(session, self.run.approved_run_id)
 
     def _plan(
         self,
         source: planner.SourceRoster,
         ew: planner.EwRoster,
-        approved: frozenset[str] | None,
+        approved: planner.Approval | None,
     ) -> planner.Plan:
         with self.app.sessions() as session:
             state = sync_state(session, self.district_id, self.app.settings, approved)
@@ -457,6 +458,11 @@ class RunExecution:
                     for classlink_id, school_id in plan.new_auto_mappings
                 },
                 matched_links=dict(plan.new_links),
+                person_ids={
+                    upsert.classlink_id: upsert.classlink_ids
+                    for upsert in (*plan.adds, *plan.updates, *plan.reactivations)
+                    if len(upsert.classlink_ids) > 1
+                },
                 now=now,
             )
             connections.record_success(session, self.district_id, now)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.sync.runs import repository
 from services.sync.runs.notifier import Notifier
 from services.sync.runs.repository import EventValues, RunLost
-from services.sync.store.models import SyncPhase, SyncRunState
+from services.sync.vocabulary import SyncPhase, SyncRunState
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,8 @@ from services.sync.runs import bookkeeping, journal, repository
 from services.sync.runs.progress import utcnow
 from services.sync.runs.repository import EventValues, RunLost
 from services.sync.store import connections
-from services.sync.store.models import SyncPhase, SyncRun, SyncRunState
+from services.sync.store.models import SyncRun
+from services.sync.vocabulary import SyncPhase, SyncRunState
 
 if TYPE_CHECKING:
     from services.sync.app import App
@@ -77,6 +78,7 @@ def _succeed(app: App, run: SyncRun, outcome: bookkeeping.CommitOutcome, cutoff:
             created_school_names=names,
             auto_mappings={},
             matched_links={},
+            person_ids={},
             now=now,
         )
         connections.record_success(session, run.district_id, now)

@@ -14,13 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from services.sync.store.models import (
-    SyncPhase,
-    SyncRun,
-    SyncRunEvent,
-    SyncRunState,
-    SyncTrigger,
-)
+from services.sync.store.models import SyncRun, SyncRunEvent
+from services.sync.vocabulary import SyncPhase, SyncRunState, SyncTrigger
 
 ACTIVE_STATES = (SyncRunState.QUEUED, SyncRunState.RUNNING)
 TERMINAL_STATES = (SyncRunState.NEEDS_REVIEW, SyncRunState.SUCCEEDED, SyncRunState.FAILED)

@@ -29,17 +29,9 @@ from services.sync.runs.notifier import Notifier
 from services.sync.runs.progress import PHASE_MESSAGES, utcnow
 from services.sync.runs.repository import TERMINAL_STATES, EventValues
 from services.sync.store import plans
-from services.sync.store.models import (
-    Connection,
-    PlanItem,
-    PlanItemKind,
-    SyncPhase,
-    SyncRun,
-    SyncRunEvent,
-    SyncRunState,
-    SyncTrigger,
-)
+from services.sync.store.models import Connection, PlanItem, SyncRun, SyncRunEvent
 from services.sync.tasks import enqueue_run
+from services.sync.vocabulary import PlanItemKind, SyncPhase, SyncRunState, SyncTrigger
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from services.sync.store._upsert import upsert
-from services.sync.store.models import AuthMethod, Connection, ConnectMethod, OneRosterVersion
+from services.sync.store.models import Connection
+from services.sync.vocabulary import AuthMethod, ConnectMethod, OneRosterVersion
 
 
 @dataclass(frozen=True)

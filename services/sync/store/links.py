@@ -27,25 +27,17 @@ def list_links(session: Session, district_id: str) -> dict[str, str]:
 def save_links(session: Session, district_id: str, links: Mapping[str, str], now: dt.datetime) -> None:
     """Link each ClassLink user to its EW teacher, replacing the user's previous link.
 
-    A link that pointed another ClassLink user at one of these EW teachers is removed first: one EW
-    teacher belongs to one ClassLink user (the unique index enforces it). The stored links are read
-    once and diffed here, so only rows that really change are written (a no-change sync writes
-    nothing) and no statement scans the table per batch.
+    The users given for a teacher are all of its links: a link from any other user to one of these
+    teachers is removed. The stored links are read once and diffed here, so only rows that really
+    change are written (a no-change sync writes nothing) and no statement scans the table per batch.
     """
     current = list_links(session, district_id)
-    owner = {ew_id: classlink_id for classlink_id, ew_id in current.items()}
-    removed = sorted(
-        {
-            owner[ew_id]
-            for classlink_id, ew_id in links.items()
-            if owner.get(ew_id, classlink_id) != classlink_id
-        }
-    )
-    gone = set(removed)
+    teachers = set(links.values())
+    removed = sorted(c for c, ew_id in current.items() if ew_id in teachers and c not in links)
     changed = [
         {"d": district_id, "c": classlink_id, "e": ew_id, "t": now}
         for classlink_id, ew_id in sorted(links.items())
-        if classlink_id in current and classlink_id not in gone and current[classlink_id] != ew_id
+        if classlink_id in current and current[classlink_id] != ew_id
     ]
     added = [
         {
@@ -56,7 +48,7 @@ def save_links(session: Session, district_id: str, links: Mapping[str, str], now
             "update_time": now,
         }
         for classlink_id, ew_id in sorted(links.items())
-        if classlink_id not in current or classlink_id in gone
+        if classlink_id not in current
     ]
     table = cast(Table, TeacherLink.__table__)
     for start in range(0, len(removed), BATCH):

@@ -11,7 +11,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from services.sync.store._upsert import upsert
-from services.sync.store.models import MappingOrigin, SchoolMapping
+from services.sync.store.models import SchoolMapping
+from services.sync.vocabulary import MappingOrigin
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The sync service's tables, as SQLAlchemy 2.x typed models (the schema itself comes from migrations).
 
 Ids are UUID strings; times are stored in UTC and read back timezone-aware. Enumerations are stored
-as their names in plain strings (no native database enums), so adding a value needs no type change.
+as their names in plain strings (no native database enums), so adding a value needs no type change;
+the enumerations themselves live in ``services.sync.vocabulary``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,18 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator
 
 from services.common.db import new_metadata
+from services.sync.vocabulary import (
+    AuthMethod,
+    ConnectMethod,
+    MappingOrigin,
+    OneRosterVersion,
+    PlanItemKind,
+    PlanPurpose,
+    SkipReason,
+    SyncPhase,
+    SyncRunState,
+    SyncTrigger,
+)
 
 ID = String(36)
 DISTRICT_ID = String(64)
@@ -50,99 +63,6 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-class AuthMethod(enum.StrEnum):
-    """How OneRoster requests are authenticated."""
-
-    OAUTH1 = "OAUTH1"
-    BEARER = "BEARER"
-    OAUTH2 = "OAUTH2"
-
-
-class OneRosterVersion(enum.StrEnum):
-    """The OneRoster version a server speaks."""
-
-    V1P1 = "V1P1"
-    V1P2 = "V1P2"
-
-
-class ConnectMethod(enum.StrEnum):
-    """How a connection was made."""
-
-    SIGN_IN = "SIGN_IN"
-    MANUAL = "MANUAL"
-
-
-class MappingOrigin(enum.StrEnum):
-    """How a ClassLink school got its EW school; UNMAPPED means an admin removed the mapping."""
-
-    AUTO = "AUTO"
-    MANUAL = "MANUAL"
-    CREATED = "CREATED"
-    UNMAPPED = "UNMAPPED"
-
-
-class PlanPurpose(enum.StrEnum):
-    """Whether a stored plan is a preview or the plan of a run."""
-
-    PREVIEW = "PREVIEW"
-    RUN = "RUN"
-
-
-class PlanItemKind(enum.StrEnum):
-    """The kind of one stored change or skip."""
-
-    CREATE_SCHOOL = "CREATE_SCHOOL"
-    ADD_TEACHER = "ADD_TEACHER"
-    UPDATE_TEACHER = "UPDATE_TEACHER"
-    ARCHIVE_TEACHER = "ARCHIVE_TEACHER"
-    REACTIVATE_TEACHER = "REACTIVATE_TEACHER"
-    SKIP = "SKIP"
-
-
-class SkipReason(enum.StrEnum):
-    """Why a ClassLink row was skipped."""
-
-    MISSING_EMAIL = "MISSING_EMAIL"
-    INVALID_EMAIL = "INVALID_EMAIL"
-    DUPLICATE_EMAIL = "DUPLICATE_EMAIL"
-    UNREADABLE_ROW = "UNREADABLE_ROW"
-    EMAIL_TAKEN = "EMAIL_TAKEN"
-
-
-class SyncTrigger(enum.StrEnum):
-    """What started a run."""
-
-    MANUAL = "MANUAL"
-    APPROVAL = "APPROVAL"
-    FORCE = "FORCE"
-    AUTO = "AUTO"
-
-
-class SyncRunState(enum.StrEnum):
-    """The lifecycle of a run; QUEUED and RUNNING are the active states."""
-
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    NEEDS_REVIEW = "NEEDS_REVIEW"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-
-
-class SyncPhase(enum.StrEnum):
-    """The phase of a run."""
-
-    QUEUED = "QUEUED"
-    CONNECTING = "CONNECTING"
-    READING_SCHOOLS = "READING_SCHOOLS"
-    READING_TEACHERS = "READING_TEACHERS"
-    PLANNING = "PLANNING"
-    CREATING_SCHOOLS = "CREATING_SCHOOLS"
-    SYNCING_TEACHERS = "SYNCING_TEACHERS"
-    ARCHIVING = "ARCHIVING"
-    COMMITTING = "COMMITTING"
-    DONE = "DONE"
 
 
 def _enum(cls: type[enum.StrEnum]) -> Enum:
@@ -210,12 +130,15 @@ class SchoolMapping(Base):
 
 
 class TeacherLink(Base):
-    """A ClassLink user linked to the EW teacher a sync created or matched for them."""
+    """A ClassLink user linked to the EW teacher a sync created or matched for them.
+
+    Several users may link one teacher: the rows of one person (one per school on some servers).
+    """
 
     __tablename__ = "teacher_links"
     __table_args__ = (
         PrimaryKeyConstraint("district_id", "classlink_user_id"),
-        UniqueConstraint("district_id", "ew_teacher_id"),
+        Index("ix_teacher_links_district_id_ew_teacher_id", "district_id", "ew_teacher_id"),
     )
 
     district_id: Mapped[str] = mapped_column(DISTRICT_ID)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from services.sync.store.models import Plan, PlanItem, PlanItemKind, PlanPurpose, SkipReason
+from services.sync.store.models import Plan, PlanItem
+from services.sync.vocabulary import PlanItemKind, PlanPurpose, SkipReason
 
 BATCH = 1000
 
