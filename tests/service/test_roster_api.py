@@ -11,14 +11,13 @@ from typing import Any
 
 import grpc
 import pytest
-from ew.client.errors import RosterError
 from ew.roster.v1 import roster_pb2 as pb
 from ew.roster.v1 import roster_service_pb2 as rpc
 from ew.roster.v1 import roster_service_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tests.support.roster import Roster, running_roster
+from tests.support.roster import Roster, refused, running_roster
 
 
 @pytest.fixture
@@ -33,20 +32,6 @@ def roster(database_url: Callable[[str], str]) -> Iterator[Roster]:
 def stub(roster: Roster) -> Iterator[roster_service_pb2_grpc.RosterServiceStub]:
     with roster.channel() as channel:
         yield roster_service_pb2_grpc.RosterServiceStub(channel)
-
-
-def refused(
-    roster: Roster, code: grpc.StatusCode, call: Callable[..., Any], *args: Any, **kwargs: Any
-) -> str:
-    """Assert the call fails with ``code`` and changes nothing; return the message."""
-    before = roster.snapshot()
-    with pytest.raises(RosterError) as info:
-        result = call(*args, **kwargs)
-        if isinstance(result, Iterator):
-            list(result)
-    assert info.value.code == code, info.value.message
-    assert roster.snapshot() == before
-    return info.value.message
 
 
 def teacher(email: str, *school_ids: str, given: str = "Ada", family: str = "Lovelace") -> pb.TeacherInput:
