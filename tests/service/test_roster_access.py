@@ -14,12 +14,12 @@ from ew.roster.v1 import roster_pb2 as pb
 from ew.roster.v1 import roster_service_pb2 as rpc
 from ew.roster.v1 import roster_service_pb2_grpc
 
-from services.common.auth import Role
+from services.common.auth import SERVICE_PLAN, Role
 from services.common.devtoken import mint_dev_token
 from services.common.errors import PermissionDenied
 from services.roster import servicer
 from services.roster.access import Action
-from tests.support.roster import Roster, running_roster
+from tests.support.roster import Roster, refused, running_roster
 
 
 class MetadataRecorder(grpc.ServerInterceptor):
@@ -148,3 +148,13 @@ def test_client_errors_carry_the_status_reason_and_message(
     with pytest.raises(PermissionDeniedError) as info:
         roster.client.get_district("d1")
     assert (info.value.reason, info.value.message) == ("DISTRICT_MISMATCH", "Not your district.")
+
+
+def test_a_service_token_for_one_district_creates_no_other(roster: Roster) -> None:
+    scoped = mint_dev_token(roster.auth, district_id="d3", role=Role.SERVICE, plan=SERVICE_PLAN)
+    with RosterClient(roster.address, metadata=lambda: [("authorization", f"Bearer {scoped}")]) as client:
+        message = refused(roster, grpc.StatusCode.PERMISSION_DENIED, client.create_district, "d4", "Four")
+        assert "d4" not in message
+        assert client.create_district("d3", "Three").name == "districts/d3"
+    assert roster.client.get_district("d3").display_name == "Three"
+    refused(roster, grpc.StatusCode.NOT_FOUND, roster.client.get_district, "d4")
