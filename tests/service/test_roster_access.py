@@ -54,7 +54,9 @@ def test_every_rpc_is_authorised_for_its_district_before_touching_data(
     roster: Roster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     school = roster.client.batch_create_schools("d2", ["Elm"])[0]
-    teacher = roster.client.batch_upsert_teachers("d2", [pb.TeacherInput(email="ada@example.org")])[0]
+    teacher = roster.client.batch_upsert_teachers(
+        "d2", [pb.TeacherInput(given_name="Ada", family_name="Byron", email="ada@example.org")]
+    )[0]
     change_set = roster.client.create_change_set("d2")
     asked: list[tuple[str, Action]] = []
 
@@ -64,7 +66,11 @@ def test_every_rpc_is_authorised_for_its_district_before_touching_data(
 
     monkeypatch.setattr(servicer, "authorize", deny)
     missing = f"districts/d2/teachers/{uuid.uuid4()}"
-    upsert = pb.Change(upsert_teacher=pb.UpsertTeacherChange(ref="r", email="new@example.org"))
+    upsert = pb.Change(
+        upsert_teacher=pb.UpsertTeacherChange(
+            ref="r", given_name="Ny", family_name="Byron", email="new@example.org"
+        )
+    )
     calls: list[tuple[str, Any, Action]] = [
         (
             "CreateDistrict",
@@ -84,7 +90,8 @@ def test_every_rpc_is_authorised_for_its_district_before_touching_data(
         (
             "BatchUpsertTeachers",
             rpc.BatchUpsertTeachersRequest(
-                parent="districts/d2", teachers=[pb.TeacherInput(email="b@example.org")]
+                parent="districts/d2",
+                teachers=[pb.TeacherInput(given_name="Bo", family_name="Byron", email="b@example.org")],
             ),
             Action.WRITE,
         ),

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
+from ew.client.errors import RosterError
 from ew.roster.v1 import roster_pb2 as pb
 from ew.roster.v1 import roster_service_pb2 as rpc
 from ew.roster.v1 import roster_service_pb2_grpc
@@ -319,6 +320,62 @@ def test_archive_and_unarchive(roster: Roster) -> None:
     )
     refused(roster, grpc.StatusCode.NOT_FOUND, client.unarchive_teacher, bob.name.replace("/d1/", "/d2/"))
     refused(roster, grpc.StatusCode.NOT_FOUND, client.get_teacher, ada.name.replace("/d1/", "/d2/"))
+
+
+# NUL, other C0 controls, DEL and C1 controls (U+0085 NEXT LINE, U+009F).
+CONTROLS = ["\x00", "\x07", "\n", "\x1f", "\x7f", "\x85", "\x9f"]
+
+
+def violated_fields(roster: Roster, call: Callable[..., Any], *args: Any) -> list[str]:
+    """The fields an INVALID_ARGUMENT names, after proving that the call changed nothing."""
+    before = roster.snapshot()
+    with pytest.raises(RosterError) as info:
+        call(*args)
+    assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT, info.value.message
+    assert roster.snapshot() == before
+    return [v.field for v in info.value.violations]
+
+
+def test_names_and_emails_with_control_characters_are_refused_on_every_write(roster: Roster) -> None:
+    client = roster.client
+    elm = client.batch_create_schools("d1", ["Elm"])[0]
+    for char in CONTROLS:
+        assert violated_fields(roster, client.create_district, "d3", f"North{char}") == ["display_name"]
+        assert violated_fields(roster, client.batch_create_schools, "d1", ["Oak", f"A{char}sh"]) == [
+            "schools[1].display_name"
+        ]
+        bad = [
+            teacher("a@example.org", elm.school_id, given=f"A{char}da"),
+            teacher("b@example.org", family=f"{char}Byron"),
+            teacher(f"c{char}@example.org"),
+            teacher(f"d@exa{char}mple.org"),
+        ]
+        assert violated_fields(roster, client.batch_upsert_teachers, "d1", bad) == [
+            "teachers[0].given_name",
+            "teachers[1].family_name",
+            "teachers[2].email",
+            "teachers[3].email",
+        ]
+    message = refused(
+        roster, grpc.StatusCode.INVALID_ARGUMENT, client.batch_create_schools, "d1", ["Elm\x00 Annex"]
+    )
+    assert "control character U+0000 at position 3" in message
+    assert [s.display_name for s in client.list_schools("d1")] == ["Elm"]
+
+
+def test_blank_names_are_refused_and_never_blank_an_existing_teacher(roster: Roster) -> None:
+    client = roster.client
+    ada = client.batch_upsert_teachers("d1", [teacher("ada@example.org")])[0]
+    for given, family in [("", "Lovelace"), ("Ada", ""), (" \t ", "Lovelace"), ("Ada", "\u3000")]:
+        fields = violated_fields(
+            roster,
+            client.batch_upsert_teachers,
+            "d1",
+            [teacher("ada@example.org", given=given, family=family), teacher("new@example.org")],
+        )
+        assert fields == ["teachers[0].given_name" if not given.strip() else "teachers[0].family_name"]
+    assert violated_fields(roster, client.create_district, "d3", "   ") == ["display_name"]
+    assert client.get_teacher(ada.name) == ada
 
 
 def test_health_and_reflection(roster: Roster) -> None:

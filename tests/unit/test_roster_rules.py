@@ -1,4 +1,4 @@
-"""Pure roster rules: page tokens, emails, validation, settings, migrations matching the models."""
+"""Pure roster rules: page tokens, emails, names, settings, migrations matching the models."""
 
 from __future__ import annotations
 
@@ -7,11 +7,18 @@ import os
 
 import pytest
 
-from services.common.errors import InvalidArgument
+from services.common.errors import FieldViolation, InvalidArgument
 from services.roster import migrate
 from services.roster.pagetokens import PageTokens
 from services.roster.settings import load_settings
-from services.roster.validation import check_email, check_page_size, check_uuid, email_key
+from services.roster.validation import (
+    check_email,
+    check_name,
+    check_page_size,
+    check_printable,
+    check_uuid,
+    email_key,
+)
 
 
 def test_page_tokens_round_trip_and_reject_forgeries() -> None:
@@ -37,6 +44,22 @@ def test_email_keys_are_trimmed_and_casefolded() -> None:
     for bad in ["", "ada", "ada@", "@example.org", "a b@example.org", "ada@example", "a@b@example.org"]:
         with pytest.raises(InvalidArgument, match="email"):
             check_email(bad, "email")
+
+
+def test_names_are_required_and_printable() -> None:
+    assert check_name("Zoë O'Brien-Łukasz", "given_name") == "Zoë O'Brien-Łukasz"
+    for bad in ["", "  ", "\u3000", "x" * 201]:
+        with pytest.raises(InvalidArgument, match="given_name"):
+            check_name(bad, "given_name")
+    for code in [*range(0x20), *range(0x7F, 0xA0)]:
+        with pytest.raises(InvalidArgument) as caught:
+            check_printable(f"Ada{chr(code)}", "given_name")
+        assert caught.value.violations == [
+            FieldViolation("given_name", f"contains the control character U+{code:04X} at position 3")
+        ]
+    assert check_printable("\xa0Ada\u200b", "given_name") == "\xa0Ada\u200b"
+    with pytest.raises(InvalidArgument, match=r"U\+0000"):
+        check_email("ada\x00@example.org", "email")
 
 
 def test_page_sizes_and_ids() -> None:
