@@ -7,11 +7,19 @@ written for the person who has to act on them; they never carry secrets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
 
 ERROR_DOMAIN = "rostersync.ew"
+# A status travels in trailing metadata, which clients cap at 8 KB: a refusal lists this many
+# violations, each clipped, and says how many more there were (20 clipped violations take < 5 KB).
+MAX_LISTED_VIOLATIONS = 20
+MAX_SUMMARISED_VIOLATIONS = 3
+MAX_FIELD_BYTES = 80
+MAX_DESCRIPTION_BYTES = 120
+ELLIPSIS = "…"
 
 
 @dataclass(frozen=True)
@@ -20,6 +28,25 @@ class FieldViolation:
 
     field: str
     description: str
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes on a character boundary, ending in '…' when cut."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - len(ELLIPSIS.encode())].decode(errors="ignore") + ELLIPSIS
+
+
+def listed_violations(violations: Sequence[FieldViolation], limit: int) -> list[FieldViolation]:
+    """The first ``limit`` violations, clipped, then one without a field saying how many more there are."""
+    listed = [
+        FieldViolation(clip(v.field, MAX_FIELD_BYTES), clip(v.description, MAX_DESCRIPTION_BYTES))
+        for v in violations[:limit]
+    ]
+    if len(violations) > limit:
+        listed.append(FieldViolation("", f"and {len(violations) - limit} more"))
+    return listed
 
 
 class DomainError(Exception):
@@ -51,8 +78,11 @@ class InvalidArgument(DomainError):
 
     @classmethod
     def for_fields(cls, violations: list[FieldViolation]) -> InvalidArgument:
-        """One error listing every bad field, its message naming them all."""
-        summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
+        """One error carrying every bad field; its message names the first few."""
+        summary = "; ".join(
+            f"{v.field}: {v.description}" if v.field else v.description
+            for v in listed_violations(violations, MAX_SUMMARISED_VIOLATIONS)
+        )
         return cls(f"Invalid request: {summary}", violations=violations)
 
 

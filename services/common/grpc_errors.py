@@ -1,8 +1,9 @@
 """The one place where domain errors become gRPC statuses (STYLE G4).
 
 ``DomainError`` → its status code with ``google.rpc.ErrorInfo`` (and ``BadRequest`` when it lists
-field violations). Anything else is logged with its traceback and answered ``INTERNAL`` with a
-generic message, so internals never leak to callers.
+field violations: the first ``MAX_LISTED_VIOLATIONS``, clipped, so the status fits in the 8 KB of
+trailing metadata clients accept). Anything else is logged with its traceback and answered
+``INTERNAL`` with a generic message, so internals never leak to callers.
 """
 
 from __future__ import annotations
@@ -17,11 +18,19 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from services.common.errors import ERROR_DOMAIN, DomainError
+from services.common.errors import (
+    ERROR_DOMAIN,
+    MAX_LISTED_VIOLATIONS,
+    DomainError,
+    clip,
+    listed_violations,
+)
 from services.common.grpc_handlers import rebuild_handler
 
 log = logging.getLogger(__name__)
 
+# The message travels twice (grpc-message and inside grpc-status-details-bin).
+MAX_MESSAGE_BYTES = 768
 INTERNAL_MESSAGE = "Internal server error; the failure was logged. Retry later or contact support."
 
 
@@ -35,7 +44,7 @@ def to_status(error: DomainError) -> grpc.Status:
             error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                    for v in error.violations
+                    for v in listed_violations(error.violations, MAX_LISTED_VIOLATIONS)
                 ]
             )
         )
@@ -46,7 +55,7 @@ def to_status(error: DomainError) -> grpc.Status:
         packed.append(any_detail)
     code: int = error.code.value[0]
     status: grpc.Status = rpc_status.to_status(
-        status_pb2.Status(code=code, message=error.message, details=packed)
+        status_pb2.Status(code=code, message=clip(error.message, MAX_MESSAGE_BYTES), details=packed)
     )
     return status
 

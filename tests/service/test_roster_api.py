@@ -5,13 +5,15 @@ Every refused request also proves that nothing changed in the roster.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import grpc
 import pytest
-from ew.client.errors import RosterError
+from ew.client.errors import FieldViolation, RosterError, from_rpc_error
 from ew.roster.v1 import roster_pb2 as pb
 from ew.roster.v1 import roster_service_pb2 as rpc
 from ew.roster.v1 import roster_service_pb2_grpc
@@ -376,6 +378,28 @@ def test_blank_names_are_refused_and_never_blank_an_existing_teacher(roster: Ros
         assert fields == ["teachers[0].given_name" if not given.strip() else "teachers[0].family_name"]
     assert violated_fields(roster, client.create_district, "d3", "   ") == ["display_name"]
     assert client.get_teacher(ada.name) == ada
+
+
+def test_a_batch_with_many_violations_fits_in_the_clients_metadata_limit(roster: Roster, stub: Any) -> None:
+    """1,000 bad names: the status lists 20 and says how many more, well under 8 KB of metadata."""
+    teachers = [teacher(f"t{n}@example.org", given="x" * 5000) for n in range(1000)]
+    before = roster.snapshot()
+    with pytest.raises(grpc.RpcError) as info:
+        stub.BatchUpsertTeachers(rpc.BatchUpsertTeachersRequest(parent="districts/d1", teachers=teachers))
+    assert roster.snapshot() == before
+    error: Any = info.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = dict(error.trailing_metadata())["grpc-status-details-bin"]
+    # On the wire: the binary header base64-encoded, plus the message in grpc-message.
+    assert len(base64.b64encode(details)) + len(quote(error.details())) < 8 * 1024
+    client_error = from_rpc_error(error)
+    assert len(client_error.violations) == 21
+    assert client_error.violations[0] == FieldViolation(
+        "teachers[0].given_name", "is 5000 characters long; at most 200 are allowed"
+    )
+    assert client_error.violations[19].field == "teachers[19].given_name"
+    assert client_error.violations[20] == FieldViolation("", "and 980 more")
+    assert "teachers[0].given_name" in client_error.message and "and 997 more" in client_error.message
 
 
 def test_health_and_reflection(roster: Roster) -> None:

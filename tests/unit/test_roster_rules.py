@@ -1,13 +1,16 @@
-"""Pure roster rules: page tokens, emails, names, settings, migrations matching the models."""
+"""Pure roster rules: page tokens, emails, names, error sizes, settings, migrations matching the models."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 
-from services.common.errors import FieldViolation, InvalidArgument
+from services.common.errors import FieldViolation, InvalidArgument, clip
+from services.common.grpc_errors import to_status
 from services.roster import migrate
 from services.roster.pagetokens import PageTokens
 from services.roster.settings import load_settings
@@ -60,6 +63,25 @@ def test_names_are_required_and_printable() -> None:
     assert check_printable("\xa0Ada\u200b", "given_name") == "\xa0Ada\u200b"
     with pytest.raises(InvalidArgument, match=r"U\+0000"):
         check_email("ada\x00@example.org", "email")
+
+
+def test_statuses_clip_what_they_echo_and_list_at_most_twenty_violations() -> None:
+    assert clip("short", 10) == "short"
+    assert clip("é" * 10, 10) == "ééé…"
+    assert len(clip("é" * 10, 10).encode()) <= 10
+    # The worst case: long non-ASCII descriptions and long field paths, in every violation.
+    error = InvalidArgument.for_fields([FieldViolation("f" * 500, "é" * 10_000) for _ in range(1000)])
+    status = to_status(error)
+    packed = dict(status.trailing_metadata)["grpc-status-details-bin"]
+    assert isinstance(packed, bytes)
+    assert len(base64.b64encode(packed)) + len(status.details.encode()) < 8192
+    details = status_pb2.Status.FromString(packed).details
+    bad_request = error_details_pb2.BadRequest()
+    assert details[1].Unpack(bad_request)
+    listed = bad_request.field_violations
+    assert len(listed) == 21 and (listed[20].field, listed[20].description) == ("", "and 980 more")
+    assert all(len(v.field.encode()) <= 80 and len(v.description.encode()) <= 120 for v in listed)
+    assert status.details.endswith("; and 997 more")
 
 
 def test_page_sizes_and_ids() -> None:
