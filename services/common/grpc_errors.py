@@ -22,10 +22,11 @@ from services.common.errors import (
     ERROR_DOMAIN,
     MAX_LISTED_VIOLATIONS,
     DomainError,
+    InvalidArgument,
     clip,
     listed_violations,
 )
-from services.common.grpc_handlers import rebuild_handler
+from services.common.grpc_handlers import UndecodableRequest, decoding_leniently, rebuild_handler
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,17 @@ def to_status(error: DomainError) -> grpc.Status:
     return status
 
 
+def _decoded(request: Any) -> Any:
+    """The request, or INVALID_ARGUMENT when the server could not decode it."""
+    if isinstance(request, UndecodableRequest):
+        raise InvalidArgument(
+            f"The request could not be decoded: {request.problem}. Send a complete, valid message; "
+            "string fields must be UTF-8.",
+            reason="UNDECODABLE_REQUEST",
+        )
+    return request
+
+
 def _internal_status() -> grpc.Status:
     status: grpc.Status = rpc_status.to_status(
         status_pb2.Status(code=code_pb2.INTERNAL, message=INTERNAL_MESSAGE)
@@ -81,7 +93,7 @@ def _already_aborted(context: grpc.ServicerContext) -> bool:
 
 
 class ErrorInterceptor(grpc.ServerInterceptor):
-    """Maps exceptions raised by servicers of a thread-pool server."""
+    """Maps exceptions raised by servicers of a thread-pool server, and requests it cannot decode."""
 
     def intercept_service(
         self,
@@ -96,7 +108,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         def unary_response(inner: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
             def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
                 try:
-                    return inner(request, context)
+                    return inner(_decoded(request), context)
                 except Exception as error:
                     if _already_aborted(context):
                         raise
@@ -109,7 +121,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         ) -> Callable[..., Any]:
             def behaviour(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
                 try:
-                    yield from inner(request, context)
+                    yield from inner(_decoded(request), context)
                 except Exception as error:
                     if _already_aborted(context):
                         raise
@@ -117,11 +129,11 @@ class ErrorInterceptor(grpc.ServerInterceptor):
 
             return behaviour
 
-        return rebuild_handler(handler, unary_response, stream_response)
+        return rebuild_handler(decoding_leniently(handler), unary_response, stream_response)
 
 
 class AsyncErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Maps exceptions raised by servicers of a ``grpc.aio`` server."""
+    """Maps exceptions raised by servicers of a ``grpc.aio`` server, and requests it cannot decode."""
 
     async def intercept_service(
         self,
@@ -136,7 +148,7 @@ class AsyncErrorInterceptor(grpc.aio.ServerInterceptor):
         def unary_response(inner: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
             async def behaviour(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 try:
-                    return await inner(request, context)
+                    return await inner(_decoded(request), context)
                 except grpc.aio.AbortError:
                     raise
                 except Exception as error:
@@ -149,7 +161,7 @@ class AsyncErrorInterceptor(grpc.aio.ServerInterceptor):
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
                 try:
-                    async for response in inner(request, context):
+                    async for response in inner(_decoded(request), context):
                         yield response
                 except grpc.aio.AbortError:
                     raise
@@ -158,4 +170,4 @@ class AsyncErrorInterceptor(grpc.aio.ServerInterceptor):
 
             return behaviour
 
-        return rebuild_handler(handler, unary_response, stream_response)
+        return rebuild_handler(decoding_leniently(handler), unary_response, stream_response)

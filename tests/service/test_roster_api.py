@@ -402,6 +402,27 @@ def test_a_batch_with_many_violations_fits_in_the_clients_metadata_limit(roster:
     assert "teachers[0].given_name" in client_error.message and "and 997 more" in client_error.message
 
 
+def test_undecodable_requests_are_invalid_arguments_without_internals(roster: Roster) -> None:
+    valid = rpc.CreateDistrictRequest(district_id="d3", display_name="Three").SerializeToString()
+    bad_utf8 = rpc.CreateDistrictRequest(district_id="d3").SerializeToString()[:-2] + b"\xff\xfe"
+    before = roster.snapshot()
+    with roster.channel() as channel:
+        create: grpc.UnaryUnaryMultiCallable[bytes, rpc.CreateDistrictResponse] = channel.unary_unary(
+            "/ew.roster.v1.RosterService/CreateDistrict",
+            request_serializer=None,
+            response_deserializer=rpc.CreateDistrictResponse.FromString,
+        )
+        for raw in [bad_utf8, valid[:-1]]:
+            with pytest.raises(grpc.RpcError) as info:
+                create(raw, timeout=60)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            message = str(info.value.details())
+            assert message.startswith("The request could not be decoded: ")
+            assert "DecodeError" not in message and "class" not in message
+            assert roster.snapshot() == before
+        assert create(valid, timeout=60).district.display_name == "Three"
+
+
 def test_health_and_reflection(roster: Roster) -> None:
     with roster.channel() as channel:
         health = health_pb2_grpc.HealthStub(channel)
