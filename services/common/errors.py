@@ -13,12 +13,14 @@ from dataclasses import dataclass
 import grpc
 
 ERROR_DOMAIN = "rostersync.ew"
-# A status travels in trailing metadata, which clients cap at 8 KB: a refusal lists this many
-# violations, each clipped, and says how many more there were (20 clipped violations take < 5 KB).
+# A status travels in trailing metadata, which clients cap at 8 KB: a refusal lists at most this
+# many violations, each clipped, in at most MAX_LISTED_BYTES, and says how many more there were.
+# A description has room for our own advice and an echoed value, never for a 10 KB one.
 MAX_LISTED_VIOLATIONS = 20
+MAX_LISTED_BYTES = 3072
 MAX_SUMMARISED_VIOLATIONS = 3
 MAX_FIELD_BYTES = 80
-MAX_DESCRIPTION_BYTES = 120
+MAX_DESCRIPTION_BYTES = 300
 ELLIPSIS = "…"
 
 
@@ -39,13 +41,17 @@ def clip(text: str, limit: int) -> str:
 
 
 def listed_violations(violations: Sequence[FieldViolation], limit: int) -> list[FieldViolation]:
-    """The first ``limit`` violations, clipped, then one without a field saying how many more there are."""
-    listed = [
-        FieldViolation(clip(v.field, MAX_FIELD_BYTES), clip(v.description, MAX_DESCRIPTION_BYTES))
-        for v in violations[:limit]
-    ]
-    if len(violations) > limit:
-        listed.append(FieldViolation("", f"and {len(violations) - limit} more"))
+    """The first ``limit`` violations, clipped, within ``MAX_LISTED_BYTES``; then one saying how many more."""
+    listed: list[FieldViolation] = []
+    size = 0
+    for v in violations[:limit]:
+        shown = FieldViolation(clip(v.field, MAX_FIELD_BYTES), clip(v.description, MAX_DESCRIPTION_BYTES))
+        size += len(shown.field.encode()) + len(shown.description.encode())
+        if size > MAX_LISTED_BYTES:
+            break
+        listed.append(shown)
+    if len(listed) < len(violations):
+        listed.append(FieldViolation("", f"and {len(violations) - len(listed)} more"))
     return listed
 
 
