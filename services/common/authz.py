@@ -14,7 +14,8 @@ same answer whether or not that district or its resources exist.
 | create a district                   | no             | no           | no      | yes     |
 
 A district admin writes EW's own roster on any plan; only the ClassLink features need
-``district_premium``.
+``district_premium``. A service token acts for the district it names, or for every district when
+it names ``*``: one scoped to a district cannot create (or write) any other.
 """
 
 from __future__ import annotations
@@ -93,10 +94,11 @@ def require_unarchive(principal: Principal, district_id: str) -> None:
         )
 
 
-def require_district_create(principal: Principal) -> None:
-    """Registering a new district, which only the sync service does."""
+def require_district_create(principal: Principal, district_id: str) -> None:
+    """Registering a new district, which only the sync service does, for a district its token covers."""
     if not principal.is_service:
         raise PermissionDenied(
             "Only the ew-rostersync service identity may create districts.",
             reason="SERVICE_IDENTITY_REQUIRED",
         )
+    _require_district(principal, district_id)

@@ -7,11 +7,21 @@ written for the person who has to act on them; they never carry secrets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
 
 ERROR_DOMAIN = "rostersync.ew"
+# A status travels in trailing metadata, which clients cap at 8 KB: a refusal lists at most this
+# many violations, each clipped, in at most MAX_LISTED_BYTES, and says how many more there were.
+# A description has room for our own advice and an echoed value, never for a 10 KB one.
+MAX_LISTED_VIOLATIONS = 20
+MAX_LISTED_BYTES = 3072
+MAX_SUMMARISED_VIOLATIONS = 3
+MAX_FIELD_BYTES = 80
+MAX_DESCRIPTION_BYTES = 300
+ELLIPSIS = "…"
 
 
 @dataclass(frozen=True)
@@ -20,6 +30,29 @@ class FieldViolation:
 
     field: str
     description: str
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes on a character boundary, ending in '…' when cut."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - len(ELLIPSIS.encode())].decode(errors="ignore") + ELLIPSIS
+
+
+def listed_violations(violations: Sequence[FieldViolation], limit: int) -> list[FieldViolation]:
+    """The first ``limit`` violations, clipped, within ``MAX_LISTED_BYTES``; then one saying how many more."""
+    listed: list[FieldViolation] = []
+    size = 0
+    for v in violations[:limit]:
+        shown = FieldViolation(clip(v.field, MAX_FIELD_BYTES), clip(v.description, MAX_DESCRIPTION_BYTES))
+        size += len(shown.field.encode()) + len(shown.description.encode())
+        if size > MAX_LISTED_BYTES:
+            break
+        listed.append(shown)
+    if len(listed) < len(violations):
+        listed.append(FieldViolation("", f"and {len(violations) - len(listed)} more"))
+    return listed
 
 
 class DomainError(Exception):
@@ -51,8 +84,11 @@ class InvalidArgument(DomainError):
 
     @classmethod
     def for_fields(cls, violations: list[FieldViolation]) -> InvalidArgument:
-        """One error listing every bad field, its message naming them all."""
-        summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
+        """One error carrying every bad field; its message names the first few."""
+        summary = "; ".join(
+            f"{v.field}: {v.description}" if v.field else v.description
+            for v in listed_violations(violations, MAX_SUMMARISED_VIOLATIONS)
+        )
         return cls(f"Invalid request: {summary}", violations=violations)
 
 

@@ -1,8 +1,9 @@
 """The one place where domain errors become gRPC statuses (STYLE G4).
 
 ``DomainError`` → its status code with ``google.rpc.ErrorInfo`` (and ``BadRequest`` when it lists
-field violations). Anything else is logged with its traceback and answered ``INTERNAL`` with a
-generic message, so internals never leak to callers.
+field violations: the first ``MAX_LISTED_VIOLATIONS``, clipped, so the status fits in the 8 KB of
+trailing metadata clients accept). Anything else is logged with its traceback and answered
+``INTERNAL`` with a generic message, so internals never leak to callers.
 """
 
 from __future__ import annotations
@@ -17,11 +18,20 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from services.common.errors import ERROR_DOMAIN, DomainError
-from services.common.grpc_handlers import rebuild_handler
+from services.common.errors import (
+    ERROR_DOMAIN,
+    MAX_LISTED_VIOLATIONS,
+    DomainError,
+    InvalidArgument,
+    clip,
+    listed_violations,
+)
+from services.common.grpc_handlers import UndecodableRequest, decoding_leniently, rebuild_handler
 
 log = logging.getLogger(__name__)
 
+# The message travels twice (grpc-message and inside grpc-status-details-bin).
+MAX_MESSAGE_BYTES = 768
 INTERNAL_MESSAGE = "Internal server error; the failure was logged. Retry later or contact support."
 
 
@@ -35,7 +45,7 @@ def to_status(error: DomainError) -> grpc.Status:
             error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                    for v in error.violations
+                    for v in listed_violations(error.violations, MAX_LISTED_VIOLATIONS)
                 ]
             )
         )
@@ -46,9 +56,20 @@ def to_status(error: DomainError) -> grpc.Status:
         packed.append(any_detail)
     code: int = error.code.value[0]
     status: grpc.Status = rpc_status.to_status(
-        status_pb2.Status(code=code, message=error.message, details=packed)
+        status_pb2.Status(code=code, message=clip(error.message, MAX_MESSAGE_BYTES), details=packed)
     )
     return status
+
+
+def _decoded(request: Any) -> Any:
+    """The request, or INVALID_ARGUMENT when the server could not decode it."""
+    if isinstance(request, UndecodableRequest):
+        raise InvalidArgument(
+            f"The request could not be decoded: {request.problem}. Send a complete, valid message; "
+            "string fields must be UTF-8.",
+            reason="UNDECODABLE_REQUEST",
+        )
+    return request
 
 
 def _internal_status() -> grpc.Status:
@@ -72,7 +93,7 @@ def _already_aborted(context: grpc.ServicerContext) -> bool:
 
 
 class ErrorInterceptor(grpc.ServerInterceptor):
-    """Maps exceptions raised by servicers of a thread-pool server."""
+    """Maps exceptions raised by servicers of a thread-pool server, and requests it cannot decode."""
 
     def intercept_service(
         self,
@@ -87,7 +108,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         def unary_response(inner: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
             def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
                 try:
-                    return inner(request, context)
+                    return inner(_decoded(request), context)
                 except Exception as error:
                     if _already_aborted(context):
                         raise
@@ -100,7 +121,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         ) -> Callable[..., Any]:
             def behaviour(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
                 try:
-                    yield from inner(request, context)
+                    yield from inner(_decoded(request), context)
                 except Exception as error:
                     if _already_aborted(context):
                         raise
@@ -108,11 +129,11 @@ class ErrorInterceptor(grpc.ServerInterceptor):
 
             return behaviour
 
-        return rebuild_handler(handler, unary_response, stream_response)
+        return rebuild_handler(decoding_leniently(handler), unary_response, stream_response)
 
 
 class AsyncErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Maps exceptions raised by servicers of a ``grpc.aio`` server."""
+    """Maps exceptions raised by servicers of a ``grpc.aio`` server, and requests it cannot decode."""
 
     async def intercept_service(
         self,
@@ -127,7 +148,7 @@ class AsyncErrorInterceptor(grpc.aio.ServerInterceptor):
         def unary_response(inner: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
             async def behaviour(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 try:
-                    return await inner(request, context)
+                    return await inner(_decoded(request), context)
                 except grpc.aio.AbortError:
                     raise
                 except Exception as error:
@@ -140,7 +161,7 @@ class AsyncErrorInterceptor(grpc.aio.ServerInterceptor):
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
                 try:
-                    async for response in inner(request, context):
+                    async for response in inner(_decoded(request), context):
                         yield response
                 except grpc.aio.AbortError:
                     raise
@@ -149,4 +170,4 @@ class AsyncErrorInterceptor(grpc.aio.ServerInterceptor):
 
             return behaviour
 
-        return rebuild_handler(handler, unary_response, stream_response)
+        return rebuild_handler(decoding_leniently(handler), unary_response, stream_response)

@@ -3,11 +3,50 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 Wrapper = Callable[[Any], Callable[..., Any]]
+
+
+@dataclass(frozen=True)
+class UndecodableRequest:
+    """What a lenient deserializer hands the behaviour instead of a request it could not decode."""
+
+    problem: str
+
+
+def decoding_leniently(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+    """The same handler, its request deserializer returning ``UndecodableRequest`` instead of raising.
+
+    gRPC answers a raising deserializer itself, before any interceptor's behaviour runs: INTERNAL
+    on a thread-pool server, UNKNOWN naming the exception's class on an aio server. With this the
+    behaviour receives the stand-in and can refuse the call as the caller's fault. Handlers that
+    take a request stream (only reflection's) keep their deserializer: their behaviour reads
+    requests from an iterator the wrappers do not see.
+    """
+    deserialize = handler.request_deserializer
+    if deserialize is None:
+        return handler
+
+    def lenient(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except DecodeError as error:
+            return UndecodableRequest(str(error))
+
+    codecs: dict[str, Any] = {
+        "request_deserializer": lenient,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(handler.unary_unary, **codecs)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(handler.unary_stream, **codecs)
+    return handler
 
 
 def rebuild_handler(

@@ -5,7 +5,7 @@ touching any data, so a refused call changes nothing and reveals nothing about t
 caller was authenticated by the server's ``AuthInterceptor``; the rules themselves live in
 ``services.common.authz``: reads for any user of the district, writes for its district
 administrators and the sync service's identity, unarchiving for district administrators, and
-creating districts for the service identity only.
+creating districts for the service identity only (and only a district its token covers).
 """
 
 from __future__ import annotations
@@ -34,13 +34,10 @@ _RULES = {
     Action.READ: require_roster_read,
     Action.WRITE: require_roster_write,
     Action.UNARCHIVE: require_unarchive,
+    Action.CREATE_DISTRICT: require_district_create,
 }
 
 
 def authorize(district_id: str, action: Action) -> None:
     """Allow the call, or raise Unauthenticated / PermissionDenied (services.common.errors)."""
-    principal = current_principal()
-    if action is Action.CREATE_DISTRICT:
-        require_district_create(principal)
-    else:
-        _RULES[action](principal, district_id)
+    _RULES[action](current_principal(), district_id)

@@ -39,7 +39,9 @@ from services.roster.usecases import Store, duplicate_positions, require_distric
 from services.roster.validation import (
     MAX_REASON,
     check_batch_size,
+    check_each,
     check_email,
+    check_name,
     check_page_size,
     check_text,
     check_uuid,
@@ -70,36 +72,32 @@ class _Checked:
     counts: ChangeCounts
 
 
-def _check_change(index: int, change: Change) -> list[FieldViolation]:
+def _check_change(index: int, change: Change) -> None:
     """Field checks that need no database."""
     prefix = f"changes[{index}]"
-    try:
-        if isinstance(change, CreateSchoolChange):
-            check_text(change.ref, f"{prefix}.create_school.ref")
-            check_text(change.display_name, f"{prefix}.create_school.display_name")
-        elif isinstance(change, UpsertTeacherChange):
-            field = f"{prefix}.upsert_teacher"
-            check_text(change.ref, f"{field}.ref")
-            if change.teacher_id is not None:
-                check_uuid(change.teacher_id, f"{field}.teacher_id")
-            check_text(change.given_name, f"{field}.given_name", required=False)
-            check_text(change.family_name, f"{field}.family_name", required=False)
-            check_email(change.email, f"{field}.email")
-            for n, school in enumerate(change.schools):
-                if school.school_id is not None:
-                    check_uuid(school.school_id, f"{field}.schools[{n}].school_id")
-                elif school.school_ref is not None:
-                    check_text(school.school_ref, f"{field}.schools[{n}].school_ref")
-                else:
-                    raise violation(f"{field}.schools[{n}]", "set school_id or school_ref")
-        elif isinstance(change, ArchiveTeacherChange):
-            check_uuid(change.teacher_id, f"{prefix}.archive_teacher.teacher_id")
-            check_text(change.reason, f"{prefix}.archive_teacher.reason", maximum=MAX_REASON)
-        else:
-            check_uuid(change.teacher_id, f"{prefix}.reactivate_teacher.teacher_id")
-    except InvalidArgument as error:
-        return error.violations
-    return []
+    if isinstance(change, CreateSchoolChange):
+        check_text(change.ref, f"{prefix}.create_school.ref")
+        check_name(change.display_name, f"{prefix}.create_school.display_name")
+    elif isinstance(change, UpsertTeacherChange):
+        field = f"{prefix}.upsert_teacher"
+        check_text(change.ref, f"{field}.ref")
+        if change.teacher_id is not None:
+            check_uuid(change.teacher_id, f"{field}.teacher_id")
+        check_name(change.given_name, f"{field}.given_name")
+        check_name(change.family_name, f"{field}.family_name")
+        check_email(change.email, f"{field}.email")
+        for n, school in enumerate(change.schools):
+            if school.school_id is not None:
+                check_uuid(school.school_id, f"{field}.schools[{n}].school_id")
+            elif school.school_ref is not None:
+                check_text(school.school_ref, f"{field}.schools[{n}].school_ref")
+            else:
+                raise violation(f"{field}.schools[{n}]", "set school_id or school_ref")
+    elif isinstance(change, ArchiveTeacherChange):
+        check_uuid(change.teacher_id, f"{prefix}.archive_teacher.teacher_id")
+        check_text(change.reason, f"{prefix}.archive_teacher.reason", maximum=MAX_REASON)
+    else:
+        check_uuid(change.teacher_id, f"{prefix}.reactivate_teacher.teacher_id")
 
 
 def _teacher_field(index: int, change: Change) -> str:
@@ -172,9 +170,7 @@ class ChangeSetUseCases:
         if not 1 <= batch_number <= MAX_BATCH_NUMBER:
             raise violation("batch_number", f"must be between 1 and {MAX_BATCH_NUMBER}, got {batch_number}")
         check_batch_size(len(changes), "changes")
-        problems = [v for index, change in enumerate(changes) for v in _check_change(index, change)]
-        if problems:
-            raise InvalidArgument.for_fields(problems)
+        check_each(changes, _check_change)
         self._check_batch_duplicates(changes)
         try:
             with self._store.transaction() as conn:

@@ -37,7 +37,9 @@ from services.roster.pagetokens import PageTokens
 from services.roster.validation import (
     MAX_REASON,
     check_batch_size,
+    check_each,
     check_email,
+    check_name,
     check_page_size,
     check_text,
     check_uuid,
@@ -122,7 +124,7 @@ class RosterUseCases:
 
     def create_district(self, district_id: str, display_name: str) -> District:
         """Create a district; ALREADY_EXISTS when the id is taken."""
-        check_text(display_name, "display_name")
+        check_name(display_name, "display_name")
         district = District(district_id, display_name, self._store.clock())
         try:
             with self._store.transaction() as conn:
@@ -170,14 +172,7 @@ class RosterUseCases:
     ) -> list[School]:
         """Create schools, all or none; a repeated request id returns the first call's schools."""
         check_batch_size(len(names), "schools")
-        problems = []
-        for index, name in enumerate(names):
-            try:
-                check_text(name, f"schools[{index}].display_name")
-            except InvalidArgument as error:
-                problems.extend(error.violations)
-        if problems:
-            raise InvalidArgument.for_fields(problems)
+        check_each(names, lambda index, name: check_name(name, f"schools[{index}].display_name"))
 
         def work(conn: Connection) -> list[School]:
             require_district(conn, district_id)
@@ -236,7 +231,7 @@ class RosterUseCases:
     ) -> list[Teacher]:
         """Create or update teachers keyed by email, all or none."""
         check_batch_size(len(inputs), "teachers")
-        cleaned = [self._check_input(index, item) for index, item in enumerate(inputs)]
+        cleaned = check_each(inputs, self._check_input)
         keys = [email_key(item.email) for item in cleaned]
         duplicates = duplicate_positions(keys, "teachers[{}].email")
         if duplicates:
@@ -311,8 +306,8 @@ class RosterUseCases:
     @staticmethod
     def _check_input(index: int, item: TeacherInput) -> TeacherInput:
         prefix = f"teachers[{index}]"
-        check_text(item.given_name, f"{prefix}.given_name", required=False)
-        check_text(item.family_name, f"{prefix}.family_name", required=False)
+        check_name(item.given_name, f"{prefix}.given_name")
+        check_name(item.family_name, f"{prefix}.family_name")
         email = check_email(item.email, f"{prefix}.email")
         school_ids = [check_uuid(s, f"{prefix}.school_ids") for s in item.school_ids]
         return TeacherInput(item.given_name, item.family_name, email, tuple(sorted(set(school_ids))))

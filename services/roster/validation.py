@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from services.common.errors import FieldViolation, InvalidArgument
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 MAX_NAME = 200
 MAX_REASON = 500
@@ -14,6 +19,8 @@ MAX_BATCH = 1000
 DISTRICT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Deliberately plain: one @, no whitespace, a dotted domain. Deliverability is not ours to judge.
 EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+# C0 controls, DEL and C1 controls: invisible or disruptive wherever a name or address is shown.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def violation(field: str, description: str) -> InvalidArgument:
@@ -58,14 +65,45 @@ def check_text(value: str, field: str, *, maximum: int = MAX_NAME, required: boo
     return value
 
 
+def check_printable(value: str, field: str) -> str:
+    """Text without control characters (U+0000–U+001F, U+007F–U+009F), which the error locates."""
+    found = CONTROL.search(value)
+    if found is not None:
+        raise violation(
+            field, f"contains the control character U+{ord(found.group()):04X} at position {found.start()}"
+        )
+    return value
+
+
+def check_name(value: str, field: str) -> str:
+    """A display, given or family name: not blank, at most ``MAX_NAME`` characters, printable."""
+    check_text(value, field)
+    return check_printable(value, field)
+
+
 def check_email(value: str, field: str) -> str:
-    """An email address as given (trimmed), with one @ and a dotted domain."""
+    """An email address as given (trimmed), printable, with one @ and a dotted domain."""
     trimmed = value.strip()
     if not trimmed:
         raise violation(field, "is required")
+    check_printable(value, field)
     if len(trimmed) > MAX_EMAIL or not EMAIL.fullmatch(trimmed):
         raise violation(field, f"{trimmed[:80]!r} is not a valid email address")
     return trimmed
+
+
+def check_each(items: Sequence[T], check: Callable[[int, T], R]) -> list[R]:
+    """``check(index, item)`` of every item; one INVALID_ARGUMENT naming the bad fields of them all."""
+    checked: list[R] = []
+    problems: list[FieldViolation] = []
+    for index, item in enumerate(items):
+        try:
+            checked.append(check(index, item))
+        except InvalidArgument as error:
+            problems.extend(error.violations)
+    if problems:
+        raise InvalidArgument.for_fields(problems)
+    return checked
 
 
 def check_batch_size(count: int, field: str, maximum: int = MAX_BATCH) -> None:

@@ -14,12 +14,12 @@ from ew.roster.v1 import roster_pb2 as pb
 from ew.roster.v1 import roster_service_pb2 as rpc
 from ew.roster.v1 import roster_service_pb2_grpc
 
-from services.common.auth import Role
+from services.common.auth import SERVICE_PLAN, Role
 from services.common.devtoken import mint_dev_token
 from services.common.errors import PermissionDenied
 from services.roster import servicer
 from services.roster.access import Action
-from tests.support.roster import Roster, running_roster
+from tests.support.roster import Roster, refused, running_roster
 
 
 class MetadataRecorder(grpc.ServerInterceptor):
@@ -54,7 +54,9 @@ def test_every_rpc_is_authorised_for_its_district_before_touching_data(
     roster: Roster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     school = roster.client.batch_create_schools("d2", ["Elm"])[0]
-    teacher = roster.client.batch_upsert_teachers("d2", [pb.TeacherInput(email="ada@example.org")])[0]
+    teacher = roster.client.batch_upsert_teachers(
+        "d2", [pb.TeacherInput(given_name="Ada", family_name="Byron", email="ada@example.org")]
+    )[0]
     change_set = roster.client.create_change_set("d2")
     asked: list[tuple[str, Action]] = []
 
@@ -64,7 +66,11 @@ def test_every_rpc_is_authorised_for_its_district_before_touching_data(
 
     monkeypatch.setattr(servicer, "authorize", deny)
     missing = f"districts/d2/teachers/{uuid.uuid4()}"
-    upsert = pb.Change(upsert_teacher=pb.UpsertTeacherChange(ref="r", email="new@example.org"))
+    upsert = pb.Change(
+        upsert_teacher=pb.UpsertTeacherChange(
+            ref="r", given_name="Ny", family_name="Byron", email="new@example.org"
+        )
+    )
     calls: list[tuple[str, Any, Action]] = [
         (
             "CreateDistrict",
@@ -84,7 +90,8 @@ def test_every_rpc_is_authorised_for_its_district_before_touching_data(
         (
             "BatchUpsertTeachers",
             rpc.BatchUpsertTeachersRequest(
-                parent="districts/d2", teachers=[pb.TeacherInput(email="b@example.org")]
+                parent="districts/d2",
+                teachers=[pb.TeacherInput(given_name="Bo", family_name="Byron", email="b@example.org")],
             ),
             Action.WRITE,
         ),
@@ -148,3 +155,13 @@ def test_client_errors_carry_the_status_reason_and_message(
     with pytest.raises(PermissionDeniedError) as info:
         roster.client.get_district("d1")
     assert (info.value.reason, info.value.message) == ("DISTRICT_MISMATCH", "Not your district.")
+
+
+def test_a_service_token_for_one_district_creates_no_other(roster: Roster) -> None:
+    scoped = mint_dev_token(roster.auth, district_id="d3", role=Role.SERVICE, plan=SERVICE_PLAN)
+    with RosterClient(roster.address, metadata=lambda: [("authorization", f"Bearer {scoped}")]) as client:
+        message = refused(roster, grpc.StatusCode.PERMISSION_DENIED, client.create_district, "d4", "Four")
+        assert "d4" not in message
+        assert client.create_district("d3", "Three").name == "districts/d3"
+    assert roster.client.get_district("d3").display_name == "Three"
+    refused(roster, grpc.StatusCode.NOT_FOUND, roster.client.get_district, "d4")

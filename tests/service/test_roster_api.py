@@ -5,20 +5,22 @@ Every refused request also proves that nothing changed in the roster.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import grpc
 import pytest
-from ew.client.errors import RosterError
+from ew.client.errors import FieldViolation, RosterError, from_rpc_error
 from ew.roster.v1 import roster_pb2 as pb
 from ew.roster.v1 import roster_service_pb2 as rpc
 from ew.roster.v1 import roster_service_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tests.support.roster import Roster, running_roster
+from tests.support.roster import Roster, refused, running_roster
 
 
 @pytest.fixture
@@ -33,20 +35,6 @@ def roster(database_url: Callable[[str], str]) -> Iterator[Roster]:
 def stub(roster: Roster) -> Iterator[roster_service_pb2_grpc.RosterServiceStub]:
     with roster.channel() as channel:
         yield roster_service_pb2_grpc.RosterServiceStub(channel)
-
-
-def refused(
-    roster: Roster, code: grpc.StatusCode, call: Callable[..., Any], *args: Any, **kwargs: Any
-) -> str:
-    """Assert the call fails with ``code`` and changes nothing; return the message."""
-    before = roster.snapshot()
-    with pytest.raises(RosterError) as info:
-        result = call(*args, **kwargs)
-        if isinstance(result, Iterator):
-            list(result)
-    assert info.value.code == code, info.value.message
-    assert roster.snapshot() == before
-    return info.value.message
 
 
 def teacher(email: str, *school_ids: str, given: str = "Ada", family: str = "Lovelace") -> pb.TeacherInput:
@@ -334,6 +322,105 @@ def test_archive_and_unarchive(roster: Roster) -> None:
     )
     refused(roster, grpc.StatusCode.NOT_FOUND, client.unarchive_teacher, bob.name.replace("/d1/", "/d2/"))
     refused(roster, grpc.StatusCode.NOT_FOUND, client.get_teacher, ada.name.replace("/d1/", "/d2/"))
+
+
+# NUL, other C0 controls, DEL and C1 controls (U+0085 NEXT LINE, U+009F).
+CONTROLS = ["\x00", "\x07", "\n", "\x1f", "\x7f", "\x85", "\x9f"]
+
+
+def violated_fields(roster: Roster, call: Callable[..., Any], *args: Any) -> list[str]:
+    """The fields an INVALID_ARGUMENT names, after proving that the call changed nothing."""
+    before = roster.snapshot()
+    with pytest.raises(RosterError) as info:
+        call(*args)
+    assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT, info.value.message
+    assert roster.snapshot() == before
+    return [v.field for v in info.value.violations]
+
+
+def test_names_and_emails_with_control_characters_are_refused_on_every_write(roster: Roster) -> None:
+    client = roster.client
+    elm = client.batch_create_schools("d1", ["Elm"])[0]
+    for char in CONTROLS:
+        assert violated_fields(roster, client.create_district, "d3", f"North{char}") == ["display_name"]
+        assert violated_fields(roster, client.batch_create_schools, "d1", ["Oak", f"A{char}sh"]) == [
+            "schools[1].display_name"
+        ]
+        bad = [
+            teacher("a@example.org", elm.school_id, given=f"A{char}da"),
+            teacher("b@example.org", family=f"{char}Byron"),
+            teacher(f"c{char}@example.org"),
+            teacher(f"d@exa{char}mple.org"),
+        ]
+        assert violated_fields(roster, client.batch_upsert_teachers, "d1", bad) == [
+            "teachers[0].given_name",
+            "teachers[1].family_name",
+            "teachers[2].email",
+            "teachers[3].email",
+        ]
+    message = refused(
+        roster, grpc.StatusCode.INVALID_ARGUMENT, client.batch_create_schools, "d1", ["Elm\x00 Annex"]
+    )
+    assert "control character U+0000 at position 3" in message
+    assert [s.display_name for s in client.list_schools("d1")] == ["Elm"]
+
+
+def test_blank_names_are_refused_and_never_blank_an_existing_teacher(roster: Roster) -> None:
+    client = roster.client
+    ada = client.batch_upsert_teachers("d1", [teacher("ada@example.org")])[0]
+    for given, family in [("", "Lovelace"), ("Ada", ""), (" \t ", "Lovelace"), ("Ada", "\u3000")]:
+        fields = violated_fields(
+            roster,
+            client.batch_upsert_teachers,
+            "d1",
+            [teacher("ada@example.org", given=given, family=family), teacher("new@example.org")],
+        )
+        assert fields == ["teachers[0].given_name" if not given.strip() else "teachers[0].family_name"]
+    assert violated_fields(roster, client.create_district, "d3", "   ") == ["display_name"]
+    assert client.get_teacher(ada.name) == ada
+
+
+def test_a_batch_with_many_violations_fits_in_the_clients_metadata_limit(roster: Roster, stub: Any) -> None:
+    """1,000 bad names: the status lists 20 and says how many more, well under 8 KB of metadata."""
+    teachers = [teacher(f"t{n}@example.org", given="x" * 5000) for n in range(1000)]
+    before = roster.snapshot()
+    with pytest.raises(grpc.RpcError) as info:
+        stub.BatchUpsertTeachers(rpc.BatchUpsertTeachersRequest(parent="districts/d1", teachers=teachers))
+    assert roster.snapshot() == before
+    error: Any = info.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = dict(error.trailing_metadata())["grpc-status-details-bin"]
+    # On the wire: the binary header base64-encoded, plus the message in grpc-message.
+    assert len(base64.b64encode(details)) + len(quote(error.details())) < 8 * 1024
+    client_error = from_rpc_error(error)
+    assert len(client_error.violations) == 21
+    assert client_error.violations[0] == FieldViolation(
+        "teachers[0].given_name", "is 5000 characters long; at most 200 are allowed"
+    )
+    assert client_error.violations[19].field == "teachers[19].given_name"
+    assert client_error.violations[20] == FieldViolation("", "and 980 more")
+    assert "teachers[0].given_name" in client_error.message and "and 997 more" in client_error.message
+
+
+def test_undecodable_requests_are_invalid_arguments_without_internals(roster: Roster) -> None:
+    valid = rpc.CreateDistrictRequest(district_id="d3", display_name="Three").SerializeToString()
+    bad_utf8 = rpc.CreateDistrictRequest(district_id="d3").SerializeToString()[:-2] + b"\xff\xfe"
+    before = roster.snapshot()
+    with roster.channel() as channel:
+        create: grpc.UnaryUnaryMultiCallable[bytes, rpc.CreateDistrictResponse] = channel.unary_unary(
+            "/ew.roster.v1.RosterService/CreateDistrict",
+            request_serializer=None,
+            response_deserializer=rpc.CreateDistrictResponse.FromString,
+        )
+        for raw in [bad_utf8, valid[:-1]]:
+            with pytest.raises(grpc.RpcError) as info:
+                create(raw, timeout=60)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            message = str(info.value.details())
+            assert message.startswith("The request could not be decoded: ")
+            assert "DecodeError" not in message and "class" not in message
+            assert roster.snapshot() == before
+        assert create(valid, timeout=60).district.display_name == "Three"
 
 
 def test_health_and_reflection(roster: Roster) -> None:

@@ -45,6 +45,8 @@ async def test_a_sync_as_the_sync_service_runs_it(roster: Roster) -> None:
                 pb.Change(
                     upsert_teacher=pb.UpsertTeacherChange(
                         ref=f"t{n}",
+                        given_name=f"Given{n}",
+                        family_name="Byron",
                         email=f"t{n}@example.org",
                         schools=[
                             pb.SchoolRef(school_ref="cl-1"),

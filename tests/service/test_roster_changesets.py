@@ -233,7 +233,9 @@ def test_create_is_idempotent_by_request_id_and_batches_by_number(roster: Roster
 def test_bad_batches_are_refused_and_stage_nothing(roster: Roster) -> None:
     client = roster.client
     foreign = client.batch_create_schools("d2", ["Far"])[0]
-    ada = client.batch_upsert_teachers("d1", [pb.TeacherInput(email="ada@example.org")])[0]
+    ada = client.batch_upsert_teachers(
+        "d1", [pb.TeacherInput(given_name="Ada", family_name="Byron", email="ada@example.org")]
+    )[0]
     change_set = client.create_change_set("d1")
     name = change_set.name
     client.stage_changes(name, 1, [create_school("s1"), upsert("t1", "t1@example.org", by_ref("s1"))])
@@ -314,9 +316,40 @@ def test_bad_batches_are_refused_and_stage_nothing(roster: Roster) -> None:
     assert committed.applied == pb.ChangeCounts(schools_created=1, teachers_created=1)
 
 
+def test_staged_names_and_emails_must_be_printable_and_not_blank(roster: Roster) -> None:
+    client = roster.client
+    name = client.create_change_set("d1").name
+
+    def named(given: str, family: str) -> pb.Change:
+        change = upsert("t", "t@example.org", given=given)
+        change.upsert_teacher.family_name = family
+        return change
+
+    cases: list[tuple[list[pb.Change], list[str]]] = [
+        ([create_school("s1", "Elm\x00")], ["changes[0].create_school.display_name"]),
+        ([create_school("s1", "\x9fElm")], ["changes[0].create_school.display_name"]),
+        ([upsert("t", "t@example.org", given="A\x1bda")], ["changes[0].upsert_teacher.given_name"]),
+        ([named("Ada", "By\x7fron")], ["changes[0].upsert_teacher.family_name"]),
+        ([upsert("t", "t\x85@example.org")], ["changes[0].upsert_teacher.email"]),
+        ([named(" ", "Byron")], ["changes[0].upsert_teacher.given_name"]),
+        ([named("Ada", "")], ["changes[0].upsert_teacher.family_name"]),
+        (
+            [create_school("s1", " "), named("", "\x00")],
+            ["changes[0].create_school.display_name", "changes[1].upsert_teacher.given_name"],
+        ),
+    ]
+    for changes, fields in cases:
+        error = refused(roster, grpc.StatusCode.INVALID_ARGUMENT, client.stage_changes, name, 1, changes)
+        assert [v.field for v in error.violations] == fields, error.message
+    assert client.get_change_set(name).staged == pb.ChangeCounts()
+    assert roster.staged_rows() == 0
+
+
 def test_two_change_sets_over_the_same_teacher_the_second_commit_is_aborted(roster: Roster) -> None:
     client = roster.client
-    ada = client.batch_upsert_teachers("d1", [pb.TeacherInput(given_name="Ada", email="ada@example.org")])[0]
+    ada = client.batch_upsert_teachers(
+        "d1", [pb.TeacherInput(given_name="Ada", family_name="Byron", email="ada@example.org")]
+    )[0]
     first = client.create_change_set("d1")
     second = client.create_change_set("d1")
     client.stage_changes(first.name, 1, [upsert("a", "ada@example.org", given="First")])
@@ -341,7 +374,9 @@ def test_a_new_email_created_meanwhile_aborts_the_commit(roster: Roster) -> None
     client = roster.client
     change_set = client.create_change_set("d1")
     client.stage_changes(change_set.name, 1, [upsert("n", "new@example.org")])
-    client.batch_upsert_teachers("d1", [pb.TeacherInput(email="NEW@example.org")])
+    client.batch_upsert_teachers(
+        "d1", [pb.TeacherInput(given_name="New", family_name="Byron", email="NEW@example.org")]
+    )
     before = roster.snapshot()
     error = refused(roster, grpc.StatusCode.ABORTED, client.commit_change_set, change_set.name)
     assert "new@example.org" in error.message
@@ -352,7 +387,9 @@ def test_a_commit_failing_half_way_leaves_the_roster_as_it_was(
     roster: Roster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = roster.client
-    ada = client.batch_upsert_teachers("d1", [pb.TeacherInput(email="ada@example.org")])[0]
+    ada = client.batch_upsert_teachers(
+        "d1", [pb.TeacherInput(given_name="Ada", family_name="Byron", email="ada@example.org")]
+    )[0]
     change_set = client.create_change_set("d1")
     client.stage_changes(
         change_set.name,

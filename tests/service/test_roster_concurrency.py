@@ -34,7 +34,7 @@ def test_two_clients_upserting_the_same_email_at_once_make_one_teacher(roster: R
             for round_number in range(ROUNDS):
                 start.wait(timeout=30)
                 email = f"  Same.{round_number}@Example.org" if index else f"same.{round_number}@example.org"
-                teacher = pb.TeacherInput(given_name=f"Writer{index}", email=email)
+                teacher = pb.TeacherInput(given_name=f"Writer{index}", family_name="Byron", email=email)
                 stored[index].append(clients[index].batch_upsert_teachers("d1", [teacher])[0].teacher_id)
         except BaseException as error:
             errors.append(error)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -210,3 +210,39 @@ def test_only_a_premium_district_administrator_of_the_district_gets_through(stac
             error = call(stack, method, request, token)
             assert (method, caller, error.code()) == (method, caller, code)
     assert stored_rows(stack) == dict.fromkeys(stored_rows(stack), 0)
+
+
+def test_undecodable_requests_are_invalid_arguments_without_internals(stack: SyncStack) -> None:
+    """A truncated message or a string field that is not UTF-8, to a unary and a streaming RPC."""
+    empty = stored_rows(stack)
+    metadata = (("authorization", f"Bearer {stack.token()}"),)
+    connection = R.GetConnectionRequest(name=CONNECTION).SerializeToString()
+    sync = R.SyncRostersRequest(parent=PARENT).SerializeToString()
+    # Field 1's tag and length, then bytes that are not UTF-8 in place of the first characters.
+    bad_connection = connection[:2] + b"\xff\xfe" + connection[4:]
+    bad_sync = sync[:2] + b"\xff" + sync[3:]
+    with grpc.insecure_channel(stack.server.target) as channel:
+        get_connection: grpc.UnaryUnaryMultiCallable[bytes, R.GetConnectionResponse] = channel.unary_unary(
+            "/ew.sync.v1.SyncService/GetConnection",
+            request_serializer=None,
+            response_deserializer=R.GetConnectionResponse.FromString,
+        )
+        sync_rosters: grpc.UnaryStreamMultiCallable[bytes, R.SyncRostersResponse] = channel.unary_stream(
+            "/ew.sync.v1.SyncService/SyncRosters",
+            request_serializer=None,
+            response_deserializer=R.SyncRostersResponse.FromString,
+        )
+        attempts: list[Callable[[], object]] = [
+            lambda: get_connection(connection[:-1], metadata=metadata, timeout=60),
+            lambda: get_connection(bad_connection, metadata=metadata, timeout=60),
+            lambda: list(sync_rosters(sync[:-1], metadata=metadata, timeout=60)),
+            lambda: list(sync_rosters(bad_sync, metadata=metadata, timeout=60)),
+        ]
+        for number, attempt in enumerate(attempts):
+            with pytest.raises(grpc.RpcError) as raised:
+                attempt()
+            assert (number, raised.value.code()) == (number, INVALID)
+            message = details(raised.value)
+            assert message.startswith("The request could not be decoded: "), message
+            assert "DecodeError" not in message and "class" not in message
+    assert stored_rows(stack) == empty

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import grpc
+import pytest
+from ew.client.errors import RosterError
 from ew.client.roster import RosterClient
 from sqlalchemy import Engine, func, select
 
@@ -118,6 +120,20 @@ class Roster:
                 int(conn.execute(select(func.count()).select_from(t)).scalar_one())
                 for t in (repo.staged_schools, repo.staged_teachers, repo.staged_memberships)
             )
+
+
+def refused(
+    roster: Roster, code: grpc.StatusCode, call: Callable[..., Any], *args: Any, **kwargs: Any
+) -> str:
+    """Assert the call fails with ``code`` and changes nothing; return the message."""
+    before = roster.snapshot()
+    with pytest.raises(RosterError) as info:
+        result = call(*args, **kwargs)
+        if isinstance(result, Iterator):
+            list(result)
+    assert info.value.code == code, info.value.message
+    assert roster.snapshot() == before
+    return info.value.message
 
 
 def dev_auth() -> AuthSettings:

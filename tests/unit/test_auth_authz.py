@@ -26,7 +26,7 @@ ACTIONS: dict[str, Check] = {
     "roster_read": require_roster_read,
     "roster_write": require_roster_write,
     "unarchive": require_unarchive,
-    "district_create": lambda principal, _district: require_district_create(principal),
+    "district_create": require_district_create,
 }
 
 # (role, plan, token district) → the actions allowed on district OWN.
@@ -43,7 +43,7 @@ CALLERS: list[tuple[Role, str, str, set[str]]] = [
     (Role.TEACHER, BASIC, OTHER, set()),
     (Role.SERVICE, "service", ALL_DISTRICTS, {"roster_read", "roster_write", "unarchive", "district_create"}),
     (Role.SERVICE, "service", OWN, {"roster_read", "roster_write", "unarchive", "district_create"}),
-    (Role.SERVICE, "service", OTHER, {"district_create"}),
+    (Role.SERVICE, "service", OTHER, set()),
 ]
 
 

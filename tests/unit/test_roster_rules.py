@@ -1,17 +1,27 @@
-"""Pure roster rules: page tokens, emails, validation, settings, migrations matching the models."""
+"""Pure roster rules: page tokens, emails, names, error sizes, settings, migrations matching the models."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 
-from services.common.errors import InvalidArgument
+from services.common.errors import FieldViolation, InvalidArgument, clip
+from services.common.grpc_errors import to_status
 from services.roster import migrate
 from services.roster.pagetokens import PageTokens
 from services.roster.settings import load_settings
-from services.roster.validation import check_email, check_page_size, check_uuid, email_key
+from services.roster.validation import (
+    check_email,
+    check_name,
+    check_page_size,
+    check_printable,
+    check_uuid,
+    email_key,
+)
 
 
 def test_page_tokens_round_trip_and_reject_forgeries() -> None:
@@ -37,6 +47,41 @@ def test_email_keys_are_trimmed_and_casefolded() -> None:
     for bad in ["", "ada", "ada@", "@example.org", "a b@example.org", "ada@example", "a@b@example.org"]:
         with pytest.raises(InvalidArgument, match="email"):
             check_email(bad, "email")
+
+
+def test_names_are_required_and_printable() -> None:
+    assert check_name("Zoë O'Brien-Łukasz", "given_name") == "Zoë O'Brien-Łukasz"
+    for bad in ["", "  ", "\u3000", "x" * 201]:
+        with pytest.raises(InvalidArgument, match="given_name"):
+            check_name(bad, "given_name")
+    for code in [*range(0x20), *range(0x7F, 0xA0)]:
+        with pytest.raises(InvalidArgument) as caught:
+            check_printable(f"Ada{chr(code)}", "given_name")
+        assert caught.value.violations == [
+            FieldViolation("given_name", f"contains the control character U+{code:04X} at position 3")
+        ]
+    assert check_printable("\xa0Ada\u200b", "given_name") == "\xa0Ada\u200b"
+    with pytest.raises(InvalidArgument, match=r"U\+0000"):
+        check_email("ada\x00@example.org", "email")
+
+
+def test_statuses_clip_what_they_echo_and_list_at_most_twenty_violations() -> None:
+    assert clip("short", 10) == "short"
+    assert clip("é" * 10, 10) == "ééé…"
+    assert len(clip("é" * 10, 10).encode()) <= 10
+    # The worst case: long non-ASCII descriptions and long field paths, in every violation.
+    error = InvalidArgument.for_fields([FieldViolation("f" * 500, "é" * 10_000) for _ in range(1000)])
+    status = to_status(error)
+    packed = dict(status.trailing_metadata)["grpc-status-details-bin"]
+    assert isinstance(packed, bytes)
+    assert len(base64.b64encode(packed)) + len(status.details.encode()) < 8192
+    details = status_pb2.Status.FromString(packed).details
+    bad_request = error_details_pb2.BadRequest()
+    assert details[1].Unpack(bad_request)
+    *listed, more = bad_request.field_violations
+    assert 1 <= len(listed) < 20 and (more.field, more.description) == ("", f"and {1000 - len(listed)} more")
+    assert all(len(v.field.encode()) <= 80 and len(v.description.encode()) <= 300 for v in listed)
+    assert status.details.startswith("Invalid request: ffff")
 
 
 def test_page_sizes_and_ids() -> None:
