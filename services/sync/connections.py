@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -92,6 +93,9 @@ PROBE_RETRY = RetryPolicy(
 PROBE_TIMEOUTS = Timeouts(connect=5.0, read=30.0, pool=10.0)
 CLASSLINK_TIMEOUT = httpx.Timeout(15.0)
 SYNC_RETRY = RetryPolicy()
+COPY_URL_ADVICE = "copy the server URL again from ClassLink, without spaces or line breaks"
+# ASCII characters RFC 3986 allows nowhere in a URL (besides spaces and control characters).
+_NOT_IN_URLS = frozenset('<>"{}|\\^`')
 
 _VERSIONS = {OneRosterVersion.V1P1: Version.V1P1, OneRosterVersion.V1P2: Version.V1P2}
 
@@ -114,6 +118,33 @@ class ManualInput:
     client_id: str
     client_secret: SecretStr
     oneroster_version: OneRosterVersion
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be used as a URL (a character no URL may hold, a broken host or port), or None.
+
+    Characters outside RFC 3986 (spaces, control characters, ``<>"{}|\\^`` and backquote) are
+    refused rather than percent-encoded: in a server URL they are a copy-and-paste accident.
+    Non-ASCII letters stay allowed, for internationalised host names.
+    """
+    for position, character in enumerate(url, start=1):
+        if character in _NOT_IN_URLS or unicodedata.category(character)[0] in "CZ":
+            return f"contains {_describe(character)} at position {position}, which a URL cannot contain"
+    try:
+        urlsplit(url).port  # noqa: B018 - parsing the port is the check
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as error:
+        return f"is not a valid URL ({error})"
+    return None
+
+
+def _describe(character: str) -> str:
+    if character == " ":
+        return "a space"
+    if unicodedata.category(character)[0] in "CZ":
+        name = unicodedata.name(character, "")
+        return f"an invisible character (U+{ord(character):04X}{f' {name}' if name else ''})"
+    return f"the character {character!r}"
 
 
 def state_hash(state: str) -> str:
@@ -232,6 +263,9 @@ class Connections:
         settings = self._app.settings
         if not redirect_uri:
             raise _bad("redirect_uri", "required: where ClassLink sends the administrator back")
+        malformed = url_problem(redirect_uri)
+        if malformed is not None:
+            raise _bad("redirect_uri", f"{malformed}; send the redirect URI exactly as configured")
         if not settings.sso_configured:
             raise FailedPrecondition(
                 "Sign in with ClassLink is not set up on this server; connect with the OneRoster "
@@ -354,11 +388,14 @@ class Connections:
     def _valid_manual(self, manual: ManualInput) -> str:
         violations: list[FieldViolation] = []
         url = manual.server_url.strip()
-        parts = urlsplit(url)
+        malformed = url_problem(url)
+        parts = urlsplit(url) if malformed is None else None
         if not url:
             violations.append(FieldViolation("manual.server_url", "required: the OneRoster server's URL"))
         elif len(url) > MAX_URL_LENGTH:
             violations.append(FieldViolation("manual.server_url", f"longer than {MAX_URL_LENGTH} characters"))
+        elif parts is None:
+            violations.append(FieldViolation("manual.server_url", f"{malformed}; {COPY_URL_ADVICE}"))
         elif parts.scheme not in ("https", "http") or not parts.hostname:
             violations.append(
                 FieldViolation(
