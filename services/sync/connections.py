@@ -80,6 +80,9 @@ from services.sync.store.models import AuthMethod, Connection, ConnectMethod, On
 CONNECTED_MESSAGE = "Connected Successfully! Your ClassLink account is connected."
 ADMIN_ROLES = frozenset({"tenant administrator", "district administrator"})
 MAX_SECRET_LENGTH = 4096
+# Shorter than any ClassLink secret; a stored secret is redacted from every log line, so a short
+# one would blank out ordinary words.
+MIN_SECRET_LENGTH = 8
 MAX_ID_LENGTH = 512
 MAX_URL_LENGTH = 2048
 MAX_CODE_LENGTH = 2048
@@ -161,10 +164,11 @@ def token_url(server_url: str) -> str:
 def server_config(app: App, connection: Connection, *, retry: RetryPolicy = SYNC_RETRY) -> ServerConfig:
     """The OneRoster client configuration of a stored connection (the secret decrypted in memory only).
 
-    The secret is registered with the process's log redaction, so no log line can carry it.
+    The secret is registered with the process's log redaction, so no log line can carry it; this
+    is how a process that started after the connect learns the stored secrets it uses.
     """
     secret = app.secrets.decrypt(connection.secret_ciphertext)
-    app.redactor.register(secret.get_secret_value())
+    app.redactor.register(secret.get_secret_value(), owner=redaction_owner(app, connection.district_id))
     credentials = _credentials(connection.auth_method, connection.client_id, secret, connection.server_url)
     return ServerConfig(
         connection.server_url,
@@ -174,6 +178,11 @@ def server_config(app: App, connection: Connection, *, retry: RetryPolicy = SYNC
         concurrency=app.settings.oneroster_concurrency,
         retry=retry,
     )
+
+
+def redaction_owner(app: App, district_id: str) -> str:
+    """Whose secret a log redaction entry is: this sync database's connection of ``district_id``."""
+    return f"{app.settings.database_url}#{district_id}"
 
 
 def _credentials(method: AuthMethod, client_id: str, secret: SecretStr, server_url: str) -> Credentials:
@@ -257,6 +266,7 @@ class Connections:
         deleted = await self._app.transaction(lambda session: store.delete_connection(session, district_id))
         if not deleted:
             raise _not_connected(district_id)
+        self._app.redactor.release(redaction_owner(self._app, district_id))
 
     async def start_sign_in(self, district_id: str, redirect_uri: str, requested_by: str) -> SignInStart:
         """A ClassLink sign-in URL whose state is bound to the district and expires soon."""
@@ -422,6 +432,14 @@ class Connections:
         secret = manual.client_secret.get_secret_value()
         if not secret.strip():
             violations.append(FieldViolation("manual.client_secret", "required: the secret or bearer token"))
+        elif len(secret) < MIN_SECRET_LENGTH:
+            violations.append(
+                FieldViolation(
+                    "manual.client_secret",
+                    f"The secret is too short ({len(secret)} characters; ClassLink's have at least "
+                    f"{MIN_SECRET_LENGTH}). Copy the whole secret from ClassLink.",
+                )
+            )
         elif len(secret) > MAX_SECRET_LENGTH:
             violations.append(
                 FieldViolation("manual.client_secret", f"longer than {MAX_SECRET_LENGTH} characters")
@@ -431,7 +449,11 @@ class Connections:
         return _strip_base_path(url)
 
     async def _prove_and_store(self, values: store.ConnectionValues, secret: SecretStr) -> Connection:
-        self._app.redactor.register(secret.get_secret_value())
+        """Read one page of schools with the credentials, then store them and redact the secret.
+
+        Only a proven, stored secret is redacted from the process's logs (replacing the district's
+        previous one): a refused attempt must not let a caller hide words from every log line.
+        """
         credentials = _credentials(values.auth_method, values.client_id, secret, values.server_url)
         config = ServerConfig(
             values.server_url,
@@ -448,7 +470,11 @@ class Connections:
         except OneRosterError as error:
             raise oneroster_failure(error, values.server_url) from None
         now = self._app.clock()
-        return await self._app.transaction(lambda session: store.save_connection(session, values, now))
+        connection = await self._app.transaction(lambda session: store.save_connection(session, values, now))
+        self._app.redactor.register(
+            secret.get_secret_value(), owner=redaction_owner(self._app, values.district_id)
+        )
+        return connection
 
     async def _spend_state(self, district_id: str, state: str) -> None:
         hashed = state_hash(state)
