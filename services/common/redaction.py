@@ -39,18 +39,33 @@ class RedactingFilter(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self._lock = threading.Lock()
+        self._fixed: frozenset[str] = frozenset()
+        self._owned: dict[str, str] = {}
         self._secrets: frozenset[str] = frozenset()
 
-    def register(self, secret: str) -> None:
-        """Redact ``secret`` wherever it appears from now on."""
-        if secret:
-            with self._lock:
-                self._secrets = self._secrets | {secret}
+    def register(self, secret: str, *, owner: str | None = None) -> None:
+        """Redact ``secret`` wherever it appears from now on.
 
-    def unregister(self, secret: str) -> None:
-        """Stop tracking ``secret`` (its connection was deleted)."""
+        With ``owner`` (a stored connection) it replaces that owner's previous secret and lasts
+        until ``release(owner)``; a value two owners share stays redacted while either holds it.
+        """
+        if not secret:
+            return
         with self._lock:
-            self._secrets = self._secrets - {secret}
+            if owner is None:
+                self._fixed = self._fixed | {secret}
+            else:
+                self._owned[owner] = secret
+            self._recompute_locked()
+
+    def release(self, owner: str) -> None:
+        """Stop redacting ``owner``'s secret (its connection was deleted), unless another holds it."""
+        with self._lock:
+            self._owned.pop(owner, None)
+            self._recompute_locked()
+
+    def _recompute_locked(self) -> None:
+        self._secrets = self._fixed | frozenset(self._owned.values())
 
     def redact(self, text: str) -> str:
         """``text`` with every known secret and credential pattern replaced."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -80,6 +81,9 @@ from services.sync.vocabulary import AuthMethod, ConnectMethod, OneRosterVersion
 CONNECTED_MESSAGE = "Connected Successfully! Your ClassLink account is connected."
 ADMIN_ROLES = frozenset({"tenant administrator", "district administrator"})
 MAX_SECRET_LENGTH = 4096
+# Shorter than any ClassLink secret; a stored secret is redacted from every log line, so a short
+# one would blank out ordinary words.
+MIN_SECRET_LENGTH = 8
 MAX_ID_LENGTH = 512
 MAX_URL_LENGTH = 2048
 MAX_CODE_LENGTH = 2048
@@ -93,6 +97,9 @@ PROBE_RETRY = RetryPolicy(
 PROBE_TIMEOUTS = Timeouts(connect=5.0, read=30.0, pool=10.0)
 CLASSLINK_TIMEOUT = httpx.Timeout(15.0)
 SYNC_RETRY = RetryPolicy()
+COPY_URL_ADVICE = "copy the server URL again from ClassLink, without spaces or line breaks"
+# ASCII characters RFC 3986 allows nowhere in a URL (besides spaces and control characters).
+_NOT_IN_URLS = frozenset('<>"{}|\\^`')
 
 _VERSIONS = {OneRosterVersion.V1P1: Version.V1P1, OneRosterVersion.V1P2: Version.V1P2}
 
@@ -117,6 +124,33 @@ class ManualInput:
     oneroster_version: OneRosterVersion
 
 
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be used as a URL (a character no URL may hold, a broken host or port), or None.
+
+    Characters outside RFC 3986 (spaces, control characters, ``<>"{}|\\^`` and backquote) are
+    refused rather than percent-encoded: in a server URL they are a copy-and-paste accident.
+    Non-ASCII letters stay allowed, for internationalised host names.
+    """
+    for position, character in enumerate(url, start=1):
+        if character in _NOT_IN_URLS or unicodedata.category(character)[0] in "CZ":
+            return f"contains {_describe(character)} at position {position}, which a URL cannot contain"
+    try:
+        urlsplit(url).port  # noqa: B018 - parsing the port is the check
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as error:
+        return f"is not a valid URL ({error})"
+    return None
+
+
+def _describe(character: str) -> str:
+    if character == " ":
+        return "a space"
+    if unicodedata.category(character)[0] in "CZ":
+        name = unicodedata.name(character, "")
+        return f"an invisible character (U+{ord(character):04X}{f' {name}' if name else ''})"
+    return f"the character {character!r}"
+
+
 def state_hash(state: str) -> str:
     """What is stored of a sign-in state: its SHA-256, so a database reader cannot complete a sign-in."""
     return hashlib.sha256(state.encode()).hexdigest()
@@ -131,10 +165,11 @@ def token_url(server_url: str) -> str:
 def server_config(app: App, connection: Connection, *, retry: RetryPolicy = SYNC_RETRY) -> ServerConfig:
     """The OneRoster client configuration of a stored connection (the secret decrypted in memory only).
 
-    The secret is registered with the process's log redaction, so no log line can carry it.
+    The secret is registered with the process's log redaction, so no log line can carry it; this
+    is how a process that started after the connect learns the stored secrets it uses.
     """
     secret = app.secrets.decrypt(connection.secret_ciphertext)
-    app.redactor.register(secret.get_secret_value())
+    app.redactor.register(secret.get_secret_value(), owner=redaction_owner(app, connection.district_id))
     credentials = _credentials(connection.auth_method, connection.client_id, secret, connection.server_url)
     return ServerConfig(
         connection.server_url,
@@ -144,6 +179,11 @@ def server_config(app: App, connection: Connection, *, retry: RetryPolicy = SYNC
         concurrency=app.settings.oneroster_concurrency,
         retry=retry,
     )
+
+
+def redaction_owner(app: App, district_id: str) -> str:
+    """Whose secret a log redaction entry is: this sync database's connection of ``district_id``."""
+    return f"{app.settings.database_url}#{district_id}"
 
 
 def _credentials(method: AuthMethod, client_id: str, secret: SecretStr, server_url: str) -> Credentials:
@@ -227,12 +267,16 @@ class Connections:
         deleted = await self._app.transaction(lambda session: store.delete_connection(session, district_id))
         if not deleted:
             raise _not_connected(district_id)
+        self._app.redactor.release(redaction_owner(self._app, district_id))
 
     async def start_sign_in(self, district_id: str, redirect_uri: str, requested_by: str) -> SignInStart:
         """A ClassLink sign-in URL whose state is bound to the district and expires soon."""
         settings = self._app.settings
         if not redirect_uri:
             raise _bad("redirect_uri", "required: where ClassLink sends the administrator back")
+        malformed = url_problem(redirect_uri)
+        if malformed is not None:
+            raise _bad("redirect_uri", f"{malformed}; send the redirect URI exactly as configured")
         if not settings.sso_configured:
             raise FailedPrecondition(
                 "Sign in with ClassLink is not set up on this server; connect with the OneRoster "
@@ -355,11 +399,14 @@ class Connections:
     def _valid_manual(self, manual: ManualInput) -> str:
         violations: list[FieldViolation] = []
         url = manual.server_url.strip()
-        parts = urlsplit(url)
+        malformed = url_problem(url)
+        parts = urlsplit(url) if malformed is None else None
         if not url:
             violations.append(FieldViolation("manual.server_url", "required: the OneRoster server's URL"))
         elif len(url) > MAX_URL_LENGTH:
             violations.append(FieldViolation("manual.server_url", f"longer than {MAX_URL_LENGTH} characters"))
+        elif parts is None:
+            violations.append(FieldViolation("manual.server_url", f"{malformed}; {COPY_URL_ADVICE}"))
         elif parts.scheme not in ("https", "http") or not parts.hostname:
             violations.append(
                 FieldViolation(
@@ -386,6 +433,14 @@ class Connections:
         secret = manual.client_secret.get_secret_value()
         if not secret.strip():
             violations.append(FieldViolation("manual.client_secret", "required: the secret or bearer token"))
+        elif len(secret) < MIN_SECRET_LENGTH:
+            violations.append(
+                FieldViolation(
+                    "manual.client_secret",
+                    f"The secret is too short ({len(secret)} characters; ClassLink's have at least "
+                    f"{MIN_SECRET_LENGTH}). Copy the whole secret from ClassLink.",
+                )
+            )
         elif len(secret) > MAX_SECRET_LENGTH:
             violations.append(
                 FieldViolation("manual.client_secret", f"longer than {MAX_SECRET_LENGTH} characters")
@@ -395,7 +450,11 @@ class Connections:
         return _strip_base_path(url)
 
     async def _prove_and_store(self, values: store.ConnectionValues, secret: SecretStr) -> Connection:
-        self._app.redactor.register(secret.get_secret_value())
+        """Read one page of schools with the credentials, then store them and redact the secret.
+
+        Only a proven, stored secret is redacted from the process's logs (replacing the district's
+        previous one): a refused attempt must not let a caller hide words from every log line.
+        """
         credentials = _credentials(values.auth_method, values.client_id, secret, values.server_url)
         config = ServerConfig(
             values.server_url,
@@ -412,7 +471,11 @@ class Connections:
         except OneRosterError as error:
             raise oneroster_failure(error, values.server_url) from None
         now = self._app.clock()
-        return await self._app.transaction(lambda session: store.save_connection(session, values, now))
+        connection = await self._app.transaction(lambda session: store.save_connection(session, values, now))
+        self._app.redactor.register(
+            secret.get_secret_value(), owner=redaction_owner(self._app, values.district_id)
+        )
+        return connection
 
     async def _spend_state(self, district_id: str, state: str) -> None:
         hashed = state_hash(state)

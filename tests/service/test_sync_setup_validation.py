@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
 from ew.sync.v1 import sync_pb2, sync_service_pb2, sync_service_pb2_grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from sqlalchemy import func, select
 
 from services.common.auth import Role
@@ -44,6 +46,17 @@ def pairs(*items: tuple[str, str]) -> R.MapSchoolsRequest:
         parent=PARENT, pairs=[sync_pb2.SchoolPair(classlink_school_id=c, ew_school_id=e) for c, e in items]
     )
 
+
+# URLs no server could be reached at, and what the message says about each.
+MALFORMED_URLS = [
+    ("https://district example.test", "contains a space at position 17, which a URL cannot contain"),
+    ("https://district.example.test/ims\x00", "an invisible character (U+0000)"),
+    ("https://district.example.test\n/x", "an invisible character (U+000A)"),
+    ("https://district.example.test\u200b", "U+200B ZERO WIDTH SPACE"),
+    ("https://district.example.test/{id}", "the character '{'"),
+    ("https://district.example.test:44x3", "is not a valid URL"),
+    ("https://[district.example.test", "is not a valid URL"),
+]
 
 # (case, method, request, expected status, words the message contains)
 BAD_REQUESTS: list[tuple[str, str, Any, grpc.StatusCode, str]] = [
@@ -104,6 +117,20 @@ BAD_REQUESTS: list[tuple[str, str, Any, grpc.StatusCode, str]] = [
         INVALID,
         "credentials",
     ),
+    *[
+        (f"server url {url!r}", "ConnectClassLink", manual(server_url=url), INVALID, words)
+        for url, words in MALFORMED_URLS
+    ],
+    *[
+        (
+            f"redirect uri {url!r}",
+            "StartClassLinkSignIn",
+            R.StartClassLinkSignInRequest(parent=PARENT, redirect_uri=url),
+            INVALID,
+            words,
+        )
+        for url, words in MALFORMED_URLS
+    ],
     ("no auth method", "ConnectClassLink", manual(auth_method=0), INVALID, "manual.auth_method"),
     ("unknown auth method", "ConnectClassLink", manual(auth_method=42), INVALID, "manual.auth_method"),
     ("unknown version", "ConnectClassLink", manual(oneroster_version=9), INVALID, "manual.oneroster_version"),
@@ -195,6 +222,28 @@ def test_every_bad_request_gets_an_actionable_status_and_changes_nothing(stack: 
         assert (case, error.code()) == (case, code)
         assert words in details(error), (case, details(error))
     assert stored_rows(stack) == empty == dict.fromkeys(empty, 0)
+
+
+def test_a_malformed_url_names_the_field_and_what_is_wrong_with_it(stack: SyncStack) -> None:
+    token = stack.token()
+    cases = [
+        ("manual.server_url", "ConnectClassLink", manual(server_url="https://district.exa\tmple.test")),
+        (
+            "redirect_uri",
+            "StartClassLinkSignIn",
+            R.StartClassLinkSignInRequest(parent=PARENT, redirect_uri="https://ew.example.test/c b"),
+        ),
+    ]
+    for field, method, request in cases:
+        error = call(stack, method, request, token)
+        status = rpc_status.from_call(cast(grpc.Call, error))
+        assert status is not None and status.code == INVALID.value[0]
+        bad_request = error_details_pb2.BadRequest()
+        assert [d.Unpack(bad_request) for d in status.details if d.Is(bad_request.DESCRIPTOR)] == [True]
+        [violation] = bad_request.field_violations
+        assert violation.field == field
+        assert "which a URL cannot contain" in violation.description
+    assert stored_rows(stack) == dict.fromkeys(stored_rows(stack), 0)
 
 
 def test_only_a_premium_district_administrator_of_the_district_gets_through(stack: SyncStack) -> None:

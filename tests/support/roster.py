@@ -136,6 +136,61 @@ def refused(
     return info.value.message
 
 
+class StopOnCall(grpc.ServerInterceptor):
+    """Stops the roster server the first time ``method`` is called: the roster dies at that moment.
+
+    ``after=False`` stops it before the call takes effect; ``after=True`` lets the call finish
+    (a commit lands) and stops the server before the answer leaves. ``shutdown`` is the server's
+    shutdown event once stopping began; ``roster`` must be given before the call arrives.
+    """
+
+    def __init__(self, method: str, *, after: bool) -> None:
+        self.method = f"/ew.roster.v1.RosterService/{method}"
+        self.after = after
+        self.roster: Roster | None = None
+        self.shutdown: threading.Event | None = None
+        self._lock = threading.Lock()
+        self._fired = False
+
+    def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+        handler = continuation(handler_call_details)
+        with self._lock:
+            if handler_call_details.method != self.method or self._fired:
+                return handler
+            self._fired = True
+
+        def stop_the_server(request: Any, context: grpc.ServicerContext) -> Any:
+            if self.after:
+                handler.unary_unary(request, context)
+            assert self.roster is not None, "StopOnCall.roster was not set"
+            self.shutdown = self.roster.server.server.stop(None)
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the roster server stopped")
+
+        return grpc.unary_unary_rpc_method_handler(
+            stop_the_server,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+@contextmanager
+def restarted_roster(roster: Roster) -> Iterator[RosterClient]:
+    """A new roster server on a stopped one's address and database; yields a client on it."""
+    port = int(roster.address.rsplit(":", 1)[1])
+    config = RosterSettings(
+        database_url=roster.engine.url.render_as_string(hide_password=False),
+        listen_address=f"127.0.0.1:{port}",
+    )
+    server = create_server(config, auth=roster.auth, clock=roster.clock, engine=roster.engine)
+    server.server.start()
+    client = RosterClient(roster.address, timeout=60, metadata=roster.service_tokens.metadata)
+    try:
+        yield client
+    finally:
+        client.close()
+        server.server.stop(None).wait()
+
+
 def dev_auth() -> AuthSettings:
     """Token settings signing with the public development key (tests only)."""
     return AuthSettings(allow_dev_key=True)

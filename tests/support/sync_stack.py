@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -126,13 +126,15 @@ def sync_stack(
     connect: bool = True,
     tls: Pki | None = None,
     roster_auth: AuthSettings | None = None,
+    roster_interceptors: Sequence[grpc.ServerInterceptor] = (),
     **sandbox_flags: Any,
 ) -> Iterator[SyncStack]:
     """Start the sandbox (unless given), roster and sync servers; create and connect the district.
 
     With ``tls`` both servers require client certificates from its CA: the sync service calls the
     roster with its client certificate, and the stack's clients present it too. ``roster_auth``
-    gives the roster server other token settings than the sync service's (a misconfiguration).
+    gives the roster server other token settings than the sync service's (a misconfiguration);
+    ``roster_interceptors`` run inside the roster server's authentication.
     """
     own_sandbox = sandbox is None
     handle = sandbox or start_sandbox(**sandbox_flags)
@@ -140,7 +142,13 @@ def sync_stack(
     client_tls = tls.client() if tls else None
     credentials = client_tls.channel_credentials() if client_tls else None
     try:
-        with running_roster(roster_url, auth=roster_auth, tls=server_tls, client_tls=client_tls) as roster:
+        with running_roster(
+            roster_url,
+            auth=roster_auth,
+            tls=server_tls,
+            client_tls=client_tls,
+            interceptors=roster_interceptors,
+        ) as roster:
             roster.client.create_district(DISTRICT, "Runs District")
             engine = make_engine(sync_url)
             try:

@@ -193,7 +193,7 @@ def test_applying_a_plan_and_planning_again_changes_nothing(world: World) -> Non
 def test_the_plan_does_not_depend_on_input_order(world: World, rng: random.Random) -> None:
     shuffled = _copy(world)
     for rows in (shuffled.schools, shuffled.teachers, shuffled.problems, shuffled.staff):
-        rng.shuffle(rows)  # type: ignore[arg-type]
+        rng.shuffle(rows)
     shuffled.ew_teachers = dict(rng.sample(sorted(world.ew_teachers.items()), len(world.ew_teachers)))
     shuffled.links = dict(rng.sample(sorted(world.links.items()), len(world.links)))
 

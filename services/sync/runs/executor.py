@@ -6,12 +6,14 @@ record the change set's name → commit → bookkeeping in one sync-database tra
 links, run SUCCEEDED with its summary, the connection's last success, the final event).
 
 All or nothing: every failure before the commit abandons the change set and marks the run FAILED
-with a message an administrator can act on; EW is unchanged. A commit refused because EW's roster
-changed meanwhile (at staging or commit) is re-planned once against the fresh roster. When a
-commit's outcome cannot be learned, or its bookkeeping cannot be written, the run is left RUNNING
-with its change set recorded, and recovery settles it from the change set's state once the
-heartbeat has gone stale. The plan (the run's journal) is written while the batches are staged,
-and always before the commit.
+with a message an administrator can act on; EW is unchanged. An abandon the roster service did not
+answer is recorded on the run (``abandon_pending``) and retried by recovery. A commit refused
+because EW's roster changed meanwhile (at staging or commit) is re-planned once against the fresh
+roster. When a commit's outcome cannot be learned, or its bookkeeping cannot be written, the run is
+left RUNNING with its change set recorded, and recovery settles it from the change set's state once
+the heartbeat has gone stale; when the roster service stopped answering, the run says so meanwhile
+and is marked ``commit_interrupted`` so recovery's verdict names the cause. The plan (the run's
+journal) is written while the batches are staged, and always before the commit.
 """
 
 from __future__ import annotations
@@ -75,6 +77,10 @@ INTERNAL_FAILURE = (
 )
 COMMIT_REFUSED = (
     "EW's roster service refused the changes ({reason}); nothing was changed. Run the sync again."
+)
+ROSTER_STOPPED_ANSWERING = (
+    "The roster service stopped answering while saving the sync; "
+    "whether the changes were saved is settled once it answers again."
 )
 SUCCEEDED_MESSAGE = "Sync complete"
 REVIEW_MESSAGE = "Stopped before archiving: {guard} Nothing was changed."
@@ -387,8 +393,12 @@ class RunExecution:
         try:
             await roster.abandon_change_set(name, reason)
         except RosterError:
-            # An open change set expires on its own; nothing it staged can land without a commit.
-            logger.warning("run %s: could not abandon %s", self.run.id, name, exc_info=True)
+            # Nothing it staged can land without a commit, but an open change set holds the
+            # roster's staged rows until its TTL: recovery retries the abandon.
+            logger.warning("run %s: could not abandon %s; recovery retries", self.run.id, name, exc_info=True)
+            with contextlib.suppress(RunLost), self.app.sessions.begin() as session:
+                # A run recovery already settled had its change set abandoned by recovery.
+                repository.set_run_fields(session, self.run.id, self.reporter.worker_id, abandon_pending=True)
 
     async def _commit(self, roster: AsyncRosterClient, name: str) -> bookkeeping.CommitOutcome:
         started = time.perf_counter()
@@ -403,6 +413,7 @@ class RunExecution:
             # administrator that nothing changed.
             state = await self._change_set_state(roster, name)
             if state is None:
+                self._roster_stopped_answering()
                 raise CommitUnknown(name) from error
             if state != roster_pb2.CHANGE_SET_STATE_COMMITTED:
                 await self._abandon(roster, name, "the commit failed")
@@ -412,7 +423,19 @@ class RunExecution:
         try:
             return await bookkeeping.read_outcome(roster, name)
         except RosterError as error:
+            self._roster_stopped_answering()
             raise CommitUnknown(name) from error
+
+    def _roster_stopped_answering(self) -> None:
+        """Leave the run to recovery, saying why: the roster service is gone mid-commit.
+
+        The heartbeat stops first, so the run goes stale and recovery settles it from the change
+        set's state once the roster answers again; the event tells watchers what they wait for.
+        """
+        self.reporter.stop_heartbeat()
+        with self.app.sessions.begin() as session:
+            repository.set_run_fields(session, self.run.id, self.reporter.worker_id, commit_interrupted=True)
+        self.reporter.enter(SyncPhase.COMMITTING, message=ROSTER_STOPPED_ANSWERING)
 
     async def _change_set_state(
         self, roster: AsyncRosterClient, name: str

@@ -7,6 +7,11 @@ memory, machine gone). Its fate depends on its change set, recorded before the c
   (idempotent) and mark the run SUCCEEDED with the summary its plan stored;
 - anything else → abandon the change set if still open and mark the run FAILED; nothing changed.
 
+A run whose roster service stopped answering during the commit (``commit_interrupted``) gets a
+verdict naming that cause instead of a dead worker. Ended runs whose abandon failed
+(``abandon_pending``) have their change set abandoned on each pass until the roster answers, so it
+does not stay open (holding its staged rows) until its TTL.
+
 Every verdict is fenced on the heartbeat still being stale, so a slow worker that beats again
 keeps its run, and a worker that lost its run finds its next write refused. QUEUED runs whose
 message was lost (a stub broker's queue dies with its process) are sent again at startup; a
@@ -21,7 +26,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ew.client.errors import NotFoundError, RosterError
+from ew.client.errors import FailedPreconditionError, NotFoundError, RosterError
 from ew.client.roster import AsyncRosterClient
 from ew.roster.v1 import roster_pb2
 
@@ -42,6 +47,13 @@ WORKER_DIED = (
     "nothing was changed. Run it again."
 )
 RECOVERED = "Sync complete (finished by recovery after its worker stopped)"
+ROSTER_LOST_NOT_SAVED = (
+    "The roster service stopped answering while saving the sync; EW's roster was not changed. "
+    "Run the sync again."
+)
+ROSTER_LOST_SAVED = (
+    "Sync complete: the roster service stopped answering while saving the sync, but the changes were saved."
+)
 QUEUED_RESEND_FACTOR = 5
 
 
@@ -50,6 +62,7 @@ def _stale_cutoff(app: App) -> dt.datetime:
 
 
 def _fail(app: App, run: SyncRun, cutoff: dt.datetime) -> None:
+    message = ROSTER_LOST_NOT_SAVED if run.commit_interrupted else WORKER_DIED
     with app.sessions.begin() as session:
         repository.append_event(
             session,
@@ -58,8 +71,8 @@ def _fail(app: App, run: SyncRun, cutoff: dt.datetime) -> None:
                 state=SyncRunState.FAILED,
                 phase=run.phase,
                 percent=run.percent,
-                message=WORKER_DIED,
-                error_message=WORKER_DIED,
+                message=message,
+                error_message=message,
             ),
             utcnow(),
             worker_id=None,
@@ -89,7 +102,7 @@ def _succeed(app: App, run: SyncRun, outcome: bookkeeping.CommitOutcome, cutoff:
                 state=SyncRunState.SUCCEEDED,
                 phase=SyncPhase.DONE,
                 percent=100,
-                message=RECOVERED,
+                message=ROSTER_LOST_SAVED if run.commit_interrupted else RECOVERED,
                 summary_json=run.summary_json,
             ),
             now,
@@ -116,18 +129,34 @@ async def reconcile(app: App, roster: AsyncRosterClient, run: SyncRun, cutoff: d
     logger.info("run %s: its worker died; marked FAILED", run.id)
 
 
-def _stale_and_queued(
+async def abandon_pending(app: App, roster: AsyncRosterClient, run: SyncRun) -> None:
+    """Abandon the change set an ended run could not abandon; settled once it is not open."""
+    assert run.change_set_name is not None
+    try:
+        await roster.abandon_change_set(run.change_set_name, "the sync failed; its abandon is retried")
+        logger.info("run %s: change set %s abandoned by recovery", run.id, run.change_set_name)
+    except (NotFoundError, FailedPreconditionError):
+        # Gone (purged) or committed: either way it is not open, and a retry cannot change that.
+        logger.warning(
+            "run %s: change set %s cannot be abandoned", run.id, run.change_set_name, exc_info=True
+        )
+    await app.transaction(lambda session: repository.abandon_settled(session, run.id))
+
+
+def _work(
     app: App, cutoff: dt.datetime, queued_before: dt.datetime
-) -> tuple[list[SyncRun], list[str]]:
+) -> tuple[list[SyncRun], list[SyncRun], list[str]]:
+    """Stale RUNNING runs, ended runs with an abandon pending, and the ids of QUEUED runs to re-send."""
     with app.sessions() as session:
         stale = list(repository.stale_running_runs(session, cutoff))
+        unabandoned = list(repository.pending_abandons(session))
         queued = [run.id for run in repository.queued_runs(session, queued_before)]
         session.expunge_all()
-        return stale, queued
+        return stale, unabandoned, queued
 
 
 async def recover(app: App, requeue: Callable[[str], None], *, requeue_all_queued: bool = False) -> None:
-    """One recovery pass: settle stale runs, and send QUEUED runs that waited too long again.
+    """One recovery pass: settle stale runs, retry failed abandons, re-send QUEUED runs that waited.
 
     A QUEUED run is re-sent once it has waited ``QUEUED_RESEND_FACTOR`` stale timeouts (a lost
     message must not block its district for ever; a duplicate is a no-op claim), and every QUEUED
@@ -141,8 +170,8 @@ async def recover(app: App, requeue: Callable[[str], None], *, requeue_all_queue
         if requeue_all_queued
         else now - dt.timedelta(seconds=app.settings.run_stale_seconds * QUEUED_RESEND_FACTOR)
     )
-    stale, queued = await asyncio.to_thread(_stale_and_queued, app, cutoff, queued_before)
-    if stale:
+    stale, unabandoned, queued = await asyncio.to_thread(_work, app, cutoff, queued_before)
+    if stale or unabandoned:
         roster = app.new_roster_client()
         try:
             for run in stale:
@@ -153,6 +182,11 @@ async def recover(app: App, requeue: Callable[[str], None], *, requeue_all_queue
                 except RosterError:
                     # The roster service is needed to learn the commit's outcome; next pass.
                     logger.warning("run %s: could not reach the roster service", run.id, exc_info=True)
+            for run in unabandoned:
+                try:
+                    await abandon_pending(app, roster, run)
+                except RosterError:
+                    logger.warning("run %s: the abandon failed again; next pass", run.id, exc_info=True)
         finally:
             await roster.close()
     for run_id in queued:

@@ -257,3 +257,24 @@ def queued_runs(session: Session, created_before: dt.datetime) -> Sequence[SyncR
     return session.scalars(
         select(SyncRun).where(SyncRun.state == SyncRunState.QUEUED, SyncRun.create_time < created_before)
     ).all()
+
+
+def pending_abandons(session: Session) -> Sequence[SyncRun]:
+    """Ended runs whose change set may still be open: abandoning it failed at the time."""
+    return session.scalars(
+        select(SyncRun).where(
+            SyncRun.abandon_pending.is_(True),
+            SyncRun.state.in_(TERMINAL_STATES),
+            SyncRun.change_set_name.is_not(None),
+        )
+    ).all()
+
+
+def abandon_settled(session: Session, run_id: str) -> None:
+    """The run's change set is no longer open: nothing is left to abandon."""
+    session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id)
+        .values(abandon_pending=False)
+        .execution_options(synchronize_session=False)
+    )

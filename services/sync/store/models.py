@@ -11,6 +11,7 @@ import datetime as dt
 import enum
 
 from sqlalchemy import (
+    Boolean,
     Enum,
     ForeignKey,
     Index,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -212,6 +214,10 @@ class SyncRun(Base):
     percent: Mapped[int] = mapped_column(Integer)
     plan_id: Mapped[str | None] = mapped_column(ID, ForeignKey("plans.id"))
     change_set_name: Mapped[str | None] = mapped_column(String(255))
+    # The run's change set may still be open: abandoning it failed, and recovery retries.
+    abandon_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The roster service stopped answering during the commit; recovery's verdict says so.
+    commit_interrupted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     approved_run_id: Mapped[str | None] = mapped_column(ID)
     requested_by: Mapped[str] = mapped_column(String(255))
     summary_json: Mapped[str | None] = mapped_column(Text)
