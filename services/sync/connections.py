@@ -70,6 +70,7 @@ from services.sync.oneroster.errors import (
     RateLimitedError,
     ServerError,
     UnreachableError,
+    WaitTooLongError,
 )
 from services.sync.settings import InsecureUrl
 from services.sync.store import connections as store
@@ -166,6 +167,8 @@ def oneroster_failure(error: OneRosterError, server_url: str) -> FailedPrecondit
             f"Could not reach the OneRoster server at {server_url}. Check the server URL, then try again.",
             reason="ONEROSTER_UNREACHABLE",
         )
+    if isinstance(error, WaitTooLongError):
+        return Unavailable(f"{error} Try again later.", reason="ONEROSTER_WAIT_TOO_LONG")
     if isinstance(error, RateLimitedError):
         return Unavailable(
             f"The OneRoster server at {server_url} is limiting requests; try again in a few minutes.",
