@@ -4,15 +4,18 @@ token endpoint and long ``Retry-After`` waits."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from ew.client.errors import FailedPreconditionError, InvalidArgumentError
+from ew.sync.v1 import sync_pb2
 
 from services.sync.connections import oneroster_failure
 from services.sync.oneroster import OneRosterClient, RetryPolicy, Roster, RowProblem, ServerConfig, Version
 from services.sync.oneroster.errors import MalformedResponseError, ServerError, WaitTooLongError
 from tests.support.sandbox import FAST_RETRY, SandboxHandle, start_sandbox
+from tests.support.sync_stack import sync_stack
 
 STAFF_ROLES = {"administrator", "aide", "proctor"}
 V1P2_NAMES = {"administrator": "districtAdministrator"}
@@ -202,3 +205,48 @@ async def test_a_wait_longer_than_the_budget_fails_at_once_saying_so(sandbox: Sa
     message = "ClassLink asked us to wait 1 s, longer than this call allows."
     assert str(caught.value) == message and waits == []
     assert oneroster_failure(caught.value, sandbox.server_url).message.startswith(message)
+
+
+@pytest.mark.timeout(120)
+def test_a_runs_progress_says_when_classlink_asks_for_a_wait(database_url: Callable[[str], str]) -> None:
+    with sync_stack(database_url("roster"), database_url("sync"), schools=3, teachers=20) as stack:
+        stack.sandbox.set_faults([{"kind": "status", "status": 429, "retry_after": "1", "path": "teachers"}])
+        seen = list(stack.client.sync_rosters(stack.district_id))
+    waits = [e for e in seen if e.message == "ClassLink asked us to wait 1 s"]
+    assert waits and waits[0].phase == sync_pb2.SYNC_PHASE_READING_TEACHERS
+    assert [e.percent for e in seen] == sorted(e.percent for e in seen)
+    assert seen[-1].state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED, seen[-1].message
+
+
+@pytest.mark.timeout(120)
+def test_connect_takes_a_token_url_and_reports_a_redirecting_one(database_url: Callable[[str], str]) -> None:
+    with sync_stack(
+        database_url("roster"),
+        database_url("sync"),
+        connect=False,
+        schools=2,
+        teachers=5,
+        auth="oauth2",
+        token_redirect=True,
+    ) as stack:
+        tenant = stack.sandbox.tenant()
+
+        def connect(token_url: str) -> sync_pb2.Connection:
+            return stack.client.connect_manual(
+                stack.district_id,
+                server_url=tenant.server_url,
+                client_id=tenant.client_id,
+                client_secret=tenant.client_secret,
+                auth_method=sync_pb2.AUTH_METHOD_OAUTH2,
+                token_url=token_url,
+            ).connection
+
+        with pytest.raises(FailedPreconditionError) as refused:
+            connect("")
+        assert f"redirects to {stack.sandbox.issuer_token_url}; use that address" in str(refused.value)
+        with pytest.raises(InvalidArgumentError) as invalid:
+            connect("ftp://tokens.example.org/token")
+        assert [v.field for v in invalid.value.violations] == ["manual.token_url"]
+        assert connect(stack.sandbox.issuer_token_url).token_url == stack.sandbox.issuer_token_url
+        seen = list(stack.client.sync_rosters(stack.district_id))
+    assert seen[-1].state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED, seen[-1].message
