@@ -170,7 +170,7 @@ class OneRosterClient:
         """
         budget = RetryBudget(self._config.retry.budget_seconds)
         schools = await self._schools(budget)
-        teachers, staff = await _gather([self._teachers(budget), self._staff(budget)])
+        teachers, staff = await self._teachers_and_staff(budget)
         return Roster(
             schools=schools.records,
             teachers=teachers.records,
@@ -184,12 +184,13 @@ class OneRosterClient:
     async def list_teachers(self) -> CollectionResult[User]:
         return await self._teachers(RetryBudget(self._config.retry.budget_seconds))
 
-    async def list_staff(self) -> CollectionResult[User]:
-        return await self._staff(RetryBudget(self._config.retry.budget_seconds))
-
     async def list_teachers_and_staff(self) -> tuple[CollectionResult[User], CollectionResult[User]]:
-        """Teachers and staff read at once, on one retry budget (staff add little to a pull's time)."""
-        budget = RetryBudget(self._config.retry.budget_seconds)
+        return await self._teachers_and_staff(RetryBudget(self._config.retry.budget_seconds))
+
+    async def _teachers_and_staff(
+        self, budget: RetryBudget
+    ) -> tuple[CollectionResult[User], CollectionResult[User]]:
+        """Read at once, so the few staff accounts add next to nothing to a pull's time."""
         teachers, staff = await _gather([self._teachers(budget), self._staff(budget)])
         return teachers, staff
 
