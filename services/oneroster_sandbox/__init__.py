@@ -24,9 +24,11 @@ OneRoster: ``GET {oneroster_url}/orgs|schools|users|teachers|students``, ``/{col
 ``filter`` (``field op 'value'``, at most two joined by AND/OR; ops ``= != > >= < <= ~``; fields
 role (1.2: roles.role), status, type, dateLastModified, sourcedId, email, givenName, familyName,
 username, identifier, enabledUser), ``X-Total-Count`` (unless ``--omit-total``), ``X-Count`` and
-``Link`` (first/last/next/prev). Auth per ``--auth``: OAuth 1.0a HMAC-SHA256/SHA1 signatures
+``Link`` (first/last/next/prev; unless ``--omit-links``: with ``--page-cap`` and ``--omit-total`` the
+server caps pages silently, as Ed-Fi's does). Auth per ``--auth``: OAuth 1.0a HMAC-SHA256/SHA1 signatures
 (verified, query included), the district's static bearer token, or OAuth2 tokens from
-``POST /oauth/token`` (grant_type=client_credentials, HTTP Basic client auth). Errors are imsx
+``POST /oauth/token`` (grant_type=client_credentials, HTTP Basic client auth; with
+``--token-redirect`` it answers 307 to ``/oauth/issuer/token``, which always issues tokens). Errors are imsx
 status payloads (wrapped in ``statusInfoSet`` in ``--quirks`` mode).
 
 ClassLink account side: ``GET /oauth2/v2/auth?client_id&redirect_uri&response_type=code&state``
@@ -54,6 +56,10 @@ Admin API (header ``X-Sandbox-Admin-Token: <admin_token>``; absent with ``--no-a
 * ``GET|POST|DELETE /_sandbox/faults``: read, replace (``{"faults": [...]}``) or clear the faults
   (see :mod:`services.oneroster_sandbox.faults`); ``--faults JSON`` sets them at start.
 * ``POST /_sandbox/revoke-tokens``: forget every OAuth2 access token (clients must fetch a new one).
+
+Data flags: ``--staff N`` adds N aides and N proctors; ``--staff-twins`` adds two administrators
+with a teacher's email (one under the teacher's name, one not); ``--split-rows`` sends one row per
+teacher and school (new sourcedId each). ``--schools 0`` gives a district without schools.
 
 ``--csv FOLDER`` serves a OneRoster CSV bundle as the first district (see ``csv_loader``).
 """

@@ -58,6 +58,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--students", type=int, default=None, help="students per district (default teachers/2)"
     )
     parser.add_argument("--administrators", type=int, default=None, help="default teachers/50")
+    parser.add_argument("--staff", type=int, default=0, help="aides and proctors per district (each)")
+    parser.add_argument(
+        "--staff-twins",
+        action="store_true",
+        help="add two administrators with a teacher's email: one with that teacher's name, one not",
+    )
+    parser.add_argument(
+        "--split-rows",
+        action="store_true",
+        help="one user row per teacher and school, as Ed-Fi's server sends (same person, new sourcedIds)",
+    )
     parser.add_argument("--oneroster-version", choices=sorted(VERSION_PATHS), default="1.1")
     parser.add_argument(
         "--auth",
@@ -77,6 +88,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--page-cap", type=int, default=None, help="largest page the server returns")
     parser.add_argument("--omit-total", action="store_true", help="send no X-Total-Count (Link headers only)")
+    parser.add_argument("--omit-links", action="store_true", help="send no Link header")
+    parser.add_argument(
+        "--token-redirect",
+        action="store_true",
+        help="POST /oauth/token answers 307 to /oauth/issuer/token (the real token endpoint)",
+    )
     parser.add_argument("--quirks", action="store_true", help="send what real ClassLink servers send")
     parser.add_argument(
         "--disable-endpoint",
@@ -90,8 +107,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--admin-token", default=None, help="admin API token (default random)")
     parser.add_argument("--no-admin", action="store_true", help="do not serve the /_sandbox admin API")
     args = parser.parse_args(argv)
-    if args.tenants < 1 or args.schools < 0 or args.teachers < 0:
-        parser.error("--tenants must be at least 1; --schools and --teachers must not be negative")
+    if args.tenants < 1 or args.schools < 0 or args.teachers < 0 or args.staff < 0:
+        parser.error("--tenants must be at least 1; --schools, --teachers and --staff must not be negative")
     if args.page_cap is not None and args.page_cap < 1:
         parser.error("--page-cap must be at least 1")
     return args
@@ -107,6 +124,9 @@ def build(args: argparse.Namespace) -> tuple[Sandbox, list[dict[str, object]]]:
             teachers=args.teachers,
             students=args.students,
             administrators=args.administrators,
+            staff=args.staff,
+            staff_twins=args.staff_twins,
+            split_rows=args.split_rows,
         )
         districts[district.tenant_id] = district
     first = next(iter(districts.values()))
@@ -126,6 +146,8 @@ def build(args: argparse.Namespace) -> tuple[Sandbox, list[dict[str, object]]]:
         auth_modes=auth,
         page_cap=args.page_cap,
         omit_total=args.omit_total,
+        omit_links=args.omit_links,
+        token_redirect=args.token_redirect,
         quirks=args.quirks,
         disabled_endpoints=frozenset(args.disable_endpoint),
         admin_token=None if args.no_admin else (args.admin_token or secrets.token_urlsafe(16)),
@@ -166,6 +188,7 @@ def describe(sandbox: Sandbox, csv_problems: list[dict[str, object]]) -> dict[st
         "client_secret": first["client_secret"],
         "bearer_token": first["bearer_token"],
         "token_url": f"{sandbox.public_url}/oauth/token",
+        "issuer_token_url": f"{sandbox.public_url}/oauth/issuer/token",
         "partner_token": settings.partner_token,
         "sso": {
             "client_id": settings.sso_client_id,

@@ -11,7 +11,10 @@ A fault is a JSON object ``{"kind": ..., "times": 1, "skip": 0, "path": null, ..
 * ``short_page``: drop the last ``drop`` (default 1) rows of the page, keeping ``X-Total-Count``.
 * ``overlap``: serve the page from ``offset - 1``, repeating the previous page's last row.
 * ``bad_row``: replace the page's first row with ``row`` (any JSON value; default an object without
-  a ``sourcedId``), as a server with a broken record would.
+  a ``sourcedId``), or its first rows with the list ``rows``, as a server with broken records would:
+  ``{"kind": "bad_row", "path": "teachers", "rows": [7, {"sourcedId": 12}, {"email": "a@b.org"}]}``.
+* ``invalid_utf8``: answer 200 with a page whose last string holds bytes that are not UTF-8.
+* ``deep_nesting``: answer 200 with the collection nested ``depth`` (default 100,000) arrays deep.
 
 ``times`` is how many matching requests the fault hits (-1: every one); ``skip`` lets that many
 matching requests through first (to hit the middle of a pull); ``path`` limits the fault to request
@@ -23,7 +26,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("status", "slow", "truncate", "total_change", "short_page", "overlap", "bad_row")
+KINDS = (
+    "status",
+    "slow",
+    "truncate",
+    "total_change",
+    "short_page",
+    "overlap",
+    "bad_row",
+    "invalid_utf8",
+    "deep_nesting",
+)
 BAD_ROW = {"status": "active", "role": "teacher", "givenName": "No", "familyName": "Identifier"}
 
 
@@ -38,6 +51,8 @@ class Fault:
     delay: float = 0.0
     drop: int = 1
     row: Any = None
+    rows: list[Any] | None = None
+    depth: int = 100_000
 
     @classmethod
     def from_json(cls, spec: Any) -> Fault:

@@ -5,6 +5,12 @@ near-duplicates such as "Lincoln Elementary" beside "Lincoln Elem School"); teac
 unicode names, a share in two or more schools, a few without email, pairs whose emails differ
 only in case, some ``tobedeleted`` and some disabled; students and administrators are mixed in so
 that role filtering matters.
+
+Options a test asks for (all off by default, and drawn after everything else so a seed's district
+stays the same without them): ``staff`` aides and proctors each; ``staff_twins``, two administrator
+accounts reusing teachers' emails (one under that teacher's name, one under another name), as
+districts give one person a teacher and an admin account; ``split_rows``, one row per teacher and
+school with its own sourcedId, as Ed-Fi's OneRoster server sends.
 """
 
 from __future__ import annotations
@@ -229,6 +235,9 @@ def generate_district(
     teachers: int,
     students: int | None = None,
     administrators: int | None = None,
+    staff: int = 0,
+    staff_twins: bool = False,
+    split_rows: bool = False,
 ) -> District:
     """One district; ``tenant_index`` varies ids, names and credentials between tenants of one seed."""
     rng = random.Random(f"{seed}:{tenant_index}")
@@ -314,6 +323,14 @@ def generate_district(
     for number in range(administrators if administrators is not None else max(1, teachers // 50)):
         user = person("administrator", number)
         users[user.sourced_id] = user
+    for role in ("aide", "proctor"):
+        for number in range(staff):
+            user = person(role, number)
+            users[user.sourced_id] = user
+    if staff_twins:
+        _add_staff_twins(rng, users, district_id)
+    if split_rows:
+        users = _split_rows(rng, users)
     return District(
         tenant_id=tenant_id,
         name=f"{city} Unified School District",
@@ -324,3 +341,34 @@ def generate_district(
         bearer_token=f"{rng.getrandbits(160):040x}",
         application_id=str(70000 + tenant_index),
     )
+
+
+def _add_staff_twins(rng: random.Random, users: dict[str, SandboxUser], district_id: str) -> None:
+    """An administrator account with a teacher's email and name, and one with another teacher's
+    email under a different name."""
+    teachers = [u for u in users.values() if u.role == "teacher" and u.email and u.status == "active"]
+    for teacher, renamed in zip(teachers[:2], (False, True), strict=False):
+        given = rng.choice([g for g in _GIVEN if g != teacher.given_name]) if renamed else teacher.given_name
+        sourced_id = _uuid(rng)
+        users[sourced_id] = replace(
+            teacher,
+            sourced_id=sourced_id,
+            given_name=given,
+            role="administrator",
+            orgs=(district_id,),
+            username=f"admin.{teacher.username}",
+            identifier=f"A{teacher.identifier[1:]}",
+        )
+
+
+def _split_rows(rng: random.Random, users: dict[str, SandboxUser]) -> dict[str, SandboxUser]:
+    """Every teacher of several schools becomes one row per school, each with its own sourcedId."""
+    split: dict[str, SandboxUser] = {}
+    for user in users.values():
+        if user.role != "teacher" or len(user.orgs) < 2:
+            split[user.sourced_id] = user
+            continue
+        for org in user.orgs:
+            row = replace(user, sourced_id=_uuid(rng), orgs=(org,))
+            split[row.sourced_id] = row
+    return split

@@ -194,13 +194,20 @@ def routes(sandbox: Sandbox) -> list[Route]:
         if fault is not None and fault.kind == "short_page":
             page = page[: max(0, len(page) - fault.drop)]
         rows = [renderer.encoded(r) for r in page]
-        if fault is not None and fault.kind == "bad_row" and rows:
-            rows[0] = json.dumps(BAD_ROW if fault.row is None else fault.row).encode()
+        if fault is not None and fault.kind == "bad_row":
+            bad = fault.rows if fault.rows is not None else [BAD_ROW if fault.row is None else fault.row]
+            rows[: len(bad)] = [json.dumps(row).encode() for row in bad[: len(rows)]]
         body = b'{"' + key.encode() + b'":[' + b",".join(rows) + b"]}"
         if fault is not None and fault.kind == "truncate":
             body = body[: len(body) // 2]
+        if fault is not None and fault.kind == "invalid_utf8":
+            body = b'{"' + key.encode() + b'":[{"sourcedId":"\xff\xfe"}]}'
+        if fault is not None and fault.kind == "deep_nesting":
+            body = b'{"' + key.encode() + b'":' + b"[" * fault.depth + b"]" * fault.depth + b"}"
         total = len(records)
-        headers = {"X-Count": str(len(page)), "Link": links(request, offset, step, total)}
+        headers = {"X-Count": str(len(page))}
+        if not settings.omit_links:
+            headers["Link"] = links(request, offset, step, total)
         if not settings.omit_total:
             headers["X-Total-Count"] = str(total)
         return Response(body, media_type="application/json", headers=headers)
@@ -235,6 +242,11 @@ def routes(sandbox: Sandbox) -> list[Route]:
         )
 
     async def oauth2_token(request: Request) -> Response:
+        if settings.token_redirect:
+            return Response(status_code=307, headers={"Location": "/oauth/issuer/token"})
+        return await issue_token(request)
+
+    async def issue_token(request: Request) -> Response:
         header = request.headers.get("authorization", "")
         form = await read_form(request)
         if form.get("grant_type") != "client_credentials":
@@ -263,4 +275,5 @@ def routes(sandbox: Sandbox) -> list[Route]:
     return [
         Route("/districts/{tenant}/ims/{rest:path}", oneroster, methods=["GET"]),
         Route("/oauth/token", oauth2_token, methods=["POST"]),
+        Route("/oauth/issuer/token", issue_token, methods=["POST"]),
     ]

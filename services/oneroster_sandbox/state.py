@@ -22,6 +22,8 @@ class Settings:
     auth_modes: frozenset[str] = frozenset({"oauth1", "bearer"})
     page_cap: int | None = None
     omit_total: bool = False
+    omit_links: bool = False
+    token_redirect: bool = False
     quirks: bool = False
     disabled_endpoints: frozenset[str] = frozenset()
     admin_token: str | None = None

@@ -26,6 +26,7 @@ from services.common.secrets import SecretBox, SecretSettings
 from services.common.tls import TlsSettings
 from services.sync.broker import create_broker
 from services.sync.oneroster import OneRosterClient, ServerConfig
+from services.sync.oneroster.transport import WaitObserver
 from services.sync.runs.notifier import Notifier, create_notifier
 from services.sync.settings import SyncSettings
 
@@ -79,9 +80,12 @@ class App:
             credentials=self.roster_tls.channel_credentials() if self.roster_tls.client_enabled else None,
         )
 
-    def oneroster_client(self, config: ServerConfig) -> OneRosterClient:
-        """A OneRoster client for one district's server (use as an async context manager)."""
-        return OneRosterClient(config)
+    def oneroster_client(
+        self, config: ServerConfig, *, on_wait: WaitObserver | None = None
+    ) -> OneRosterClient:
+        """A OneRoster client for one district's server (use as an async context manager); ``on_wait``
+        hears each wait the server asks for."""
+        return OneRosterClient(config, on_wait=on_wait)
 
     def close(self) -> None:
         """Release the database connections."""

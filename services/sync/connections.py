@@ -15,8 +15,9 @@ Decisions:
   anyone else gets PERMISSION_DENIED.
 - The partner API's server credentials are stored as OAuth 1.0a (ClassLink's Roster Server); an
   endpoint speaking OneRoster 1.2 is stored as OAuth 2 client credentials.
-- OAuth 2 (OneRoster 1.2) tokens are requested from ``{scheme}://{host}/oauth/token`` of the server
-  URL, as the ``ManualCredentials`` message has no token URL field.
+- OAuth 2 (OneRoster 1.2) tokens are requested from the token URL the administrator gave, else from
+  ``{scheme}://{host}/oauth/token`` of the server URL (real servers differ: Ed-Fi's redirects, so a
+  token URL cannot always be derived). It is validated like the server URL.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ from services.sync.oneroster.errors import (
     RateLimitedError,
     ServerError,
     UnreachableError,
+    WaitTooLongError,
 )
 from services.sync.settings import InsecureUrl
 from services.sync.store import connections as store
@@ -122,6 +124,7 @@ class ManualInput:
     client_id: str
     client_secret: SecretStr
     oneroster_version: OneRosterVersion
+    token_url: str = ""
 
 
 def url_problem(url: str) -> str | None:
@@ -156,8 +159,10 @@ def state_hash(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
-def token_url(server_url: str) -> str:
+def token_url(server_url: str, given: str | None = None) -> str:
     """The OAuth 2 token endpoint of a OneRoster 1.2 server (see the module notes)."""
+    if given:
+        return given
     parts = urlsplit(server_url)
     return f"{parts.scheme}://{parts.netloc}/oauth/token"
 
@@ -170,7 +175,9 @@ def server_config(app: App, connection: Connection, *, retry: RetryPolicy = SYNC
     """
     secret = app.secrets.decrypt(connection.secret_ciphertext)
     app.redactor.register(secret.get_secret_value(), owner=redaction_owner(app, connection.district_id))
-    credentials = _credentials(connection.auth_method, connection.client_id, secret, connection.server_url)
+    credentials = _credentials(
+        connection.auth_method, connection.client_id, secret, connection.server_url, connection.token_url
+    )
     return ServerConfig(
         connection.server_url,
         credentials,
@@ -186,11 +193,13 @@ def redaction_owner(app: App, district_id: str) -> str:
     return f"{app.settings.database_url}#{district_id}"
 
 
-def _credentials(method: AuthMethod, client_id: str, secret: SecretStr, server_url: str) -> Credentials:
+def _credentials(
+    method: AuthMethod, client_id: str, secret: SecretStr, server_url: str, given_token_url: str | None
+) -> Credentials:
     if method is AuthMethod.BEARER:
         return BearerToken(secret)
     if method is AuthMethod.OAUTH2:
-        return OAuth2ClientCredentials(client_id, secret, token_url(server_url))
+        return OAuth2ClientCredentials(client_id, secret, token_url(server_url, given_token_url))
     return OAuth1Credentials(client_id, secret)
 
 
@@ -207,6 +216,8 @@ def oneroster_failure(error: OneRosterError, server_url: str) -> FailedPrecondit
             f"Could not reach the OneRoster server at {server_url}. Check the server URL, then try again.",
             reason="ONEROSTER_UNREACHABLE",
         )
+    if isinstance(error, WaitTooLongError):
+        return Unavailable(f"{error} Try again later.", reason="ONEROSTER_WAIT_TOO_LONG")
     if isinstance(error, RateLimitedError):
         return Unavailable(
             f"The OneRoster server at {server_url} is limiting requests; try again in a few minutes.",
@@ -380,7 +391,7 @@ class Connections:
 
     async def connect_manually(self, district_id: str, manual: ManualInput) -> Connection:
         """Validate typed credentials, prove them with one page of schools, store them."""
-        server_url = self._valid_manual(manual)
+        server_url, given_token_url = self._valid_manual(manual)
         return await self._prove_and_store(
             store.ConnectionValues(
                 district_id=district_id,
@@ -392,36 +403,44 @@ class Connections:
                 secret_hint=mask_hint(manual.client_secret),
                 tenant_id=None,
                 connect_method=ConnectMethod.MANUAL,
+                token_url=given_token_url,
             ),
             manual.client_secret,
         )
 
-    def _valid_manual(self, manual: ManualInput) -> str:
-        violations: list[FieldViolation] = []
-        url = manual.server_url.strip()
+    def _valid_url(self, url: str, field: str, violations: list[FieldViolation]) -> None:
         malformed = url_problem(url)
         parts = urlsplit(url) if malformed is None else None
-        if not url:
-            violations.append(FieldViolation("manual.server_url", "required: the OneRoster server's URL"))
-        elif len(url) > MAX_URL_LENGTH:
-            violations.append(FieldViolation("manual.server_url", f"longer than {MAX_URL_LENGTH} characters"))
+        if len(url) > MAX_URL_LENGTH:
+            violations.append(FieldViolation(field, f"longer than {MAX_URL_LENGTH} characters"))
         elif parts is None:
-            violations.append(FieldViolation("manual.server_url", f"{malformed}; {COPY_URL_ADVICE}"))
+            violations.append(FieldViolation(field, f"{malformed}; {COPY_URL_ADVICE}"))
         elif parts.scheme not in ("https", "http") or not parts.hostname:
             violations.append(
-                FieldViolation(
-                    "manual.server_url", "must be an https:// URL like https://district.oneroster.com"
-                )
+                FieldViolation(field, "must be an https:// URL like https://district.oneroster.com")
             )
         elif parts.username or parts.password or parts.query or parts.fragment:
-            violations.append(
-                FieldViolation("manual.server_url", "must not carry credentials, a query or a fragment")
-            )
+            violations.append(FieldViolation(field, "must not carry credentials, a query or a fragment"))
         else:
             try:
-                self._app.settings.require_secure(url, "manual.server_url")
+                self._app.settings.require_secure(url, field)
             except InsecureUrl as error:
-                violations.append(FieldViolation("manual.server_url", str(error)))
+                violations.append(FieldViolation(field, str(error)))
+
+    def _valid_manual(self, manual: ManualInput) -> tuple[str, str | None]:
+        """The server URL (base path trimmed) and the token URL (None when not given)."""
+        violations: list[FieldViolation] = []
+        url = manual.server_url.strip()
+        if not url:
+            violations.append(FieldViolation("manual.server_url", "required: the OneRoster server's URL"))
+        else:
+            self._valid_url(url, "manual.server_url", violations)
+        given_token_url = manual.token_url.strip() or None
+        if given_token_url is not None:
+            if manual.auth_method is not AuthMethod.OAUTH2:
+                violations.append(FieldViolation("manual.token_url", "only for OAuth 2 (AUTH_METHOD_OAUTH2)"))
+            else:
+                self._valid_url(given_token_url, "manual.token_url", violations)
         if manual.auth_method is None:
             violations.append(FieldViolation("manual.auth_method", "required: OAUTH1, BEARER or OAUTH2"))
         needs_id = manual.auth_method in (AuthMethod.OAUTH1, AuthMethod.OAUTH2)
@@ -447,7 +466,7 @@ class Connections:
             )
         if violations:
             raise InvalidArgument.for_fields(violations)
-        return _strip_base_path(url)
+        return _strip_base_path(url), given_token_url
 
     async def _prove_and_store(self, values: store.ConnectionValues, secret: SecretStr) -> Connection:
         """Read one page of schools with the credentials, then store them and redact the secret.
@@ -455,7 +474,9 @@ class Connections:
         Only a proven, stored secret is redacted from the process's logs (replacing the district's
         previous one): a refused attempt must not let a caller hide words from every log line.
         """
-        credentials = _credentials(values.auth_method, values.client_id, secret, values.server_url)
+        credentials = _credentials(
+            values.auth_method, values.client_id, secret, values.server_url, values.token_url
+        )
         config = ServerConfig(
             values.server_url,
             credentials,

@@ -47,6 +47,7 @@ def connection_message(connection: Connection) -> sync_pb2.Connection:
         tenant_id=connection.tenant_id or "",
         connect_method=to_proto(connection.connect_method),
         create_time=_timestamp(connection.create_time),
+        token_url=connection.token_url or "",
     )
     if connection.last_success_time is not None:
         message.last_success_time.CopyFrom(_timestamp(connection.last_success_time))
@@ -90,6 +91,7 @@ def _manual_input(manual: sync_pb2.ManualCredentials) -> ManualInput:
         client_id=manual.client_id,
         client_secret=SecretStr(manual.client_secret),
         oneroster_version=version,
+        token_url=manual.token_url,
     )
 
 

@@ -71,6 +71,8 @@ class SandboxHandle:
         self.client_secret: str = info["client_secret"]
         self.bearer_token: str = info["bearer_token"]
         self.token_url: str = info["token_url"]
+        # Where POST /oauth/token redirects with --token-redirect (it also issues tokens without it).
+        self.issuer_token_url: str = info["issuer_token_url"]
         self.partner_token: str = info["partner_token"]
         self.sso: dict[str, str] = info["sso"]
         self.admin_token: str | None = info["admin_token"]
@@ -91,9 +93,11 @@ class SandboxHandle:
         auth: str = "oauth1",
         tenant_id: str | None = None,
         retry: RetryPolicy = FAST_RETRY,
+        token_url: str | None = None,
         **options: Any,
     ) -> ServerConfig:
-        """A client configuration for one district (``auth``: oauth1, bearer or oauth2)."""
+        """A client configuration for one district (``auth``: oauth1, bearer or oauth2; ``token_url``
+        defaults to the sandbox's ``/oauth/token``)."""
         tenant = self.tenant(tenant_id)
         credentials: OAuth1Credentials | BearerToken | OAuth2ClientCredentials
         if auth == "oauth1":
@@ -102,7 +106,7 @@ class SandboxHandle:
             credentials = BearerToken(SecretStr(tenant.bearer_token))
         else:
             credentials = OAuth2ClientCredentials(
-                tenant.client_id, SecretStr(tenant.client_secret), self.token_url
+                tenant.client_id, SecretStr(tenant.client_secret), token_url or self.token_url
             )
         return ServerConfig(tenant.server_url, credentials, version=self.version, retry=retry, **options)
 

@@ -159,3 +159,20 @@ def test_org_parent_and_type() -> None:
 )
 def test_imsx_descriptions_in_every_shape(payload: object) -> None:
     assert imsx_description(payload) == "Bad filter"
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ({"sourcedId": "u1", "role": "teacher", "givenName": 5}, "$.givenName"),
+        ({"sourcedId": "u1", "role": "teacher", "orgs": "x"}, "$.orgs"),
+        ({"sourcedId": "u1", "role": "teacher", "orgs": ["x"]}, "$.orgs[0]"),
+        ({"sourcedId": "u1", "role": "teacher", "email": []}, "$.email"),
+        ({"sourcedId": 12, "role": "teacher"}, "$.sourcedId"),
+        ({"sourcedId": "u1", "role": "teacher", "enabledUser": {}}, "$.enabledUser"),
+    ],
+)
+def test_fields_of_the_wrong_type_are_row_errors_naming_the_field(row: object, field: str) -> None:
+    with pytest.raises(RowError, match="wrong type") as caught:
+        parse_user(row, Version.V1P1)
+    assert field in str(caught.value)

@@ -76,3 +76,14 @@ async def test_400_is_not_retried() -> None:
     with pytest.raises(ServerError, match="invalid filter"):
         await Transport(http, FAST).get("http://x/orgs", None, RetryBudget(5), msgspec.json.decode)
     assert len(seen) == 1
+
+
+async def test_an_unexpected_status_quotes_a_short_body_without_the_secret() -> None:
+    page = "<html><body>Teapot for s3cr3t " + "x" * 500 + "</body></html>"
+    http, _ = scripted(httpx.Response(418, content=page.encode()))
+    transport = Transport(http, FAST, secrets=["s3cr3t"])
+    with pytest.raises(ServerError) as caught:
+        await transport.get("http://x/orgs", None, RetryBudget(5), msgspec.json.decode)
+    message = str(caught.value)
+    assert "(HTTP 418): <html><body>Teapot for *** xxx" in message
+    assert "s3cr3t" not in message and len(message) < 250

@@ -23,7 +23,7 @@ from services.sync.oneroster.config import (
     OAuth1Credentials,
     OAuth2ClientCredentials,
 )
-from services.sync.oneroster.errors import AuthenticationError, UnreachableError
+from services.sync.oneroster.errors import AuthenticationError, ServerError, excerpt
 
 
 def _drop_debug(record: logging.LogRecord) -> bool:
@@ -94,13 +94,29 @@ class OAuth2ClientCredentialsAuth(httpx.Auth):
         )
 
     def _store(self, response: httpx.Response) -> str:
-        if response.status_code in (400, 401, 403):
+        status = response.status_code
+        if status in (400, 401, 403):
             raise AuthenticationError(
-                f"The OAuth2 token endpoint refused the client credentials (HTTP {response.status_code}).",
-                status_code=response.status_code,
+                f"The OAuth2 token endpoint refused the client credentials (HTTP {status}).",
+                status_code=status,
             )
-        if response.status_code != 200:
-            raise UnreachableError(f"The OAuth2 token endpoint answered HTTP {response.status_code}.")
+        if response.is_redirect:
+            # Ed-Fi's /oauth/token answers 307 to its real issuer; following it would resend the
+            # client secret to an address nobody configured.
+            location = response.headers.get("location", "")
+            target = response.request.url.join(location) if location else "an address it does not give"
+            raise ServerError(
+                f"The OAuth2 token endpoint {response.request.url} answered HTTP {status}: "
+                f"the token endpoint redirects to {target}; use that address as the token URL.",
+                status_code=status,
+            )
+        if status != 200:
+            shown = excerpt(response.content, secrets_of(self._credentials))
+            raise ServerError(
+                f"The OAuth2 token endpoint {response.request.url} answered HTTP {status}"
+                + (f": {shown}" if shown else "."),
+                status_code=status,
+            )
         try:
             body = response.json()
             token = str(body["access_token"])
@@ -132,6 +148,13 @@ class OAuth2ClientCredentialsAuth(httpx.Auth):
                 token = self._token or ""
             request.headers["Authorization"] = f"Bearer {token}"
             yield request
+
+
+def secrets_of(credentials: Credentials) -> tuple[str, ...]:
+    """What must never be quoted back from a server's answer."""
+    if isinstance(credentials, BearerToken):
+        return (credentials.token.get_secret_value(),)
+    return (credentials.client_secret.get_secret_value(),)
 
 
 def build_auth(credentials: Credentials) -> httpx.Auth:

@@ -1,4 +1,4 @@
-"""Reads a district's schools and teachers: the complete roster, or an exception.
+"""Reads a district's schools, teachers and other staff: the complete roster, or an exception.
 
 Paging rules (``limit``/``offset``):
 
@@ -11,27 +11,36 @@ Paging rules (``limit``/``offset``):
   mid-pull, a silently short page, overlapping pages) means the district changed under us or the
   server is inconsistent, so the pull starts over, at most ``max_restarts`` times, and then raises
   :class:`IncompletePullError`. Rows are never deduplicated silently.
-* Without a total, pages are read one by one, following ``Link: rel="next"`` when present, and the
-  pull ends on an empty page or a page shorter than the page size.
+* Without a total, a ``Link: rel="next"`` header decides: the pull follows it and ends on the page
+  that has none. Without a total and without ``Link``, nothing says a page is the last one: servers
+  cap ``limit`` silently (Ed-Fi's at 500), so a page shorter than asked proves nothing. The next
+  offset is then the previous one plus the rows actually returned, and only an empty page ends the
+  pull. A row seen twice while paging so is an inconsistency (it also stops a server that ignores
+  ``offset`` from being read forever).
+
+Staff (administrators, aides, proctors) are read from ``/users`` with one role filter per role,
+concurrently with the teachers: the filter grammar joins at most two predicates on many servers
+(the sandbox's included), and a single predicate is the form every server supports.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 
-from services.sync.oneroster.auth import build_auth
+from services.sync.oneroster.auth import build_auth, secrets_of
 from services.sync.oneroster.config import ServerConfig, Version
 from services.sync.oneroster.errors import IncompletePullError, MalformedResponseError, NotFoundError
 from services.sync.oneroster.models import Org, Roster, RowProblem, User
 from services.sync.oneroster.parsing import (
     RowError,
+    Unreadable,
     WireOrg,
     WireUser,
     decode_org_rows,
@@ -40,12 +49,18 @@ from services.sync.oneroster.parsing import (
     text,
     user_from_wire,
 )
-from services.sync.oneroster.transport import Decoded, RetryBudget, Transport
+from services.sync.oneroster.transport import Decoded, RetryBudget, Transport, WaitObserver
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 W = TypeVar("W", WireOrg, WireUser)
+
+# Staff roles read besides teachers, per version (1.2 replaced "administrator" by three roles).
+STAFF_ROLES: dict[Version, tuple[str, ...]] = {
+    Version.V1P1: ("administrator", "aide", "proctor"),
+    Version.V1P2: ("districtAdministrator", "siteAdministrator", "systemAdministrator", "aide", "proctor"),
+}
 
 
 class _Inconsistent(Exception):
@@ -57,7 +72,7 @@ class _Collection(Generic[W, T]):
     name: str
     path: str
     filter: str | None
-    decode: Callable[[bytes, str], list[W | None]]
+    decode: Callable[[bytes, str], list[W | Unreadable]]
     convert: Callable[[W], T]
     keep: Callable[[T], bool]
     rejection: Callable[[T], str]
@@ -66,7 +81,7 @@ class _Collection(Generic[W, T]):
 @dataclass(frozen=True)
 class _Download(Generic[W]):
     offset: int
-    response: Decoded[list[W | None]]
+    response: Decoded[list[W | Unreadable]]
 
     @property
     def row_count(self) -> int:
@@ -107,9 +122,13 @@ def _total(headers: httpx.Headers) -> int | None:
 
 
 class OneRosterClient:
-    """One district's OneRoster server. Use as ``async with OneRosterClient(config) as client``."""
+    """One district's OneRoster server. Use as ``async with OneRosterClient(config) as client``.
 
-    def __init__(self, config: ServerConfig) -> None:
+    ``on_wait`` is called with the seconds the client is about to wait because the server asked
+    (``Retry-After``), so a caller can tell its user why nothing moves.
+    """
+
+    def __init__(self, config: ServerConfig, *, on_wait: WaitObserver | None = None) -> None:
         self._config = config
         t = config.timeouts
         self._http = httpx.AsyncClient(
@@ -118,7 +137,9 @@ class OneRosterClient:
             limits=httpx.Limits(max_connections=max(config.concurrency, 1) + 1),
             headers={"Accept": "application/json"},
         )
-        self._transport = Transport(self._http, config.retry)
+        self._transport = Transport(
+            self._http, config.retry, on_wait=on_wait, secrets=secrets_of(config.credentials)
+        )
 
     async def __aenter__(self) -> OneRosterClient:
         return self
@@ -143,15 +164,18 @@ class OneRosterClient:
         return download.total
 
     async def pull_roster(self) -> Roster:
-        """Every school and every teacher, or an exception; never a partial roster.
+        """Every school, teacher and staff account, or an exception; never a partial roster.
 
-        Both collections draw on one retry budget, so a struggling server fails the pull in bounded time.
+        All collections draw on one retry budget, so a struggling server fails the pull in bounded time.
         """
         budget = RetryBudget(self._config.retry.budget_seconds)
         schools = await self._schools(budget)
-        teachers = await self._teachers(budget)
+        teachers, staff = await self._teachers_and_staff(budget)
         return Roster(
-            schools=schools.records, teachers=teachers.records, problems=schools.problems + teachers.problems
+            schools=schools.records,
+            teachers=teachers.records,
+            staff=staff.records,
+            problems=schools.problems + teachers.problems + staff.problems,
         )
 
     async def list_schools(self) -> CollectionResult[Org]:
@@ -159,6 +183,16 @@ class OneRosterClient:
 
     async def list_teachers(self) -> CollectionResult[User]:
         return await self._teachers(RetryBudget(self._config.retry.budget_seconds))
+
+    async def list_teachers_and_staff(self) -> tuple[CollectionResult[User], CollectionResult[User]]:
+        return await self._teachers_and_staff(RetryBudget(self._config.retry.budget_seconds))
+
+    async def _teachers_and_staff(
+        self, budget: RetryBudget
+    ) -> tuple[CollectionResult[User], CollectionResult[User]]:
+        """Read at once, so the few staff accounts add next to nothing to a pull's time."""
+        teachers, staff = await _gather([self._teachers(budget), self._staff(budget)])
+        return teachers, staff
 
     async def _schools(self, budget: RetryBudget) -> CollectionResult[Org]:
         try:
@@ -172,8 +206,24 @@ class OneRosterClient:
             return await self._pull(self._teachers_collection("/teachers", None), budget)
         except NotFoundError:
             logger.info("/teachers not offered; reading /users filtered to role 'teacher'")
+        return await self._pull(self._teachers_collection("/users", self._role_filter("teacher")), budget)
+
+    async def _staff(self, budget: RetryBudget) -> CollectionResult[User]:
+        """Users of every staff role (no dedicated endpoint exists in 1.1 or 1.2); a user holding two
+        staff roles is listed once, under the first of :data:`STAFF_ROLES`."""
+        roles = STAFF_ROLES[self._config.version]
+        results = await _gather([self._pull(self._staff_collection(role), budget) for role in roles])
+        records: dict[str, User] = {}
+        problems: list[RowProblem] = []
+        for result in results:
+            for user in result.records:
+                records.setdefault(user.sourced_id, user)
+            problems.extend(result.problems)
+        return CollectionResult(tuple(records.values()), tuple(problems))
+
+    def _role_filter(self, role: str) -> str:
         field = "roles.role" if self._config.version is Version.V1P2 else "role"
-        return await self._pull(self._teachers_collection("/users", f"{field}='teacher'"), budget)
+        return f"{field}='{role}'"
 
     # -- collections ----------------------------------------------------------------------------
 
@@ -189,15 +239,22 @@ class OneRosterClient:
         )
 
     def _teachers_collection(self, path: str, filter_: str | None) -> _Collection[WireUser, User]:
-        version = self._config.version
+        return self._users_collection("teachers", path, filter_, "teacher")
+
+    def _staff_collection(self, role: str) -> _Collection[WireUser, User]:
+        return self._users_collection("staff", "/users", self._role_filter(role), role)
+
+    def _users_collection(
+        self, name: str, path: str, filter_: str | None, role: str
+    ) -> _Collection[WireUser, User]:
         return _Collection(
-            name="teachers",
+            name=name,
             path=path,
             filter=filter_,
             decode=decode_user_rows,
-            convert=partial(user_from_wire, version=version, wanted_role="teacher"),
-            keep=lambda user: user.role == "teacher",
-            rejection=lambda user: f"user with role '{user.role}' listed among teachers",
+            convert=partial(user_from_wire, version=self._config.version, wanted_role=role),
+            keep=lambda user: user.role == role,
+            rejection=lambda user: f"user with role '{user.role}' listed among {role} accounts",
         )
 
     # -- paging ---------------------------------------------------------------------------------
@@ -320,17 +377,22 @@ class OneRosterClient:
     async def _follow(
         self, collection: _Collection[W, T], first: _Page[T], requested: int, budget: RetryBudget
     ) -> list[_Page[T]]:
+        """Pages without a total: ``Link: rel="next"`` when sent, else offsets by rows returned."""
         pages = [first]
         page = first
+        seen: set[str] = set()
         while True:
+            for sourced_id in page.ids:
+                if sourced_id is not None and sourced_id in seen:
+                    raise _Inconsistent(f"{collection.name} row {sourced_id} appeared on two pages")
+                if sourced_id is not None:
+                    seen.add(sourced_id)
             if page.row_count == 0:
                 return pages
             if page.has_links:
                 if page.next_url is None:
                     return pages
                 download = await self._download(collection, page.next_url, None, None, budget)
-            elif page.row_count < requested:
-                return pages
             else:
                 offset = page.offset + page.row_count
                 download = await self._download(collection, collection.path, offset, requested, budget)
@@ -371,10 +433,11 @@ class OneRosterClient:
         problems: list[RowProblem] = []
         convert, keep = collection.convert, collection.keep
         for index, wire in enumerate(download.response.body):
-            if wire is None:
-                ids.append(None)
+            position = download.offset + index
+            if isinstance(wire, Unreadable):
+                ids.append(wire.sourced_id)
                 problems.append(
-                    RowProblem(collection.name, download.offset + index, None, "row is not a JSON object")
+                    RowProblem(collection.name, position, wire.sourced_id, wire.email, wire.reason)
                 )
                 continue
             sourced_id = text(wire.sourced_id)
@@ -382,14 +445,14 @@ class OneRosterClient:
             try:
                 record = convert(wire)
             except RowError as exc:
-                problems.append(RowProblem(collection.name, download.offset + index, sourced_id, str(exc)))
+                problems.append(RowProblem(collection.name, position, sourced_id, _email(wire), str(exc)))
                 continue
             if keep(record):
                 records.append(record)
             else:
                 problems.append(
                     RowProblem(
-                        collection.name, download.offset + index, sourced_id, collection.rejection(record)
+                        collection.name, position, sourced_id, _email(wire), collection.rejection(record)
                     )
                 )
         link = download.response.headers.get("link")
@@ -418,6 +481,21 @@ class OneRosterClient:
             records=tuple(r for p in pages for r in p.records),
             problems=tuple(q for p in pages for q in p.problems),
         )
+
+
+def _email(wire: WireOrg | WireUser) -> str | None:
+    """The row's email, so a problem row can still protect the EW teacher it names."""
+    return text(wire.email) if isinstance(wire, WireUser) else None
+
+
+async def _gather(pulls: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """Pulls at once, results in order; the first failure cancels the others and is raised as itself."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(pull) for pull in pulls]
+    except BaseExceptionGroup as group_error:
+        raise group_error.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 def _next_link(header: str, current: httpx.URL, server_url: str) -> str | None:

@@ -6,6 +6,11 @@ an OAuth signature.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
+
+_EXCERPT_LENGTH = 160
+
 
 class OneRosterError(Exception):
     """Base of every OneRoster client failure."""
@@ -40,6 +45,16 @@ class RateLimitedError(OneRosterError):
         self.retry_after = retry_after
 
 
+class WaitTooLongError(RateLimitedError):
+    """The server asked for a wait (``Retry-After``) longer than the call's remaining retry budget."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"ClassLink asked us to wait {wait_seconds(seconds)} s, longer than this call allows.",
+            retry_after=seconds,
+        )
+
+
 class IncompletePullError(OneRosterError):
     """Pages disagreed with each other (total changed, overlap, missing rows) on every attempt."""
 
@@ -48,5 +63,23 @@ class MalformedResponseError(OneRosterError):
     """A 200 response that is not a OneRoster collection: no collection key, bad or truncated JSON."""
 
 
+def not_json(detail: str) -> MalformedResponseError:
+    return MalformedResponseError(f"ClassLink sent a response that is not valid JSON ({detail}).")
+
+
 class UnreachableError(OneRosterError):
     """The server could not be reached or did not answer in time, after retries."""
+
+
+def wait_seconds(seconds: float) -> int:
+    """Seconds as a person reads them: whole, rounded up, so "0.5 s" never shows as "0 s"."""
+    return math.ceil(seconds)
+
+
+def excerpt(content: bytes, secrets: Iterable[str] = ()) -> str:
+    """The start of a response body for an error message: one line, short, known secrets blanked."""
+    shown = " ".join(content.decode("utf-8", "replace").split())
+    for secret in secrets:
+        if secret:
+            shown = shown.replace(secret, "***")
+    return shown if len(shown) <= _EXCERPT_LENGTH else shown[: _EXCERPT_LENGTH - 1] + "…"

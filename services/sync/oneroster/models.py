@@ -46,18 +46,26 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class RowProblem:
-    """A row the client could not turn into a record; reported, never silently dropped."""
+    """A row the client could not turn into a record; reported, never silently dropped.
+
+    ``email`` is the row's email when it has a readable one, even if other fields are broken, so the
+    sync can leave alone the EW teacher it names rather than archive them.
+    """
 
     collection: str
     position: int
     sourced_id: str | None
+    email: str | None
     reason: str
-    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Roster:
-    """A complete pull: every school and every teacher the server lists, plus unreadable rows."""
+    """A complete pull: every school, teacher and staff account the server lists, plus unreadable rows.
+
+    ``staff`` holds administrators, aides and proctors (never students); ``User.role`` says which.
+    Their problems are reported with collection name "staff".
+    """
 
     schools: tuple[Org, ...]
     teachers: tuple[User, ...]

@@ -4,15 +4,21 @@ Pages are decoded by msgspec straight into small wire structs that keep only the
 needs (unknown fields are skipped without building Python objects for them), then normalised:
 ``enabledUser`` as a bool or a "true"/"TRUE"/"false" string, empty strings as missing,
 ``dateLastModified`` with or without a time, legacy status ``inactive`` read as ``tobedeleted``,
-1.1 ``role``/``orgs`` or 1.2 ``roles[]``. A page whose rows are not all objects falls back to a
-generic decode so that one odd row is reported instead of failing the page. A row without a
-``sourcedId`` cannot be keyed and raises :class:`RowError`, which the client reports as a problem.
+1.1 ``role``/``orgs`` or 1.2 ``roles[]``.
+
+The fields that identify or place a person or school (``sourcedId``, names, ``email``, ``role``,
+``orgs``/``roles``, ``enabledUser``) must have their spec's JSON type: a number where a name should
+be is a broken record, not a name. A page whose rows do not all fit falls back to decoding row by
+row, so that one odd row (not an object, a field of the wrong type) becomes an :class:`Unreadable`
+row, reported with its position and, when it has one, its email, instead of failing the page. A row
+without a ``sourcedId`` cannot be keyed and raises :class:`RowError`, which the client reports too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
@@ -42,26 +48,27 @@ class RowError(ValueError):
 # Wire structs skip the garbage collector (gc=False): they never form reference cycles, and a
 # 100,000-row pull otherwise spends much of its time in collections over them.
 class WireRef(msgspec.Struct, rename="camel", gc=False):
-    sourced_id: Any = None
+    sourced_id: str | None = None
 
 
 class WireRole(msgspec.Struct, rename="camel", gc=False):
     role_type: Any = None
-    role: Any = None
+    role: str | None = None
     org: WireRef | None = None
 
 
 class WireUser(msgspec.Struct, rename="camel", gc=False):
-    """The user fields a roster needs; scalar values stay untyped so odd values never fail a page."""
+    """The user fields a roster needs; informational scalars stay untyped so odd values there never
+    fail a row."""
 
-    sourced_id: Any = None
+    sourced_id: str | None = None
     status: Any = None
     date_last_modified: Any = None
-    enabled_user: Any = None
-    given_name: Any = None
-    family_name: Any = None
-    email: Any = None
-    role: Any = None
+    enabled_user: bool | str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    email: str | None = None
+    role: str | None = None
     orgs: list[WireRef] | None = None
     roles: list[WireRole] | None = None
     username: Any = None
@@ -69,13 +76,22 @@ class WireUser(msgspec.Struct, rename="camel", gc=False):
 
 
 class WireOrg(msgspec.Struct, rename="camel", gc=False):
-    sourced_id: Any = None
+    sourced_id: str | None = None
     status: Any = None
     date_last_modified: Any = None
-    name: Any = None
+    name: str | None = None
     type: Any = None
     identifier: Any = None
     parent: WireRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A row that is not an object or has a field of the wrong type; what could be read of it."""
+
+    sourced_id: str | None
+    email: str | None
+    reason: str
 
 
 class _UserPage(msgspec.Struct, gc=False):
@@ -217,48 +233,43 @@ def user_from_wire(wire: WireUser, version: Version, wanted_role: str | None = N
 
 
 def parse_org(row: object) -> Org:
-    wire = _lenient(row, WireOrg)
-    if wire is None:
-        raise RowError("row is not a JSON object")
+    wire = read_row(row, WireOrg)
+    if isinstance(wire, Unreadable):
+        raise RowError(wire.reason)
     return org_from_wire(wire)
 
 
 def parse_user(row: object, version: Version, *, wanted_role: str | None = None) -> User:
-    wire = _lenient(row, WireUser)
-    if wire is None:
-        raise RowError("row is not a JSON object")
+    wire = read_row(row, WireUser)
+    if isinstance(wire, Unreadable):
+        raise RowError(wire.reason)
     return user_from_wire(wire, version, wanted_role)
 
 
-def _objects(value: object) -> list[dict[str, Any]] | None:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else None
+def _string(value: object) -> str | None:
+    return (value.strip() or None) if isinstance(value, str) else None
 
 
-def _lenient(row: object, wire: type[W]) -> W | None:
-    """A row as a wire struct, or None when it is not an object; references that are not objects
-    (a string where ``orgs`` should hold ``{"sourcedId": ...}``) are left out."""
+def read_row(row: object, wire: type[W]) -> W | Unreadable:
+    """One decoded JSON row as a wire struct, or what can be read of it and why it cannot be used."""
     if not isinstance(row, dict):
-        return None
-    cleaned = dict(row)
-    cleaned["orgs"] = _objects(row.get("orgs"))
-    cleaned["parent"] = row.get("parent") if isinstance(row.get("parent"), dict) else None
-    roles = _objects(row.get("roles"))
-    cleaned["roles"] = (
-        None
-        if roles is None
-        else [r | {"org": r.get("org") if isinstance(r.get("org"), dict) else None} for r in roles]
-    )
-    return msgspec.convert(cleaned, wire)
+        return Unreadable(None, None, "row is not a JSON object")
+    try:
+        return msgspec.convert(row, wire)
+    except msgspec.ValidationError as exc:
+        return Unreadable(
+            _string(row.get("sourcedId")), _string(row.get("email")), f"a field has the wrong type: {exc}"
+        )
 
 
-def _generic_rows(body: bytes, keys: Sequence[str], path: str, wire: type[W]) -> list[W | None]:
-    """Rows of a page the typed decoder refused: non-object rows become None (reported later)."""
+def _generic_rows(body: bytes, keys: Sequence[str], path: str, wire: type[W]) -> list[W | Unreadable]:
+    """Rows of a page the typed decoder refused, read one by one."""
     payload = msgspec.json.decode(body)
     if isinstance(payload, dict):
         for key in keys:
             rows = payload.get(key)
             if isinstance(rows, list):
-                return [_lenient(row, wire) for row in rows]
+                return [read_row(row, wire) for row in rows]
         if is_failure_payload(payload):
             description = imsx_description(payload) or "no description"
             raise ServerError(
@@ -267,7 +278,7 @@ def _generic_rows(body: bytes, keys: Sequence[str], path: str, wire: type[W]) ->
     raise MalformedResponseError(f"{path} returned HTTP 200 without a '{keys[0]}' collection.")
 
 
-def decode_user_rows(body: bytes, path: str) -> list[WireUser | None]:
+def decode_user_rows(body: bytes, path: str) -> list[WireUser | Unreadable]:
     """The rows of a users page (key ``users`` or ``teachers``); raises for a 200 without them."""
     try:
         page = _USER_PAGE.decode(body)
@@ -277,7 +288,7 @@ def decode_user_rows(body: bytes, path: str) -> list[WireUser | None]:
     return list(rows) if rows is not None else _generic_rows(body, USER_KEYS, path, WireUser)
 
 
-def decode_org_rows(body: bytes, path: str) -> list[WireOrg | None]:
+def decode_org_rows(body: bytes, path: str) -> list[WireOrg | Unreadable]:
     try:
         page = _ORG_PAGE.decode(body)
     except msgspec.ValidationError:

@@ -3,7 +3,8 @@
 Retries (429, 502, 503, 504, connection errors, timeouts, a 200 whose body is not valid JSON) use
 tenacity's exponential back-off with jitter, or the server's ``Retry-After`` when it sends one. All
 waits of one pull draw on a shared :class:`RetryBudget`; a wait that would overrun it ends the pull
-with a typed error instead of sleeping.
+with a typed error instead of sleeping: :class:`WaitTooLongError` when the server asked for it.
+A wait the server asked for is announced to an optional observer before it starts.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import email.utils
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -23,18 +24,23 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from services.sync.oneroster.config import RetryPolicy
 from services.sync.oneroster.errors import (
     AuthenticationError,
-    MalformedResponseError,
     NotFoundError,
     OneRosterError,
     RateLimitedError,
     ServerError,
     UnreachableError,
+    WaitTooLongError,
+    excerpt,
+    not_json,
 )
 from services.sync.oneroster.parsing import imsx_description
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
 T = TypeVar("T")
+
+# Called with the seconds about to be waited because the server sent ``Retry-After``.
+WaitObserver = Callable[[float], None]
 
 
 class RetryBudget:
@@ -83,15 +89,16 @@ def parse_retry_after(value: str | None) -> float | None:
 def _describe(response: httpx.Response) -> str | None:
     try:
         return imsx_description(json.loads(response.content))
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
-def _error_for(response: httpx.Response) -> OneRosterError:
+def _error_for(response: httpx.Response, secrets: Iterable[str] = ()) -> OneRosterError:
     status = response.status_code
     where = response.request.url.path
     description = _describe(response)
-    suffix = f": {description}" if description else ""
+    shown = description or excerpt(response.content, secrets)
+    suffix = f": {shown}" if shown else ""
     if status in (401, 403):
         return AuthenticationError(
             f"The OneRoster server refused the credentials for {where} (HTTP {status}){suffix}. "
@@ -125,9 +132,19 @@ def _sent_tracer(sent: asyncio.Event) -> Callable[[str, dict[str, object]], Awai
 class Transport:
     """GETs JSON with retries; owns no connection pool (the caller's ``httpx.AsyncClient`` does)."""
 
-    def __init__(self, http: httpx.AsyncClient, policy: RetryPolicy) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        policy: RetryPolicy,
+        *,
+        on_wait: WaitObserver | None = None,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        """``secrets`` are blanked from the body excerpts error messages quote."""
         self._http = http
         self._policy = policy
+        self._on_wait = on_wait
+        self._secrets = tuple(secrets)
         self._backoff = wait_exponential_jitter(
             multiplier=policy.initial_delay, max=policy.max_delay, jitter=policy.jitter
         )
@@ -156,6 +173,9 @@ class Transport:
 
         def before_sleep(state: RetryCallState) -> None:
             budget.spend(state.upcoming_sleep)
+            error = state.outcome.exception() if state.outcome is not None else None
+            if self._on_wait is not None and isinstance(error, _Retryable) and error.retry_after is not None:
+                self._on_wait(state.upcoming_sleep)
 
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(_Retryable),
@@ -169,6 +189,8 @@ class Transport:
                 with attempt:
                     return await self._attempt(url, params, decode, sent)
         except _Retryable as exhausted:
+            if exhausted.retry_after is not None and not budget.allows(exhausted.retry_after):
+                raise WaitTooLongError(exhausted.retry_after) from None
             raise exhausted.final from None
         raise AssertionError("tenacity ended without a result")
 
@@ -191,13 +213,17 @@ class Transport:
                 UnreachableError(f"Could not reach the OneRoster server ({type(exc).__name__}).")
             ) from None
         if response.status_code in RETRYABLE_STATUSES:
-            raise _Retryable(_error_for(response), parse_retry_after(response.headers.get("retry-after")))
+            raise _Retryable(
+                _error_for(response, self._secrets), parse_retry_after(response.headers.get("retry-after"))
+            )
         if response.status_code != 200:
-            raise _error_for(response)
+            raise _error_for(response, self._secrets)
         try:
             body = decode(response.content)
-        except msgspec.DecodeError:
-            raise _Retryable(
-                MalformedResponseError(f"{response.request.url.path} returned a body that is not valid JSON.")
-            ) from None
+        except msgspec.DecodeError as exc:
+            raise _Retryable(not_json(str(exc))) from None
+        except UnicodeDecodeError:
+            raise _Retryable(not_json("invalid UTF-8")) from None
+        except RecursionError:
+            raise _Retryable(not_json("nested too deeply")) from None
         return Decoded(url=response.request.url, headers=response.headers, body=body)

@@ -45,7 +45,7 @@ from services.common.errors import DomainError
 from services.sync import ew_roster, plan_records, planner, source_roster
 from services.sync.connections import oneroster_failure, server_config
 from services.sync.oneroster import Roster, ServerConfig
-from services.sync.oneroster.errors import OneRosterError
+from services.sync.oneroster.errors import OneRosterError, wait_seconds
 from services.sync.runs import bookkeeping, journal, repository
 from services.sync.runs.progress import ProgressReporter, utcnow
 from services.sync.runs.repository import RunLost
@@ -202,13 +202,20 @@ class RunExecution:
             await roster.close()
 
     async def _pull(self, config: ServerConfig) -> Roster:
-        """The complete roster, or RunFailed: an incomplete pull never reaches the planner."""
+        """The complete roster, or RunFailed: an incomplete pull never reaches the planner.
+
+        Staff accounts are read alongside the teachers; a ``Retry-After`` wait shows as the message.
+        """
+
+        def waiting(seconds: float) -> None:
+            self.reporter.tell(f"ClassLink asked us to wait {wait_seconds(seconds)} s")
+
         try:
-            async with self.app.oneroster_client(config) as client:
+            async with self.app.oneroster_client(config, on_wait=waiting) as client:
                 self.reporter.enter(SyncPhase.READING_SCHOOLS)
                 schools = await client.list_schools()
                 self.reporter.enter(SyncPhase.READING_TEACHERS)
-                teachers = await client.list_teachers()
+                teachers, staff = await client.list_teachers_and_staff()
         except OneRosterError as error:
             message = oneroster_failure(error, config.server_url).message
             raise RunFailed(f"{message} Nothing was changed and nobody was archived.") from error
@@ -216,7 +223,8 @@ class RunExecution:
         return Roster(
             schools=schools.records,
             teachers=teachers.records,
-            problems=schools.problems + teachers.problems,
+            staff=staff.records,
+            problems=schools.problems + teachers.problems + staff.problems,
         )
 
     async def _apply(

@@ -136,6 +136,12 @@ class ProgressReporter:
             if self._clock() - self._last_write >= self._min_interval:
                 self._write_locked()
 
+    def tell(self, message: str) -> None:
+        """Show ``message`` in the current phase now (percent unchanged); the next phase replaces it."""
+        with self._lock:
+            self._message = message
+            self._write_locked()
+
     def check(self) -> None:
         """Raise ``RunLost`` when the heartbeat found the run taken away from this worker."""
         if self._lost is not None:

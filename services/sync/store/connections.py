@@ -26,6 +26,7 @@ class ConnectionValues:
     secret_hint: str
     tenant_id: str | None
     connect_method: ConnectMethod
+    token_url: str | None = None
 
 
 def get_connection(session: Session, district_id: str) -> Connection | None:

@@ -92,6 +92,8 @@ class Connection(Base):
     secret_ciphertext: Mapped[str] = mapped_column(Text)
     secret_hint: Mapped[str] = mapped_column(String(64))
     tenant_id: Mapped[str | None] = mapped_column(String(255))
+    # OAuth 2 only; NULL means the token endpoint is derived from server_url.
+    token_url: Mapped[str | None] = mapped_column(String(2048))
     connect_method: Mapped[ConnectMethod] = mapped_column(_enum(ConnectMethod))
     create_time: Mapped[dt.datetime]
     update_time: Mapped[dt.datetime]

@@ -230,6 +230,10 @@ def connect(
         AuthMethod, typer.Option(help="How requests are authenticated.")
     ] = AuthMethod.OAUTH1,
     version: Annotated[Version, typer.Option(help="OneRoster version of the server.")] = Version.V1P1,
+    token_url: Annotated[
+        str,
+        typer.Option(help="OAuth 2 token endpoint (default: /oauth/token on the server's host)."),
+    ] = "",
     sign_in: Annotated[bool, typer.Option("--sign-in", help="Connect by ClassLink single sign-on.")] = False,
     redirect_uri: Annotated[str, typer.Option(help="Redirect URI for --sign-in.")] = "",
 ) -> None:
@@ -259,6 +263,7 @@ def connect(
                 client_secret=secret,
                 auth_method=_AUTH_METHODS[auth_method],
                 oneroster_version=_VERSIONS[version],
+                token_url=token_url,
             )
     options.console.print(f"[bold green]{response.message}[/]")
     options.console.print(connection_table(response.connection))

@@ -292,8 +292,9 @@ class SyncClient:
         client_secret: str,
         auth_method: sync_pb2.AuthMethod.ValueType = sync_pb2.AUTH_METHOD_OAUTH1,
         oneroster_version: sync_pb2.OneRosterVersion.ValueType = sync_pb2.ONE_ROSTER_VERSION_V1P1,
+        token_url: str = "",
     ) -> sync_service_pb2.ConnectClassLinkResponse:
-        """Connect with credentials typed in by hand."""
+        """Connect with credentials typed in by hand (``token_url``: OAuth 2 only, optional)."""
         return self._connect(
             sync_service_pb2.ConnectClassLinkRequest(
                 parent=district_name(district_id),
@@ -303,6 +304,7 @@ class SyncClient:
                     client_id=client_id,
                     client_secret=client_secret,
                     oneroster_version=oneroster_version,
+                    token_url=token_url,
                 ),
             )
         )
