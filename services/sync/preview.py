@@ -10,6 +10,7 @@ for ``EW_SYNC_PREVIEW_TTL`` (one hour by default), after which it is deleted and
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from services.common.errors import FieldViolation, InvalidArgument
 from services.sync import planner
 from services.sync.app import App
-from services.sync.connections import oneroster_failure, require_connection, server_config
+from services.sync.connections import SYNC_RETRY, oneroster_failure, require_connection, server_config
 from services.sync.ew_roster import read_ew_roster
 from services.sync.oneroster import Roster
 from services.sync.oneroster.errors import OneRosterError
@@ -33,6 +34,7 @@ from services.sync.vocabulary import PlanItemKind, PlanPurpose
 
 TOKEN_KIND = "preview"
 RESTART_HINT = "the preview may have expired; start the preview again without a page token"
+PLANNING_RESERVE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,19 @@ class Previews:
         page_size: int,
         page_token: str,
         kind: PlanItemKind | None,
+        *,
+        time_left: float | None = None,
     ) -> PreviewPage:
-        """A new preview's first page, or the next page of the preview a token names."""
+        """A new preview's first page, or the next page of the preview a token names.
+
+        ``time_left`` is what remains of the caller's deadline: ClassLink's ``Retry-After`` waits
+        must fit in it, so a wait the call cannot outlast fails with words saying so.
+        """
         if page_token:
             plan_id, after = self._continue(district_id, page_token, kind)
             plan = await self._app.transaction(lambda session: self._live_plan(session, district_id, plan_id))
         else:
-            plan = await self._new_plan(district_id, roster)
+            plan = await self._new_plan(district_id, roster, time_left)
             after = -1
 
         def page(session: Session) -> list[PlanItem]:
@@ -100,9 +108,14 @@ class Previews:
             raise _expired()
         return plan
 
-    async def _new_plan(self, district_id: str, roster: AsyncRosterClient) -> Plan:
+    async def _new_plan(self, district_id: str, roster: AsyncRosterClient, time_left: float | None) -> Plan:
         connection = await require_connection(self._app, district_id)
-        config = server_config(self._app, connection)
+        retry = SYNC_RETRY
+        if time_left is not None:
+            # Leave the call time to plan and answer after the last wait.
+            budget = max(0.0, time_left - PLANNING_RESERVE_SECONDS)
+            retry = dataclasses.replace(retry, budget_seconds=min(retry.budget_seconds, budget))
+        config = server_config(self._app, connection, retry=retry)
 
         async def pull() -> Roster:
             try:

@@ -210,7 +210,9 @@ class SetupRpcs:
         size = page_size(request.page_size)
         kind = _kind(request.kind)
         authorize_sync_admin(district_id)
-        page = await self.previews.preview(district_id, self.roster, size, request.page_token, kind)
+        page = await self.previews.preview(
+            district_id, self.roster, size, request.page_token, kind, time_left=context.time_remaining()
+        )
         return sync_service_pb2.PreviewSyncResponse(
             summary=summary_from_json(page.plan.summary_json),
             guard=guard_from_json(page.plan.guard_json),

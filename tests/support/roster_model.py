@@ -6,7 +6,6 @@ sandbox snapshot (``SandboxHandle.roster()``), so an e2e test compares RosterSer
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from ew.roster.v1 import roster_pb2
 
 from services.sync.emails import email_key, is_valid_email
+from services.sync.person_names import name_key
 
 
 @dataclass(frozen=True)
@@ -32,36 +32,63 @@ def active_schools(truth: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [o for o in truth["orgs"] if o["type"] == "school" and o["status"] == "active"]
 
 
-def syncable_teachers(truth: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Teacher rows that land in EW: active, enabled, both names, a valid email no other such row shares."""
-    present = [
-        u for u in truth["users"] if u["role"] == "teacher" and u["status"] == "active" and u["enabledUser"]
-    ]
+STAFF_ROLES = ("teacher", "administrator", "aide", "proctor")
+
+
+def _present(user: dict[str, Any]) -> bool:
+    return bool(user["role"] in STAFF_ROLES and user["status"] == "active" and user["enabledUser"])
+
+
+def _named(user: dict[str, Any]) -> bool:
+    return bool(user["givenName"].strip() and user["familyName"].strip())
+
+
+def people(truth: Mapping[str, Any]) -> list[list[dict[str, Any]]]:
+    """Teacher rows that land in EW, grouped into people (sorted by sourcedId).
+
+    Present teacher rows with both names and a valid email are one person per email key, unless a
+    present staff account with that email and a name carries another name: then nobody lands.
+    """
     candidates = [
         u
-        for u in present
-        if u.get("email")
-        and u["email"].strip()
-        and is_valid_email(u["email"].strip())
-        and u["givenName"].strip()
-        and u["familyName"].strip()
+        for u in truth["users"]
+        if u["role"] == "teacher"
+        and _present(u)
+        and _named(u)
+        and u.get("email")
+        and is_valid_email(u["email"])
     ]
-    counts = Counter(email_key(u["email"]) for u in candidates)
-    return [u for u in candidates if counts[email_key(u["email"])] == 1]
+    accounts: dict[str, list[dict[str, Any]]] = {}
+    for u in truth["users"]:
+        if _present(u) and _named(u) and u.get("email") and is_valid_email(u["email"]):
+            accounts.setdefault(email_key(u["email"]), []).append(u)
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for u in sorted(candidates, key=lambda u: u["sourcedId"]):
+        grouped.setdefault(email_key(u["email"]), []).append(u)
+    return [
+        rows
+        for key, rows in grouped.items()
+        if len({name_key(a["givenName"], a["familyName"]) for a in accounts[key]}) == 1
+    ]
+
+
+def syncable_teachers(truth: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The first row of each person that lands in EW (one EW teacher each)."""
+    return [rows[0] for rows in people(truth)]
 
 
 def expected_active(truth: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, TeacherRow]:
     """Active EW teachers by email key; ``mapping`` is ClassLink school id → EW school id."""
     schools = {o["sourcedId"] for o in active_schools(truth)}
     return {
-        email_key(u["email"]): TeacherRow(
-            u["givenName"].strip(),
-            u["familyName"].strip(),
-            u["email"].strip(),
-            frozenset(mapping[org] for org in u["orgs"] if org in schools),
+        email_key(rows[0]["email"]): TeacherRow(
+            rows[0]["givenName"].strip(),
+            rows[0]["familyName"].strip(),
+            rows[0]["email"].strip(),
+            frozenset(mapping[org] for u in rows for org in u["orgs"] if org in schools),
             True,
         )
-        for u in syncable_teachers(truth)
+        for rows in people(truth)
     }
 
 
