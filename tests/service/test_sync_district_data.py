@@ -19,6 +19,7 @@ from ew.sync.v1 import sync_pb2
 
 from services.sync.emails import email_key
 from services.sync.person_names import name_key
+from services.sync.store import links
 from tests.support.roster_model import syncable_teachers
 from tests.support.sync_stack import SyncStack, sync_stack
 
@@ -143,6 +144,11 @@ def test_one_row_per_teacher_and_school_becomes_one_teacher_with_all_their_schoo
     for person in split:
         teacher = ew[email_key(person[0]["email"])]
         assert school_names(stack, teacher) == {schools[org] for row in person for org in row["orgs"]}
+    with stack.app.sessions() as session:
+        linked = links.list_links(session, stack.district_id)
+    for person in split:
+        teacher_id = ew[email_key(person[0]["email"])].teacher_id
+        assert {linked.get(row["sourcedId"]) for row in person} == {teacher_id}
     assert synced(stack).summary.teachers_unchanged == len(ew)
 
     # One of a person's rows leaves ClassLink: the teacher stays, without that school.

@@ -135,6 +135,18 @@ def test_relinking_an_ew_teacher_moves_the_link(sessions: sessionmaker[Session])
         assert links.list_links(session, "d1") == {"u2": "t2", "u3": "t1"}
 
 
+def test_one_person_links_every_sourced_id_and_a_relink_replaces_the_whole_set(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        links.save_links(session, "d1", {"row-a": "t1", "row-b": "t1", "u2": "t2"}, NOW)
+    with sessions.begin() as session:
+        assert links.list_links(session, "d1") == {"row-a": "t1", "row-b": "t1", "u2": "t2"}
+        # The person's rows are now row-b and row-c: row-a no longer points at the teacher.
+        links.save_links(session, "d1", {"row-b": "t1", "row-c": "t1"}, NOW)
+        assert links.list_links(session, "d1") == {"row-b": "t1", "row-c": "t1", "u2": "t2"}
+
+
 def test_saving_links_swaps_moves_and_keeps_them_in_one_go(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         links.save_links(session, "d1", {"u1": "t1", "u2": "t2", "u3": "t3", "u4": "t4"}, NOW)
