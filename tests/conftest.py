@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
-from services.common.db import normalise_url
+from services.common.db import make_engine, normalise_url
+from services.sync.migrate import upgrade
 
 DatabaseFactory = Callable[[str], str]
 
@@ -50,6 +52,21 @@ def database_url(tmp_path: Path) -> Iterator[DatabaseFactory]:
             for name in created:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def sync_engine(database_url: DatabaseFactory) -> Iterator[Engine]:
+    """A fresh sync database with every migration applied."""
+    engine = make_engine(database_url("sync"))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sync_sessions(sync_engine: Engine) -> sessionmaker[Session]:
+    """Sessions on ``sync_engine``."""
+    return sessionmaker(sync_engine, expire_on_commit=False)
 
 
 @pytest.fixture(autouse=True)

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterator
 
-import pytest
 from ew.sync.v1 import sync_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.common.db import make_engine
-from services.sync.migrate import upgrade
 from services.sync.plan_records import guard_from_json, item_message, save_plan, summary_from_json
 from services.sync.planner import PlanItemData, plan_items
 from services.sync.proto_enums import to_proto
@@ -24,14 +19,6 @@ from tests.support.planner_strategies import worlds
 from tests.support.planner_world import World
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def sessions(database_url: Callable[[str], str]) -> Iterator[sessionmaker[Session]]:
-    engine: Engine = make_engine(database_url("sync"))
-    upgrade(engine)
-    yield sessionmaker(engine, expire_on_commit=False)
-    engine.dispose()
 
 
 def expected(item: PlanItemData) -> sync_pb2.PlanItem:
@@ -91,15 +78,15 @@ def paged(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(worlds(), st.integers(min_value=1, max_value=6), st.sampled_from([None, *PlanItemKind]))
 def test_a_stored_plan_pages_back_exactly_and_preview_and_run_store_the_same(
-    sessions: sessionmaker[Session], world: World, size: int, kind: PlanItemKind | None
+    sync_sessions: sessionmaker[Session], world: World, size: int, kind: PlanItemKind | None
 ) -> None:
     plan = world.plan()
     want = [expected(item) for item in plan_items(plan) if kind is None or item.kind is kind]
 
-    preview_id, preview_summary, preview_guard = stored(sessions, world, PlanPurpose.PREVIEW)
-    run_id, run_summary, run_guard = stored(sessions, world, PlanPurpose.RUN)
+    preview_id, preview_summary, preview_guard = stored(sync_sessions, world, PlanPurpose.PREVIEW)
+    run_id, run_summary, run_guard = stored(sync_sessions, world, PlanPurpose.RUN)
 
-    assert paged(sessions, preview_id, size, kind) == want == paged(sessions, run_id, size, kind)
+    assert paged(sync_sessions, preview_id, size, kind) == want == paged(sync_sessions, run_id, size, kind)
     assert preview_summary == run_summary and preview_guard == run_guard
     assert list(preview_summary.notes) == list(plan.summary.notes)
     assert preview_summary.teachers_archived == len(plan.archives)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.common.db import make_engine
-from services.sync.migrate import drift, upgrade
+from services.sync.migrate import drift
 from services.sync.store import connections, links, mappings, plans, sign_in
 from services.sync.store.models import SyncRun
 from services.sync.vocabulary import (
@@ -30,21 +28,8 @@ from services.sync.vocabulary import (
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture
-def engine(database_url: Callable[[str], str]) -> Iterator[Engine]:
-    engine = make_engine(database_url("sync"))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
-
-
-def test_migrations_create_exactly_the_models(engine: Engine) -> None:
-    assert drift(engine) == []
+def test_migrations_create_exactly_the_models(sync_engine: Engine) -> None:
+    assert drift(sync_engine) == []
 
 
 def _connection(client_id: str) -> connections.ConnectionValues:
@@ -62,23 +47,23 @@ def _connection(client_id: str) -> connections.ConnectionValues:
 
 
 def test_reconnecting_replaces_the_connection_and_keeps_the_last_success(
-    sessions: sessionmaker[Session],
+    sync_sessions: sessionmaker[Session],
 ) -> None:
-    with sessions.begin() as session:
+    with sync_sessions.begin() as session:
         connections.save_connection(session, _connection("first"), NOW)
         connections.record_success(session, "d1", NOW)
     later = NOW + dt.timedelta(hours=1)
-    with sessions.begin() as session:
+    with sync_sessions.begin() as session:
         stored = connections.save_connection(session, _connection("second"), later)
         assert (stored.client_id, stored.update_time, stored.last_success_time) == ("second", later, NOW)
-    with sessions.begin() as session:
+    with sync_sessions.begin() as session:
         assert connections.delete_connection(session, "d1")
         assert not connections.delete_connection(session, "d1")
         assert connections.get_connection(session, "d1") is None
 
 
-def test_a_sign_in_state_is_used_once(sessions: sessionmaker[Session]) -> None:
-    with sessions.begin() as session:
+def test_a_sign_in_state_is_used_once(sync_sessions: sessionmaker[Session]) -> None:
+    with sync_sessions.begin() as session:
         sign_in.add_state(
             session,
             state_hash="h" * 64,
@@ -88,16 +73,16 @@ def test_a_sign_in_state_is_used_once(sessions: sessionmaker[Session]) -> None:
             now=NOW,
             expire_time=NOW + dt.timedelta(minutes=10),
         )
-    with sessions.begin() as session:
+    with sync_sessions.begin() as session:
         assert sign_in.use_state(session, "h" * 64, NOW)
         assert not sign_in.use_state(session, "h" * 64, NOW)
-    with sessions.begin() as session:
+    with sync_sessions.begin() as session:
         sign_in.purge_states(session, NOW + dt.timedelta(minutes=11))
         assert sign_in.get_state(session, "h" * 64) is None
 
 
-def test_an_ew_school_maps_to_one_classlink_school_only(sessions: sessionmaker[Session]) -> None:
-    with sessions.begin() as session:
+def test_an_ew_school_maps_to_one_classlink_school_only(sync_sessions: sessionmaker[Session]) -> None:
+    with sync_sessions.begin() as session:
         mappings.save_mappings(
             session,
             "d1",
@@ -108,11 +93,11 @@ def test_an_ew_school_maps_to_one_classlink_school_only(sessions: sessionmaker[S
             ],
             NOW,
         )
-    with pytest.raises(IntegrityError), sessions.begin() as session:
+    with pytest.raises(IntegrityError), sync_sessions.begin() as session:
         mappings.save_mappings(
             session, "d1", [mappings.MappingValues("cl-2", "ew-1", MappingOrigin.MANUAL, "Park")], NOW
         )
-    with sessions.begin() as session:
+    with sync_sessions.begin() as session:
         mappings.save_mappings(
             session, "d1", [mappings.MappingValues("cl-1", "ew-2", MappingOrigin.MANUAL, "Lincoln HS")], NOW
         )
@@ -127,41 +112,41 @@ def test_an_ew_school_maps_to_one_classlink_school_only(sessions: sessionmaker[S
         assert mappings.list_mappings(session, "d2") == []
 
 
-def test_relinking_an_ew_teacher_moves_the_link(sessions: sessionmaker[Session]) -> None:
-    with sessions.begin() as session:
+def test_relinking_an_ew_teacher_moves_the_link(sync_sessions: sessionmaker[Session]) -> None:
+    with sync_sessions.begin() as session:
         links.save_links(session, "d1", {"u1": "t1", "u2": "t2"}, NOW)
-    with sessions.begin() as session:
+    with sync_sessions.begin() as session:
         links.save_links(session, "d1", {"u3": "t1"}, NOW)
         assert links.list_links(session, "d1") == {"u2": "t2", "u3": "t1"}
 
 
 def test_one_person_links_every_sourced_id_and_a_relink_replaces_the_whole_set(
-    sessions: sessionmaker[Session],
+    sync_sessions: sessionmaker[Session],
 ) -> None:
-    with sessions.begin() as session:
+    with sync_sessions.begin() as session:
         links.save_links(session, "d1", {"row-a": "t1", "row-b": "t1", "u2": "t2"}, NOW)
-    with sessions.begin() as session:
+    with sync_sessions.begin() as session:
         assert links.list_links(session, "d1") == {"row-a": "t1", "row-b": "t1", "u2": "t2"}
         # The person's rows are now row-b and row-c: row-a no longer points at the teacher.
         links.save_links(session, "d1", {"row-b": "t1", "row-c": "t1"}, NOW)
         assert links.list_links(session, "d1") == {"row-b": "t1", "row-c": "t1", "u2": "t2"}
 
 
-def test_saving_links_swaps_moves_and_keeps_them_in_one_go(sessions: sessionmaker[Session]) -> None:
-    with sessions.begin() as session:
+def test_saving_links_swaps_moves_and_keeps_them_in_one_go(sync_sessions: sessionmaker[Session]) -> None:
+    with sync_sessions.begin() as session:
         links.save_links(session, "d1", {"u1": "t1", "u2": "t2", "u3": "t3", "u4": "t4"}, NOW)
         links.save_links(session, "d2", {"u1": "t9"}, NOW)
-    with sessions.begin() as session:
+    with sync_sessions.begin() as session:
         # u1 and u2 swap teachers, u3 moves to a new teacher, u5 takes u4's teacher.
         links.save_links(session, "d1", {"u1": "t2", "u2": "t1", "u3": "t7", "u5": "t4"}, NOW)
         assert links.list_links(session, "d1") == {"u1": "t2", "u2": "t1", "u3": "t7", "u5": "t4"}
         assert links.list_links(session, "d2") == {"u1": "t9"}
 
 
-def test_plan_items_page_by_kind_and_go_with_an_expired_preview(sessions: sessionmaker[Session]) -> None:
+def test_plan_items_page_by_kind_and_go_with_an_expired_preview(sync_sessions: sessionmaker[Session]) -> None:
     kinds = [PlanItemKind.ADD_TEACHER, PlanItemKind.SKIP, PlanItemKind.ADD_TEACHER, PlanItemKind.SKIP]
     plan_id = str(uuid.uuid4())
-    with sessions.begin() as session:
+    with sync_sessions.begin() as session:
         plans.insert_plan(
             session,
             plan_id=plan_id,
@@ -177,7 +162,7 @@ def test_plan_items_page_by_kind_and_go_with_an_expired_preview(sessions: sessio
                 for i, kind in enumerate(kinds)
             ],
         )
-    with sessions.begin() as session:
+    with sync_sessions.begin() as session:
         plan = plans.get_plan(session, "d1", plan_id)
         assert plan is not None and plan.item_count == 4
         assert plans.get_plan(session, "d2", plan_id) is None
@@ -186,9 +171,9 @@ def test_plan_items_page_by_kind_and_go_with_an_expired_preview(sessions: sessio
         assert [i.display_name for i in plans.list_items(session, plan_id, after_position=1, limit=1)] == [
             "row 2"
         ]
-    with sessions.begin() as session:
+    with sync_sessions.begin() as session:
         plans.purge_previews(session, "d1", NOW + dt.timedelta(hours=2))
-    with sessions.begin() as session:
+    with sync_sessions.begin() as session:
         assert plans.get_plan(session, "d1", plan_id) is None
         assert plans.list_items(session, plan_id, after_position=-1, limit=10) == []
 
@@ -208,8 +193,8 @@ def _run(state: SyncRunState) -> SyncRun:
     )
 
 
-def test_the_database_allows_one_active_run_per_district(sessions: sessionmaker[Session]) -> None:
-    with sessions.begin() as session:
+def test_the_database_allows_one_active_run_per_district(sync_sessions: sessionmaker[Session]) -> None:
+    with sync_sessions.begin() as session:
         session.add_all([_run(SyncRunState.SUCCEEDED), _run(SyncRunState.FAILED), _run(SyncRunState.QUEUED)])
-    with pytest.raises(IntegrityError), sessions.begin() as session:
+    with pytest.raises(IntegrityError), sync_sessions.begin() as session:
         session.add(_run(SyncRunState.RUNNING))

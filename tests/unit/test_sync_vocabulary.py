@@ -5,16 +5,14 @@ from __future__ import annotations
 import enum
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import cast
 
 import pytest
 from sqlalchemy import Engine, Enum, literal, select
 
 import services.sync
-from services.common.db import make_engine
 from services.sync import vocabulary
-from services.sync.migrate import upgrade
 from services.sync.proto_enums import PROTO_ENUMS, from_proto, to_proto
 from services.sync.store.models import Base
 
@@ -33,14 +31,6 @@ STORED: set[type[enum.StrEnum]] = {
 
 def _by_name(classes: Iterable[type[enum.StrEnum]]) -> list[type[enum.StrEnum]]:
     return sorted(classes, key=lambda cls: cls.__name__)
-
-
-@pytest.fixture
-def engine(database_url: Callable[[str], str]) -> Iterator[Engine]:
-    engine = make_engine(database_url("sync"))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _sync_modules() -> Iterator[str]:
@@ -84,13 +74,13 @@ def test_every_member_goes_to_the_proto_and_back_and_every_proto_value_has_a_mem
 
 
 @pytest.mark.parametrize("cls", _by_name(STORED))
-def test_every_member_is_stored_and_read_back_as_itself(engine: Engine, cls: type[enum.StrEnum]) -> None:
+def test_every_member_is_stored_and_read_back_as_itself(sync_engine: Engine, cls: type[enum.StrEnum]) -> None:
     column_type = next(
         column.type
         for table in Base.metadata.tables.values()
         for column in table.columns
         if isinstance(column.type, Enum) and column.type.enum_class is cls
     )
-    with engine.connect() as connection:
+    with sync_engine.connect() as connection:
         read = [connection.execute(select(literal(member, column_type))).scalar_one() for member in cls]
     assert read == list(cls)
