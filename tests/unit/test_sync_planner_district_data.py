@@ -197,7 +197,7 @@ def test_memberships_in_ew_only_schools_are_kept_on_update_reactivation_and_no_c
     assert items["u1"].schools_kept == ("District Office",)
 
 
-def test_a_school_an_administrator_unmapped_is_no_longer_the_syncs_to_empty() -> None:
+def test_memberships_in_a_school_an_administrator_unmapped_are_kept() -> None:
     world = World(
         schools=[school("s1", "North")],
         teachers=[teacher("t1", "one@district.example", "s1")],
