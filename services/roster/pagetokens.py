@@ -7,24 +7,15 @@ different query, is INVALID_ARGUMENT, so a forged token is rejected rather than 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
 from collections.abc import Sequence
 
+from services.common import base64url
 from services.roster.validation import violation
 
 JsonScalar = str | int
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class PageTokens:
@@ -39,7 +30,7 @@ class PageTokens:
     def encode(self, query: Sequence[JsonScalar | None], cursor: Sequence[JsonScalar]) -> str:
         """A token that resumes ``query`` after the row whose sort key is ``cursor``."""
         payload = json.dumps({"q": list(query), "c": list(cursor)}, separators=(",", ":")).encode()
-        return f"{_b64(payload)}.{_b64(self._mac(payload))}"
+        return f"{base64url.encode(payload)}.{base64url.encode(self._mac(payload))}"
 
     def decode(
         self, token: str, query: Sequence[JsonScalar | None], types: Sequence[type]
@@ -50,9 +41,9 @@ class PageTokens:
         invalid = violation("page_token", "is not a page token this service issued for this query")
         try:
             body, mac = token.split(".")
-            payload = _unb64(body)
-            signature = _unb64(mac)
-        except (ValueError, binascii.Error):
+            payload = base64url.decode(body)
+            signature = base64url.decode(mac)
+        except ValueError:
             raise invalid from None
         if not hmac.compare_digest(signature, self._mac(payload)):
             raise invalid

@@ -7,12 +7,12 @@ start from the first page.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
 from typing import Any
 
+from services.common import base64url
 from services.common.errors import InvalidArgument
 from services.sync.names import bad_field
 
@@ -31,13 +31,13 @@ class PageTokens:
     def encode(self, kind: str, district_id: str, value: Any) -> str:
         """A token carrying ``value`` (JSON-serialisable) for list ``kind`` of ``district_id``."""
         payload = json.dumps([kind, district_id, value], separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(self._sign(payload) + payload).decode().rstrip("=")
+        return base64url.encode(self._sign(payload) + payload)
 
     def decode(self, kind: str, district_id: str, token: str, *, restart_hint: str) -> Any:
         """The value of a token this server issued for the same list and district."""
         invalid = _invalid(restart_hint)
         try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            raw = base64url.decode(token)
         except ValueError:
             raise invalid from None
         signature, payload = raw[:_SIGNATURE_BYTES], raw[_SIGNATURE_BYTES:]
