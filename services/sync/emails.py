@@ -20,7 +20,7 @@ def is_valid_email(email: str) -> bool:
     characters. Surrounding spaces are ignored, as ``email_key`` ignores them, but a control
     character anywhere (even a trailing newline or NEL, which ``str.strip`` would hide) is invalid.
     """
-    if has_control_characters(email):
+    if not email.isprintable() and has_control_characters(email):
         return False
     address = email.strip()
     if not address or len(address) > MAX_EMAIL_LENGTH or address.count("@") != 1:

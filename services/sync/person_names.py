@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 
 # RosterService rejects a blank name or one longer than this, which would fail the whole change set.
 MAX_NAME = 200
@@ -13,25 +12,29 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
 
 
-@dataclass(frozen=True, slots=True)
-class CleanName:
-    """A name ready for EW and the warnings its cleaning produced (for the run's items)."""
-
-    value: str
-    warnings: tuple[str, ...]
+def _ordinary(raw: str) -> bool:
+    # isprintable() is False for every control character; this is the cheap test most names pass.
+    return len(raw) <= MAX_NAME and raw.isprintable()
 
 
-def clean_name(raw: str, label: str) -> CleanName:
-    """Control characters removed, trimmed, and cut to ``MAX_NAME``; ``label`` names it in warnings."""
+def clean_name(raw: str) -> str:
+    """A name as sent to EW: control characters removed, trimmed, and cut to ``MAX_NAME``."""
+    if _ordinary(raw):
+        return raw.strip()
+    value = _CONTROL.sub("", raw).strip()
+    return value[:MAX_NAME].rstrip() if len(value) > MAX_NAME else value
+
+
+def name_warnings(raw: str, label: str) -> tuple[str, ...]:
+    """What ``clean_name`` changed beyond trimming, in words for the run's items; ``label`` names it."""
+    if _ordinary(raw):
+        return ()
     warnings: list[str] = []
-    value = _CONTROL.sub("", raw)
-    if value != raw:
+    if has_control_characters(raw):
         warnings.append(f"Control characters were removed from the {label}.")
-    value = value.strip()
-    if len(value) > MAX_NAME:
-        value = value[:MAX_NAME].rstrip()
+    if len(_CONTROL.sub("", raw).strip()) > MAX_NAME:
         warnings.append(f"The {label} was shortened to {MAX_NAME} characters, the most EW accepts.")
-    return CleanName(value, tuple(warnings))
+    return tuple(warnings)
 
 
 def has_control_characters(text: str) -> bool:

@@ -44,7 +44,7 @@ from typing import NamedTuple
 
 from services.sync.emails import email_key, is_valid_email
 from services.sync.matching import auto_map
-from services.sync.person_names import MAX_NAME, CleanName, clean_name, name_key
+from services.sync.person_names import MAX_NAME, clean_name, name_key, name_warnings
 from services.sync.vocabulary import MappingOrigin, PlanItemKind, SkipReason
 
 __all__ = ["MAX_NAME", "MappingOrigin", "PlanItemKind", "SkipReason"]
@@ -54,6 +54,7 @@ NO_LONGER_IN_CLASSLINK = "No longer in ClassLink"
 TOBEDELETED_IN_CLASSLINK = "Marked tobedeleted in ClassLink"
 DISABLED_IN_CLASSLINK = "Disabled in ClassLink"
 BACK_IN_CLASSLINK = "Back in ClassLink"
+_NO_LINKS: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,7 +397,7 @@ def _plan_schools(
         ew_school_id = mapped.get(classlink_id)
         if ew_school_id is None:
             ref = SchoolRef(create_ref=classlink_id)
-            names[ref] = clean_name(active[classlink_id].name, "school name").value
+            names[ref] = clean_name(active[classlink_id].name)
             creates.append(SchoolCreate(classlink_id, names[ref]))
         else:
             ref = SchoolRef(school_id=ew_school_id)
@@ -420,24 +421,26 @@ def _departure_reason(row: SourceTeacher) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Person:
-    """The teacher rows of one person (sorted by sourcedId): one EW teacher."""
+class _Person(NamedTuple):
+    """The teacher rows of one person (sorted by sourcedId): one EW teacher (one per row: a NamedTuple)."""
 
     rows: tuple[SourceTeacher, ...]
     key: str
+    sourced_ids: tuple[str, ...]
+    orgs: tuple[str, ...]
+
+    @classmethod
+    def of(cls, rows: Sequence[SourceTeacher], key: str) -> _Person:
+        orgs = (
+            rows[0].org_sourced_ids
+            if len(rows) == 1
+            else tuple({o: None for r in rows for o in r.org_sourced_ids})
+        )
+        return cls(tuple(rows), key, tuple(row.sourced_id for row in rows), orgs)
 
     @property
     def first(self) -> SourceTeacher:
         return self.rows[0]
-
-    @property
-    def sourced_ids(self) -> tuple[str, ...]:
-        return tuple(row.sourced_id for row in self.rows)
-
-    @property
-    def orgs(self) -> tuple[str, ...]:
-        return tuple(sorted({org for row in self.rows for org in row.org_sourced_ids}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,10 +457,8 @@ class _Account:
         return self.sourced_id if self.role == "teacher" else f"{self.sourced_id} ({self.role})"
 
 
-def _names(person: _Person) -> tuple[CleanName, CleanName]:
-    return clean_name(person.first.given_name, "given name"), clean_name(
-        person.first.family_name, "family name"
-    )
+def _warnings(row: SourceTeacher) -> tuple[str, ...]:
+    return name_warnings(row.given_name, "given name") + name_warnings(row.family_name, "family name")
 
 
 class _TeacherPlanner:
@@ -498,16 +499,11 @@ class _TeacherPlanner:
             self._skip_unreadable(problem)
         by_email: list[_Person] = []
         for person in self._persons():
-            candidates = sorted(
-                {self.links[s] for s in person.sourced_ids if s in self.links} - self.claimed.keys()
-            )
-            if not candidates:
+            linked_id = self._linked_teacher(person)
+            if linked_id is None:
                 by_email.append(person)
                 continue
             owner = self.ew_by_key.get(person.key)
-            linked_id = (
-                owner.teacher_id if owner is not None and owner.teacher_id in candidates else candidates[0]
-            )
             if owner is not None and owner.teacher_id != linked_id:
                 self._skip_person(
                     person,
@@ -535,38 +531,62 @@ class _TeacherPlanner:
         for row, reason in self.departed:
             self._note_departure(row, reason)
 
+    def _linked_teacher(self, person: _Person) -> str | None:
+        """The unclaimed EW teacher a person's links name: the one with its email, else the first."""
+        if len(person.sourced_ids) == 1:
+            linked_id = self.links.get(person.sourced_ids[0])
+            return None if linked_id is None or linked_id in self.claimed else linked_id
+        # A comprehension, not ``set - dict.keys()``: that walks every claimed teacher per person.
+        linked = {self.links[s] for s in person.sourced_ids if s in self.links}
+        candidates = sorted(ew_id for ew_id in linked if ew_id not in self.claimed)
+        if not candidates:
+            return None
+        owner = self.ew_by_key.get(person.key)
+        return owner.teacher_id if owner is not None and owner.teacher_id in candidates else candidates[0]
+
     def _persons(self) -> list[_Person]:
         """Present rows grouped into people, in sourcedId order; skips rows that cannot be one."""
-        valid: dict[str, list[SourceTeacher]] = {}
+        # One row per email is the rule and a list per email the exception: at 100,000 rows the
+        # allocations (and the collector passes they cause) are most of the planner's time.
+        first: dict[str, SourceTeacher] = {}
+        shared: dict[str, list[SourceTeacher]] = {}
         for row in self.present:
             email = row.email.strip() if row.email else ""
             if not email:
                 self._skip(row, SkipReason.MISSING_EMAIL, "No email in ClassLink")
             elif not is_valid_email(row.email or ""):
                 self._skip(row, SkipReason.INVALID_EMAIL, "The email is not a valid address")
-            elif not clean_name(row.given_name, "").value or not clean_name(row.family_name, "").value:
+            elif not clean_name(row.given_name) or not clean_name(row.family_name):
                 self._skip(row, SkipReason.MISSING_NAME, "No given or family name in ClassLink")
+            elif (key := email_key(email)) in first:
+                shared.setdefault(key, [first[key]]).append(row)
             else:
-                valid.setdefault(email_key(email), []).append(row)
+                first[key] = row
         staff = self._staff_by_key()
         persons: list[_Person] = []
-        for key, rows in valid.items():
+        # ``first`` is in the order of each email's first row, and the rows are in sourcedId order.
+        for key, row in first.items():
+            rows = shared.get(key, [row])
+            if len(rows) == 1 and key not in staff:
+                persons.append(_Person.of(rows, key))
+                continue
             accounts = [
-                _Account(row.sourced_id, "teacher", name_key(row.given_name, row.family_name)) for row in rows
+                _Account(other.sourced_id, "teacher", name_key(other.given_name, other.family_name))
+                for other in rows
             ]
             accounts += staff.get(key, [])
             if len({account.names for account in accounts}) == 1:
-                persons.append(_Person(tuple(rows), key))
+                persons.append(_Person.of(rows, key))
                 continue
-            for row in rows:
+            for conflicted in rows:
                 # A shared placeholder address can cover thousands of rows: name only a few others.
-                others = [account for account in accounts if account.sourced_id != row.sourced_id]
-                named = ", ".join(other.label for other in islice(others, 3))
-                more = f" and {len(others) - 3} more" if len(others) > 3 else ""
-                self._skip(
-                    row, SkipReason.DUPLICATE_EMAIL, f"Shares its email with ClassLink user(s) {named}{more}"
-                )
-        return sorted(persons, key=lambda person: person.first.sourced_id)
+                others = (account for account in accounts if account.sourced_id != conflicted.sourced_id)
+                named = [other.label for other in islice(others, 3)]
+                more = len(accounts) - 1 - len(named)
+                detail = f"Shares its email with ClassLink user(s) {', '.join(named)}"
+                detail += f" and {more} more" if more else ""
+                self._skip(conflicted, SkipReason.DUPLICATE_EMAIL, detail)
+        return persons
 
     def _staff_by_key(self) -> dict[str, list[_Account]]:
         """Present non-teacher accounts with a readable email and a name, by email key."""
@@ -628,15 +648,15 @@ class _TeacherPlanner:
         return cached
 
     def _add(self, person: _Person) -> None:
-        given, family = _names(person)
+        given, family = clean_name(person.first.given_name), clean_name(person.first.family_name)
         schools = self._school_refs(person.orgs).refs
         self.adds.append(
             TeacherUpsert(
                 classlink_id=person.first.sourced_id,
                 classlink_ids=person.sourced_ids,
                 ew_teacher_id=None,
-                given_name=given.value,
-                family_name=family.value,
+                given_name=given,
+                family_name=family,
                 email=(person.first.email or "").strip(),
                 schools=schools,
                 field_changes=(),
@@ -645,7 +665,7 @@ class _TeacherPlanner:
                 schools_added_names=self._display(schools),
                 schools_removed_names=(),
                 schools_kept_names=(),
-                warnings=given.warnings + family.warnings,
+                warnings=_warnings(person.first),
             )
         )
 
@@ -654,9 +674,10 @@ class _TeacherPlanner:
 
     def _match(self, person: _Person, teacher: EwTeacher) -> None:
         self.claimed[teacher.teacher_id] = person.first.sourced_id
-        if not set(person.sourced_ids) <= self.linked_from.get(teacher.teacher_id, set()):
+        linked_from = self.linked_from.get(teacher.teacher_id, _NO_LINKS)
+        if not all(classlink_id in linked_from for classlink_id in person.sourced_ids):
             self.new_links.extend((classlink_id, teacher.teacher_id) for classlink_id in person.sourced_ids)
-        given, family = _names(person)
+        given, family = clean_name(person.first.given_name), clean_name(person.first.family_name)
         email = (person.first.email or "").strip()
         targets = self._school_refs(person.orgs)
         kept = teacher.school_ids & self.schools.kept
@@ -665,15 +686,15 @@ class _TeacherPlanner:
             teacher.active
             and not targets.creates_any
             and wanted == teacher.school_ids
-            and (given.value, family.value, email) == (teacher.given_name, teacher.family_name, teacher.email)
+            and (given, family, email) == (teacher.given_name, teacher.family_name, teacher.email)
         ):
             self.unchanged += 1
             return
         changes = tuple(
             FieldChange(name, old, new)
             for name, old, new in (
-                ("given_name", teacher.given_name, given.value),
-                ("family_name", teacher.family_name, family.value),
+                ("given_name", teacher.given_name, given),
+                ("family_name", teacher.family_name, family),
                 ("email", teacher.email, email),
             )
             if old != new
@@ -685,8 +706,8 @@ class _TeacherPlanner:
             classlink_id=person.first.sourced_id,
             classlink_ids=person.sourced_ids,
             ew_teacher_id=teacher.teacher_id,
-            given_name=given.value,
-            family_name=family.value,
+            given_name=given,
+            family_name=family,
             email=email,
             schools=schools,
             field_changes=changes,
@@ -697,7 +718,7 @@ class _TeacherPlanner:
             schools_kept_names=self._display(
                 [SchoolRef(school_id=school_id) for school_id in kept - targets.existing]
             ),
-            warnings=given.warnings + family.warnings,
+            warnings=_warnings(person.first),
         )
         if not teacher.active:
             self.reactivations.append(upsert)
@@ -796,10 +817,10 @@ def plan_sync(source: SourceRoster, ew: EwRoster, state: SyncState) -> Plan:
     nameless = [
         SchoolProblem(school.sourced_id, "The school has no name in ClassLink")
         for school in source.schools
-        if not clean_name(school.name, "").value
+        if not clean_name(school.name)
     ]
     school_problems = [*source.school_problems, *nameless]
-    readable = [school for school in source.schools if clean_name(school.name, "").value]
+    readable = [school for school in source.schools if clean_name(school.name)]
     schools = _plan_schools(readable, ew.schools, state.mappings, school_problems)
     teachers = _TeacherPlanner(source, ew, state, schools)
     teachers.run()
