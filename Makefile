@@ -124,12 +124,16 @@ bench-roster: install ## Stage and commit 100,000 teachers in one change set (SQ
 bench-oneroster: install ## Pull 100,000 teachers from the sandbox, against a bare httpx loop
 	$(PY) -m benchmarks.oneroster
 
+.PHONY: bench-planner
+bench-planner: install ## The planner alone at 20,000 and 100,000 teachers: time and how linear it is
+	$(PY) -m benchmarks.planner
+
 .PHONY: bench-sync
 bench-sync: install ## Initial and no-change sync of 100,000 teachers (SQLite and PostgreSQL)
 	$(PY) -m benchmarks.sync
 
 .PHONY: bench
-bench: bench-roster bench-oneroster bench-sync ## Every benchmark
+bench: bench-roster bench-oneroster bench-planner bench-sync ## Every benchmark
 
 .PHONY: all
 all: lint typecheck migrations-check test ## The checks CI runs on embedded defaults
