@@ -1,13 +1,21 @@
 # One image for every process of the production topology (roster, sync, worker, sandbox);
-# docker-compose.yml picks the command. Stubs are generated at build time, as `make` does.
+# docker-compose.yml picks the command. Stubs are generated at build time, as `make` does, in a
+# build stage that has the development set (grpcio-tools); the image itself has only the runtime set.
+FROM python:3.11-slim AS stubs
+WORKDIR /app
+COPY requirements/ requirements/
+RUN pip install --no-cache-dir --require-hashes -r requirements/runtime.txt -r requirements/dev.txt
+COPY protos/ protos/
+RUN mkdir -p clients/src && python -m grpc_tools.protoc -Iprotos --python_out=clients/src \
+        --grpc_python_out=clients/src $(find protos -name '*.proto')
+
 FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/app:/app/clients/src
-COPY requirements.lock pyproject.toml ./
-COPY clients/pyproject.toml clients/
-RUN pip install --no-cache-dir -r requirements.lock
+COPY requirements/runtime.txt requirements/
+RUN pip install --no-cache-dir --require-hashes -r requirements/runtime.txt
 COPY . .
-RUN python -m grpc_tools.protoc -Iprotos --python_out=clients/src --grpc_python_out=clients/src \
-        $(find protos -name '*.proto') \
-    && pip install --no-cache-dir --no-deps -e . -e clients
+COPY --from=stubs /app/clients/src/ew/roster clients/src/ew/roster
+COPY --from=stubs /app/clients/src/ew/sync clients/src/ew/sync
+RUN pip install --no-cache-dir --no-deps -e . -e clients
 USER nobody

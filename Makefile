@@ -1,6 +1,7 @@
 # The task index: `make help` lists every target. `make run` and `make test` work on a fresh machine
 # with only Python 3.11: they create .venv, install the pinned dependencies and generate the stubs.
-.DEFAULT_GOAL := all
+# `make` alone prints this help; `make all` runs the checks CI runs on embedded defaults.
+.DEFAULT_GOAL := help
 SHELL := /bin/bash
 
 PYTHON ?= python3.11
@@ -20,10 +21,12 @@ EW_TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock pyproject.toml clients/pyproject.toml
+REQUIREMENTS := requirements/runtime.txt requirements/dev.txt
+
+$(STAMP): $(REQUIREMENTS) pyproject.toml clients/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --require-hashes $(addprefix -r ,$(REQUIREMENTS))
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . -e clients
 	touch $@
 
@@ -39,10 +42,15 @@ install: $(STUBS_STAMP) ## Create .venv with the pinned dependencies and generat
 .PHONY: proto
 proto: $(STUBS_STAMP) ## Generate the gRPC stubs from protos/ into clients/src/ew
 
+# pip-compile keeps the current pins; LOCK_ARGS='--upgrade-package NAME' moves one on purpose.
 .PHONY: lock
-lock: ## Re-pin requirements.lock from requirements.in (needs the registry)
-	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv && .lockvenv/bin/pip install --quiet -r requirements.in
-	.lockvenv/bin/pip freeze --exclude-editable > requirements.lock && rm -rf .lockvenv
+lock: ## Re-pin requirements/{runtime,dev}.txt with hashes from the .in files (needs the registry)
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv && .lockvenv/bin/pip install --quiet --upgrade pip pip-tools==7.6.2
+	cd requirements && for set in runtime dev; do \
+		CUSTOM_COMPILE_COMMAND="make lock" ../.lockvenv/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+			--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) -o $$set.txt $$set.in || exit 1; \
+	done
+	rm -rf .lockvenv
 
 .PHONY: run
 run: install ## Run the whole job on embedded defaults (SQLite, stub broker, OneRoster sandbox)
