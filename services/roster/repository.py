@@ -51,6 +51,7 @@ from services.roster.domain import (
     TeacherState,
 )
 from services.roster.staged import StagedBatchRows, StagedTeacherKey, StagedTeacherRow
+from services.roster.validation import email_key
 
 districts = cast(Table, models.District.__table__)
 schools = cast(Table, models.School.__table__)
@@ -250,10 +251,29 @@ def email_key_of(conn: Connection, teacher_id: str) -> str:
     return str(conn.execute(select(teachers.c.email_key).where(teachers.c.id == teacher_id)).scalar_one())
 
 
-def insert_teachers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert teachers (column dicts) in one executemany; IntegrityError on a taken email."""
+def insert_teachers(conn: Connection, rows: Sequence[Teacher]) -> None:
+    """Insert teachers in one executemany (not their schools); IntegrityError on a taken email."""
     if rows:
-        conn.execute(insert(teachers), list(rows))
+        conn.execute(
+            insert(teachers),
+            [
+                {
+                    "id": t.teacher_id,
+                    "district_id": t.district_id,
+                    "given_name": t.given_name,
+                    "family_name": t.family_name,
+                    "email": t.email,
+                    "email_key": email_key(t.email),
+                    "state": t.state.value,
+                    "archive_time": t.archive_time,
+                    "archive_reason": t.archive_reason,
+                    "create_time": t.create_time,
+                    "update_time": t.update_time,
+                    "revision": t.revision,
+                }
+                for t in rows
+            ],
+        )
 
 
 def update_teachers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
