@@ -18,32 +18,42 @@ from services.oneroster_sandbox.state import Sandbox
 ADMIN_HEADER = "x-sandbox-admin-token"
 
 
-def routes(sandbox: Sandbox, admin_token: str) -> list[Route]:
-    def admin_denied(request: Request) -> Response | None:
+class _AdminApi:
+    """The admin endpoints of one sandbox."""
+
+    def __init__(self, sandbox: Sandbox, admin_token: str) -> None:
+        self.sandbox = sandbox
+        self.admin_token = admin_token
+
+    def admin_denied(self, request: Request) -> Response | None:
         token = request.headers.get(ADMIN_HEADER, "")
-        if not hmac.compare_digest(token, admin_token):
+        if not hmac.compare_digest(token, self.admin_token):
             return JSONResponse({"error": f"admin endpoints need the {ADMIN_HEADER} header"}, status_code=401)
         return None
 
-    async def admin_faults(request: Request) -> Response:
-        if (denied := admin_denied(request)) is not None:
+    async def admin_faults(self, request: Request) -> Response:
+        if (denied := self.admin_denied(request)) is not None:
             return denied
         if request.method == "POST":
             try:
                 payload = json.loads(await request.body())
-                sandbox.faults.replace(payload["faults"])
+                self.sandbox.faults.replace(payload["faults"])
             except (ValueError, KeyError, TypeError) as exc:
                 return JSONResponse({"error": f"bad faults payload: {exc}"}, status_code=400)
         elif request.method == "DELETE":
-            sandbox.faults.replace([])
-        return JSONResponse({"faults": [f.to_json() for f in sandbox.faults.faults]})
+            self.sandbox.faults.replace([])
+        return JSONResponse({"faults": [f.to_json() for f in self.sandbox.faults.faults]})
 
-    def district_for(request: Request, payload: dict[str, Any] | None = None) -> District | None:
+    def district_for(self, request: Request, payload: dict[str, Any] | None = None) -> District | None:
         tenant_id = (payload or {}).get("tenant_id") or request.query_params.get("tenant_id")
-        return sandbox.districts.get(str(tenant_id)) if tenant_id else next(iter(sandbox.districts.values()))
+        return (
+            self.sandbox.districts.get(str(tenant_id))
+            if tenant_id
+            else next(iter(self.sandbox.districts.values()))
+        )
 
-    async def admin_roster(request: Request) -> Response:
-        if (denied := admin_denied(request)) is not None:
+    async def admin_roster(self, request: Request) -> Response:
+        if (denied := self.admin_denied(request)) is not None:
             return denied
         if request.method == "POST":
             try:
@@ -53,7 +63,7 @@ def routes(sandbox: Sandbox, admin_token: str) -> list[Route]:
                     raise TypeError("'ops' must be a list")
             except (ValueError, KeyError, TypeError) as exc:
                 return JSONResponse({"error": f"bad roster payload: {exc}"}, status_code=400)
-            district = district_for(request, payload)
+            district = self.district_for(request, payload)
             if district is None:
                 return JSONResponse({"error": "unknown tenant_id"}, status_code=404)
             try:
@@ -63,22 +73,26 @@ def routes(sandbox: Sandbox, admin_token: str) -> list[Route]:
             return JSONResponse(
                 {"tenant_id": district.tenant_id, "revision": district.revision, "results": results}
             )
-        district = district_for(request)
+        district = self.district_for(request)
         if district is None:
             return JSONResponse({"error": "unknown tenant_id"}, status_code=404)
         return JSONResponse(roster_snapshot(district))
 
-    async def admin_revoke_tokens(request: Request) -> Response:
-        if (denied := admin_denied(request)) is not None:
+    async def admin_revoke_tokens(self, request: Request) -> Response:
+        if (denied := self.admin_denied(request)) is not None:
             return denied
-        revoked = len(sandbox.oauth2_tokens)
-        sandbox.oauth2_tokens.clear()
+        revoked = len(self.sandbox.oauth2_tokens)
+        self.sandbox.oauth2_tokens.clear()
         return JSONResponse({"revoked": revoked})
 
+
+def routes(sandbox: Sandbox, admin_token: str) -> list[Route]:
+    """The routes, served by one _AdminApi."""
+    api = _AdminApi(sandbox, admin_token)
     return [
-        Route("/_sandbox/faults", admin_faults, methods=["GET", "POST", "DELETE"]),
-        Route("/_sandbox/roster", admin_roster, methods=["GET", "POST"]),
-        Route("/_sandbox/revoke-tokens", admin_revoke_tokens, methods=["POST"]),
+        Route("/_sandbox/faults", api.admin_faults, methods=["GET", "POST", "DELETE"]),
+        Route("/_sandbox/roster", api.admin_roster, methods=["GET", "POST"]),
+        Route("/_sandbox/revoke-tokens", api.admin_revoke_tokens, methods=["POST"]),
     ]
 
 

@@ -18,49 +18,53 @@ SSO_CODE_LIFETIME_SECONDS = 300
 SSO_TOKEN_LIFETIME_SECONDS = 86400
 
 
-def routes(sandbox: Sandbox) -> list[Route]:
-    settings = sandbox.settings
+class _ClassLinkApi:
+    """ClassLink's SSO and partner endpoints of one sandbox."""
 
-    async def sso_authorize(request: Request) -> Response:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.settings = sandbox.settings
+
+    async def sso_authorize(self, request: Request) -> Response:
         params = request.query_params
         redirect_uri = params.get("redirect_uri")
-        if params.get("client_id") != settings.sso_client_id or not redirect_uri:
+        if params.get("client_id") != self.settings.sso_client_id or not redirect_uri:
             return JSONResponse(
                 {"error": "invalid_request", "error_description": "unknown client_id or no redirect_uri"},
                 status_code=400,
             )
         if params.get("response_type") != "code":
             return JSONResponse({"error": "unsupported_response_type"}, status_code=400)
-        login_id = params.get("login_hint") or f"admin@{next(iter(sandbox.districts))}"
+        login_id = params.get("login_hint") or f"admin@{next(iter(self.sandbox.districts))}"
         separator = "&" if "?" in redirect_uri else "?"
         if login_id == "deny":
             query = urlencode({"error": "access_denied", "state": params.get("state", "")})
             return RedirectResponse(f"{redirect_uri}{separator}{query}", status_code=302)
-        if login_id not in sandbox.logins():
+        if login_id not in self.sandbox.logins():
             return JSONResponse(
                 {"error": "invalid_request", "error_description": f"unknown login {login_id}"},
                 status_code=400,
             )
         code = secrets.token_urlsafe(16)
-        sandbox.sso_codes[code] = (login_id, time.time() + SSO_CODE_LIFETIME_SECONDS)
+        self.sandbox.sso_codes[code] = (login_id, time.time() + SSO_CODE_LIFETIME_SECONDS)
         query = urlencode({"code": code, "state": params.get("state", "")})
         return RedirectResponse(f"{redirect_uri}{separator}{query}", status_code=302)
 
-    async def sso_token(request: Request) -> Response:
+    async def sso_token(self, request: Request) -> Response:
         form = await read_form(request)
         client_id, client_secret = str(form.get("client_id") or ""), str(form.get("client_secret") or "")
-        if client_id != settings.sso_client_id or not hmac.compare_digest(
-            client_secret, settings.sso_client_secret
+        if client_id != self.settings.sso_client_id or not hmac.compare_digest(
+            client_secret, self.settings.sso_client_secret
         ):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
-        grant = sandbox.sso_codes.pop(str(form.get("code") or ""), None)
+        grant = self.sandbox.sso_codes.pop(str(form.get("code") or ""), None)
         if grant is None or grant[1] < time.time():
             return JSONResponse(
                 {"error": "invalid_grant", "error_description": "code unknown, used or expired"},
                 status_code=400,
             )
         token = secrets.token_urlsafe(24)
-        sandbox.sso_tokens[token] = grant[0]
+        self.sandbox.sso_tokens[token] = grant[0]
         return JSONResponse(
             {
                 "access_token": token,
@@ -70,12 +74,12 @@ def routes(sandbox: Sandbox) -> list[Route]:
             }
         )
 
-    async def my_info(request: Request) -> Response:
-        login_id = sandbox.sso_tokens.get(bearer(request) or "")
-        login = sandbox.logins().get(login_id or "")
+    async def my_info(self, request: Request) -> Response:
+        login_id = self.sandbox.sso_tokens.get(bearer(request) or "")
+        login = self.sandbox.logins().get(login_id or "")
         if login is None:
             return JSONResponse({"error": "invalid_token"}, status_code=401)
-        district = sandbox.districts[login.tenant_id]
+        district = self.sandbox.districts[login.tenant_id]
         return JSONResponse(
             {
                 "UserId": int(login.tenant_id) * 100 + (1 if login.role == "Tenant Administrator" else 2),
@@ -95,12 +99,12 @@ def routes(sandbox: Sandbox) -> list[Route]:
             }
         )
 
-    def partner_authorised(request: Request) -> bool:
+    def partner_authorised(self, request: Request) -> bool:
         token = bearer(request)
-        return token is not None and hmac.compare_digest(token, settings.partner_token)
+        return token is not None and hmac.compare_digest(token, self.settings.partner_token)
 
-    async def applications(request: Request) -> Response:
-        if not partner_authorised(request):
+    async def applications(self, request: Request) -> Response:
+        if not self.partner_authorised(request):
             return JSONResponse({"status": 401, "error": "invalid partner token"}, status_code=401)
         apps = [
             {
@@ -112,15 +116,15 @@ def routes(sandbox: Sandbox) -> list[Route]:
                 "name": "EW Roster Sync",
                 "oneroster_application_id": d.application_id,
             }
-            for d in sandbox.districts.values()
+            for d in self.sandbox.districts.values()
         ]
         return JSONResponse({"status": 200, "applications": apps})
 
-    async def application_server(request: Request) -> Response:
-        if not partner_authorised(request):
+    async def application_server(self, request: Request) -> Response:
+        if not self.partner_authorised(request):
             return JSONResponse({"status": 401, "error": "invalid partner token"}, status_code=401)
         wanted = request.path_params["application_id"]
-        district = next((d for d in sandbox.districts.values() if d.application_id == wanted), None)
+        district = next((d for d in self.sandbox.districts.values() if d.application_id == wanted), None)
         if district is None:
             return JSONResponse({"status": 404, "error": "unknown application"}, status_code=404)
         return JSONResponse(
@@ -128,15 +132,19 @@ def routes(sandbox: Sandbox) -> list[Route]:
                 "server": {
                     "client_id": district.client_id,
                     "client_secret": district.client_secret,
-                    "endpoint_url": sandbox.oneroster_url(district.tenant_id),
+                    "endpoint_url": self.sandbox.oneroster_url(district.tenant_id),
                 }
             }
         )
 
+
+def routes(sandbox: Sandbox) -> list[Route]:
+    """The routes, served by one _ClassLinkApi."""
+    api = _ClassLinkApi(sandbox)
     return [
-        Route("/oauth2/v2/auth", sso_authorize, methods=["GET"]),
-        Route("/oauth2/v2/token", sso_token, methods=["POST"]),
-        Route("/v2/my/info", my_info, methods=["GET"]),
-        Route("/applications", applications, methods=["GET"]),
-        Route("/applications/{application_id}/server", application_server, methods=["GET"]),
+        Route("/oauth2/v2/auth", api.sso_authorize, methods=["GET"]),
+        Route("/oauth2/v2/token", api.sso_token, methods=["POST"]),
+        Route("/v2/my/info", api.my_info, methods=["GET"]),
+        Route("/applications", api.applications, methods=["GET"]),
+        Route("/applications/{application_id}/server", api.application_server, methods=["GET"]),
     ]

@@ -277,45 +277,10 @@ def generate_district(
     emails: list[str] = []
 
     def person(role: str, number: int) -> SandboxUser:
-        given, family = rng.choice(_GIVEN), rng.choice(_FAMILY)
-        local = f"{_ascii(given)}.{_ascii(family)}{number}"
-        email = f"{local}@{domain}"
-        if role == "teacher":
-            count = 1 if rng.random() >= 0.15 or len(school_ids) < 2 else rng.choice((2, 2, 3))
-            user_orgs = (
-                tuple(rng.sample(school_ids, min(count, len(school_ids)))) if school_ids else (district_id,)
-            )
-        elif role == "administrator":
-            user_orgs = (district_id,)
-        else:
-            user_orgs = (rng.choice(school_ids),) if school_ids else (district_id,)
-        roll = rng.random()
-        # A random share plus a fixed rhythm, so even a small district has deleted and disabled rows.
-        deleted = roll < 0.02 or (role == "teacher" and number % 43 == 11)
-        disabled = 0.02 <= roll < 0.03 or (role == "teacher" and number % 53 == 13)
-        return SandboxUser(
-            sourced_id=_uuid(rng),
-            status="tobedeleted" if deleted else "active",
-            enabled_user=not disabled,
-            given_name=given,
-            family_name=family,
-            email=email,
-            role=role,
-            orgs=user_orgs,
-            username=local,
-            identifier=f"{role[0].upper()}{number:07d}",
-            date_last_modified=_when(rng),
-            grades=(str(rng.randint(1, 12)),) if role == "student" else (),
-        )
+        return _person(rng, role, number, domain, school_ids, district_id)
 
     for number in range(teachers):
-        user = person("teacher", number)
-        if rng.random() < 0.01 or number % 61 == 7:
-            user = replace(user, email=None)
-        elif number % 97 == 5 and emails:
-            user = replace(user, email=rng.choice(emails).upper())
-        if user.email:
-            emails.append(user.email)
+        user = _email_quirks(rng, person("teacher", number), number, emails)
         users[user.sourced_id] = user
     for number in range(students if students is not None else max(1, teachers // 2)):
         user = person("student", number)
@@ -341,6 +306,54 @@ def generate_district(
         bearer_token=f"{rng.getrandbits(160):040x}",
         application_id=str(70000 + tenant_index),
     )
+
+
+def _person(
+    rng: random.Random, role: str, number: int, domain: str, school_ids: list[str], district_id: str
+) -> SandboxUser:
+    """One generated account of ``role`` (rng draws in a fixed order, so a seed gives one district)."""
+    given, family = rng.choice(_GIVEN), rng.choice(_FAMILY)
+    local = f"{_ascii(given)}.{_ascii(family)}{number}"
+    email = f"{local}@{domain}"
+    user_orgs = _user_orgs(rng, role, school_ids, district_id)
+    roll = rng.random()
+    # A random share plus a fixed rhythm, so even a small district has deleted and disabled rows.
+    deleted = roll < 0.02 or (role == "teacher" and number % 43 == 11)
+    disabled = 0.02 <= roll < 0.03 or (role == "teacher" and number % 53 == 13)
+    return SandboxUser(
+        sourced_id=_uuid(rng),
+        status="tobedeleted" if deleted else "active",
+        enabled_user=not disabled,
+        given_name=given,
+        family_name=family,
+        email=email,
+        role=role,
+        orgs=user_orgs,
+        username=local,
+        identifier=f"{role[0].upper()}{number:07d}",
+        date_last_modified=_when(rng),
+        grades=(str(rng.randint(1, 12)),) if role == "student" else (),
+    )
+
+
+def _email_quirks(rng: random.Random, user: SandboxUser, number: int, emails: list[str]) -> SandboxUser:
+    """Some teachers have no email, some another teacher's in capitals; ``emails`` collects them."""
+    if rng.random() < 0.01 or number % 61 == 7:
+        user = replace(user, email=None)
+    elif number % 97 == 5 and emails:
+        user = replace(user, email=rng.choice(emails).upper())
+    if user.email:
+        emails.append(user.email)
+    return user
+
+
+def _user_orgs(rng: random.Random, role: str, school_ids: list[str], district_id: str) -> tuple[str, ...]:
+    if role == "teacher":
+        count = 1 if rng.random() >= 0.15 or len(school_ids) < 2 else rng.choice((2, 2, 3))
+        return tuple(rng.sample(school_ids, min(count, len(school_ids)))) if school_ids else (district_id,)
+    if role == "administrator":
+        return (district_id,)
+    return (rng.choice(school_ids),) if school_ids else (district_id,)
 
 
 def _add_staff_twins(rng: random.Random, users: dict[str, SandboxUser], district_id: str) -> None:

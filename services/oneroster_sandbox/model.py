@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 ROLES = ("administrator", "aide", "guardian", "parent", "proctor", "relative", "student", "teacher")
@@ -91,43 +93,180 @@ def _text(value: object, name: str) -> str:
     return value
 
 
+def _status(value: object) -> str:
+    if value not in ("active", "tobedeleted"):
+        raise ValueError("'status' must be 'active' or 'tobedeleted'")
+    return str(value)
+
+
+def _email(value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError("'email' must be a string or null")
+    return value or None
+
+
+def _enabled(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("'enabledUser' must be a boolean")
+    return value
+
+
+def _role(value: object) -> str:
+    if value not in ROLES:
+        raise ValueError(f"'role' must be one of {', '.join(ROLES)}")
+    return str(value)
+
+
+def _org_ids(value: object, orgs: dict[str, SandboxOrg]) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("'orgs' must be a non-empty list of org sourcedIds")
+    unknown = [o for o in value if o not in orgs]
+    if unknown:
+        raise ValueError(f"unknown orgs {unknown}")
+    return tuple(value)
+
+
 def _user_fields(spec: dict[str, Any], orgs: dict[str, SandboxOrg]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    names = {
-        "givenName": "given_name",
-        "familyName": "family_name",
-        "username": "username",
-        "identifier": "identifier",
+    checks: dict[str, tuple[str, Callable[[object], object]]] = {
+        "givenName": ("given_name", partial(_text, name="givenName")),
+        "familyName": ("family_name", partial(_text, name="familyName")),
+        "username": ("username", partial(_text, name="username")),
+        "identifier": ("identifier", partial(_text, name="identifier")),
+        "email": ("email", _email),
+        "status": ("status", _status),
+        "enabledUser": ("enabled_user", _enabled),
+        "role": ("role", _role),
+        "orgs": ("orgs", partial(_org_ids, orgs=orgs)),
     }
-    for key, attr in names.items():
-        if key in spec:
-            values[attr] = _text(spec[key], key)
-    if "email" in spec:
-        email = spec["email"]
-        if email is not None and not isinstance(email, str):
-            raise ValueError("'email' must be a string or null")
-        values["email"] = email or None
+    return {attr: check(spec[key]) for key, (attr, check) in checks.items() if key in spec}
+
+
+def _add_user(
+    district: District,
+    orgs: dict[str, SandboxOrg],
+    users: dict[str, SandboxUser],
+    op: dict[str, Any],
+    now: dt.datetime,
+) -> object:
+    sourced_id = op.get("sourcedId") or district.next_id("usr")
+    if sourced_id in users:
+        raise ValueError(f"user {sourced_id} already exists")
+    spec = {"role": "teacher"} | op
+    for required in ("givenName", "familyName", "orgs"):
+        if required not in spec:
+            raise ValueError(f"'{required}' is required")
+    values = _user_fields(spec, orgs)
+    users[sourced_id] = SandboxUser(
+        sourced_id=sourced_id,
+        status=values.get("status", "active"),
+        enabled_user=values.get("enabled_user", True),
+        given_name=values["given_name"],
+        family_name=values["family_name"],
+        email=values.get("email"),
+        role=values["role"],
+        orgs=values["orgs"],
+        username=values.get("username", sourced_id),
+        identifier=values.get("identifier", sourced_id),
+        date_last_modified=now,
+    )
+    return sourced_id
+
+
+def _update_user(
+    district: District,
+    orgs: dict[str, SandboxOrg],
+    users: dict[str, SandboxUser],
+    op: dict[str, Any],
+    now: dt.datetime,
+) -> object:
+    sourced_id = op["sourcedId"]
+    if sourced_id not in users:
+        raise ValueError(f"unknown user {sourced_id}")
+    values = _user_fields(op.get("set") or {}, orgs)
+    users[sourced_id] = replace(users[sourced_id], date_last_modified=now, **values)
+    return sourced_id
+
+
+def _remove_user(
+    district: District,
+    orgs: dict[str, SandboxOrg],
+    users: dict[str, SandboxUser],
+    op: dict[str, Any],
+    now: dt.datetime,
+) -> object:
+    sourced_id = op["sourcedId"]
+    if users.pop(sourced_id, None) is None:
+        raise ValueError(f"unknown user {sourced_id}")
+    return sourced_id
+
+
+def _add_school(
+    district: District,
+    orgs: dict[str, SandboxOrg],
+    users: dict[str, SandboxUser],
+    op: dict[str, Any],
+    now: dt.datetime,
+) -> object:
+    sourced_id = op.get("sourcedId") or district.next_id("sch")
+    if sourced_id in orgs:
+        raise ValueError(f"org {sourced_id} already exists")
+    parent = district.district_org()
+    orgs[sourced_id] = SandboxOrg(
+        sourced_id=sourced_id,
+        name=_text(op.get("name"), "name"),
+        type="school",
+        identifier=str(op.get("identifier") or sourced_id),
+        parent=parent.sourced_id if parent else None,
+        status="active",
+        date_last_modified=now,
+    )
+    return sourced_id
+
+
+def _update_school(
+    district: District,
+    orgs: dict[str, SandboxOrg],
+    users: dict[str, SandboxUser],
+    op: dict[str, Any],
+    now: dt.datetime,
+) -> object:
+    sourced_id = op["sourcedId"]
+    if sourced_id not in orgs:
+        raise ValueError(f"unknown org {sourced_id}")
+    changes: dict[str, Any] = {}
+    spec = op.get("set") or {}
+    if "name" in spec:
+        changes["name"] = _text(spec["name"], "name")
     if "status" in spec:
-        if spec["status"] not in ("active", "tobedeleted"):
-            raise ValueError("'status' must be 'active' or 'tobedeleted'")
-        values["status"] = spec["status"]
-    if "enabledUser" in spec:
-        if not isinstance(spec["enabledUser"], bool):
-            raise ValueError("'enabledUser' must be a boolean")
-        values["enabled_user"] = spec["enabledUser"]
-    if "role" in spec:
-        if spec["role"] not in ROLES:
-            raise ValueError(f"'role' must be one of {', '.join(ROLES)}")
-        values["role"] = spec["role"]
-    if "orgs" in spec:
-        org_ids = spec["orgs"]
-        if not isinstance(org_ids, list) or not org_ids:
-            raise ValueError("'orgs' must be a non-empty list of org sourcedIds")
-        unknown = [o for o in org_ids if o not in orgs]
-        if unknown:
-            raise ValueError(f"unknown orgs {unknown}")
-        values["orgs"] = tuple(org_ids)
-    return values
+        changes["status"] = _status(spec["status"])
+    if "identifier" in spec:
+        changes["identifier"] = _text(spec["identifier"], "identifier")
+    orgs[sourced_id] = replace(orgs[sourced_id], date_last_modified=now, **changes)
+    return sourced_id
+
+
+def _remove_school(
+    district: District,
+    orgs: dict[str, SandboxOrg],
+    users: dict[str, SandboxUser],
+    op: dict[str, Any],
+    now: dt.datetime,
+) -> object:
+    sourced_id = op["sourcedId"]
+    if orgs.pop(sourced_id, None) is None:
+        raise ValueError(f"unknown org {sourced_id}")
+    return sourced_id
+
+
+_OPS = {
+    "add_user": _add_user,
+    "add_teacher": _add_user,
+    "update_user": _update_user,
+    "remove_user": _remove_user,
+    "add_school": _add_school,
+    "update_school": _update_school,
+    "remove_school": _remove_school,
+}
 
 
 def _apply_one(
@@ -138,78 +277,10 @@ def _apply_one(
     now: dt.datetime,
 ) -> dict[str, Any]:
     kind = op.get("op")
-    if kind in ("add_user", "add_teacher"):
-        sourced_id = op.get("sourcedId") or district.next_id("usr")
-        if sourced_id in users:
-            raise ValueError(f"user {sourced_id} already exists")
-        spec = {"role": "teacher"} | op
-        for required in ("givenName", "familyName", "orgs"):
-            if required not in spec:
-                raise ValueError(f"'{required}' is required")
-        values = _user_fields(spec, orgs)
-        users[sourced_id] = SandboxUser(
-            sourced_id=sourced_id,
-            status=values.get("status", "active"),
-            enabled_user=values.get("enabled_user", True),
-            given_name=values["given_name"],
-            family_name=values["family_name"],
-            email=values.get("email"),
-            role=values["role"],
-            orgs=values["orgs"],
-            username=values.get("username", sourced_id),
-            identifier=values.get("identifier", sourced_id),
-            date_last_modified=now,
+    apply = _OPS.get(kind) if isinstance(kind, str) else None
+    if apply is None:
+        raise ValueError(
+            "unknown op; expected add_user, add_teacher, update_user, remove_user, add_school, "
+            "update_school or remove_school"
         )
-        return {"op": kind, "sourcedId": sourced_id}
-    if kind == "update_user":
-        sourced_id = op["sourcedId"]
-        if sourced_id not in users:
-            raise ValueError(f"unknown user {sourced_id}")
-        values = _user_fields(op.get("set") or {}, orgs)
-        users[sourced_id] = replace(users[sourced_id], date_last_modified=now, **values)
-        return {"op": kind, "sourcedId": sourced_id}
-    if kind == "remove_user":
-        sourced_id = op["sourcedId"]
-        if users.pop(sourced_id, None) is None:
-            raise ValueError(f"unknown user {sourced_id}")
-        return {"op": kind, "sourcedId": sourced_id}
-    if kind == "add_school":
-        sourced_id = op.get("sourcedId") or district.next_id("sch")
-        if sourced_id in orgs:
-            raise ValueError(f"org {sourced_id} already exists")
-        parent = district.district_org()
-        orgs[sourced_id] = SandboxOrg(
-            sourced_id=sourced_id,
-            name=_text(op.get("name"), "name"),
-            type="school",
-            identifier=str(op.get("identifier") or sourced_id),
-            parent=parent.sourced_id if parent else None,
-            status="active",
-            date_last_modified=now,
-        )
-        return {"op": kind, "sourcedId": sourced_id}
-    if kind == "update_school":
-        sourced_id = op["sourcedId"]
-        if sourced_id not in orgs:
-            raise ValueError(f"unknown org {sourced_id}")
-        changes: dict[str, Any] = {}
-        spec = op.get("set") or {}
-        if "name" in spec:
-            changes["name"] = _text(spec["name"], "name")
-        if "status" in spec:
-            if spec["status"] not in ("active", "tobedeleted"):
-                raise ValueError("'status' must be 'active' or 'tobedeleted'")
-            changes["status"] = spec["status"]
-        if "identifier" in spec:
-            changes["identifier"] = _text(spec["identifier"], "identifier")
-        orgs[sourced_id] = replace(orgs[sourced_id], date_last_modified=now, **changes)
-        return {"op": kind, "sourcedId": sourced_id}
-    if kind == "remove_school":
-        sourced_id = op["sourcedId"]
-        if orgs.pop(sourced_id, None) is None:
-            raise ValueError(f"unknown org {sourced_id}")
-        return {"op": kind, "sourcedId": sourced_id}
-    raise ValueError(
-        "unknown op; expected add_user, add_teacher, update_user, remove_user, add_school, "
-        "update_school or remove_school"
-    )
+    return {"op": kind, "sourcedId": apply(district, orgs, users, op, now)}

@@ -83,15 +83,34 @@ def _members(district: District, collection: str) -> list[Any]:
     return [u for u in district.users.values() if u.role == role]
 
 
-def routes(sandbox: Sandbox) -> list[Route]:
-    settings = sandbox.settings
+def _page_body(key: str, rows: list[bytes], fault: Fault | None) -> bytes:
+    """A listing's JSON body, bent by a fault that corrupts bodies."""
+    if fault is not None and fault.kind == "bad_row":
+        bad = fault.rows if fault.rows is not None else [BAD_ROW if fault.row is None else fault.row]
+        rows[: len(bad)] = [json.dumps(row).encode() for row in bad[: len(rows)]]
+    body = b'{"' + key.encode() + b'":[' + b",".join(rows) + b"]}"
+    if fault is not None and fault.kind == "truncate":
+        body = body[: len(body) // 2]
+    if fault is not None and fault.kind == "invalid_utf8":
+        body = b'{"' + key.encode() + b'":[{"sourcedId":"\xff\xfe"}]}'
+    if fault is not None and fault.kind == "deep_nesting":
+        body = b'{"' + key.encode() + b'":' + b"[" * fault.depth + b"]" * fault.depth + b"}"
+    return body
 
-    def error(status: int, minor: str, description: str) -> JSONResponse:
-        return imsx(status, minor, description, quirks=settings.quirks)
 
-    def authenticate(request: Request, district: District) -> None:
+class _OneRosterApi:
+    """The OneRoster endpoints and OAuth 2 token issuer of one sandbox."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.settings = sandbox.settings
+
+    def error(self, status: int, minor: str, description: str) -> JSONResponse:
+        return imsx(status, minor, description, quirks=self.settings.quirks)
+
+    def authenticate(self, request: Request, district: District) -> None:
         header = request.headers.get("authorization", "")
-        if header.lower().startswith("oauth ") and "oauth1" in settings.auth_modes:
+        if header.lower().startswith("oauth ") and "oauth1" in self.settings.auth_modes:
             try:
                 verify(
                     request.method,
@@ -105,33 +124,35 @@ def routes(sandbox: Sandbox) -> list[Route]:
             return
         token = bearer(request)
         if token is not None:
-            if "bearer" in settings.auth_modes and hmac.compare_digest(token, district.bearer_token):
+            if "bearer" in self.settings.auth_modes and hmac.compare_digest(token, district.bearer_token):
                 return
-            granted = sandbox.oauth2_tokens.get(token)
-            if "oauth2" in settings.auth_modes and granted and granted[0] == district.tenant_id:
+            granted = self.sandbox.oauth2_tokens.get(token)
+            if "oauth2" in self.settings.auth_modes and granted and granted[0] == district.tenant_id:
                 if granted[1] > time.time():
                     return
                 raise _Denied("access token expired")
             raise _Denied("unknown bearer token")
-        raise _Denied(f"missing credentials; this server accepts {', '.join(sorted(settings.auth_modes))}")
+        raise _Denied(
+            f"missing credentials; this server accepts {', '.join(sorted(self.settings.auth_modes))}"
+        )
 
-    async def oneroster(request: Request) -> Response:
+    async def oneroster(self, request: Request) -> Response:
         tenant_id = request.path_params["tenant"]
-        district = sandbox.districts.get(tenant_id)
-        prefix = f"/districts/{tenant_id}/{VERSION_PATHS[settings.version]}/"
+        district = self.sandbox.districts.get(tenant_id)
+        prefix = f"/districts/{tenant_id}/{VERSION_PATHS[self.settings.version]}/"
         if district is None or not request.url.path.startswith(prefix):
-            return error(404, "unknownobject", "No OneRoster service at this path.")
+            return self.error(404, "unknownobject", "No OneRoster service at this path.")
         try:
-            authenticate(request, district)
+            self.authenticate(request, district)
         except _Denied as exc:
-            return error(401, "unauthorisedrequest", str(exc))
+            return self.error(401, "unauthorisedrequest", str(exc))
         parts = request.url.path[len(prefix) :].strip("/").split("/")
-        if parts[0] in settings.disabled_endpoints:
-            return error(404, "unsupportedoperation", f"/{parts[0]} is not offered by this server.")
-        fault = sandbox.faults.take(request.url.path)
+        if parts[0] in self.settings.disabled_endpoints:
+            return self.error(404, "unsupportedoperation", f"/{parts[0]} is not offered by this server.")
+        fault = self.sandbox.faults.take(request.url.path)
         if fault is not None:
             if fault.kind == "status":
-                response = error(
+                response = self.error(
                     fault.status,
                     "server_busy" if fault.status == 429 else "internal_server_error",
                     f"Injected fault: HTTP {fault.status}.",
@@ -142,19 +163,19 @@ def routes(sandbox: Sandbox) -> list[Route]:
             if fault.kind == "slow":
                 await asyncio.sleep(fault.delay)
             if fault.kind == "total_change":
-                add_surprise_teacher(district)
+                self.add_surprise_teacher(district)
         try:
-            return serve(request, district, parts, fault)
+            return self.serve(request, district, parts, fault)
         except FilterError as exc:
-            return error(400, "invalid_filter_field", str(exc))
+            return self.error(400, "invalid_filter_field", str(exc))
         except ValueError as exc:
-            return error(400, "invaliddata", str(exc))
+            return self.error(400, "invaliddata", str(exc))
 
-    def serve(request: Request, district: District, parts: list[str], fault: Fault | None) -> Response:
-        renderer = sandbox.renderers[district.tenant_id]
+    def serve(self, request: Request, district: District, parts: list[str], fault: Fault | None) -> Response:
+        renderer = self.sandbox.renderers[district.tenant_id]
         user_key = (
             "teachers"
-            if parts[0] == "teachers" and settings.quirks and settings.version == "1.1"
+            if parts[0] == "teachers" and self.settings.quirks and self.settings.version == "1.1"
             else "users"
         )
         keys = {
@@ -165,13 +186,13 @@ def routes(sandbox: Sandbox) -> list[Route]:
             "students": "users",
         }
         if parts[0] not in keys or len(parts) > 3:
-            return error(404, "unknownobject", "Unknown OneRoster endpoint.")
+            return self.error(404, "unknownobject", "Unknown OneRoster endpoint.")
         key = keys[parts[0]]
-        fields = _ORG_FIELDS if key == "orgs" else _user_fields(settings.version)
+        fields = _ORG_FIELDS if key == "orgs" else _user_fields(self.settings.version)
         if len(parts) == 2:
             record = next((r for r in _members(district, parts[0]) if r.sourced_id == parts[1]), None)
             if record is None:
-                return error(404, "unknownobject", f"No {parts[0][:-1]} with sourcedId {parts[1]}.")
+                return self.error(404, "unknownobject", f"No {parts[0][:-1]} with sourcedId {parts[1]}.")
             single = "org" if isinstance(record, SandboxOrg) else "user"
             return Response(
                 b'{"' + single.encode() + b'":' + renderer.encoded(record) + b"}",
@@ -180,39 +201,29 @@ def routes(sandbox: Sandbox) -> list[Route]:
         collection = parts[0]
         if len(parts) == 3:
             if parts[0] != "schools" or parts[2] != "teachers" or parts[1] not in district.orgs:
-                return error(404, "unknownobject", "Unknown OneRoster endpoint.")
-            key, fields, collection = "users", _user_fields(settings.version), "/".join(parts)
+                return self.error(404, "unknownobject", "Unknown OneRoster endpoint.")
+            key, fields, collection = "users", _user_fields(self.settings.version), "/".join(parts)
         limit = _int_param(request, "limit", 100, 1)
         offset = _int_param(request, "offset", 0, 0)
         filter_expression = request.query_params.get("filter", "")
         records = renderer.listing(
             collection, partial(_members, district, collection), filter_expression, fields
         )
-        step = min(limit, settings.page_cap) if settings.page_cap else limit
+        step = min(limit, self.settings.page_cap) if self.settings.page_cap else limit
         start = max(0, offset - 1) if fault is not None and fault.kind == "overlap" else offset
         page = records[start : start + step]
         if fault is not None and fault.kind == "short_page":
             page = page[: max(0, len(page) - fault.drop)]
-        rows = [renderer.encoded(r) for r in page]
-        if fault is not None and fault.kind == "bad_row":
-            bad = fault.rows if fault.rows is not None else [BAD_ROW if fault.row is None else fault.row]
-            rows[: len(bad)] = [json.dumps(row).encode() for row in bad[: len(rows)]]
-        body = b'{"' + key.encode() + b'":[' + b",".join(rows) + b"]}"
-        if fault is not None and fault.kind == "truncate":
-            body = body[: len(body) // 2]
-        if fault is not None and fault.kind == "invalid_utf8":
-            body = b'{"' + key.encode() + b'":[{"sourcedId":"\xff\xfe"}]}'
-        if fault is not None and fault.kind == "deep_nesting":
-            body = b'{"' + key.encode() + b'":' + b"[" * fault.depth + b"]" * fault.depth + b"}"
+        body = _page_body(key, [renderer.encoded(r) for r in page], fault)
         total = len(records)
         headers = {"X-Count": str(len(page))}
-        if not settings.omit_links:
-            headers["Link"] = links(request, offset, step, total)
-        if not settings.omit_total:
+        if not self.settings.omit_links:
+            headers["Link"] = self.links(request, offset, step, total)
+        if not self.settings.omit_total:
             headers["X-Total-Count"] = str(total)
         return Response(body, media_type="application/json", headers=headers)
 
-    def links(request: Request, offset: int, step: int, total: int) -> str:
+    def links(self, request: Request, offset: int, step: int, total: int) -> str:
         def at(new_offset: int) -> str:
             params = dict(request.query_params) | {"offset": str(new_offset), "limit": str(step)}
             return str(request.url.replace(query=urlencode(params)))
@@ -225,7 +236,7 @@ def routes(sandbox: Sandbox) -> list[Route]:
             rels.append(f'<{at(max(0, offset - step))}>; rel="prev"')
         return ", ".join(rels)
 
-    def add_surprise_teacher(district: District) -> None:
+    def add_surprise_teacher(self, district: District) -> None:
         school = next((o.sourced_id for o in district.orgs.values() if o.type == "school"), None)
         orgs = [school] if school else list(district.orgs)[:1]
         district.apply(
@@ -241,12 +252,12 @@ def routes(sandbox: Sandbox) -> list[Route]:
             dt.datetime.now(dt.UTC),
         )
 
-    async def oauth2_token(request: Request) -> Response:
-        if settings.token_redirect:
+    async def oauth2_token(self, request: Request) -> Response:
+        if self.settings.token_redirect:
             return Response(status_code=307, headers={"Location": "/oauth/issuer/token"})
-        return await issue_token(request)
+        return await self.issue_token(request)
 
-    async def issue_token(request: Request) -> Response:
+    async def issue_token(self, request: Request) -> Response:
         header = request.headers.get("authorization", "")
         form = await read_form(request)
         if form.get("grant_type") != "client_credentials":
@@ -258,22 +269,26 @@ def routes(sandbox: Sandbox) -> list[Route]:
         except ValueError:
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         client_id, client_secret = unquote(client_id), unquote(client_secret)
-        district = next((d for d in sandbox.districts.values() if d.client_id == client_id), None)
+        district = next((d for d in self.sandbox.districts.values() if d.client_id == client_id), None)
         if district is None or not hmac.compare_digest(client_secret, district.client_secret):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         token = secrets.token_urlsafe(24)
-        sandbox.oauth2_tokens[token] = (district.tenant_id, time.time() + settings.token_lifetime)
+        self.sandbox.oauth2_tokens[token] = (district.tenant_id, time.time() + self.settings.token_lifetime)
         return JSONResponse(
             {
                 "access_token": token,
                 "token_type": "bearer",
-                "expires_in": settings.token_lifetime,
+                "expires_in": self.settings.token_lifetime,
                 "scope": str(form.get("scope") or ""),
             }
         )
 
+
+def routes(sandbox: Sandbox) -> list[Route]:
+    """The routes, served by one _OneRosterApi."""
+    api = _OneRosterApi(sandbox)
     return [
-        Route("/districts/{tenant}/ims/{rest:path}", oneroster, methods=["GET"]),
-        Route("/oauth/token", oauth2_token, methods=["POST"]),
-        Route("/oauth/issuer/token", issue_token, methods=["POST"]),
+        Route("/districts/{tenant}/ims/{rest:path}", api.oneroster, methods=["GET"]),
+        Route("/oauth/token", api.oauth2_token, methods=["POST"]),
+        Route("/oauth/issuer/token", api.issue_token, methods=["POST"]),
     ]

@@ -12,7 +12,6 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -29,12 +28,17 @@ from services.roster.domain import (
     CreateSchoolChange,
     Outcome,
     Page,
+    ReactivateTeacherChange,
+    School,
     Teacher,
     TeacherChangeKind,
+    TeacherInput,
     TeacherState,
     UpsertTeacherChange,
 )
 from services.roster.ids import new_id
+from services.roster.staged import StagedBatchRows, StagedMembershipRow, StagedSchoolRow, StagedTeacherRow
+from services.roster.teacher_diff import diff_teacher
 from services.roster.usecases import Store, duplicate_positions, require_district
 from services.roster.validation import (
     MAX_REASON,
@@ -60,16 +64,6 @@ MAX_RESULTS_PAGE = 5000
 
 class _Conflict(Exception):
     """A read of the change set no longer holds; the commit must not land."""
-
-
-@dataclass
-class _Checked:
-    """One batch after validation: the rows to stage and their counts."""
-
-    schools: list[dict[str, Any]]
-    teachers: list[dict[str, Any]]
-    memberships: list[dict[str, Any]]
-    counts: ChangeCounts
 
 
 def _check_change(index: int, change: Change) -> None:
@@ -106,6 +100,219 @@ def _teacher_field(index: int, change: Change) -> str:
     if isinstance(change, ArchiveTeacherChange):
         return f"changes[{index}].archive_teacher"
     return f"changes[{index}].reactivate_teacher"
+
+
+# Staging one batch: queries (_look_up), validation (_check_*), then reference resolution into
+# typed rows (_staged_rows). ``_resolve`` runs them in that order; the checks raise in the order
+# NOT_FOUND teachers, FAILED_PRECONDITION states, NOT_FOUND schools, INVALID_ARGUMENT references.
+
+
+@dataclass(frozen=True)
+class _Lookups:
+    """What a batch's changes name, read from the roster and the change set."""
+
+    by_id: dict[str, Teacher]
+    by_email: dict[str, Teacher]
+    known_schools: dict[str, School]
+    allocated: dict[str, str]
+    ref_ids: dict[str, str]
+
+
+def _named_teacher_id(change: Change) -> str | None:
+    return None if isinstance(change, CreateSchoolChange) else change.teacher_id
+
+
+def _upserts(changes: Sequence[Change]) -> list[tuple[int, UpsertTeacherChange]]:
+    return [(i, c) for i, c in enumerate(changes) if isinstance(c, UpsertTeacherChange)]
+
+
+def _look_up(conn: Connection, district_id: str, change_set_id: str, changes: Sequence[Change]) -> _Lookups:
+    """Read the teachers and schools the batch names; allocate ids for the schools it creates."""
+    upserts = [c for _, c in _upserts(changes)]
+    named_ids = sorted({t for t in map(_named_teacher_id, changes) if t})
+    school_ids = sorted({s.school_id for c in upserts for s in c.schools if s.school_id})
+    allocated = {c.ref: new_id() for c in changes if isinstance(c, CreateSchoolChange)}
+    wanted_refs = sorted({s.school_ref for c in upserts for s in c.schools if s.school_ref})
+    staged_refs = repo.staged_school_ids(conn, change_set_id, [r for r in wanted_refs if r not in allocated])
+    return _Lookups(
+        by_id=repo.get_teachers(conn, district_id, named_ids),
+        by_email=repo.teachers_by_email_key(conn, district_id, [email_key(c.email) for c in upserts]),
+        known_schools=repo.get_schools(conn, district_id, school_ids),
+        allocated=allocated,
+        ref_ids={**staged_refs, **allocated},
+    )
+
+
+def _targets(changes: Sequence[Change], found: _Lookups) -> list[Teacher | None]:
+    """The teacher each change touches: by id, else (upserts) by email; None for schools and creations."""
+    targets: list[Teacher | None] = []
+    for change in changes:
+        teacher_id = _named_teacher_id(change)
+        target = found.by_id.get(teacher_id) if teacher_id else None
+        if target is None and isinstance(change, UpsertTeacherChange):
+            target = found.by_email.get(email_key(change.email))
+        targets.append(target)
+    return targets
+
+
+def _check_found(district_id: str, changes: Sequence[Change], found: _Lookups) -> None:
+    """NOT_FOUND when a change names a teacher id the district does not have."""
+    missing = [
+        FieldViolation(f"{_teacher_field(i, c)}.teacher_id", f"teacher {teacher_id!r} not found")
+        for i, c in enumerate(changes)
+        if (teacher_id := _named_teacher_id(c)) and teacher_id not in found.by_id
+    ]
+    if missing:
+        raise NotFound(
+            f"Teachers not found in district {district_id!r}: "
+            + ", ".join(v.description.split("'")[1] for v in missing[:10]),
+            violations=missing,
+        )
+
+
+def _check_states(changes: Sequence[Change], targets: Sequence[Teacher | None]) -> None:
+    """FAILED_PRECONDITION when an archive finds the teacher archived, or a reactivation finds it active."""
+    for index, (change, target) in enumerate(zip(changes, targets, strict=True)):
+        if isinstance(change, ArchiveTeacherChange):
+            assert target is not None
+            if target.state is not TeacherState.ACTIVE:
+                field = _teacher_field(index, change)
+                raise FailedPrecondition(f"Teacher {target.teacher_id!r} is archived already ({field}).")
+        elif isinstance(change, ReactivateTeacherChange):
+            assert target is not None
+            if target.state is not TeacherState.ARCHIVED:
+                field = _teacher_field(index, change)
+                raise FailedPrecondition(f"Teacher {target.teacher_id!r} is active, not archived ({field}).")
+
+
+def _check_schools(district_id: str, changes: Sequence[Change], found: _Lookups) -> None:
+    """NOT_FOUND when an upsert names a school id the district does not have."""
+    unknown = [
+        FieldViolation(
+            f"{_teacher_field(index, change)}.schools[{n}].school_id",
+            f"school {school.school_id!r} not found in district {district_id!r}",
+        )
+        for index, change in _upserts(changes)
+        for n, school in enumerate(change.schools)
+        if school.school_id and school.school_id not in found.known_schools
+    ]
+    if unknown:
+        raise NotFound("; ".join(v.description for v in unknown[:5]), violations=unknown)
+
+
+def _reference_problems(
+    field: str, change: UpsertTeacherChange, target: Teacher | None, found: _Lookups
+) -> list[FieldViolation]:
+    """An email that belongs to another teacher than the named one; school refs nothing creates."""
+    problems: list[FieldViolation] = []
+    owner = found.by_email.get(email_key(change.email))
+    if owner is not None and target is not None and owner.teacher_id != target.teacher_id:
+        problems.append(
+            FieldViolation(f"{field}.email", f"{change.email!r} belongs to teacher {owner.teacher_id!r}")
+        )
+    problems.extend(
+        FieldViolation(
+            f"{field}.schools[{n}].school_ref",
+            f"{school.school_ref!r} names no school created in this change set",
+        )
+        for n, school in enumerate(change.schools)
+        if school.school_ref and school.school_ref not in found.ref_ids
+    )
+    return problems
+
+
+def _check_references(changes: Sequence[Change], targets: Sequence[Teacher | None], found: _Lookups) -> None:
+    """INVALID_ARGUMENT for unresolvable references and for two changes that reach the same teacher."""
+    problems = [
+        problem
+        for index, change in _upserts(changes)
+        for problem in _reference_problems(_teacher_field(index, change), change, targets[index], found)
+    ]
+    problems += duplicate_positions(
+        [t.teacher_id if t else None for t in targets], "changes[{}] (same teacher)"
+    )
+    if problems:
+        raise InvalidArgument.for_fields(problems)
+
+
+def _upsert_rows(
+    position: int, change: UpsertTeacherChange, target: Teacher | None, ref_ids: dict[str, str]
+) -> tuple[StagedTeacherRow, list[StagedMembershipRow]]:
+    """The staged upsert (its outcome from the teacher diff) and the memberships it writes."""
+    email = change.email.strip()
+    school_ids = tuple(sorted({s.school_id or ref_ids[s.school_ref or ""] for s in change.schools}))
+    requested = TeacherInput(change.given_name, change.family_name, email, school_ids)
+    diff = diff_teacher(target, requested, reactivate=change.reactivate)
+    if diff.creates:
+        outcome = Outcome.CREATED
+    else:
+        outcome = Outcome.UPDATED if diff.updates else Outcome.UNCHANGED
+    teacher_id = target.teacher_id if target else new_id()
+    row = StagedTeacherRow(
+        position=position,
+        kind=TeacherChangeKind.UPSERT,
+        outcome=outcome,
+        teacher_id=teacher_id,
+        read_revision=target.revision if target else None,
+        ref=change.ref,
+        given_name=change.given_name,
+        family_name=change.family_name,
+        email=email,
+        upsert_email_key=email_key(email),
+        schools_changed=diff.schools_changed,
+        reactivate=diff.reactivates,
+    )
+    writes_schools = diff.creates or diff.schools_changed
+    return row, [StagedMembershipRow(teacher_id, s) for s in school_ids] if writes_schools else []
+
+
+def _state_row(
+    position: int, change: ArchiveTeacherChange | ReactivateTeacherChange, target: Teacher
+) -> StagedTeacherRow:
+    """The staged archive or reactivation of a matched teacher."""
+    if isinstance(change, ArchiveTeacherChange):
+        kind, outcome, reason = TeacherChangeKind.ARCHIVE, Outcome.ARCHIVED, change.reason
+    else:
+        kind, outcome, reason = TeacherChangeKind.REACTIVATE, Outcome.REACTIVATED, None
+    return StagedTeacherRow(position, kind, outcome, target.teacher_id, target.revision, reason=reason)
+
+
+def _staged_rows(
+    batch_number: int, changes: Sequence[Change], targets: Sequence[Teacher | None], found: _Lookups
+) -> StagedBatchRows:
+    """Resolve school refs and matched teachers into the batch's typed staged rows."""
+    schools = tuple(
+        StagedSchoolRow(c.ref, found.allocated[c.ref], c.display_name)
+        for c in changes
+        if isinstance(c, CreateSchoolChange)
+    )
+    teachers: list[StagedTeacherRow] = []
+    memberships: list[StagedMembershipRow] = []
+    for index, (change, target) in enumerate(zip(changes, targets, strict=True)):
+        position = batch_number * POSITIONS + index
+        if isinstance(change, CreateSchoolChange):
+            continue
+        if isinstance(change, UpsertTeacherChange):
+            row, written = _upsert_rows(position, change, target, found.ref_ids)
+            memberships.extend(written)
+        else:
+            assert target is not None
+            row = _state_row(position, change, target)
+        teachers.append(row)
+    return StagedBatchRows(schools, tuple(teachers), tuple(memberships))
+
+
+def _resolve(
+    conn: Connection, district_id: str, change_set_id: str, batch_number: int, changes: Sequence[Change]
+) -> StagedBatchRows:
+    """Match every change against the roster and the change set; the rows to stage."""
+    found = _look_up(conn, district_id, change_set_id, changes)
+    _check_found(district_id, changes, found)
+    targets = _targets(changes, found)
+    _check_states(changes, targets)
+    _check_schools(district_id, changes, found)
+    _check_references(changes, targets, found)
+    return _staged_rows(batch_number, changes, targets, found)
 
 
 class ChangeSetUseCases:
@@ -178,17 +385,10 @@ class ChangeSetUseCases:
                 if current.state is ChangeSetState.OPEN and not repo.batch_staged(
                     conn, change_set_id, batch_number
                 ):
-                    checked = self._resolve(conn, district_id, change_set_id, batch_number, changes)
-                    repo.stage(
-                        conn,
-                        change_set_id,
-                        batch_number,
-                        checked.schools,
-                        checked.teachers,
-                        checked.memberships,
-                    )
+                    rows = _resolve(conn, district_id, change_set_id, batch_number, changes)
+                    repo.stage(conn, change_set_id, batch_number, rows)
                     expire = self._store.clock() + self._ttl
-                    repo.add_staged_counts(conn, change_set_id, checked.counts, expire)
+                    repo.add_staged_counts(conn, change_set_id, rows.counts, expire)
                     current = self._current(conn, district_id, change_set_id)
         except IntegrityError:
             # The staged rows' unique constraints are the check (a query per batch would scan them).
@@ -240,167 +440,6 @@ class ChangeSetUseCases:
         )
         if problems:
             raise InvalidArgument.for_fields(problems)
-
-    def _resolve(
-        self,
-        conn: Connection,
-        district_id: str,
-        change_set_id: str,
-        batch_number: int,
-        changes: Sequence[Change],
-    ) -> _Checked:
-        """Match every change against the roster and the change set; the rows to stage."""
-        upserts = [(i, c) for i, c in enumerate(changes) if isinstance(c, UpsertTeacherChange)]
-        creates = [(i, c) for i, c in enumerate(changes) if isinstance(c, CreateSchoolChange)]
-        named_ids = sorted(
-            {c.teacher_id for c in changes if not isinstance(c, CreateSchoolChange) and c.teacher_id}
-        )
-        by_id = repo.get_teachers(conn, district_id, named_ids)
-        missing = [
-            FieldViolation(f"{_teacher_field(i, c)}.teacher_id", f"teacher {c.teacher_id!r} not found")
-            for i, c in enumerate(changes)
-            if not isinstance(c, CreateSchoolChange) and c.teacher_id and c.teacher_id not in by_id
-        ]
-        if missing:
-            raise NotFound(
-                f"Teachers not found in district {district_id!r}: "
-                + ", ".join(v.description.split("'")[1] for v in missing[:10]),
-                violations=missing,
-            )
-        by_email = repo.teachers_by_email_key(conn, district_id, [email_key(c.email) for _, c in upserts])
-
-        school_ids = sorted({s.school_id for _, c in upserts for s in c.schools if s.school_id})
-        known = repo.get_schools(conn, district_id, school_ids)
-        allocated = {c.ref: new_id() for _, c in creates}
-        wanted_refs = sorted({s.school_ref for _, c in upserts for s in c.schools if s.school_ref})
-        staged_refs = repo.staged_school_ids(
-            conn, change_set_id, [r for r in wanted_refs if r not in allocated]
-        )
-        ref_ids = {**staged_refs, **allocated}
-
-        targets: list[Teacher | None] = []
-        problems: list[FieldViolation] = []
-        unknown_schools: list[FieldViolation] = []
-        for index, change in enumerate(changes):
-            if isinstance(change, CreateSchoolChange):
-                targets.append(None)
-                continue
-            field = _teacher_field(index, change)
-            target = by_id.get(change.teacher_id) if change.teacher_id else None
-            if isinstance(change, UpsertTeacherChange):
-                owner = by_email.get(email_key(change.email))
-                if target is None:
-                    target = owner
-                elif owner is not None and owner.teacher_id != target.teacher_id:
-                    problems.append(
-                        FieldViolation(
-                            f"{field}.email", f"{change.email!r} belongs to teacher {owner.teacher_id!r}"
-                        )
-                    )
-                for n, school in enumerate(change.schools):
-                    if school.school_id and school.school_id not in known:
-                        unknown_schools.append(
-                            FieldViolation(
-                                f"{field}.schools[{n}].school_id",
-                                f"school {school.school_id!r} not found in district {district_id!r}",
-                            )
-                        )
-                    if school.school_ref and school.school_ref not in ref_ids:
-                        problems.append(
-                            FieldViolation(
-                                f"{field}.schools[{n}].school_ref",
-                                f"{school.school_ref!r} names no school created in this change set",
-                            )
-                        )
-            elif isinstance(change, ArchiveTeacherChange):
-                assert target is not None
-                if target.state is not TeacherState.ACTIVE:
-                    raise FailedPrecondition(f"Teacher {target.teacher_id!r} is archived already ({field}).")
-            else:
-                assert target is not None
-                if target.state is not TeacherState.ARCHIVED:
-                    raise FailedPrecondition(
-                        f"Teacher {target.teacher_id!r} is active, not archived ({field})."
-                    )
-            targets.append(target)
-        if unknown_schools:
-            raise NotFound("; ".join(v.description for v in unknown_schools[:5]), violations=unknown_schools)
-        problems += duplicate_positions(
-            [t.teacher_id if t else None for t in targets], "changes[{}] (same teacher)"
-        )
-        if problems:
-            raise InvalidArgument.for_fields(problems)
-
-        checked = _Checked(
-            schools=[
-                {"ref": c.ref, "school_id": allocated[c.ref], "display_name": c.display_name}
-                for _, c in creates
-            ],
-            teachers=[],
-            memberships=[],
-            counts=ChangeCounts(schools_created=len(creates)),
-        )
-        for index, (change, target) in enumerate(zip(changes, targets, strict=True)):
-            position = batch_number * POSITIONS + index
-            row: dict[str, Any] = {
-                "position": position,
-                "read_revision": target.revision if target else None,
-                "teacher_id": target.teacher_id if target else new_id(),
-                "schools_changed": False,
-                "reactivate": False,
-                "ref": None,
-                "given_name": None,
-                "family_name": None,
-                "email": None,
-                "upsert_email_key": None,
-                "reason": None,
-            }
-            if isinstance(change, CreateSchoolChange):
-                continue
-            if isinstance(change, UpsertTeacherChange):
-                email = change.email.strip()
-                school_set = sorted({s.school_id or ref_ids[s.school_ref or ""] for s in change.schools})
-                if target is None:
-                    outcome = Outcome.CREATED
-                    checked.counts.teachers_created += 1
-                else:
-                    schools_changed = tuple(school_set) != target.school_ids
-                    fields_changed = (change.given_name, change.family_name, email) != (
-                        target.given_name,
-                        target.family_name,
-                        target.email,
-                    )
-                    row["schools_changed"] = schools_changed
-                    outcome = Outcome.UPDATED if schools_changed or fields_changed else Outcome.UNCHANGED
-                    if outcome is Outcome.UPDATED:
-                        checked.counts.teachers_updated += 1
-                    else:
-                        checked.counts.teachers_unchanged += 1
-                if change.reactivate and target is not None and target.state is TeacherState.ARCHIVED:
-                    row["reactivate"] = True
-                    checked.counts.teachers_reactivated += 1
-                row.update(
-                    kind=TeacherChangeKind.UPSERT.value,
-                    outcome=outcome.value,
-                    ref=change.ref,
-                    given_name=change.given_name,
-                    family_name=change.family_name,
-                    email=email,
-                    upsert_email_key=email_key(email),
-                )
-                if outcome is Outcome.CREATED or row["schools_changed"]:
-                    teacher_id = row["teacher_id"]
-                    checked.memberships.extend({"teacher_id": teacher_id, "school_id": s} for s in school_set)
-            elif isinstance(change, ArchiveTeacherChange):
-                row.update(
-                    kind=TeacherChangeKind.ARCHIVE.value, outcome=Outcome.ARCHIVED.value, reason=change.reason
-                )
-                checked.counts.teachers_archived += 1
-            else:
-                row.update(kind=TeacherChangeKind.REACTIVATE.value, outcome=Outcome.REACTIVATED.value)
-                checked.counts.teachers_reactivated += 1
-            checked.teachers.append(row)
-        return checked
 
     def commit(self, district_id: str, change_set_id: str) -> ChangeSet:
         """Land every staged change in one transaction; ABORTED (and abandoned) on a conflict.

@@ -50,6 +50,8 @@ from services.roster.domain import (
     TeacherFilter,
     TeacherState,
 )
+from services.roster.staged import StagedBatchRows, StagedTeacherKey, StagedTeacherRow
+from services.roster.validation import email_key
 
 districts = cast(Table, models.District.__table__)
 schools = cast(Table, models.School.__table__)
@@ -249,10 +251,29 @@ def email_key_of(conn: Connection, teacher_id: str) -> str:
     return str(conn.execute(select(teachers.c.email_key).where(teachers.c.id == teacher_id)).scalar_one())
 
 
-def insert_teachers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert teachers (column dicts) in one executemany; IntegrityError on a taken email."""
+def insert_teachers(conn: Connection, rows: Sequence[Teacher]) -> None:
+    """Insert teachers in one executemany (not their schools); IntegrityError on a taken email."""
     if rows:
-        conn.execute(insert(teachers), list(rows))
+        conn.execute(
+            insert(teachers),
+            [
+                {
+                    "id": t.teacher_id,
+                    "district_id": t.district_id,
+                    "given_name": t.given_name,
+                    "family_name": t.family_name,
+                    "email": t.email,
+                    "email_key": email_key(t.email),
+                    "state": t.state.value,
+                    "archive_time": t.archive_time,
+                    "archive_reason": t.archive_reason,
+                    "create_time": t.create_time,
+                    "update_time": t.update_time,
+                    "revision": t.revision,
+                }
+                for t in rows
+            ],
+        )
 
 
 def update_teachers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -450,13 +471,13 @@ def staged_teacher_clashes(
     teacher_ids: Sequence[str],
     refs: Sequence[str],
     email_keys: Sequence[str],
-) -> list[Row[Any]]:
+) -> list[StagedTeacherKey]:
     """Already staged teacher changes that share a teacher id, a ref or an email key with a new batch.
 
     One query per column, so each uses its own unique index instead of scanning the staged rows.
     """
     column = staged_teachers.c
-    found: list[Row[Any]] = []
+    found: list[StagedTeacherKey] = []
     for key, values in (
         (column.teacher_id, teacher_ids),
         (column.ref, refs),
@@ -467,31 +488,52 @@ def staged_teacher_clashes(
         query = select(column.position, column.teacher_id, column.ref, column.upsert_email_key).where(
             column.change_set_id == change_set_id, _among(conn, key, values)
         )
-        found.extend(conn.execute(query))
+        found.extend(StagedTeacherKey(*row) for row in conn.execute(query))
     return found
 
 
-def stage(
-    conn: Connection,
-    change_set_id: str,
-    batch_number: int,
-    school_rows: Sequence[Mapping[str, Any]],
-    teacher_rows: Sequence[Mapping[str, Any]],
-    membership_rows: Sequence[Mapping[str, Any]],
-) -> None:
+def _staged_teacher_columns(row: StagedTeacherRow) -> dict[str, Any]:
+    return {
+        "position": row.position,
+        "kind": row.kind.value,
+        "outcome": row.outcome.value,
+        "teacher_id": row.teacher_id,
+        "read_revision": row.read_revision,
+        "ref": row.ref,
+        "given_name": row.given_name,
+        "family_name": row.family_name,
+        "email": row.email,
+        "upsert_email_key": row.upsert_email_key,
+        "schools_changed": row.schools_changed,
+        "reactivate": row.reactivate,
+        "reason": row.reason,
+    }
+
+
+def stage(conn: Connection, change_set_id: str, batch_number: int, rows: StagedBatchRows) -> None:
     """Store one batch's staged rows and its batch number (COPY on PostgreSQL, else executemany)."""
     conn.execute(insert(staged_batches).values(change_set_id=change_set_id, batch_number=batch_number))
-    for table, rows in (
-        (staged_schools, school_rows),
-        (staged_teachers, teacher_rows),
-        (staged_memberships, membership_rows),
+    mine = {"change_set_id": change_set_id}
+    for table, columns in (
+        (
+            staged_schools,
+            [
+                {**mine, "ref": s.ref, "school_id": s.school_id, "display_name": s.display_name}
+                for s in rows.schools
+            ],
+        ),
+        (staged_teachers, [{**mine, **_staged_teacher_columns(t)} for t in rows.teachers]),
+        (
+            staged_memberships,
+            [{**mine, "teacher_id": m.teacher_id, "school_id": m.school_id} for m in rows.memberships],
+        ),
     ):
-        if not rows:
+        if not columns:
             continue
         if conn.dialect.name == "postgresql":
-            _copy(conn, table, [{"change_set_id": change_set_id, **row} for row in rows])
+            _copy(conn, table, columns)
         else:
-            conn.execute(insert(table), [{"change_set_id": change_set_id, **row} for row in rows])
+            conn.execute(insert(table), columns)
 
 
 def _copy(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -34,6 +34,7 @@ from services.roster.domain import (
 )
 from services.roster.ids import new_id
 from services.roster.pagetokens import PageTokens
+from services.roster.teacher_diff import TEACHER_FIELDS, diff_teacher
 from services.roster.validation import (
     MAX_REASON,
     check_batch_size,
@@ -112,6 +113,67 @@ def duplicate_positions(values: Sequence[str | None], field: str) -> list[FieldV
         else:
             first[value] = index
     return found
+
+
+def _require_schools(conn: Connection, district_id: str, inputs: Sequence[TeacherInput]) -> None:
+    """NOT_FOUND when an input names a school the district does not have."""
+    school_ids = sorted({s for item in inputs for s in item.school_ids})
+    known = repo.get_schools(conn, district_id, school_ids)
+    unknown = [
+        FieldViolation(f"teachers[{i}].school_ids", f"school {s!r} not found in district {district_id!r}")
+        for i, item in enumerate(inputs)
+        for s in item.school_ids
+        if s not in known
+    ]
+    if unknown:
+        raise NotFound("; ".join(v.description for v in unknown[:5]), violations=unknown)
+
+
+@dataclass(frozen=True)
+class _UpsertWrites:
+    """What a teacher upsert batch writes: new teachers, changed columns and replaced school lists."""
+
+    teacher_ids: list[str]
+    created: list[Teacher]
+    updated: list[dict[str, Any]]
+    memberships: dict[str, Sequence[str]]
+
+
+def _upsert_writes(
+    district_id: str, inputs: Sequence[TeacherInput], current: Sequence[Teacher | None], now: dt.datetime
+) -> _UpsertWrites:
+    """Turn each input's diff against the teacher holding its email into the batch's writes."""
+    writes = _UpsertWrites([], [], [], {})
+    for item, teacher in zip(inputs, current, strict=True):
+        diff = diff_teacher(teacher, item)
+        if teacher is None:
+            created = Teacher(
+                teacher_id=new_id(),
+                district_id=district_id,
+                given_name=item.given_name,
+                family_name=item.family_name,
+                email=item.email,
+                school_ids=item.school_ids,
+                state=TeacherState.ACTIVE,
+                archive_time=None,
+                archive_reason=None,
+                create_time=now,
+                update_time=now,
+                revision=1,
+            )
+            writes.created.append(created)
+            writes.memberships[created.teacher_id] = item.school_ids
+            writes.teacher_ids.append(created.teacher_id)
+            continue
+        if diff.updates:
+            fields = {name: getattr(item, name) for name in TEACHER_FIELDS}
+            writes.updated.append(
+                {"id": teacher.teacher_id, "update_time": now, "revision": teacher.revision + 1, **fields}
+            )
+        if diff.schools_changed:
+            writes.memberships[teacher.teacher_id] = item.school_ids
+        writes.teacher_ids.append(teacher.teacher_id)
+    return writes
 
 
 class RosterUseCases:
@@ -244,58 +306,14 @@ class RosterUseCases:
                 if earlier is not None:
                     found = repo.get_teachers(conn, district_id, earlier)
                     return [found[i] for i in earlier]
-            school_ids = sorted({s for item in cleaned for s in item.school_ids})
-            known = repo.get_schools(conn, district_id, school_ids)
-            unknown = [
-                FieldViolation(
-                    f"teachers[{i}].school_ids", f"school {s!r} not found in district {district_id!r}"
-                )
-                for i, item in enumerate(cleaned)
-                for s in item.school_ids
-                if s not in known
-            ]
-            if unknown:
-                raise NotFound("; ".join(v.description for v in unknown[:5]), violations=unknown)
+            _require_schools(conn, district_id, cleaned)
             now = self._store.clock()
             existing = repo.teachers_by_email_key(conn, district_id, keys, lock=True)
-            ids: list[str] = []
-            new_rows: list[dict[str, Any]] = []
-            changed_rows: list[dict[str, Any]] = []
-            memberships: dict[str, Sequence[str]] = {}
-            for item, key in zip(cleaned, keys, strict=True):
-                current = existing.get(key)
-                fields = {"given_name": item.given_name, "family_name": item.family_name, "email": item.email}
-                if current is None:
-                    teacher_id = new_id()
-                    new_rows.append(
-                        {
-                            "id": teacher_id,
-                            "district_id": district_id,
-                            "email_key": key,
-                            "state": TeacherState.ACTIVE.value,
-                            "create_time": now,
-                            "update_time": now,
-                            "revision": 1,
-                            **fields,
-                        }
-                    )
-                    memberships[teacher_id] = item.school_ids
-                else:
-                    teacher_id = current.teacher_id
-                    same_fields = (current.given_name, current.family_name, current.email) == tuple(
-                        fields.values()
-                    )
-                    same_schools = current.school_ids == item.school_ids
-                    if not (same_fields and same_schools):
-                        changed_rows.append(
-                            {"id": teacher_id, "update_time": now, "revision": current.revision + 1, **fields}
-                        )
-                    if not same_schools:
-                        memberships[teacher_id] = item.school_ids
-                ids.append(teacher_id)
-            repo.insert_teachers(conn, new_rows)
-            repo.update_teachers(conn, changed_rows)
-            repo.replace_memberships(conn, memberships)
+            writes = _upsert_writes(district_id, cleaned, [existing.get(key) for key in keys], now)
+            repo.insert_teachers(conn, writes.created)
+            repo.update_teachers(conn, writes.updated)
+            repo.replace_memberships(conn, writes.memberships)
+            ids = writes.teacher_ids
             if request_id:
                 repo.put_idempotent(conn, district_id, "BatchUpsertTeachers", request_id, ids, now)
             found = repo.get_teachers(conn, district_id, ids)
