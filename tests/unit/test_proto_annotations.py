@@ -13,6 +13,7 @@ SERVICES = [
     sync_service_pb2.DESCRIPTOR.services_by_name["SyncService"],
 ]
 RESOURCES = [
+    (sync_pb2.SchoolMapping, "districts/{district}/schoolMappings/{classlink_school}"),
     (roster_pb2.District, "districts/{district}"),
     (roster_pb2.School, "districts/{district}/schools/{school}"),
     (roster_pb2.Teacher, "districts/{district}/teachers/{teacher}"),

@@ -290,7 +290,7 @@ def disconnect(
     if not yes:
         typer.confirm(f"Disconnect ClassLink from district {district_id}?", abort=True)
     with options.client() as client:
-        client.disconnect(district_id)
+        client.delete_connection(district_id)
     options.console.print(f"[green]District {district_id} is disconnected from ClassLink.[/]")
 
 
@@ -303,12 +303,12 @@ def mapping(
     """Show ClassLink schools beside EW schools, with suggestions for unmapped ones."""
     options = _options(ctx)
     with options.client() as client:
-        first = client.get_school_mapping(options.district_id, page_size=page_size)
-        entries = list(first.entries)
+        first = client.list_school_mappings(options.district_id, page_size=page_size)
+        entries = list(first.school_mappings)
         token = first.next_page_token
         while token:
-            page = client.get_school_mapping(options.district_id, page_size=page_size, page_token=token)
-            entries.extend(page.entries)
+            page = client.list_school_mappings(options.district_id, page_size=page_size, page_token=token)
+            entries.extend(page.school_mappings)
             token = page.next_page_token
     options.console.print(mapping_table(entries))
     options.console.print(f"{first.mapped_count:,} of {first.total_size:,} ClassLink schools are mapped.")
