@@ -33,6 +33,7 @@ from ew.client.views import (
     mapping_table,
     run_table,
     runs_table,
+    state_label,
     summary_table,
     teachers_table,
 )
@@ -405,10 +406,19 @@ def _finish(options: Options, client: SyncClient, name: str) -> None:
 def sync(
     ctx: typer.Context,
     approve: Annotated[str, typer.Option(help="Go ahead with this NEEDS_REVIEW run (id or name).")] = "",
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Start (or attach to) the run, print its name and return.")
+    ] = False,
 ) -> None:
     """Sync now (or attach to the running sync) and follow its progress."""
     options = _options(ctx)
     with options.client() as client:
+        if detach:
+            run = client.start_sync_run(options.district_id, approve_run=approve)
+            options.console.print(
+                f"Run {run.name} is {state_label(run.state)}; follow it with: ew-sync watch {run.run_id}"
+            )
+            return
         events = client.sync_rosters(options.district_id, approve_run=approve)
         _follow(options, events)
         _finish(options, client, events.run_name)
