@@ -8,7 +8,9 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-PROTOS := $(shell find protos -name '*.proto')
+# Only our APIs get Python stubs: google/api and google/rpc under protos/ are vendored for other
+# languages, and Python already has them from googleapis-common-protos (pulled in by grpcio-status).
+PROTOS := $(shell find protos/ew -name '*.proto')
 STUBS_STAMP := clients/src/ew/.stubs
 
 export PYTHONPATH := $(CURDIR):$(CURDIR)/clients/src
@@ -77,7 +79,7 @@ $(BUF):
 .PHONY: proto-lint
 proto-lint: $(BUF) ## buf lint (STANDARD) and buf format check of protos/ (needs npm)
 	$(BUF) lint
-	$(BUF) format -d --exit-code
+	$(BUF) format -d --exit-code --path protos/ew
 
 .PHONY: lint
 lint: install ## ruff check and format check

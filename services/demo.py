@@ -327,14 +327,14 @@ def set_up_district(roster: RosterClient, snapshot: dict[str, Any]) -> list[str]
     return [school.display_name for school in created]
 
 
-def show_mapping(client: SyncClient) -> list[sync_pb2.SchoolMappingEntry]:
+def show_mapping(client: SyncClient) -> list[sync_pb2.SchoolMapping]:
     """The mapping table, trimmed to the interesting rows: mapped ones and close suggestions."""
-    response = client.get_school_mapping(DISTRICT_ID, page_size=500)
-    entries = list(response.entries)
+    response = client.list_school_mappings(DISTRICT_ID, page_size=500)
+    entries = list(response.school_mappings)
     interesting = [
         e
         for e in entries
-        if e.origin != sync_pb2.MAPPING_ORIGIN_UNSPECIFIED
+        if e.origin != sync_pb2.MAPPING_ORIGIN_NONE
         or (e.suggestions and e.suggestions[0].score >= CLOSE_SUGGESTION)
     ]
     console.print(mapping_table(interesting, title="School mapping (mapped, and close suggestions)"))
@@ -391,7 +391,7 @@ def demo(stack: Stack, *, user_token: str, service_token: str) -> None:
             step("3. Setup Sync: ClassLink schools beside EW schools")
             entries = show_mapping(client)
             suggested = max(
-                (e for e in entries if e.origin == sync_pb2.MAPPING_ORIGIN_UNSPECIFIED and e.suggestions),
+                (e for e in entries if e.origin == sync_pb2.MAPPING_ORIGIN_NONE and e.suggestions),
                 key=lambda e: e.suggestions[0].score,
                 default=None,
             )

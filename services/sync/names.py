@@ -12,6 +12,7 @@ MAX_PAGE_SIZE = 500
 _DISTRICT = r"[A-Za-z0-9_-]{1,64}"
 _PARENT = re.compile(rf"^districts/({_DISTRICT})$")
 _CONNECTION = re.compile(rf"^districts/({_DISTRICT})/connection$")
+_SCHOOL_MAPPING = re.compile(rf"^districts/({_DISTRICT})/schoolMappings/(.+)$", re.DOTALL)
 
 
 def bad_field(field: str, description: str) -> InvalidArgument:
@@ -37,6 +38,22 @@ def parse_connection_name(value: str, field: str = "name") -> str:
     if match is None:
         raise bad_field(field, f"expected 'districts/{{district}}/connection', got {_shown(value)}")
     return match.group(1)
+
+
+def parse_school_mapping_name(value: str, field: str = "name") -> tuple[str, str]:
+    """(district, ClassLink sourcedId) of ``districts/{district}/schoolMappings/{classlink_school}``."""
+    match = _SCHOOL_MAPPING.match(value)
+    if match is None or not match.group(2).strip():
+        raise bad_field(
+            field,
+            f"expected 'districts/{{district}}/schoolMappings/{{classlink_school}}', got {_shown(value)}",
+        )
+    return match.group(1), match.group(2).strip()
+
+
+def school_mapping_name(district_id: str, classlink_school_id: str) -> str:
+    """The resource name of a ClassLink school's mapping."""
+    return f"districts/{district_id}/schoolMappings/{classlink_school_id}"
 
 
 def connection_name(district_id: str) -> str:

@@ -59,13 +59,14 @@ def guard_message(guard: planner.GuardVerdict) -> sync_pb2.GuardVerdict:
 
 
 def summary_from_json(text: str) -> sync_pb2.SyncSummary:
-    """A stored summary."""
-    return json_format.Parse(text, sync_pb2.SyncSummary())
+    """A stored summary. Fields (and enum values) the current proto no longer has are skipped, so rows
+    written before a field was renamed or removed still read; the stored text is never rewritten."""
+    return json_format.Parse(text, sync_pb2.SyncSummary(), ignore_unknown_fields=True)
 
 
 def guard_from_json(text: str) -> sync_pb2.GuardVerdict:
-    """A stored guard verdict."""
-    return json_format.Parse(text, sync_pb2.GuardVerdict())
+    """A stored guard verdict; unknown fields are skipped as in ``summary_from_json``."""
+    return json_format.Parse(text, sync_pb2.GuardVerdict(), ignore_unknown_fields=True)
 
 
 def _item_values(item: planner.PlanItemData) -> plans.ItemValues:

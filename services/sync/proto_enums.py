@@ -31,6 +31,10 @@ PROTO_ENUMS: dict[type[enum.StrEnum], tuple[EnumDescriptor, str]] = {
     v.SyncPhase: (_ENUMS["SyncPhase"], "SYNC_PHASE_"),
 }
 
+# Proto values that say a domain value is absent, so they have no member: a ClassLink school never
+# mapped has no stored mapping (``Entry.origin`` None) and reads as MAPPING_ORIGIN_NONE.
+API_ONLY_VALUES = frozenset({"MAPPING_ORIGIN_NONE"})
+
 
 def to_proto(member: enum.StrEnum) -> Any:
     """The proto number of a domain member (``Any``: each proto enum types its numbers apart)."""
@@ -42,6 +46,6 @@ def from_proto(cls: type[E], number: int) -> E:
     """The domain member of a proto number; ValueError for ``*_UNSPECIFIED`` or an unknown number."""
     descriptor, prefix = PROTO_ENUMS[cls]
     value = descriptor.values_by_number.get(number)
-    if value is None or value.name == f"{prefix}UNSPECIFIED":
+    if value is None or value.name == f"{prefix}UNSPECIFIED" or value.name in API_ONLY_VALUES:
         raise ValueError(f"{number} names no {cls.__name__}")
     return cls(value.name.removeprefix(prefix))

@@ -1,4 +1,4 @@
-"""The run RPCs of SyncService: SyncRosters, WatchSyncRun, GetSyncRun, ListSyncRuns, ListSyncRunItems.
+"""The run RPCs of SyncService: StartSyncRun, SyncRosters, WatchSyncRun, GetSyncRun and the List RPCs.
 
 Only request validation, authorization and proto <-> domain mapping live here; the use cases are in
 ``services.sync.runs``. A SyncRosters or WatchSyncRun stream is only a reader of persisted events:
@@ -119,26 +119,40 @@ class RunRpcs:
     def _authorize(self, district_id: str) -> str:
         return authorize_sync_admin(district_id).subject
 
-    async def SyncRosters(  # noqa: N802 - the generated servicer's method name
-        self,
-        request: sync_service_pb2.SyncRostersRequest,
-        context: grpc.aio.ServicerContext[Any, Any],
-    ) -> AsyncIterator[sync_service_pb2.SyncRostersResponse]:
-        """Start (or attach to) the district's run and stream its events until it ends."""
-        district_id = parse_parent(request.parent)
+    async def _start(self, parent: str, approve_run: str) -> usecases.StartedRun:
+        """Start (or attach to) the district's run: StartSyncRun and SyncRosters alike."""
+        district_id = parse_parent(parent)
         approve_run_id: str | None = None
-        if request.approve_run:
-            approve_district, approve_run_id = parse_run_name("approve_run", request.approve_run)
+        if approve_run:
+            approve_district, approve_run_id = parse_run_name("approve_run", approve_run)
             if approve_district != district_id:
                 raise bad_field("approve_run", "must name a run of the district in parent")
         subject = self._authorize(district_id)
-        started = await usecases.start_run(
+        return await usecases.start_run(
             self.app.sessions,
             self.app.notifier,
             district_id=district_id,
             requested_by=subject,
             approve_run_id=approve_run_id,
         )
+
+    async def StartSyncRun(  # noqa: N802 - the generated servicer's method name
+        self,
+        request: sync_service_pb2.StartSyncRunRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> sync_service_pb2.StartSyncRunResponse:
+        """Start (or attach to) the district's run and return it at once."""
+        started = await self._start(request.parent, request.approve_run)
+        return sync_service_pb2.StartSyncRunResponse(run=run_to_proto(started.run))
+
+    async def SyncRosters(  # noqa: N802 - the generated servicer's method name
+        self,
+        request: sync_service_pb2.SyncRostersRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[sync_service_pb2.SyncRostersResponse]:
+        """Start (or attach to) the district's run and stream its events until it ends."""
+        started = await self._start(request.parent, request.approve_run)
+        district_id = started.run.district_id
         first = True
         async for event in usecases.watch(self.app.sessions, self.app.notifier, started.run.id, 0):
             response = sync_service_pb2.SyncRostersResponse(event=event_to_proto(district_id, event))

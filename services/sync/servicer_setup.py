@@ -18,7 +18,15 @@ from pydantic import SecretStr
 from services.sync.access import authorize_sync_admin
 from services.sync.connections import CONNECTED_MESSAGE, Connections, ManualInput
 from services.sync.mapping import Entry, SchoolMappings
-from services.sync.names import bad_field, connection_name, page_size, parse_connection_name, parse_parent
+from services.sync.names import (
+    bad_field,
+    connection_name,
+    page_size,
+    parse_connection_name,
+    parse_parent,
+    parse_school_mapping_name,
+    school_mapping_name,
+)
 from services.sync.plan_records import guard_from_json, item_message, summary_from_json
 from services.sync.preview import Previews
 from services.sync.proto_enums import from_proto, to_proto
@@ -54,12 +62,13 @@ def connection_message(connection: Connection) -> sync_pb2.Connection:
     return message
 
 
-def entry_message(entry: Entry) -> sync_pb2.SchoolMappingEntry:
-    """A mapping entry as the API shows it; a school never mapped reads as MAPPING_ORIGIN_UNSPECIFIED."""
-    origin = sync_pb2.MAPPING_ORIGIN_UNSPECIFIED
+def entry_message(district_id: str, entry: Entry) -> sync_pb2.SchoolMapping:
+    """A mapping entry as the API shows it; a school never mapped reads as MAPPING_ORIGIN_NONE."""
+    origin = sync_pb2.MAPPING_ORIGIN_NONE
     if entry.origin is not None and (entry.ew_school_id or entry.origin is MappingOrigin.UNMAPPED):
         origin = to_proto(entry.origin)
-    return sync_pb2.SchoolMappingEntry(
+    return sync_pb2.SchoolMapping(
+        name=school_mapping_name(district_id, entry.classlink_school_id),
         classlink_school_id=entry.classlink_school_id,
         classlink_school_name=entry.classlink_name,
         origin=origin,
@@ -153,25 +162,25 @@ class SetupRpcs:
         connection = await self.connections.get(district_id)
         return sync_service_pb2.GetConnectionResponse(connection=connection_message(connection))
 
-    async def DisconnectClassLink(  # noqa: N802
-        self, request: sync_service_pb2.DisconnectClassLinkRequest, context: Context
-    ) -> sync_service_pb2.DisconnectClassLinkResponse:
-        """Remove the connection; mappings and history stay."""
+    async def DeleteConnection(  # noqa: N802
+        self, request: sync_service_pb2.DeleteConnectionRequest, context: Context
+    ) -> sync_service_pb2.DeleteConnectionResponse:
+        """Delete the connection ("Disconnect ClassLink"); mappings and history stay."""
         district_id = parse_connection_name(request.name)
         authorize_sync_admin(district_id)
         await self.connections.disconnect(district_id)
-        return sync_service_pb2.DisconnectClassLinkResponse()
+        return sync_service_pb2.DeleteConnectionResponse()
 
-    async def GetSchoolMapping(  # noqa: N802
-        self, request: sync_service_pb2.GetSchoolMappingRequest, context: Context
-    ) -> sync_service_pb2.GetSchoolMappingResponse:
+    async def ListSchoolMappings(  # noqa: N802
+        self, request: sync_service_pb2.ListSchoolMappingsRequest, context: Context
+    ) -> sync_service_pb2.ListSchoolMappingsResponse:
         """One page of ClassLink schools with their EW schools or suggestions."""
         district_id = parse_parent(request.parent)
         size = page_size(request.page_size)
         authorize_sync_admin(district_id)
         page = await self.school_mappings.get(district_id, self.roster, size, request.page_token)
-        return sync_service_pb2.GetSchoolMappingResponse(
-            entries=[entry_message(entry) for entry in page.entries],
+        return sync_service_pb2.ListSchoolMappingsResponse(
+            school_mappings=[entry_message(district_id, entry) for entry in page.entries],
             ew_only_schools=[
                 sync_pb2.EwSchool(ew_school_id=school.school_id, ew_school_name=school.name)
                 for school in page.ew_only
@@ -189,18 +198,18 @@ class SetupRpcs:
         authorize_sync_admin(district_id)
         pairs = [(pair.classlink_school_id.strip(), pair.ew_school_id.strip()) for pair in request.pairs]
         entries = await self.school_mappings.map(district_id, self.roster, pairs)
-        return sync_service_pb2.MapSchoolsResponse(entries=[entry_message(entry) for entry in entries])
+        return sync_service_pb2.MapSchoolsResponse(
+            school_mappings=[entry_message(district_id, entry) for entry in entries]
+        )
 
     async def UnmapSchool(  # noqa: N802
         self, request: sync_service_pb2.UnmapSchoolRequest, context: Context
     ) -> sync_service_pb2.UnmapSchoolResponse:
         """Return a ClassLink school to the unmapped list."""
-        district_id = parse_parent(request.parent)
+        district_id, classlink_school_id = parse_school_mapping_name(request.name)
         authorize_sync_admin(district_id)
-        entry = await self.school_mappings.unmap(
-            district_id, self.roster, request.classlink_school_id.strip()
-        )
-        return sync_service_pb2.UnmapSchoolResponse(entry=entry_message(entry))
+        entry = await self.school_mappings.unmap(district_id, self.roster, classlink_school_id)
+        return sync_service_pb2.UnmapSchoolResponse(school_mapping=entry_message(district_id, entry))
 
     async def PreviewSync(  # noqa: N802
         self, request: sync_service_pb2.PreviewSyncRequest, context: Context

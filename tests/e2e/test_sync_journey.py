@@ -33,10 +33,10 @@ def look_alike(name: str) -> str:
     return f"{name} Campus"
 
 
-def all_mapping(d: Deployment) -> dict[str, sync_pb2.SchoolMappingEntry]:
-    response = d.sync.get_school_mapping(d.district_id, page_size=500)
+def all_mapping(d: Deployment) -> dict[str, sync_pb2.SchoolMapping]:
+    response = d.sync.list_school_mappings(d.district_id, page_size=500)
     assert not response.next_page_token
-    return {entry.classlink_school_id: entry for entry in response.entries}
+    return {entry.classlink_school_id: entry for entry in response.school_mappings}
 
 
 def preview_items(d: Deployment) -> tuple[sync_pb2.SyncSummary, list[sync_pb2.PlanItem]]:
@@ -115,7 +115,7 @@ def test_connect_map_preview_sync_and_follow_classlink_changes(deploy: Callable[
         d.district_id, [(abbreviated["sourcedId"], ew_abbreviated), (manual["sourcedId"], ew_annex)]
     )
     unmapped = d.sync.unmap_school(d.district_id, manual["sourcedId"])
-    assert unmapped.ew_school_id == "" and unmapped.origin == sync_pb2.MAPPING_ORIGIN_UNSPECIFIED
+    assert unmapped.ew_school_id == "" and unmapped.origin == sync_pb2.MAPPING_ORIGIN_NONE
     mapping = all_mapping(d)
     assert mapping[abbreviated["sourcedId"]].origin == sync_pb2.MAPPING_ORIGIN_MANUAL
 

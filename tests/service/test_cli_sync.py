@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from ew.client.cli import EXIT_FAILED, EXIT_NEEDS_REVIEW, app
+from ew.sync.v1 import sync_pb2
 from typer.testing import CliRunner, Result
 
 from services.common.auth import Role
@@ -140,6 +141,17 @@ def test_a_teacher_is_told_sync_is_for_district_admins(stack: SyncStack) -> None
 
     assert denied.exit_code == EXIT_FAILED
     assert "PERMISSION_DENIED" in denied.stderr and "District Premium" in denied.stderr
+
+
+def test_sync_detach_starts_the_run_and_returns_its_name(stack: SyncStack) -> None:
+    assert connect(stack).exit_code == 0
+
+    started = ew_sync(stack, "sync", "--detach")
+
+    assert started.exit_code == 0, started.output
+    run = stack.client.list_runs(stack.district_id).runs[0]
+    assert run.name in started.stdout and f"ew-sync watch {run.run_id}" in started.stdout
+    assert list(stack.client.watch_run(run.name))[-1].state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED
 
 
 def test_disconnect_removes_the_connection(stack: SyncStack) -> None:

@@ -172,6 +172,12 @@ def map_back(world: World) -> None:
     world.stack.client.map_schools(DISTRICT, [(world.classlink_school_id, world.school_id)])
 
 
+def finish_run(world: World) -> None:
+    """Follow the run StartSyncRun left going to its end, so the next row's snapshot holds still."""
+    for run in world.stack.client.list_runs(DISTRICT, page_size=1).runs:
+        list(world.stack.client.watch_run(run.name))
+
+
 S = sync_service_pb2
 R = roster_service_pb2
 RPCS: dict[tuple[str, str], Rpc] = {
@@ -182,13 +188,13 @@ RPCS: dict[tuple[str, str], Rpc] = {
     ("SyncService", "GetConnection"): Rpc(
         SYNC_ADMINS, lambda w, d: S.GetConnectionRequest(name=f"{parent(d)}/connection")
     ),
-    ("SyncService", "DisconnectClassLink"): Rpc(
+    ("SyncService", "DeleteConnection"): Rpc(
         SYNC_ADMINS,
-        lambda w, d: S.DisconnectClassLinkRequest(name=f"{parent(d)}/connection"),
+        lambda w, d: S.DeleteConnectionRequest(name=f"{parent(d)}/connection"),
         restore=lambda w: w.stack.connect(),
     ),
-    ("SyncService", "GetSchoolMapping"): Rpc(
-        SYNC_ADMINS, lambda w, d: S.GetSchoolMappingRequest(parent=parent(d))
+    ("SyncService", "ListSchoolMappings"): Rpc(
+        SYNC_ADMINS, lambda w, d: S.ListSchoolMappingsRequest(parent=parent(d))
     ),
     ("SyncService", "MapSchools"): Rpc(
         SYNC_ADMINS,
@@ -199,10 +205,13 @@ RPCS: dict[tuple[str, str], Rpc] = {
     ),
     ("SyncService", "UnmapSchool"): Rpc(
         SYNC_ADMINS,
-        lambda w, d: S.UnmapSchoolRequest(parent=parent(d), classlink_school_id=w.classlink_school_id),
+        lambda w, d: S.UnmapSchoolRequest(name=f"{parent(d)}/schoolMappings/{w.classlink_school_id}"),
         restore=map_back,
     ),
     ("SyncService", "PreviewSync"): Rpc(SYNC_ADMINS, lambda w, d: S.PreviewSyncRequest(parent=parent(d))),
+    ("SyncService", "StartSyncRun"): Rpc(
+        SYNC_ADMINS, lambda w, d: S.StartSyncRunRequest(parent=parent(d)), restore=finish_run
+    ),
     ("SyncService", "SyncRosters"): Rpc(SYNC_ADMINS, lambda w, d: S.SyncRostersRequest(parent=parent(d))),
     ("SyncService", "WatchSyncRun"): Rpc(
         SYNC_ADMINS, lambda w, d: S.WatchSyncRunRequest(name=run_name(w, d))
@@ -369,7 +378,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         roster = RosterClient(stack.roster.address, metadata=ServiceTokenProvider(stack.app.auth).metadata)
         roster.create_district(OTHER, "Other District")
         roster.batch_create_schools(OTHER, ["Other School"])
-        mapped = next(e for e in stack.client.get_school_mapping(DISTRICT).entries if e.ew_school_id)
+        mapped = next(
+            e for e in stack.client.list_school_mappings(DISTRICT).school_mappings if e.ew_school_id
+        )
         teacher = next(iter(roster.list_teachers(DISTRICT)))
         change_set = roster.create_change_set(DISTRICT)
         committed = roster.create_change_set(DISTRICT)

@@ -183,7 +183,7 @@ def test_no_credential_appears_in_logs_events_errors_responses_or_the_database(
 
     code, state = sign_in(stack, readable)
     readable.add(stack.client.connect_sign_in(DISTRICT, code, state))
-    readable.add(stack.client.get_school_mapping(DISTRICT))
+    readable.add(stack.client.list_school_mappings(DISTRICT))
 
     wrong = lambda: stack.client.connect_manual(  # noqa: E731 - a call to make twice
         DISTRICT,

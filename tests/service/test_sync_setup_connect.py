@@ -198,10 +198,10 @@ def test_reconnecting_replaces_the_connection_and_disconnect_removes_it(
         api.call("GetConnection", sync_service_pb2.GetConnectionRequest(name=CONNECTION)).connection
         == replaced
     )
-    api.call("DisconnectClassLink", sync_service_pb2.DisconnectClassLinkRequest(name=CONNECTION))
+    api.call("DeleteConnection", sync_service_pb2.DeleteConnectionRequest(name=CONNECTION))
     for method, request in (
         ("GetConnection", sync_service_pb2.GetConnectionRequest(name=CONNECTION)),
-        ("DisconnectClassLink", sync_service_pb2.DisconnectClassLinkRequest(name=CONNECTION)),
+        ("DeleteConnection", sync_service_pb2.DeleteConnectionRequest(name=CONNECTION)),
     ):
         assert api.fails(method, request).code() == grpc.StatusCode.NOT_FOUND
     assert api.stored_connection() is None

@@ -81,17 +81,17 @@ class Screen:
             self.call(method, request)
         return raised.value
 
-    def get(self, page_size: int = 0, page_token: str = "") -> sync_service_pb2.GetSchoolMappingResponse:
-        response: sync_service_pb2.GetSchoolMappingResponse = self.call(
-            "GetSchoolMapping",
-            sync_service_pb2.GetSchoolMappingRequest(
+    def get(self, page_size: int = 0, page_token: str = "") -> sync_service_pb2.ListSchoolMappingsResponse:
+        response: sync_service_pb2.ListSchoolMappingsResponse = self.call(
+            "ListSchoolMappings",
+            sync_service_pb2.ListSchoolMappingsRequest(
                 parent=PARENT, page_size=page_size, page_token=page_token
             ),
         )
         return response
 
-    def entries(self) -> dict[str, sync_pb2.SchoolMappingEntry]:
-        return {entry.classlink_school_id: entry for entry in self.get().entries}
+    def entries(self) -> dict[str, sync_pb2.SchoolMapping]:
+        return {entry.classlink_school_id: entry for entry in self.get().school_mappings}
 
     def map(self, *pairs: tuple[str, str]) -> sync_service_pb2.MapSchoolsResponse:
         response: sync_service_pb2.MapSchoolsResponse = self.call("MapSchools", self.map_request(*pairs))
@@ -126,9 +126,9 @@ def screen(sandbox: SandboxHandle, database_url: DatabaseFactory) -> Iterator[Sc
 def test_the_screen_auto_maps_identical_names_suggests_the_rest_and_writes_nothing(screen: Screen) -> None:
     response = screen.get()
 
-    assert [entry.classlink_school_name for entry in response.entries] == sorted(CLASSLINK.values())
+    assert [entry.classlink_school_name for entry in response.school_mappings] == sorted(CLASSLINK.values())
     assert (response.total_size, response.mapped_count) == (4, 1)
-    entries = {entry.classlink_school_id: entry for entry in response.entries}
+    entries = {entry.classlink_school_id: entry for entry in response.school_mappings}
     lincoln = entries["cl-lincoln"]
     assert (lincoln.origin, lincoln.ew_school_id) == (
         sync_pb2.MAPPING_ORIGIN_AUTO,
@@ -136,7 +136,7 @@ def test_the_screen_auto_maps_identical_names_suggests_the_rest_and_writes_nothi
     )
     assert not lincoln.suggestions
     washington = entries["cl-washington"]
-    assert washington.origin == sync_pb2.MAPPING_ORIGIN_UNSPECIFIED and not washington.ew_school_id
+    assert washington.origin == sync_pb2.MAPPING_ORIGIN_NONE and not washington.ew_school_id
     assert washington.suggestions[0].ew_school_name == "Washington Middle School"
     roosevelt = [s.ew_school_name for s in entries["cl-roosevelt"].suggestions]
     assert roosevelt[:2] == ["Roosevelt High", "Roosevelt Elementary"]
@@ -157,32 +157,34 @@ def test_pages_follow_name_order_and_tokens_are_checked(screen: Screen) -> None:
     first = screen.get(page_size=3)
     second = screen.get(page_size=3, page_token=first.next_page_token)
 
-    assert len(first.entries) == 3 and first.next_page_token
-    assert [e.classlink_school_name for e in [*first.entries, *second.entries]] == sorted(CLASSLINK.values())
+    assert len(first.school_mappings) == 3 and first.next_page_token
+    assert [e.classlink_school_name for e in [*first.school_mappings, *second.school_mappings]] == sorted(
+        CLASSLINK.values()
+    )
     assert second.next_page_token == "" and not second.ew_only_schools and second.total_size == 4
     for token in (first.next_page_token[:-2] + "xx", "bm90LWEtdG9rZW4"):
         error = screen.fails(
-            "GetSchoolMapping", sync_service_pb2.GetSchoolMappingRequest(parent=PARENT, page_token=token)
+            "ListSchoolMappings", sync_service_pb2.ListSchoolMappingsRequest(parent=PARENT, page_token=token)
         )
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "first page" in details(error)
 
 
 def test_manual_mapping_and_unmapping_an_automatic_one_which_then_stays_unmapped(screen: Screen) -> None:
-    mapped = screen.map(("cl-washington", screen.ew["Washington Middle School"])).entries
+    mapped = screen.map(("cl-washington", screen.ew["Washington Middle School"])).school_mappings
 
     assert [(e.classlink_school_id, e.origin, e.ew_school_name) for e in mapped] == [
         ("cl-washington", sync_pb2.MAPPING_ORIGIN_MANUAL, "Washington Middle School")
     ]
     unmapped = screen.call(
-        "UnmapSchool", sync_service_pb2.UnmapSchoolRequest(parent=PARENT, classlink_school_id="cl-lincoln")
-    ).entry
-    assert unmapped.origin == sync_pb2.MAPPING_ORIGIN_UNSPECIFIED and not unmapped.ew_school_id
+        "UnmapSchool", sync_service_pb2.UnmapSchoolRequest(name=f"{PARENT}/schoolMappings/cl-lincoln")
+    ).school_mapping
+    assert unmapped.origin == sync_pb2.MAPPING_ORIGIN_NONE and not unmapped.ew_school_id
     assert unmapped.suggestions[0].ew_school_name == "LINCOLN elementary school"
 
     entries = screen.entries()
     assert entries["cl-washington"].origin == sync_pb2.MAPPING_ORIGIN_MANUAL
-    assert entries["cl-lincoln"].origin == sync_pb2.MAPPING_ORIGIN_UNSPECIFIED
+    assert entries["cl-lincoln"].origin == sync_pb2.MAPPING_ORIGIN_NONE
     assert entries["cl-lincoln"].suggestions[0].ew_school_name == "LINCOLN elementary school"
     assert screen.stored() == {
         "cl-washington": (screen.ew["Washington Middle School"], MappingOrigin.MANUAL),
@@ -283,7 +285,7 @@ def test_a_school_the_sync_created_is_remapped_not_unmapped(screen: Screen) -> N
     assert screen.entries()["cl-jefferson"].origin == sync_pb2.MAPPING_ORIGIN_CREATED
 
     error = screen.fails(
-        "UnmapSchool", sync_service_pb2.UnmapSchoolRequest(parent=PARENT, classlink_school_id="cl-jefferson")
+        "UnmapSchool", sync_service_pb2.UnmapSchoolRequest(name=f"{PARENT}/schoolMappings/cl-jefferson")
     )
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "Map the ClassLink school to another EW school instead" in details(error)
@@ -294,7 +296,7 @@ def test_a_school_the_sync_created_is_remapped_not_unmapped(screen: Screen) -> N
 
 def test_unmapping_an_unknown_school_is_not_found(screen: Screen) -> None:
     error = screen.fails(
-        "UnmapSchool", sync_service_pb2.UnmapSchoolRequest(parent=PARENT, classlink_school_id="nope")
+        "UnmapSchool", sync_service_pb2.UnmapSchoolRequest(name=f"{PARENT}/schoolMappings/nope")
     )
 
     assert error.code() == grpc.StatusCode.NOT_FOUND
@@ -307,7 +309,7 @@ def test_mapping_needs_a_connection(sandbox: SandboxHandle, database_url: Databa
         try:
             error_screen = Screen(stack, channel)
             error = error_screen.fails(
-                "GetSchoolMapping", sync_service_pb2.GetSchoolMappingRequest(parent=PARENT)
+                "ListSchoolMappings", sync_service_pb2.ListSchoolMappingsRequest(parent=PARENT)
             )
         finally:
             channel.close()

@@ -90,7 +90,7 @@ def test_a_refused_secret_is_not_redacted_and_a_proven_one_is_until_replaced_or_
     connect(stack, BEARER_TOKEN, method=sync_pb2.AUTH_METHOD_BEARER)
     assert logged(caplog, f"{CLIENT_SECRET} {BEARER_TOKEN}") == f"line: {CLIENT_SECRET} {REDACTED}"
 
-    stack.client.disconnect(DISTRICT)
+    stack.client.delete_connection(DISTRICT)
     assert logged(caplog, BEARER_TOKEN) == f"line: {BEARER_TOKEN}"
 
 
@@ -100,9 +100,9 @@ def test_a_secret_two_districts_share_stays_redacted_until_both_disconnect(
     connect(stack, CLIENT_SECRET)
     connect(stack, CLIENT_SECRET, district_id=SECOND_DISTRICT)
 
-    stack.client.disconnect(DISTRICT)
+    stack.client.delete_connection(DISTRICT)
     assert logged(caplog, CLIENT_SECRET) == f"line: {REDACTED}"
-    stack.client_as(stack.token(district_id=SECOND_DISTRICT)).disconnect(SECOND_DISTRICT)
+    stack.client_as(stack.token(district_id=SECOND_DISTRICT)).delete_connection(SECOND_DISTRICT)
     assert logged(caplog, CLIENT_SECRET) == f"line: {CLIENT_SECRET}"
 
 

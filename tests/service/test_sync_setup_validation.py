@@ -66,9 +66,8 @@ BAD_REQUESTS: list[tuple[str, str, Any, grpc.StatusCode, str]] = [
         for method, request_type in (
             ("StartClassLinkSignIn", R.StartClassLinkSignInRequest),
             ("ConnectClassLink", R.ConnectClassLinkRequest),
-            ("GetSchoolMapping", R.GetSchoolMappingRequest),
+            ("ListSchoolMappings", R.ListSchoolMappingsRequest),
             ("MapSchools", R.MapSchoolsRequest),
-            ("UnmapSchool", R.UnmapSchoolRequest),
             ("PreviewSync", R.PreviewSyncRequest),
         )
     ],
@@ -77,7 +76,7 @@ BAD_REQUESTS: list[tuple[str, str, Any, grpc.StatusCode, str]] = [
         for name in ("", PARENT, f"{PARENT}/connections", "districts//connection")
         for method, request_type in (
             ("GetConnection", R.GetConnectionRequest),
-            ("DisconnectClassLink", R.DisconnectClassLinkRequest),
+            ("DeleteConnection", R.DeleteConnectionRequest),
         )
     ],
     (
@@ -138,8 +137,8 @@ BAD_REQUESTS: list[tuple[str, str, Any, grpc.StatusCode, str]] = [
     ("no secret", "ConnectClassLink", manual(client_secret="  "), INVALID, "manual.client_secret"),
     (
         "negative mapping page",
-        "GetSchoolMapping",
-        R.GetSchoolMappingRequest(parent=PARENT, page_size=-1),
+        "ListSchoolMappings",
+        R.ListSchoolMappingsRequest(parent=PARENT, page_size=-1),
         INVALID,
         "page_size",
     ),
@@ -152,7 +151,22 @@ BAD_REQUESTS: list[tuple[str, str, Any, grpc.StatusCode, str]] = [
         INVALID,
         "at most 500",
     ),
-    ("unmap without id", "UnmapSchool", R.UnmapSchoolRequest(parent=PARENT), INVALID, "classlink_school_id"),
+    *[
+        (
+            f"UnmapSchool name {name!r}",
+            "UnmapSchool",
+            R.UnmapSchoolRequest(name=name),
+            INVALID,
+            "schoolMappings",
+        )
+        for name in (
+            "",
+            PARENT,
+            f"{PARENT}/schoolMappings",
+            f"{PARENT}/schoolMappings/",
+            f"{PARENT}/schoolMappings/ ",
+        )
+    ],
     (
         "negative preview page",
         "PreviewSync",
@@ -177,10 +191,10 @@ VALID_REQUESTS: list[tuple[str, Any]] = [
     ),
     ("ConnectClassLink", manual()),
     ("GetConnection", R.GetConnectionRequest(name=CONNECTION)),
-    ("DisconnectClassLink", R.DisconnectClassLinkRequest(name=CONNECTION)),
-    ("GetSchoolMapping", R.GetSchoolMappingRequest(parent=PARENT)),
+    ("DeleteConnection", R.DeleteConnectionRequest(name=CONNECTION)),
+    ("ListSchoolMappings", R.ListSchoolMappingsRequest(parent=PARENT)),
     ("MapSchools", pairs(("c1", "e1"))),
-    ("UnmapSchool", R.UnmapSchoolRequest(parent=PARENT, classlink_school_id="c1")),
+    ("UnmapSchool", R.UnmapSchoolRequest(name=f"{PARENT}/schoolMappings/c1")),
     ("PreviewSync", R.PreviewSyncRequest(parent=PARENT)),
 ]
 

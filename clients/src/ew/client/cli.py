@@ -33,6 +33,7 @@ from ew.client.views import (
     mapping_table,
     run_table,
     runs_table,
+    state_label,
     summary_table,
     teachers_table,
 )
@@ -290,7 +291,7 @@ def disconnect(
     if not yes:
         typer.confirm(f"Disconnect ClassLink from district {district_id}?", abort=True)
     with options.client() as client:
-        client.disconnect(district_id)
+        client.delete_connection(district_id)
     options.console.print(f"[green]District {district_id} is disconnected from ClassLink.[/]")
 
 
@@ -303,12 +304,12 @@ def mapping(
     """Show ClassLink schools beside EW schools, with suggestions for unmapped ones."""
     options = _options(ctx)
     with options.client() as client:
-        first = client.get_school_mapping(options.district_id, page_size=page_size)
-        entries = list(first.entries)
+        first = client.list_school_mappings(options.district_id, page_size=page_size)
+        entries = list(first.school_mappings)
         token = first.next_page_token
         while token:
-            page = client.get_school_mapping(options.district_id, page_size=page_size, page_token=token)
-            entries.extend(page.entries)
+            page = client.list_school_mappings(options.district_id, page_size=page_size, page_token=token)
+            entries.extend(page.school_mappings)
             token = page.next_page_token
     options.console.print(mapping_table(entries))
     options.console.print(f"{first.mapped_count:,} of {first.total_size:,} ClassLink schools are mapped.")
@@ -405,10 +406,19 @@ def _finish(options: Options, client: SyncClient, name: str) -> None:
 def sync(
     ctx: typer.Context,
     approve: Annotated[str, typer.Option(help="Go ahead with this NEEDS_REVIEW run (id or name).")] = "",
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Start (or attach to) the run, print its name and return.")
+    ] = False,
 ) -> None:
     """Sync now (or attach to the running sync) and follow its progress."""
     options = _options(ctx)
     with options.client() as client:
+        if detach:
+            run = client.start_sync_run(options.district_id, approve_run=approve)
+            options.console.print(
+                f"Run {run.name} is {state_label(run.state)}; follow it with: ew-sync watch {run.run_id}"
+            )
+            return
         events = client.sync_rosters(options.district_id, approve_run=approve)
         _follow(options, events)
         _finish(options, client, events.run_name)

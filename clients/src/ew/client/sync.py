@@ -40,6 +40,11 @@ def district_name(district_id: str) -> str:
     return f"districts/{district_id}"
 
 
+def school_mapping_name(district_id: str, classlink_school_id: str) -> str:
+    """``districts/{district}/schoolMappings/{classlink_school}``."""
+    return f"{district_name(district_id)}/schoolMappings/{classlink_school_id}"
+
+
 def run_name(district_id: str, run: str) -> str:
     """The resource name of a run from its id; a full name is returned unchanged."""
     return run if run.startswith("districts/") else f"districts/{district_id}/syncRuns/{run}"
@@ -326,31 +331,29 @@ class SyncClient:
             raise from_rpc_error(error) from error
         return response.connection
 
-    def disconnect(self, district_id: str) -> None:
-        """Remove the connection and its stored secret; mappings and history stay."""
-        request = sync_service_pb2.DisconnectClassLinkRequest(name=f"{district_name(district_id)}/connection")
+    def delete_connection(self, district_id: str) -> None:
+        """Delete the connection and its stored secret ("Disconnect ClassLink"); mappings and history stay."""
+        request = sync_service_pb2.DeleteConnectionRequest(name=f"{district_name(district_id)}/connection")
         try:
-            self._stub.DisconnectClassLink(request, timeout=self._timeout, metadata=self._metadata())
+            self._stub.DeleteConnection(request, timeout=self._timeout, metadata=self._metadata())
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error
 
     # School mapping.
 
-    def get_school_mapping(
+    def list_school_mappings(
         self, district_id: str, *, page_size: int = 0, page_token: str = ""
-    ) -> sync_service_pb2.GetSchoolMappingResponse:
+    ) -> sync_service_pb2.ListSchoolMappingsResponse:
         """One page of ClassLink schools with their mapping or suggestions."""
-        request = sync_service_pb2.GetSchoolMappingRequest(
+        request = sync_service_pb2.ListSchoolMappingsRequest(
             parent=district_name(district_id), page_size=page_size, page_token=page_token
         )
         try:
-            return self._stub.GetSchoolMapping(request, timeout=self._timeout, metadata=self._metadata())
+            return self._stub.ListSchoolMappings(request, timeout=self._timeout, metadata=self._metadata())
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error
 
-    def map_schools(
-        self, district_id: str, pairs: Sequence[tuple[str, str]]
-    ) -> list[sync_pb2.SchoolMappingEntry]:
+    def map_schools(self, district_id: str, pairs: Sequence[tuple[str, str]]) -> list[sync_pb2.SchoolMapping]:
         """Map (ClassLink school id, EW school id) pairs by hand, all or none."""
         request = sync_service_pb2.MapSchoolsRequest(
             parent=district_name(district_id),
@@ -360,18 +363,18 @@ class SyncClient:
             response = self._stub.MapSchools(request, timeout=self._timeout, metadata=self._metadata())
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error
-        return list(response.entries)
+        return list(response.school_mappings)
 
-    def unmap_school(self, district_id: str, classlink_school_id: str) -> sync_pb2.SchoolMappingEntry:
-        """Remove a mapping; the entry comes back unmapped, with suggestions."""
+    def unmap_school(self, district_id: str, classlink_school_id: str) -> sync_pb2.SchoolMapping:
+        """Remove a ClassLink school's mapping; it comes back unmapped, with suggestions."""
         request = sync_service_pb2.UnmapSchoolRequest(
-            parent=district_name(district_id), classlink_school_id=classlink_school_id
+            name=school_mapping_name(district_id, classlink_school_id)
         )
         try:
             response = self._stub.UnmapSchool(request, timeout=self._timeout, metadata=self._metadata())
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error
-        return response.entry
+        return response.school_mapping
 
     # Preview and runs.
 
@@ -391,6 +394,21 @@ class SyncClient:
             return self._stub.PreviewSync(request, timeout=self._timeout, metadata=self._metadata())
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error
+
+    def start_sync_run(self, district_id: str, *, approve_run: str = "") -> sync_pb2.SyncRun:
+        """Start a sync (or attach to the active one) and return the run at once, without following it.
+
+        ``approve_run`` (id or name) goes ahead with a run that stopped in NEEDS_REVIEW.
+        """
+        request = sync_service_pb2.StartSyncRunRequest(
+            parent=district_name(district_id),
+            approve_run=run_name(district_id, approve_run) if approve_run else "",
+        )
+        try:
+            response = self._stub.StartSyncRun(request, timeout=self._timeout, metadata=self._metadata())
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+        return response.run
 
     def sync_rosters(self, district_id: str, *, approve_run: str = "") -> RunEvents:
         """Start a sync (or attach to the running one) and follow its events to the end.

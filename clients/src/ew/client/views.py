@@ -46,7 +46,7 @@ def trigger_label(trigger: sync_pb2.SyncTrigger.ValueType) -> str:
 
 def origin_label(origin: sync_pb2.MappingOrigin.ValueType) -> str:
     """How a ClassLink school is mapped; unmapped schools are created by the next sync."""
-    if origin == sync_pb2.MAPPING_ORIGIN_UNSPECIFIED:
+    if origin in (sync_pb2.MAPPING_ORIGIN_NONE, sync_pb2.MAPPING_ORIGIN_UNSPECIFIED):
         return "unmapped (will be created)"
     return _label(sync_pb2.MappingOrigin.Name(origin), "MAPPING_ORIGIN_")
 
@@ -93,7 +93,7 @@ def connection_table(connection: sync_pb2.Connection) -> Table:
     return table
 
 
-def mapping_table(entries: Iterable[sync_pb2.SchoolMappingEntry], *, title: str = "School mapping") -> Table:
+def mapping_table(entries: Iterable[sync_pb2.SchoolMapping], *, title: str = "School mapping") -> Table:
     """ClassLink schools beside their EW school, or the best suggestions when unmapped."""
     table = Table(title=title)
     table.add_column("ClassLink school")
@@ -102,7 +102,7 @@ def mapping_table(entries: Iterable[sync_pb2.SchoolMappingEntry], *, title: str 
     table.add_column("EW school")
     table.add_column("Suggestions (score)")
     for entry in entries:
-        mapped = entry.origin != sync_pb2.MAPPING_ORIGIN_UNSPECIFIED
+        mapped = entry.origin not in (sync_pb2.MAPPING_ORIGIN_NONE, sync_pb2.MAPPING_ORIGIN_UNSPECIFIED)
         ew_school = f"{entry.ew_school_name} [dim]({entry.ew_school_id})[/]" if mapped else ""
         suggestions = "\n".join(
             f"{s.score:3.0f}  {s.ew_school_name} [dim]({s.ew_school_id})[/]" for s in entry.suggestions[:3]
