@@ -26,6 +26,7 @@ from tests.support.sandbox import SandboxHandle, start_sandbox
 
 
 async def client_pull(config: ServerConfig) -> int:
+    """One full pull through the client (schools, teachers and staff); returns the number of teachers."""
     async with OneRosterClient(config) as client:
         roster: Roster = await client.pull_roster()
     return len(roster.teachers)
@@ -71,6 +72,7 @@ async def best_of(runs: int, job: Callable[[], Awaitable[int]]) -> tuple[float, 
 
 
 async def measure(handle: SandboxHandle, runs: int, concurrency: int, page_delay: float) -> None:
+    """Prints the best times of the bare loop and the client in one scenario, and their ratios to targets."""
     if page_delay:
         handle.set_faults([{"kind": "slow", "delay": page_delay, "times": -1}])
         print(
@@ -102,6 +104,7 @@ async def measure(handle: SandboxHandle, runs: int, concurrency: int, page_delay
 
 
 async def memory(handle: SandboxHandle, concurrency: int) -> None:
+    """Prints the peak Python memory (tracemalloc) and the peak RSS of one concurrent pull."""
     handle.clear_faults()
     tracemalloc.start()
     await client_pull(handle.server_config(concurrency=concurrency))
@@ -113,6 +116,7 @@ async def memory(handle: SandboxHandle, concurrency: int) -> None:
 
 
 def main() -> None:
+    """Starts a sandbox of the requested size and runs both scenarios, then the memory measurement."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--teachers", type=int, default=100_000)
     parser.add_argument("--schools", type=int, default=2_000)

@@ -53,6 +53,7 @@ class PeakRss:
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def watch(self, name: str, pid: int) -> None:
+        """Samples process ``pid`` from now on, its peak reported under ``name``."""
         self.processes[name] = psutil.Process(pid)
 
     def __enter__(self) -> PeakRss:
@@ -95,6 +96,8 @@ def postgres_databases() -> Iterator[tuple[str, str]]:
 
 @dataclass
 class Result:
+    """One backend's figures: seconds per phase, the teachers synced and each process's peak RSS in bytes."""
+
     backend: str
     download: float
     initial: float
@@ -126,6 +129,7 @@ def timed_sync(client: SyncClient, label: str) -> tuple[float, sync_pb2.SyncEven
 
 
 def measure(backend: str, sandbox: SandboxHandle, roster_url: str, sync_url: str, broker_url: str) -> Result:
+    """Runs the services on ``backend``; times a bare download, an initial and a no-change sync."""
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-sync-{backend}-"))
     print(f"  [{backend}] logs in {workdir}", flush=True)
     roster_target, sync_target = free_address(), free_address()
@@ -196,6 +200,7 @@ def measure(backend: str, sandbox: SandboxHandle, roster_url: str, sync_url: str
 
 
 def report(result: Result) -> None:
+    """Prints one backend's times as ratios to the download, and each process's peak RSS."""
     print(f"\n== {result.backend}: {result.teachers:,} teachers ==")
     print(f"download only (bare httpx loop):  {result.download:7.2f} s")
     print(
@@ -212,6 +217,7 @@ def report(result: Result) -> None:
 
 
 def main() -> None:
+    """Starts one sandbox and benchmarks each chosen backend against it, fresh databases each."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--teachers", type=int, default=100_000)
     parser.add_argument("--schools", type=int, default=2_000)

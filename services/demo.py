@@ -315,8 +315,11 @@ def step(title: str) -> None:
 
 
 def set_up_district(roster: RosterClient, snapshot: dict[str, Any]) -> list[str]:
-    """The district and EW schools the admin had before ClassLink: one spelled like ClassLink's
-    (auto-mapped), two look-alikes (suggested), and one ClassLink does not know."""
+    """The district and EW schools the admin had before ClassLink; returns the schools' names.
+
+    One school is spelled like ClassLink's (auto-mapped), two are look-alikes (suggested), and one
+    ClassLink does not know.
+    """
     roster.create_district(DISTRICT_ID, "Demo Unified School District")
     schools = active_schools(snapshot)
     if len(schools) < 3:

@@ -1,0 +1,1 @@
+"""What both services share: authentication, authorisation, database setup, secrets and gRPC errors."""

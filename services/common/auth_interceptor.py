@@ -55,6 +55,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        """The handler, wrapped to authenticate first; health and reflection pass unwrapped."""
         handler = continuation(handler_call_details)
         if handler is None or _is_public(handler_call_details.method):
             return handler
@@ -109,6 +110,7 @@ class AsyncAuthInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        """The handler, wrapped to authenticate first; health and reflection pass unwrapped."""
         handler = await continuation(handler_call_details)
         if handler is None or _is_public(handler_call_details.method):
             return handler

@@ -1,6 +1,6 @@
-"""Mint a token for local development, signed with the public development key only.
+r"""Mint a token for local development, signed with the public development key only.
 
-    EW_JWT_ALLOW_DEV_KEY=true python -m services.common.devtoken --district d1 \\
+    EW_JWT_ALLOW_DEV_KEY=true python -m services.common.devtoken --district d1 \
         --role district_admin --plan district_premium
 
 Exits with status 2 when the configuration signs with anything but the development key, so it

@@ -100,6 +100,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        """The handler, wrapped so its exceptions become gRPC statuses."""
         handler = continuation(handler_call_details)
         if handler is None:
             return None
@@ -140,6 +141,7 @@ class AsyncErrorInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        """The handler, wrapped so its exceptions become gRPC statuses."""
         handler = await continuation(handler_call_details)
         if handler is None:
             return None

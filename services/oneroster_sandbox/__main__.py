@@ -45,6 +45,7 @@ def _faults(value: str) -> list[dict[str, Any]]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: host and port, the generated districts' sizes, server behaviour and faults."""
     parser = argparse.ArgumentParser(prog="python -m services.oneroster_sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
@@ -115,6 +116,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build(args: argparse.Namespace) -> tuple[Sandbox, list[dict[str, object]]]:
+    """The sandbox the arguments describe, and the problems found loading any CSV bundle."""
     districts: dict[str, District] = {}
     for index in range(args.tenants):
         district = generate_district(
@@ -162,6 +164,7 @@ def build(args: argparse.Namespace) -> tuple[Sandbox, list[dict[str, object]]]:
 
 
 def describe(sandbox: Sandbox, csv_problems: list[dict[str, object]]) -> dict[str, Any]:
+    """The JSON object printed as stdout's first line: URLs, credentials, tokens and tenants."""
     settings = sandbox.settings
     tenants = [
         {
@@ -209,6 +212,7 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Serves the sandbox on the requested address until SIGTERM or SIGINT."""
     args = parse_args(argv)
     sandbox, csv_problems = build(args)
     listener = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)

@@ -1,5 +1,7 @@
 """Admin endpoints (``/_sandbox/...``): faults, roster mutations and ground truth, token revocation.
-Every request needs the ``X-Sandbox-Admin-Token`` header."""
+
+Every request needs the ``X-Sandbox-Admin-Token`` header.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The sandbox's HTTP application: OneRoster per district, ClassLink's account side, and (unless
-disabled) the admin API tests use to inject faults and change a district between syncs."""
+"""The sandbox's HTTP application: OneRoster per district, ClassLink's account side, the admin API.
+
+The admin API (unless disabled) is what tests use to inject faults and change a district between syncs.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from services.oneroster_sandbox.state import Sandbox
 
 
 def create_app(sandbox: Sandbox) -> Starlette:
+    """The Starlette app serving the sandbox's routes; the admin API only when an admin token is set."""
     routes = oneroster_api.routes(sandbox) + classlink_api.routes(sandbox)
     if sandbox.settings.admin_token is not None:
         routes += admin_api.routes(sandbox, sandbox.settings.admin_token)

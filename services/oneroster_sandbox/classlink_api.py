@@ -1,5 +1,8 @@
-"""ClassLink's account side: SSO (``/oauth2/v2/auth``, ``/oauth2/v2/token``, ``/v2/my/info``) and the
-partner API (``/applications``, ``/applications/{id}/server``)."""
+"""ClassLink's account side: SSO and the partner API.
+
+SSO is ``/oauth2/v2/auth``, ``/oauth2/v2/token`` and ``/v2/my/info``; the partner API is
+``/applications`` and ``/applications/{id}/server``.
+"""
 
 from __future__ import annotations
 

@@ -31,17 +31,22 @@ _EPOCH = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 @dataclass(frozen=True)
 class CsvProblem:
+    """A row skipped, or loaded with a repaired value (``skipped`` false), with its file and row number."""
+
     file: str
     row: int
     reason: str
     skipped: bool
 
     def to_json(self) -> dict[str, object]:
+        """The problem as the sandbox reports it in its startup JSON."""
         return {"file": self.file, "row": self.row, "reason": self.reason, "skipped": self.skipped}
 
 
 @dataclass(frozen=True)
 class CsvLoad:
+    """The orgs and users a bundle yielded, and the problems met reading it."""
+
     orgs: dict[str, SandboxOrg]
     users: dict[str, SandboxUser]
     problems: list[CsvProblem]
@@ -70,6 +75,7 @@ def _read(path: Path) -> list[tuple[int, dict[str, str]]]:
 
 
 def parse_csv_date(value: str) -> dt.datetime | None:
+    """A CSV date as ISO 8601, ``YYYY-MM-DD HH:MM:SS`` or ``D/M/YYYY`` (UTC when zoneless); None otherwise."""
     if not value:
         return None
     for candidate in (value.replace("Z", "+00:00"), value.replace(" ", "T", 1)):
@@ -218,6 +224,7 @@ class _Loader:
 
 
 def load_csv_bundle(folder: Path) -> CsvLoad:
+    """The orgs and users of the bundle in ``folder``, and the problems met reading them."""
     loader = _Loader(folder)
     orgs = loader.orgs()
     users = loader.users(orgs)

@@ -42,6 +42,8 @@ BAD_ROW = {"status": "active", "role": "teacher", "givenName": "No", "familyName
 
 @dataclass
 class Fault:
+    """One fault as the module docstring describes it; ``times`` -1 hits every matching request."""
+
     kind: str
     times: int = 1
     skip: int = 0
@@ -56,6 +58,7 @@ class Fault:
 
     @classmethod
     def from_json(cls, spec: Any) -> Fault:
+        """The fault a JSON object describes; ValueError for unknown fields or kinds."""
         if not isinstance(spec, dict):
             raise ValueError("a fault must be a JSON object")
         unknown = set(spec) - set(cls.__dataclass_fields__)
@@ -69,6 +72,7 @@ class Fault:
         return fault
 
     def to_json(self) -> dict[str, Any]:
+        """The fault as a JSON object, with the ``times`` and ``skip`` it has left."""
         return dict(vars(self))
 
 
@@ -79,6 +83,7 @@ class FaultPlan:
         self.faults: list[Fault] = []
 
     def replace(self, specs: list[Any]) -> None:
+        """Replaces the active faults with the ones ``specs`` describe."""
         self.faults = [Fault.from_json(spec) for spec in specs]
 
     def take(self, path: str) -> Fault | None:

@@ -18,6 +18,8 @@ class FilterError(ValueError):
 
 @dataclass(frozen=True)
 class Predicate:
+    """One ``field op 'value'`` comparison of a OneRoster ``filter`` parameter."""
+
     field: str
     op: str
     value: str

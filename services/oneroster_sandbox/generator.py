@@ -357,8 +357,10 @@ def _user_orgs(rng: random.Random, role: str, school_ids: list[str], district_id
 
 
 def _add_staff_twins(rng: random.Random, users: dict[str, SandboxUser], district_id: str) -> None:
-    """An administrator account with a teacher's email and name, and one with another teacher's
-    email under a different name."""
+    """Two administrator accounts that look like teachers.
+
+    One has a teacher's email and name, the other another teacher's email under a different name.
+    """
     teachers = [u for u in users.values() if u.role == "teacher" and u.email and u.status == "active"]
     for teacher, renamed in zip(teachers[:2], (False, True), strict=False):
         given = rng.choice([g for g in _GIVEN if g != teacher.given_name]) if renamed else teacher.given_name

@@ -23,6 +23,8 @@ class MutationError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class SandboxOrg:
+    """An org (district or school) as the sandbox serves it."""
+
     sourced_id: str
     name: str
     type: str
@@ -34,6 +36,8 @@ class SandboxOrg:
 
 @dataclass(frozen=True, slots=True)
 class SandboxUser:
+    """A user (teacher, student or staff) as the sandbox serves it; ``orgs`` are sourcedIds."""
+
     sourced_id: str
     status: str
     enabled_user: bool
@@ -64,12 +68,14 @@ class District:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def next_id(self, prefix: str) -> str:
+        """A sourcedId for a new record, unused by any org or user of the district."""
         while True:
             candidate = f"{prefix}-{self.tenant_id}-{next(self._ids):06d}"
             if candidate not in self.users and candidate not in self.orgs:
                 return candidate
 
     def district_org(self) -> SandboxOrg | None:
+        """The district's own org, when the roster has one."""
         return next((o for o in self.orgs.values() if o.type == "district"), None)
 
     def apply(self, ops: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:

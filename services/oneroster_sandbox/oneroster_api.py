@@ -1,5 +1,8 @@
-"""OneRoster endpoints per district (``/districts/{tenant}/ims/oneroster/...``) and the OAuth2
-client-credentials token endpoint, with authentication, paging, filters and injected faults."""
+"""OneRoster endpoints per district (``/districts/{tenant}/ims/oneroster/...``) and the token endpoint.
+
+The OAuth2 client-credentials token endpoint sits beside them; every endpoint applies authentication,
+paging, filters and injected faults.
+"""
 
 from __future__ import annotations
 

@@ -50,6 +50,7 @@ class Renderer:
         return {"href": f"{self.href_root}/{kind}s/{sourced_id}", "sourcedId": sourced_id, "type": kind}
 
     def org(self, org: SandboxOrg) -> dict[str, Any]:
+        """An org as OneRoster JSON."""
         body: dict[str, Any] = {
             "sourcedId": org.sourced_id,
             "status": org.status,
@@ -64,6 +65,7 @@ class Renderer:
         return body
 
     def user(self, user: SandboxUser) -> dict[str, Any]:
+        """A user as OneRoster JSON; in quirks mode some rows carry a ClassLink server's oddities."""
         quirky = self.quirks and sum(map(ord, user.sourced_id)) % 3 == 0
         status = user.status
         if quirky and status == "tobedeleted":
@@ -109,6 +111,7 @@ class Renderer:
         return body
 
     def encoded(self, record: SandboxOrg | SandboxUser) -> bytes:
+        """A record's serialised JSON, cached until the district's next revision."""
         self._fresh()
         cached = self._cache.get(record.sourced_id)
         if cached is None:
@@ -137,6 +140,7 @@ class Renderer:
         return cached
 
     def warm(self) -> None:
+        """Serialises every record once, so the first pull is served as fast as later ones."""
         for org in self.district.orgs.values():
             self.encoded(org)
         for user in self.district.users.values():

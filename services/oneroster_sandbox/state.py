@@ -18,6 +18,8 @@ VERSION_PATHS = {"1.1": "ims/oneroster/v1p1", "1.2": "ims/oneroster/rostering/v1
 
 @dataclass(frozen=True)
 class Settings:
+    """How the sandbox behaves as a server: version, accepted auth, paging quirks, admin API."""
+
     version: str = "1.1"
     auth_modes: frozenset[str] = frozenset({"oauth1", "bearer"})
     page_cap: int | None = None
@@ -35,6 +37,8 @@ class Settings:
 
 @dataclass(frozen=True)
 class Login:
+    """An account the sandbox's "Sign in with ClassLink" accepts, and the user info it reports."""
+
     login_id: str
     tenant_id: str
     role: str
@@ -46,6 +50,8 @@ class Login:
 
 @dataclass
 class Sandbox:
+    """The running sandbox: its settings, districts, active faults, and the codes and tokens it issued."""
+
     settings: Settings
     districts: dict[str, District]
     public_url: str = ""
@@ -56,6 +62,7 @@ class Sandbox:
     sso_tokens: dict[str, str] = field(default_factory=dict)
 
     def start(self, public_url: str) -> None:
+        """Records the URL the sandbox is reachable at and pre-serialises every district's records."""
         self.public_url = public_url.rstrip("/")
         for tenant_id, district in self.districts.items():
             href_root = self.oneroster_url(tenant_id)
@@ -68,12 +75,15 @@ class Sandbox:
             self.renderers[tenant_id] = renderer
 
     def server_url(self, tenant_id: str) -> str:
+        """The root of a district's OneRoster server, as ClassLink's ``endpoint_url`` names it."""
         return f"{self.public_url}/districts/{tenant_id}"
 
     def oneroster_url(self, tenant_id: str) -> str:
+        """The OneRoster base URL of a district for the sandbox's version."""
         return f"{self.server_url(tenant_id)}/{VERSION_PATHS[self.settings.version]}"
 
     def logins(self) -> dict[str, Login]:
+        """The accounts that can sign in, by login id: each district's administrator and first teacher."""
         logins: dict[str, Login] = {}
         for tenant_id, district in self.districts.items():
             logins[f"admin@{tenant_id}"] = Login(
@@ -100,6 +110,7 @@ class Sandbox:
 
 
 def imsx(status: int, minor: str, description: str, *, quirks: bool) -> JSONResponse:
+    """An imsx error response; quirks mode wraps it in ``statusInfoSet`` as ClassLink servers do."""
     info = {
         "imsx_codeMajor": "failure",
         "imsx_severity": "error",
@@ -120,5 +131,6 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 def bearer(request: Request) -> str | None:
+    """The bearer token of the ``Authorization`` header, if it carries one."""
     header = request.headers.get("authorization", "")
     return header[7:].strip() if header.lower().startswith("bearer ") else None

@@ -158,6 +158,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def CreateDistrict(
         self, request: rpc.CreateDistrictRequest, context: grpc.ServicerContext
     ) -> rpc.CreateDistrictResponse:
+        """Create a district; ALREADY_EXISTS when the id is taken."""
         district_id = check_district_id(request.district_id, "district_id")
         authorize(district_id, Action.CREATE_DISTRICT)
         return rpc.CreateDistrictResponse(
@@ -167,6 +168,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def GetDistrict(
         self, request: rpc.GetDistrictRequest, context: grpc.ServicerContext
     ) -> rpc.GetDistrictResponse:
+        """A district, by resource name."""
         district_id = names.district(request.name)
         authorize(district_id, Action.READ)
         return rpc.GetDistrictResponse(district=_district(self._roster.get_district(district_id)))
@@ -174,6 +176,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def GetSchool(
         self, request: rpc.GetSchoolRequest, context: grpc.ServicerContext
     ) -> rpc.GetSchoolResponse:
+        """A school of the district, by resource name."""
         district_id, school_id = names.child(request.name, "schools")
         authorize(district_id, Action.READ)
         return rpc.GetSchoolResponse(school=_school(self._roster.get_school(district_id, school_id)))
@@ -181,6 +184,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def ListSchools(
         self, request: rpc.ListSchoolsRequest, context: grpc.ServicerContext
     ) -> rpc.ListSchoolsResponse:
+        """One page of the district's schools by display name, with their total."""
         district_id = names.district(request.parent, "parent")
         authorize(district_id, Action.READ)
         page = self._roster.list_schools(district_id, request.page_size, request.page_token)
@@ -193,6 +197,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def BatchCreateSchools(
         self, request: rpc.BatchCreateSchoolsRequest, context: grpc.ServicerContext
     ) -> rpc.BatchCreateSchoolsResponse:
+        """Create schools, all or none; a repeated request id returns the first call's schools."""
         district_id = names.district(request.parent, "parent")
         authorize(district_id, Action.WRITE)
         request_id = check_optional_uuid(request.request_id, "request_id")
@@ -204,6 +209,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def GetTeacher(
         self, request: rpc.GetTeacherRequest, context: grpc.ServicerContext
     ) -> rpc.GetTeacherResponse:
+        """A teacher of the district, by resource name."""
         district_id, teacher_id = names.child(request.name, "teachers")
         authorize(district_id, Action.READ)
         return rpc.GetTeacherResponse(teacher=_teacher(self._roster.get_teacher(district_id, teacher_id)))
@@ -211,6 +217,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def ListTeachers(
         self, request: rpc.ListTeachersRequest, context: grpc.ServicerContext
     ) -> rpc.ListTeachersResponse:
+        """One page of the district's teachers matching the filters, by email, with their total."""
         district_id = names.district(request.parent, "parent")
         authorize(district_id, Action.READ)
         filters = domain.TeacherFilter(
@@ -228,6 +235,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def BatchUpsertTeachers(
         self, request: rpc.BatchUpsertTeachersRequest, context: grpc.ServicerContext
     ) -> rpc.BatchUpsertTeachersResponse:
+        """Create or update teachers keyed by email, all or none."""
         district_id = names.district(request.parent, "parent")
         authorize(district_id, Action.WRITE)
         request_id = check_optional_uuid(request.request_id, "request_id")
@@ -241,6 +249,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def BatchArchiveTeachers(
         self, request: rpc.BatchArchiveTeachersRequest, context: grpc.ServicerContext
     ) -> rpc.BatchArchiveTeachersResponse:
+        """Archive active teachers, all or none, with the reason people will read."""
         district_id = names.district(request.parent, "parent")
         authorize(district_id, Action.WRITE)
         archived = self._roster.batch_archive_teachers(district_id, list(request.teacher_ids), request.reason)
@@ -249,6 +258,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def UnarchiveTeacher(
         self, request: rpc.UnarchiveTeacherRequest, context: grpc.ServicerContext
     ) -> rpc.UnarchiveTeacherResponse:
+        """Make an archived teacher active again; FAILED_PRECONDITION when it is active."""
         district_id, teacher_id = names.child(request.name, "teachers")
         authorize(district_id, Action.UNARCHIVE)
         return rpc.UnarchiveTeacherResponse(
@@ -258,6 +268,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def CreateChangeSet(
         self, request: rpc.CreateChangeSetRequest, context: grpc.ServicerContext
     ) -> rpc.CreateChangeSetResponse:
+        """Open a change set for the district; a repeated request id returns the one first opened."""
         district_id = names.district(request.parent, "parent")
         authorize(district_id, Action.WRITE)
         request_id = check_optional_uuid(request.request_id, "request_id")
@@ -268,6 +279,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def GetChangeSet(
         self, request: rpc.GetChangeSetRequest, context: grpc.ServicerContext
     ) -> rpc.GetChangeSetResponse:
+        """A change set with its state and counts: how a caller learns a commit's outcome."""
         district_id, change_set_id = names.child(request.name, "changeSets")
         authorize(district_id, Action.READ)
         return rpc.GetChangeSetResponse(
@@ -277,6 +289,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def StageChanges(
         self, request: rpc.StageChangesRequest, context: grpc.ServicerContext
     ) -> rpc.StageChangesResponse:
+        """Stage one batch of changes in an open change set; a batch number staged already is a no-op."""
         district_id, change_set_id = names.child(request.name, "changeSets")
         authorize(district_id, Action.WRITE)
         changes = [_change(i, c) for i, c in enumerate(request.changes)]
@@ -286,6 +299,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def CommitChangeSet(
         self, request: rpc.CommitChangeSetRequest, context: grpc.ServicerContext
     ) -> rpc.CommitChangeSetResponse:
+        """Commit an open change set in one transaction; ABORTED when a touched row changed meanwhile."""
         district_id, change_set_id = names.child(request.name, "changeSets")
         authorize(district_id, Action.WRITE)
         return rpc.CommitChangeSetResponse(
@@ -295,6 +309,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def AbandonChangeSet(
         self, request: rpc.AbandonChangeSetRequest, context: grpc.ServicerContext
     ) -> rpc.AbandonChangeSetResponse:
+        """Abandon an open change set; nothing it staged lands."""
         district_id, change_set_id = names.child(request.name, "changeSets")
         authorize(district_id, Action.WRITE)
         abandoned = self._change_sets.abandon(district_id, change_set_id, request.reason)
@@ -303,6 +318,7 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     def ListChangeSetResults(
         self, request: rpc.ListChangeSetResultsRequest, context: grpc.ServicerContext
     ) -> rpc.ListChangeSetResultsResponse:
+        """One page of what a committed change set did per ref: the ids of created schools and teachers."""
         district_id, change_set_id = names.child(request.parent, "changeSets", "parent")
         authorize(district_id, Action.READ)
         page = self._change_sets.list_results(

@@ -1,5 +1,7 @@
-"""An administrator's whole journey against real processes: connect, map, preview, sync, and the
-district changing in ClassLink between syncs. RosterService must end up exactly as expected."""
+"""An administrator's whole journey against real processes: RosterService ends up exactly as expected.
+
+Connect, map, preview, sync, and the district changing in ClassLink between syncs.
+"""
 
 from __future__ import annotations
 

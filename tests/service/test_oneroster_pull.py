@@ -1,5 +1,7 @@
-"""Whole pulls against a running sandbox: complete rosters at every page size, every fault either
-recovered (the same roster as a clean pull) or a typed error, never a short roster."""
+"""Whole pulls against a running sandbox: complete rosters at every page size, never a short roster.
+
+Every fault is either recovered (the same roster as a clean pull) or a typed error.
+"""
 
 from __future__ import annotations
 

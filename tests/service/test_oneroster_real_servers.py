@@ -1,6 +1,8 @@
-"""What real OneRoster servers do beyond ClassLink's happy path, served by the sandbox over HTTP:
-silent page caps without totals or links, staff accounts, broken rows and bodies, a redirecting
-token endpoint and long ``Retry-After`` waits."""
+"""What real OneRoster servers do beyond ClassLink's happy path, served by the sandbox over HTTP.
+
+Silent page caps without totals or links, staff accounts, broken rows and bodies, a redirecting
+token endpoint and long ``Retry-After`` waits.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""The sandbox as a OneRoster server: spec-valid JSON, filters, paging headers, the ClassLink account
-side (SSO and partner API) through the client's functions, and the public CSV bundles."""
+"""The sandbox as a OneRoster server, and as ClassLink's account side.
+
+Spec-valid JSON, filters, paging headers, SSO and the partner API through the client's functions, and
+the public CSV bundles.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Run streams: attach to the running run, closing a stream never stops it, watch resumes losslessly,
-and a message delivered twice executes the run once."""
+"""Run streams: attach to the running run, and closing a stream never stops it.
+
+Watch resumes losslessly, and a message delivered twice executes the run once.
+"""
 
 from __future__ import annotations
 

@@ -96,8 +96,10 @@ class SandboxHandle:
         token_url: str | None = None,
         **options: Any,
     ) -> ServerConfig:
-        """A client configuration for one district (``auth``: oauth1, bearer or oauth2; ``token_url``
-        defaults to the sandbox's ``/oauth/token``)."""
+        """A client configuration for one district.
+
+        ``auth`` is oauth1, bearer or oauth2; ``token_url`` defaults to the sandbox's ``/oauth/token``.
+        """
         tenant = self.tenant(tenant_id)
         credentials: OAuth1Credentials | BearerToken | OAuth2ClientCredentials
         if auth == "oauth1":

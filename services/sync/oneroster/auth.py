@@ -54,23 +54,30 @@ class OAuth1Auth(httpx.Auth):
         )
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Adds the OAuth 1.0a ``Authorization`` header to the request."""
         _, headers, _ = self._signer.sign(str(request.url), http_method=request.method)
         request.headers["Authorization"] = headers["Authorization"]
         yield request
 
 
 class BearerAuth(httpx.Auth):
+    """Sends a static :class:`BearerToken` on every request."""
+
     def __init__(self, credentials: BearerToken) -> None:
         self._header = f"Bearer {credentials.token.get_secret_value()}"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Adds the bearer ``Authorization`` header to the request."""
         request.headers["Authorization"] = self._header
         yield request
 
 
 class OAuth2ClientCredentialsAuth(httpx.Auth):
-    """Client-credentials grant with HTTP Basic client auth; caches the token until shortly before
-    expiry and fetches a new one once when the server answers 401 to a cached token."""
+    """Client-credentials grant with HTTP Basic client auth.
+
+    Caches the token until shortly before expiry, and fetches a new one once when the server answers
+    401 to a cached token.
+    """
 
     def __init__(self, credentials: OAuth2ClientCredentials) -> None:
         self._credentials = credentials
@@ -129,6 +136,7 @@ class OAuth2ClientCredentialsAuth(httpx.Auth):
         return token
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Sends the request with the cached token, fetching one first when there is none or it expired."""
         fetched_now = False
         async with self._lock:
             token = self._token if time.monotonic() < self._expires_at else None
@@ -158,6 +166,7 @@ def secrets_of(credentials: Credentials) -> tuple[str, ...]:
 
 
 def build_auth(credentials: Credentials) -> httpx.Auth:
+    """The httpx authentication for the kind of credentials the server takes."""
     if isinstance(credentials, OAuth1Credentials):
         return OAuth1Auth(credentials)
     if isinstance(credentials, BearerToken):

@@ -1,5 +1,6 @@
-"""ClassLink's account side: "Sign in with ClassLink" (OAuth2 authorization code) and the partner
-API that lists the districts which added the app and hands out their OneRoster server credentials.
+"""ClassLink's account side: "Sign in with ClassLink" (OAuth2 authorization code) and the partner API.
+
+The partner API lists the districts which added the app and hands out their OneRoster server credentials.
 
 Hosts are configurable (:class:`ClassLinkEndpoints`) so the sandbox can stand in for ClassLink.
 Errors carry the endpoint and status only, never a code, token or secret.
@@ -33,6 +34,8 @@ class ClassLinkEndpoints:
 
 @dataclass(frozen=True)
 class SsoToken:
+    """The SSO access token from a sign-in code; ``expires_in`` seconds when ClassLink says."""
+
     access_token: SecretStr
     expires_in: int | None
 
@@ -78,6 +81,7 @@ def build_authorization_url(
     state: str,
     scope: str = "profile oneroster",
 ) -> str:
+    """The launchpad URL of "Sign in with ClassLink"; it comes back to ``redirect_uri`` with ``state``."""
     query = urlencode(
         {
             "client_id": client_id,
@@ -130,6 +134,7 @@ async def exchange_code(
     client_secret: SecretStr,
     code: str,
 ) -> SsoToken:
+    """The SSO token ClassLink issues for a sign-in ``code``."""
     request = http.build_request(
         "POST",
         f"{endpoints.launchpad_url.rstrip('/')}/oauth2/v2/token",
@@ -144,6 +149,7 @@ async def exchange_code(
 
 
 async def get_my_info(http: httpx.AsyncClient, endpoints: ClassLinkEndpoints, token: SsoToken) -> MyInfo:
+    """The signed-in user and their district (``TenantId``) from ``/v2/my/info``."""
     request = http.build_request(
         "GET",
         f"{endpoints.nodeapi_url.rstrip('/')}/v2/my/info",
@@ -178,6 +184,7 @@ def _partner_request(
 async def list_applications(
     http: httpx.AsyncClient, endpoints: ClassLinkEndpoints, partner_token: SecretStr
 ) -> list[Application]:
+    """The districts that added the app, with their partner bearer; entries missing an id are skipped."""
     body = await _send(
         http, _partner_request(http, endpoints, "/applications", partner_token), "applications"
     )
@@ -211,6 +218,7 @@ async def get_application_server(
     partner_token: SecretStr,
     oneroster_application_id: str,
 ) -> ServerCredentials:
+    """The OneRoster server URL and credentials ClassLink holds for one district's application."""
     path = f"/applications/{oneroster_application_id}/server"
     try:
         body = await _send(http, _partner_request(http, endpoints, path, partner_token), "server")

@@ -106,6 +106,8 @@ class _Page(Generic[T]):
 
 @dataclass(frozen=True)
 class CollectionResult(Generic[T]):
+    """The records of one collection, and the rows that could not become records."""
+
     records: tuple[T, ...]
     problems: tuple[RowProblem, ...]
 
@@ -148,6 +150,7 @@ class OneRosterClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Closes the client's connections."""
         await self._http.aclose()
 
     # -- public reads -------------------------------------------------------------------------
@@ -179,12 +182,15 @@ class OneRosterClient:
         )
 
     async def list_schools(self) -> CollectionResult[Org]:
+        """Every school of the district, with the rows that could not be read."""
         return await self._schools(RetryBudget(self._config.retry.budget_seconds))
 
     async def list_teachers(self) -> CollectionResult[User]:
+        """Every teacher of the district, with the rows that could not be read."""
         return await self._teachers(RetryBudget(self._config.retry.budget_seconds))
 
     async def list_teachers_and_staff(self) -> tuple[CollectionResult[User], CollectionResult[User]]:
+        """Teachers and the other staff (administrators, aides, proctors), read at once."""
         return await self._teachers_and_staff(RetryBudget(self._config.retry.budget_seconds))
 
     async def _teachers_and_staff(
@@ -209,8 +215,10 @@ class OneRosterClient:
         return await self._pull(self._teachers_collection("/users", self._role_filter("teacher")), budget)
 
     async def _staff(self, budget: RetryBudget) -> CollectionResult[User]:
-        """Users of every staff role (no dedicated endpoint exists in 1.1 or 1.2); a user holding two
-        staff roles is listed once, under the first of :data:`STAFF_ROLES`."""
+        """Users of every staff role (no dedicated endpoint exists in 1.1 or 1.2).
+
+        A user holding two staff roles is listed once, under the first of :data:`STAFF_ROLES`.
+        """
         roles = STAFF_ROLES[self._config.version]
         results = await _gather([self._pull(self._staff_collection(role), budget) for role in roles])
         records: dict[str, User] = {}
@@ -321,8 +329,11 @@ class OneRosterClient:
         total: int,
         budget: RetryBudget,
     ) -> list[_Page[T]]:
-        """One request at a time; each next page is requested before the current one is converted,
-        so the server prepares it while the client parses."""
+        """The pages at ``offsets``, fetched one request at a time.
+
+        Each next page is requested before the current one is converted, so the server prepares it
+        while the client parses.
+        """
 
         async def request(index: int) -> asyncio.Task[_Download[W]] | None:
             """Starts fetching page ``index`` and returns once its request is on the wire (or it failed)."""

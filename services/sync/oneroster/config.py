@@ -16,6 +16,7 @@ class Version(StrEnum):
 
     @property
     def base_path(self) -> str:
+        """The path of the version's REST binding under the server root."""
         return "/ims/oneroster/v1p1" if self is Version.V1P1 else "/ims/oneroster/rostering/v1p2"
 
 
@@ -64,6 +65,8 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Timeouts:
+    """Seconds to wait to connect, for each read or write, and for a free pooled connection."""
+
     connect: float = 10.0
     read: float = 60.0
     pool: float = 30.0
@@ -108,4 +111,5 @@ class ServerConfig:
 
     @property
     def base_url(self) -> str:
+        """The URL the OneRoster collection paths are appended to."""
         return self.server_url + self.version.base_path

@@ -64,6 +64,7 @@ class MalformedResponseError(OneRosterError):
 
 
 def not_json(detail: str) -> MalformedResponseError:
+    """The error for a response body that is not valid JSON."""
     return MalformedResponseError(f"ClassLink sent a response that is not valid JSON ({detail}).")
 
 

@@ -48,18 +48,24 @@ class RowError(ValueError):
 # Wire structs skip the garbage collector (gc=False): they never form reference cycles, and a
 # 100,000-row pull otherwise spends much of its time in collections over them.
 class WireRef(msgspec.Struct, rename="camel", gc=False):
+    """A reference to another record (``{"sourcedId": ...}``)."""
+
     sourced_id: str | None = None
 
 
 class WireRole(msgspec.Struct, rename="camel", gc=False):
+    """One of a 1.2 user's ``roles[]``: the role, whether it is primary, and its org."""
+
     role_type: Any = None
     role: str | None = None
     org: WireRef | None = None
 
 
 class WireUser(msgspec.Struct, rename="camel", gc=False):
-    """The user fields a roster needs; informational scalars stay untyped so odd values there never
-    fail a row."""
+    """The user fields a roster needs.
+
+    Informational scalars stay untyped, so odd values there never fail a row.
+    """
 
     sourced_id: str | None = None
     status: Any = None
@@ -76,6 +82,8 @@ class WireUser(msgspec.Struct, rename="camel", gc=False):
 
 
 class WireOrg(msgspec.Struct, rename="camel", gc=False):
+    """The org fields a roster needs; informational scalars stay untyped as for users."""
+
     sourced_id: str | None = None
     status: Any = None
     date_last_modified: Any = None
@@ -119,6 +127,7 @@ def text(value: object) -> str | None:
 
 
 def parse_bool(value: object, *, default: bool = True) -> bool:
+    """A OneRoster boolean as a bool or a "true"/"TRUE"/"false" string; ``default`` for anything else."""
     if value is True or value is False:
         return value
     if isinstance(value, str):
@@ -167,6 +176,7 @@ def _ref_ids(refs: list[WireRef] | None) -> tuple[str, ...]:
 
 
 def org_from_wire(wire: WireOrg) -> Org:
+    """An org; RowError when it has no sourcedId or no name."""
     sourced_id = text(wire.sourced_id)
     if sourced_id is None:
         raise RowError("row has no sourcedId")
@@ -233,6 +243,7 @@ def user_from_wire(wire: WireUser, version: Version, wanted_role: str | None = N
 
 
 def parse_org(row: object) -> Org:
+    """An org from one decoded JSON row; RowError when it cannot become one."""
     wire = read_row(row, WireOrg)
     if isinstance(wire, Unreadable):
         raise RowError(wire.reason)
@@ -240,6 +251,7 @@ def parse_org(row: object) -> Org:
 
 
 def parse_user(row: object, version: Version, *, wanted_role: str | None = None) -> User:
+    """A user from one decoded JSON row; RowError when it cannot become one."""
     wire = read_row(row, WireUser)
     if isinstance(wire, Unreadable):
         raise RowError(wire.reason)
@@ -289,6 +301,7 @@ def decode_user_rows(body: bytes, path: str) -> list[WireUser | Unreadable]:
 
 
 def decode_org_rows(body: bytes, path: str) -> list[WireOrg | Unreadable]:
+    """The rows of an orgs page (key ``orgs`` or ``schools``); raises for a 200 without them."""
     try:
         page = _ORG_PAGE.decode(body)
     except msgspec.ValidationError:
@@ -326,6 +339,7 @@ def imsx_description(payload: object) -> str | None:
 
 
 def is_failure_payload(payload: object) -> bool:
+    """True when a body is an imsx status reporting failure, even one served with HTTP 200."""
     if not isinstance(payload, Mapping):
         return False
     for key, value in payload.items():

@@ -50,14 +50,18 @@ class RetryBudget:
         self.remaining = seconds
 
     def allows(self, delay: float) -> bool:
+        """Whether the budget still covers a wait of ``delay`` seconds."""
         return delay <= self.remaining
 
     def spend(self, delay: float) -> None:
+        """Takes a wait of ``delay`` seconds off the budget."""
         self.remaining -= delay
 
 
 @dataclass(frozen=True)
 class Decoded(Generic[T]):
+    """A decoded response body with the URL it came from and its headers."""
+
     url: httpx.URL
     headers: httpx.Headers
     body: T
