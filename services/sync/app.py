@@ -24,9 +24,9 @@ from services.common.db import make_engine
 from services.common.redaction import RedactingFilter, install_redaction
 from services.common.secrets import SecretBox, SecretSettings
 from services.common.tls import TlsSettings
-from services.sync.broker import create_broker
 from services.sync.oneroster import OneRosterClient, ServerConfig
 from services.sync.oneroster.transport import WaitObserver
+from services.sync.runs.broker import create_broker
 from services.sync.runs.notifier import Notifier, create_notifier
 from services.sync.settings import SyncSettings
 

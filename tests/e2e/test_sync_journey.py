@@ -11,7 +11,7 @@ import pytest
 from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2
 
-from services.sync.emails import email_key
+from services.sync.planning.emails import email_key
 from tests.support.deployment import Deployment
 from tests.support.roster_model import (
     TeacherRow,

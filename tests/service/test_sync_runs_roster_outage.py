@@ -16,8 +16,7 @@ from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2
 from sqlalchemy import update
 
-from services.sync import tasks
-from services.sync.runs import executor, recovery
+from services.sync.runs import executor, recovery, tasks
 from services.sync.runs.progress import utcnow
 from services.sync.store.models import SyncRun
 from tests.support.roster import StopOnCall, restarted_roster

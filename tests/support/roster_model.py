@@ -12,8 +12,8 @@ from typing import Any
 
 from ew.roster.v1 import roster_pb2
 
-from services.sync.emails import email_key, is_valid_email
-from services.sync.person_names import name_key
+from services.sync.planning.emails import email_key, is_valid_email
+from services.sync.planning.person_names import name_key
 
 
 @dataclass(frozen=True)

@@ -42,16 +42,17 @@ from ew.client.roster import AsyncRosterClient
 from ew.roster.v1 import roster_pb2
 
 from services.common.errors import DomainError
-from services.sync import ew_roster, plan_records, planner, source_roster
-from services.sync.connections import oneroster_failure, server_config
+from services.sync.api.plan_messages import guard_message, summary_message
 from services.sync.oneroster import Roster, ServerConfig
 from services.sync.oneroster.errors import OneRosterError, wait_seconds
+from services.sync.planning import ew_roster, planner, source_roster
+from services.sync.planning.sync_state import sync_state
 from services.sync.runs import bookkeeping, journal, repository
 from services.sync.runs.progress import ProgressReporter, utcnow
 from services.sync.runs.repository import RunLost
-from services.sync.store import connections
+from services.sync.setup.connections import oneroster_failure, server_config
+from services.sync.store import connections, plan_records
 from services.sync.store.models import SyncRun
-from services.sync.sync_state import sync_state
 from services.sync.vocabulary import PlanPurpose, SyncPhase, SyncRunState
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def new_worker_id() -> str:
 
 
 def _summary_json(plan: planner.Plan) -> str:
-    return plan_records.to_json(plan_records.summary_message(plan.summary))
+    return plan_records.to_json(summary_message(plan.summary))
 
 
 def _batches(changes: Sequence[roster_pb2.Change]) -> Iterable[Sequence[roster_pb2.Change]]:
@@ -302,7 +303,7 @@ class RunExecution:
                 self.reporter.worker_id,
                 plan_id=plan_id,
                 summary_json=_summary_json(plan),
-                guard_json=plan_records.to_json(plan_records.guard_message(plan.guard)),
+                guard_json=plan_records.to_json(guard_message(plan.guard)),
             )
 
     async def _land(

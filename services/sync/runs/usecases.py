@@ -22,15 +22,15 @@ from services.common.errors import (
     NotFound,
     Unavailable,
 )
-from services.sync.names import bad_field
-from services.sync.pagetokens import PageTokens
+from services.sync.api.names import bad_field
 from services.sync.runs import repository
 from services.sync.runs.notifier import Notifier
 from services.sync.runs.progress import PHASE_MESSAGES, utcnow
 from services.sync.runs.repository import TERMINAL_STATES, EventValues
+from services.sync.runs.tasks import enqueue_run
 from services.sync.store import plans
 from services.sync.store.models import Connection, PlanItem, SyncRun, SyncRunEvent
-from services.sync.tasks import enqueue_run
+from services.sync.store.pagetokens import PageTokens
 from services.sync.vocabulary import PlanItemKind, SyncPhase, SyncRunState, SyncTrigger
 
 logger = logging.getLogger(__name__)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from ew.client.roster import AsyncRosterClient
 from ew.sync.v1 import sync_service_pb2_grpc
 
+from services.sync.api.run_rpcs import RunRpcs
+from services.sync.api.setup_rpcs import SetupRpcs
 from services.sync.app import App
-from services.sync.connections import Connections
-from services.sync.mapping import SchoolMappings
-from services.sync.pagetokens import PageTokens
-from services.sync.preview import Previews
-from services.sync.servicer_runs import RunRpcs
-from services.sync.servicer_setup import SetupRpcs
+from services.sync.setup.connections import Connections
+from services.sync.setup.mapping import SchoolMappings
+from services.sync.setup.preview import Previews
+from services.sync.store.pagetokens import PageTokens
 
 
 class SyncServicer(SetupRpcs, RunRpcs, sync_service_pb2_grpc.SyncServiceServicer):

@@ -14,7 +14,7 @@ from typing import Any
 
 from services.common import base64url
 from services.common.errors import InvalidArgument
-from services.sync.names import bad_field
+from services.sync.api.names import bad_field
 
 _SIGNATURE_BYTES = 16
 

@@ -29,15 +29,15 @@ from sqlalchemy.orm import Session
 
 from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from services.sync.app import App
-from services.sync.connections import oneroster_failure, require_connection, server_config
-from services.sync.ew_roster import read_ew_schools
-from services.sync.matching import Suggestion, SuggestionIndex, auto_map
 from services.sync.oneroster import Org, Status
 from services.sync.oneroster.errors import OneRosterError
-from services.sync.pagetokens import PageTokens
-from services.sync.planner import EwSchool
+from services.sync.planning.ew_roster import read_ew_schools
+from services.sync.planning.matching import Suggestion, SuggestionIndex, auto_map
+from services.sync.planning.planner import EwSchool
+from services.sync.setup.connections import oneroster_failure, require_connection, server_config
 from services.sync.store import mappings as store
 from services.sync.store.models import Connection, SchoolMapping
+from services.sync.store.pagetokens import PageTokens
 from services.sync.vocabulary import MappingOrigin
 
 MAX_PAIRS = 500

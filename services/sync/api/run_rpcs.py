@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from ew.sync.v1 import sync_pb2, sync_service_pb2
 
-from services.sync import plan_records
-from services.sync.access import authorize_sync_admin
-from services.sync.names import bad_field, page_size, parse_parent
-from services.sync.pagetokens import PageTokens
-from services.sync.proto_enums import from_proto, to_proto
+from services.sync.api import plan_messages
+from services.sync.api.access import authorize_sync_admin
+from services.sync.api.names import bad_field, page_size, parse_parent
+from services.sync.api.proto_enums import from_proto, to_proto
 from services.sync.runs import usecases
+from services.sync.store import plan_records
 from services.sync.store.models import SyncRun, SyncRunEvent
+from services.sync.store.pagetokens import PageTokens
 from services.sync.vocabulary import PlanItemKind
 
 if TYPE_CHECKING:
@@ -214,5 +215,5 @@ class RunRpcs:
             page_token=request.page_token,
         )
         return sync_service_pb2.ListSyncRunItemsResponse(
-            items=[plan_records.item_message(item) for item in page], next_page_token=next_token
+            items=[plan_messages.item_message(item) for item in page], next_page_token=next_token
         )

@@ -18,18 +18,18 @@ from ew.client.roster import AsyncRosterClient
 from sqlalchemy.orm import Session
 
 from services.common.errors import FieldViolation, InvalidArgument
-from services.sync import planner
 from services.sync.app import App
-from services.sync.connections import SYNC_RETRY, oneroster_failure, require_connection, server_config
-from services.sync.ew_roster import read_ew_roster
 from services.sync.oneroster import Roster
 from services.sync.oneroster.errors import OneRosterError
-from services.sync.pagetokens import PageTokens
-from services.sync.plan_records import save_plan
-from services.sync.source_roster import to_source_roster
+from services.sync.planning import planner
+from services.sync.planning.ew_roster import read_ew_roster
+from services.sync.planning.source_roster import to_source_roster
+from services.sync.planning.sync_state import sync_state
+from services.sync.setup.connections import SYNC_RETRY, oneroster_failure, require_connection, server_config
 from services.sync.store import plans
 from services.sync.store.models import Plan, PlanItem
-from services.sync.sync_state import sync_state
+from services.sync.store.pagetokens import PageTokens
+from services.sync.store.plan_records import save_plan
 from services.sync.vocabulary import PlanItemKind, PlanPurpose
 
 TOKEN_KIND = "preview"
