@@ -19,7 +19,7 @@ from services.sync.api.access import authorize_sync_admin
 from services.sync.api.names import bad_field, connection_name, page_size, parse_connection_name, parse_parent
 from services.sync.api.plan_messages import item_message
 from services.sync.api.proto_enums import from_proto, to_proto
-from services.sync.setup.connections import CONNECTED_MESSAGE, Connections, ManualInput
+from services.sync.setup.connections import Connections, ManualInput
 from services.sync.setup.mapping import Entry, SchoolMappings
 from services.sync.setup.preview import Previews
 from services.sync.store.models import Connection
@@ -27,6 +27,9 @@ from services.sync.store.plan_records import guard_from_json, summary_from_json
 from services.sync.vocabulary import AuthMethod, MappingOrigin, OneRosterVersion, PlanItemKind
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+# What the administrator reads after a connect succeeds (UI copy; the use case returns the connection).
+CONNECTED_MESSAGE = "Connected Successfully! Your ClassLink account is connected."
 
 
 def _timestamp(value: Any) -> Timestamp:

@@ -50,7 +50,7 @@ from services.sync.planning.sync_state import sync_state
 from services.sync.runs import bookkeeping, journal, repository
 from services.sync.runs.progress import ProgressReporter, utcnow
 from services.sync.runs.repository import RunLost
-from services.sync.setup.connections import oneroster_failure, server_config
+from services.sync.setup.oneroster_adapter import oneroster_failure, server_config
 from services.sync.store import connections, plan_records
 from services.sync.store.models import SyncRun
 from services.sync.vocabulary import PlanPurpose, SyncPhase, SyncRunState

@@ -34,7 +34,7 @@ from services.sync.oneroster.errors import OneRosterError
 from services.sync.planning.ew_roster import read_ew_schools
 from services.sync.planning.matching import Suggestion, SuggestionIndex, auto_map
 from services.sync.planning.planner import EwSchool
-from services.sync.setup.connections import oneroster_failure, require_connection, server_config
+from services.sync.setup.oneroster_adapter import oneroster_failure, require_connection, server_config
 from services.sync.store import mappings as store
 from services.sync.store.models import Connection, SchoolMapping
 from services.sync.store.pagetokens import PageTokens

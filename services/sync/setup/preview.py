@@ -25,7 +25,12 @@ from services.sync.planning import planner
 from services.sync.planning.ew_roster import read_ew_roster
 from services.sync.planning.source_roster import to_source_roster
 from services.sync.planning.sync_state import sync_state
-from services.sync.setup.connections import SYNC_RETRY, oneroster_failure, require_connection, server_config
+from services.sync.setup.oneroster_adapter import (
+    SYNC_RETRY,
+    oneroster_failure,
+    require_connection,
+    server_config,
+)
 from services.sync.store import plans
 from services.sync.store.models import Plan, PlanItem
 from services.sync.store.pagetokens import PageTokens
