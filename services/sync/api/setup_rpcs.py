@@ -15,8 +15,9 @@ from ew.sync.v1 import sync_pb2, sync_service_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import SecretStr
 
+from services.common.errors import bad_field
 from services.sync.api.access import authorize_sync_admin
-from services.sync.api.names import bad_field, connection_name, page_size, parse_connection_name, parse_parent
+from services.sync.api.names import connection_name, page_size, parse_connection_name, parse_parent
 from services.sync.api.plan_messages import item_message
 from services.sync.api.proto_enums import from_proto, to_proto
 from services.sync.setup.connections import Connections, ManualInput

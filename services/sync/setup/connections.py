@@ -39,6 +39,7 @@ from services.common.errors import (
     NotFound,
     PermissionDenied,
     Unavailable,
+    bad_field,
 )
 from services.common.secrets import mask_hint
 from services.sync.app import App
@@ -58,6 +59,7 @@ from services.sync.oneroster.classlink_account import (
     get_my_info,
     list_applications,
 )
+from services.sync.oneroster.config import strip_base_path
 from services.sync.oneroster.errors import (
     AuthenticationError,
     OneRosterError,
@@ -179,10 +181,10 @@ class Connections:
         """A ClassLink sign-in URL whose state is bound to the district and expires soon."""
         settings = self._app.settings
         if not redirect_uri:
-            raise _bad("redirect_uri", "required: where ClassLink sends the administrator back")
+            raise bad_field("redirect_uri", "required: where ClassLink sends the administrator back")
         malformed = url_problem(redirect_uri)
         if malformed is not None:
-            raise _bad("redirect_uri", f"{malformed}; send the redirect URI exactly as configured")
+            raise bad_field("redirect_uri", f"{malformed}; send the redirect URI exactly as configured")
         if not settings.sso_configured:
             raise FailedPrecondition(
                 "Sign in with ClassLink is not set up on this server; connect with the OneRoster "
@@ -191,7 +193,7 @@ class Connections:
                 reason="SSO_NOT_CONFIGURED",
             )
         if redirect_uri not in settings.classlink_redirect_uris:
-            raise _bad("redirect_uri", "not one of the redirect URIs this server is configured with")
+            raise bad_field("redirect_uri", "not one of the redirect URIs this server is configured with")
         state = secrets.token_urlsafe(STATE_BYTES)
         now = self._app.clock()
         expire_time = now + settings.sign_in_state_ttl
@@ -264,7 +266,7 @@ class Connections:
             else OneRosterVersion.V1P1
         )
         method = AuthMethod.OAUTH2 if version is OneRosterVersion.V1P2 else AuthMethod.OAUTH1
-        server_url = _strip_base_path(server.endpoint_url)
+        server_url = strip_base_path(server.endpoint_url)
         try:
             settings.require_secure(server_url, "ClassLink's OneRoster server URL")
         except InsecureUrl as error:
@@ -361,7 +363,7 @@ class Connections:
             )
         if violations:
             raise InvalidArgument.for_fields(violations)
-        return _strip_base_path(url), given_token_url
+        return strip_base_path(url), given_token_url
 
     async def _prove_and_store(self, values: store.ConnectionValues, secret: SecretStr) -> Connection:
         """Read one page of schools with the credentials, then store them and redact the secret.
@@ -446,14 +448,6 @@ class Connections:
         )
 
 
-def _strip_base_path(url: str) -> str:
-    url = url.rstrip("/")
-    for version in Version:
-        if url.endswith(version.base_path):
-            return url[: -len(version.base_path)]
-    return url
-
-
 def _require_tenant_admin(info: MyInfo) -> None:
     if info.role.strip().lower() not in ADMIN_ROLES:
         shown = info.role or "no role"
@@ -482,7 +476,3 @@ def _not_connected(district_id: str) -> NotFound:
         f"District {district_id} has no ClassLink connection. Connect ClassLink first.",
         reason="CONNECTION_NOT_FOUND",
     )
-
-
-def _bad(field: str, description: str) -> InvalidArgument:
-    return InvalidArgument.for_fields([FieldViolation(field, description)])
