@@ -1,8 +1,8 @@
 """Opaque page tokens of both services: an HMAC-signed keyset cursor bound to a list, a district and a query.
 
-A token is ``base64url(signature + json([kind, district_id, scope, position]))``, the signature
-being the first 16 bytes of HMAC-SHA256 under the server's key, and base64url decoded strictly
-(``services.common.base64url``), so any changed character is refused. ``PageTokenCodec.decode``
+A token is ``base64url(json([kind, district_id, scope, position])) "." base64url(hmac)``, the HMAC
+being SHA-256 under the server's key, and base64url decoded strictly (``services.common.base64url``),
+so any changed character is refused. ``PageTokenCodec.decode``
 checks everything once and returns a typed ``Cursor``: a token that was not signed with this key,
 is not one this codec wrote, or whose position does not have the types the caller expects is
 ``TokenRefused("unreadable")``; a genuine token of another list, district or query is
@@ -24,7 +24,6 @@ from services.common.errors import bad_field
 
 JsonScalar = str | int
 Scope = Sequence[JsonScalar | None]
-_SIGNATURE_BYTES = 16
 
 
 class TokenRefused(Exception):
@@ -53,12 +52,12 @@ class PageTokenCodec:
         self._key = key
 
     def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+        return hmac.new(self._key, payload, hashlib.sha256).digest()
 
     def encode(self, kind: str, district_id: str, position: Any, scope: Scope = ()) -> str:
         """A token resuming list ``kind`` of ``district_id`` (filtered by ``scope``) after ``position``."""
         payload = json.dumps([kind, district_id, list(scope), position], separators=(",", ":")).encode()
-        return base64url.encode(self._sign(payload) + payload)
+        return f"{base64url.encode(payload)}.{base64url.encode(self._sign(payload))}"
 
     def decode(
         self,
@@ -74,10 +73,11 @@ class PageTokenCodec:
         With ``types``, the position must be a list of exactly those types (``bool`` is not ``int``).
         """
         try:
-            raw = base64url.decode(token)
+            body, mac = token.split(".")
+            payload = base64url.decode(body)
+            signature = base64url.decode(mac)
         except ValueError:
             raise TokenRefused("unreadable") from None
-        signature, payload = raw[:_SIGNATURE_BYTES], raw[_SIGNATURE_BYTES:]
         if not hmac.compare_digest(signature, self._sign(payload)):
             raise TokenRefused("unreadable")
         try:
