@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import selectors
 import shutil
 import signal
@@ -33,7 +32,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -62,6 +60,7 @@ from rich.rule import Rule
 
 from services.common.auth import ALL_DISTRICTS, SERVICE_PLAN, AuthSettings, Role
 from services.common.devtoken import mint_dev_token
+from services.oneroster_sandbox import truth
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DISTRICT_ID = "demo-district"
@@ -70,7 +69,6 @@ START_DEADLINE = 60.0
 STOP_GRACE = 10.0
 TEACHERS_LEAVING = 3
 CLOSE_SUGGESTION = 60
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Abbreviations districts really use; each turns a ClassLink name into a look-alike EW name.
 _ABBREVIATIONS = (("Elementary", "Elem"), ("Middle School", "MS"), ("High School", "HS"), ("School", "Sch"))
 
@@ -289,23 +287,7 @@ class SandboxAdmin:
 
 def active_schools(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
     """ClassLink's active schools, by name."""
-    schools = [o for o in snapshot["orgs"] if o["type"] == "school" and o["status"] == "active"]
-    return sorted(schools, key=lambda o: (o["name"], o["sourcedId"]))
-
-
-def syncable_teachers(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
-    """Active teachers a sync adds to EW: enabled, with a valid email no other user shares."""
-    emails = Counter((u["email"] or "").strip().lower() for u in snapshot["users"])
-    return [
-        u
-        for u in snapshot["users"]
-        if u["role"] == "teacher"
-        and u["status"] == "active"
-        and u["enabledUser"]
-        and u["email"]
-        and _EMAIL.match(u["email"].strip())
-        and emails[u["email"].strip().lower()] == 1
-    ]
+    return sorted(truth.active_schools(snapshot), key=lambda o: (o["name"], o["sourcedId"]))
 
 
 def step(title: str) -> None:
@@ -422,11 +404,17 @@ def demo(stack: Stack, *, user_token: str, service_token: str) -> None:
                 )
 
             step(f"6. Meanwhile in ClassLink: {TEACHERS_LEAVING} teachers leave, a school is renamed")
-            leaving = syncable_teachers(snapshot)[:TEACHERS_LEAVING]
+            # Each leaver is a person EW holds: every ClassLink row of that person leaves.
+            leaving_people = truth.people(snapshot)[:TEACHERS_LEAVING]
+            leaving = [rows[0] for rows in leaving_people]
             renamed_from = suggested.classlink_school_name
             renamed_to = f"{renamed_from} Academy"
             admin.change(
-                [{"op": "remove_user", "sourcedId": t["sourcedId"]} for t in leaving]
+                [
+                    {"op": "remove_user", "sourcedId": row["sourcedId"]}
+                    for rows in leaving_people
+                    for row in rows
+                ]
                 + [
                     {
                         "op": "update_school",
