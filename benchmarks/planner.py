@@ -14,7 +14,7 @@ import argparse
 import time
 from dataclasses import dataclass
 
-from services.sync.planner import (
+from services.sync.planning.planner import (
     EwRoster,
     EwSchool,
     EwTeacher,

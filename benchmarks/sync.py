@@ -34,7 +34,7 @@ from benchmarks.oneroster import bare_loop
 from services.common.auth import AuthSettings, Role, ServiceTokenProvider
 from services.common.db import normalise_url
 from services.common.devtoken import mint_dev_token
-from tests.support.processes import ProcessGroup, base_environment, free_address, wait_for_log, wait_serving
+from services.common.processes import ProcessGroup, base_environment, free_address, wait_for_log, wait_serving
 from tests.support.sandbox import SandboxHandle, start_sandbox
 
 DISTRICT = "d-bench"

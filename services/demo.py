@@ -24,24 +24,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import selectors
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 
-import grpc
 import httpx
 from ew.client.errors import RosterError
 from ew.client.progress import follow
@@ -56,21 +50,26 @@ from ew.client.views import (
     summary_table,
 )
 from ew.sync.v1 import sync_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.rule import Rule
 
 from services.common.auth import ALL_DISTRICTS, SERVICE_PLAN, AuthSettings, Role
 from services.common.devtoken import mint_dev_token
+from services.common.processes import (
+    START_DEADLINE,
+    ProcessFailed,
+    ProcessGroup,
+    base_environment,
+    first_line,
+    free_address,
+    wait_serving,
+)
+from services.oneroster_sandbox import truth
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DISTRICT_ID = "demo-district"
 ADMIN_HEADER = "X-Sandbox-Admin-Token"
-START_DEADLINE = 60.0
-STOP_GRACE = 10.0
 TEACHERS_LEAVING = 3
 CLOSE_SUGGESTION = 60
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Abbreviations districts really use; each turns a ClassLink name into a look-alike EW name.
 _ABBREVIATIONS = (("Elementary", "Elem"), ("Middle School", "MS"), ("High School", "HS"), ("School", "Sch"))
 
@@ -94,120 +93,6 @@ def dev_environment(workdir: Path) -> dict[str, str]:
     }
 
 
-def free_port() -> int:
-    """A port nothing listens on right now (the service binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class Service:
-    """One child process and where its output goes."""
-
-    name: str
-    process: subprocess.Popen[str]
-    log_path: Path
-
-    def log_tail(self, lines: int = 15) -> str:
-        """The end of its log, to show why it failed."""
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-@dataclass
-class Processes:
-    """Children started by the demo; ``stop()`` ends them newest first."""
-
-    workdir: Path
-    environment: dict[str, str]
-    services: list[Service] = field(default_factory=list)
-
-    def start(self, name: str, args: Sequence[str], *, stdout_pipe: bool = False) -> Service:
-        """Start ``python args...`` in its own session (Ctrl-C reaches only the demo)."""
-        log_path = self.workdir / f"{name}.log"
-        log: IO[str] = log_path.open("w")
-        try:
-            process = subprocess.Popen(
-                [sys.executable, *args],
-                cwd=REPO_ROOT,
-                env=self.environment,
-                stdout=subprocess.PIPE if stdout_pipe else log,
-                stderr=log,
-                text=True,
-                start_new_session=True,
-            )
-        finally:
-            log.close()
-        service = Service(name, process, log_path)
-        self.services.append(service)
-        return service
-
-    def stop(self) -> None:
-        """SIGTERM every child, newest first; SIGKILL what is still running after the grace period."""
-        for service in reversed(self.services):
-            if service.process.poll() is None:
-                service.process.terminate()
-        deadline = time.monotonic() + STOP_GRACE
-        for service in reversed(self.services):
-            try:
-                service.process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                console.print(f"[yellow]{service.name} did not stop within {STOP_GRACE:.0f} s; killing it[/]")
-                service.process.kill()
-                service.process.wait()
-            if service.process.stdout is not None:
-                service.process.stdout.close()
-        self.services.clear()
-
-
-def read_first_line(service: Service, deadline: float) -> str:
-    """The first stdout line of a child, or DemoFailed if it exits or stays silent too long."""
-    stdout = service.process.stdout
-    assert stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if selector.select(timeout=0.2):
-                line = stdout.readline()
-                if line:
-                    return line
-            if service.process.poll() is not None:
-                break
-    raise DemoFailed(f"{service.name} did not start:\n{service.log_tail()}")
-
-
-def wait_serving(service: Service, target: str, deadline: float) -> None:
-    """Ask the gRPC health service until it reports SERVING; fail fast if the process exits."""
-    request = health_pb2.HealthCheckRequest()
-    # Retry the connection every 0.1-0.5 s rather than with gRPC's default back-off of up to minutes.
-    options = [
-        ("grpc.initial_reconnect_backoff_ms", 100),
-        ("grpc.min_reconnect_backoff_ms", 100),
-        ("grpc.max_reconnect_backoff_ms", 500),
-    ]
-    with grpc.insecure_channel(target, options=options) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while (remaining := deadline - time.monotonic()) > 0:
-            if service.process.poll() is not None:
-                raise DemoFailed(
-                    f"{service.name} exited with {service.process.returncode}:\n{service.log_tail()}"
-                )
-            try:
-                # wait_for_ready: until the port listens, each attempt waits for it instead of failing.
-                status = health.Check(request, timeout=min(0.5, remaining), wait_for_ready=True).status
-            except grpc.RpcError as error:
-                if error.code() not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
-                    raise DemoFailed(f"{service.name} health check failed: {error.details()}") from error
-                continue
-            if status == health_pb2.HealthCheckResponse.SERVING:
-                return
-            time.sleep(0.1)  # Listening but still starting up.
-    raise DemoFailed(f"{service.name} was not SERVING within {START_DEADLINE:.0f} s:\n{service.log_tail()}")
-
-
 @dataclass(frozen=True)
 class Stack:
     """What the demo talks to."""
@@ -217,39 +102,33 @@ class Stack:
     sync_target: str
 
 
-def start_stack(processes: Processes, *, schools: int, teachers: int, seed: int) -> Stack:
+def start_stack(processes: ProcessGroup, *, schools: int, teachers: int, seed: int) -> Stack:
     """Sandbox, roster service and sync service, each SERVING before the next one starts."""
     deadline = time.monotonic() + START_DEADLINE
+
+    def left() -> float:
+        return max(0.0, deadline - time.monotonic())
+
     sandbox = processes.start(
         "sandbox",
-        [
-            "-m",
-            "services.oneroster_sandbox",
-            "--port",
-            "0",
-            "--seed",
-            str(seed),
-            "--schools",
-            str(schools),
-            "--teachers",
-            str(teachers),
-        ],
-        stdout_pipe=True,
+        "services.oneroster_sandbox",
+        *("--port", "0", "--seed", str(seed), "--schools", str(schools), "--teachers", str(teachers)),
+        capture_stdout=True,
     )
-    info: dict[str, Any] = json.loads(read_first_line(sandbox, deadline))
+    info: dict[str, Any] = json.loads(first_line(sandbox, deadline=left()))
     console.print(f"OneRoster sandbox   {info['server_url']}  ({schools} schools, {teachers:,} teachers)")
 
-    roster_target = f"127.0.0.1:{free_port()}"
+    roster_target = free_address()
     processes.environment["EW_ROSTER_LISTEN_ADDRESS"] = roster_target
-    roster = processes.start("roster", ["-m", "services.roster"])
-    wait_serving(roster, roster_target, deadline)
+    roster = processes.start("roster", "services.roster")
+    wait_serving(roster, roster_target, deadline=left())
     console.print(f"Roster service      {roster_target}")
 
-    sync_target = f"127.0.0.1:{free_port()}"
+    sync_target = free_address()
     processes.environment["EW_SYNC_LISTEN_ADDRESS"] = sync_target
     processes.environment["EW_SYNC_ROSTER_TARGET"] = roster_target
-    sync = processes.start("sync", ["-m", "services.sync"])
-    wait_serving(sync, sync_target, deadline)
+    sync = processes.start("sync", "services.sync")
+    wait_serving(sync, sync_target, deadline=left())
     console.print(f"Sync service        {sync_target}")
     return Stack(info, roster_target, sync_target)
 
@@ -289,23 +168,7 @@ class SandboxAdmin:
 
 def active_schools(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
     """ClassLink's active schools, by name."""
-    schools = [o for o in snapshot["orgs"] if o["type"] == "school" and o["status"] == "active"]
-    return sorted(schools, key=lambda o: (o["name"], o["sourcedId"]))
-
-
-def syncable_teachers(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
-    """Active teachers a sync adds to EW: enabled, with a valid email no other user shares."""
-    emails = Counter((u["email"] or "").strip().lower() for u in snapshot["users"])
-    return [
-        u
-        for u in snapshot["users"]
-        if u["role"] == "teacher"
-        and u["status"] == "active"
-        and u["enabledUser"]
-        and u["email"]
-        and _EMAIL.match(u["email"].strip())
-        and emails[u["email"].strip().lower()] == 1
-    ]
+    return sorted(truth.active_schools(snapshot), key=lambda o: (o["name"], o["sourcedId"]))
 
 
 def step(title: str) -> None:
@@ -425,11 +288,17 @@ def demo(stack: Stack, *, user_token: str, service_token: str) -> None:
                 )
 
             step(f"6. Meanwhile in ClassLink: {TEACHERS_LEAVING} teachers leave, a school is renamed")
-            leaving = syncable_teachers(snapshot)[:TEACHERS_LEAVING]
+            # Each leaver is a person EW holds: every ClassLink row of that person leaves.
+            leaving_people = truth.people(snapshot)[:TEACHERS_LEAVING]
+            leaving = [rows[0] for rows in leaving_people]
             renamed_from = suggested.classlink_school_name
             renamed_to = f"{renamed_from} Academy"
             admin.change(
-                [{"op": "remove_user", "sourcedId": t["sourcedId"]} for t in leaving]
+                [
+                    {"op": "remove_user", "sourcedId": row["sourcedId"]}
+                    for rows in leaving_people
+                    for row in rows
+                ]
                 + [
                     {
                         "op": "update_school",
@@ -516,9 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     os.environ.update(dev_environment(workdir))
-    pythonpath = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "clients" / "src")])
-    environment = dict(os.environ, PYTHONPATH=pythonpath)
-    processes = Processes(workdir, environment)
+    processes = ProcessGroup(workdir, base_environment({}))
     with terminate_on_sigterm():
         try:
             auth = AuthSettings()
@@ -536,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.serve:
                 wait_for_interrupt(stack, user_token)
             return 0
-        except (DemoFailed, RosterError, httpx.HTTPError) as error:
+        except (DemoFailed, ProcessFailed, RosterError, httpx.HTTPError) as error:
             console.print(f"[bold red]Demo failed: {error}[/]")
             console.print(f"Logs: {workdir}")
             return 1

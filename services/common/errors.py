@@ -146,3 +146,20 @@ class ResourceExhausted(DomainError):
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     default_reason = "RESOURCE_EXHAUSTED"
+
+
+def bad_field(field: str, description: str) -> InvalidArgument:
+    """INVALID_ARGUMENT for one field (the shape every service's request checks use)."""
+    return InvalidArgument.for_fields([FieldViolation(field, description)])
+
+
+def check_page_size(value: int, *, default: int, maximum: int) -> int:
+    """The page size a List call asked for: ``default`` when 0, coerced down to ``maximum``, never negative.
+
+    AIP-158: document the default and the maximum, coerce larger sizes down, refuse negative ones.
+    """
+    if value < 0:
+        raise bad_field("page_size", f"must not be negative, got {value}")
+    if value == 0:
+        return default
+    return min(value, maximum)

@@ -16,7 +16,15 @@ from dataclasses import dataclass, fields
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from services.common.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from services.common.errors import (
+    Aborted,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    bad_field,
+    check_page_size,
+)
 from services.roster import repository as repo
 from services.roster.domain import (
     ArchiveTeacherChange,
@@ -46,11 +54,9 @@ from services.roster.validation import (
     check_each,
     check_email,
     check_name,
-    check_page_size,
     check_text,
     check_uuid,
     email_key,
-    violation,
 )
 
 log = logging.getLogger(__name__)
@@ -86,7 +92,7 @@ def _check_change(index: int, change: Change) -> None:
             elif school.school_ref is not None:
                 check_text(school.school_ref, f"{field}.schools[{n}].school_ref")
             else:
-                raise violation(f"{field}.schools[{n}]", "set school_id or school_ref")
+                raise bad_field(f"{field}.schools[{n}]", "set school_id or school_ref")
     elif isinstance(change, ArchiveTeacherChange):
         check_uuid(change.teacher_id, f"{prefix}.archive_teacher.teacher_id")
         check_text(change.reason, f"{prefix}.archive_teacher.reason", maximum=MAX_REASON)
@@ -375,7 +381,7 @@ class ChangeSetUseCases:
     ) -> ChangeSet:
         """Stage one batch; a batch number staged before is a no-op."""
         if not 1 <= batch_number <= MAX_BATCH_NUMBER:
-            raise violation("batch_number", f"must be between 1 and {MAX_BATCH_NUMBER}, got {batch_number}")
+            raise bad_field("batch_number", f"must be between 1 and {MAX_BATCH_NUMBER}, got {batch_number}")
         check_batch_size(len(changes), "changes")
         check_each(changes, _check_change)
         self._check_batch_duplicates(changes)
@@ -415,7 +421,7 @@ class ChangeSetUseCases:
                 conn, change_set_id, [c.ref for c in changes if isinstance(c, CreateSchoolChange)]
             )
         if schools:
-            raise violation(
+            raise bad_field(
                 "changes.create_school.ref", f"refs already staged in this change set: {sorted(schools)[:10]}"
             )
         if clashes:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.roster.validation import check_district_id, check_uuid, violation
+from services.common.errors import bad_field
+from services.roster.validation import check_district_id, check_uuid
 
 
 def _parts(name: str, field: str, collection: str | None) -> list[str]:
@@ -11,7 +12,7 @@ def _parts(name: str, field: str, collection: str | None) -> list[str]:
     size = 4 if collection else 2
     if len(parts) != size or parts[0] != "districts" or (collection and parts[2] != collection):
         shown = name[:120] if name else "an empty string"
-        raise violation(field, f"expected a resource name like {expected!r}, got {shown!r}")
+        raise bad_field(field, f"expected a resource name like {expected!r}, got {shown!r}")
     check_district_id(parts[1], field)
     return parts
 

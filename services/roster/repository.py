@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
+from services.common.db import UTCDateTime
 from services.roster import models
 from services.roster.domain import (
     ChangeCounts,
@@ -593,7 +594,7 @@ def apply_change_set(
     """
     s, t = staged_teachers.c, teachers.c
     mine = s.change_set_id == change_set_id
-    stamp = literal(now, models.UTCDateTime())
+    stamp = literal(now, UTCDateTime())
 
     school_select = select(
         staged_schools.c.school_id, literal(district_id), staged_schools.c.display_name, stamp, stamp

@@ -18,14 +18,15 @@ from sqlalchemy import Engine
 
 from services.common.auth import AuthSettings, TokenVerifier
 from services.common.auth_interceptor import AuthInterceptor
+from services.common.clock import Clock, utc_now
 from services.common.grpc_errors import ErrorInterceptor
+from services.common.pagetokens import RosterPageTokens
 from services.common.tls import TlsSettings, add_server_port
 from services.roster.changesets import ChangeSetUseCases
 from services.roster.db import roster_engine
-from services.roster.pagetokens import PageTokens
 from services.roster.servicer import RosterServicer
 from services.roster.settings import RosterSettings
-from services.roster.usecases import Clock, RosterUseCases, Store, utc_now
+from services.roster.usecases import RosterUseCases, Store
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def create_server(
     verifier = TokenVerifier(auth or AuthSettings())
     tls = tls or TlsSettings()
     engine = engine or roster_engine(settings.database_url)
-    store = Store(engine, clock, PageTokens(settings.page_token_key.get_secret_value().encode()))
+    store = Store(engine, clock, RosterPageTokens(settings.page_token_key.get_secret_value().encode()))
     change_sets = ChangeSetUseCases(store, settings.change_set_ttl)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="roster-rpc"),

@@ -10,11 +10,12 @@ from ew.roster.v1 import roster_service_pb2 as rpc
 from ew.roster.v1 import roster_service_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.common.errors import bad_field
 from services.roster import domain, names
 from services.roster.access import Action, authorize
 from services.roster.changesets import ChangeSetUseCases
 from services.roster.usecases import RosterUseCases
-from services.roster.validation import check_district_id, check_optional_uuid, check_text, violation
+from services.roster.validation import check_district_id, check_optional_uuid, check_text
 
 _TEACHER_STATES = {
     domain.TeacherState.ACTIVE: pb.TEACHER_STATE_ACTIVE,
@@ -115,7 +116,7 @@ def _teacher_state(value: int) -> domain.TeacherState | None:
     for state, number in _TEACHER_STATES.items():
         if number == value:
             return state
-    raise violation("state", f"unknown teacher state {value}")
+    raise bad_field("state", f"unknown teacher state {value}")
 
 
 def _change(index: int, change: pb.Change) -> domain.Change:
@@ -143,7 +144,7 @@ def _change(index: int, change: pb.Change) -> domain.Change:
         )
     if kind == "reactivate_teacher":
         return domain.ReactivateTeacherChange(teacher_id=change.reactivate_teacher.teacher_id)
-    raise violation(
+    raise bad_field(
         f"changes[{index}]", "set one of create_school, upsert_teacher, archive_teacher, reactivate_teacher"
     )
 

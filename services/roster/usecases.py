@@ -15,13 +15,16 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from services.common.clock import Clock
 from services.common.errors import (
     AlreadyExists,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
+    check_page_size,
 )
+from services.common.pagetokens import RosterPageTokens
 from services.roster import repository as repo
 from services.roster.domain import (
     District,
@@ -33,7 +36,6 @@ from services.roster.domain import (
     TeacherState,
 )
 from services.roster.ids import new_id
-from services.roster.pagetokens import PageTokens
 from services.roster.teacher_diff import TEACHER_FIELDS, diff_teacher
 from services.roster.validation import (
     MAX_REASON,
@@ -41,23 +43,16 @@ from services.roster.validation import (
     check_each,
     check_email,
     check_name,
-    check_page_size,
     check_text,
     check_uuid,
     email_key,
 )
 
-Clock = Callable[[], dt.datetime]
 T = TypeVar("T")
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 # Concurrent writers of one email meet at the unique constraint; the loser re-reads and retries.
 WRITE_ATTEMPTS = 5
-
-
-def utc_now() -> dt.datetime:
-    """The current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -66,7 +61,7 @@ class Store:
 
     engine: Engine
     clock: Clock
-    tokens: PageTokens
+    tokens: RosterPageTokens
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

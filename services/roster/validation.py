@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from services.common.errors import FieldViolation, InvalidArgument
+from services.common.errors import FieldViolation, InvalidArgument, bad_field
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -23,11 +23,6 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def violation(field: str, description: str) -> InvalidArgument:
-    """An INVALID_ARGUMENT for one field."""
-    return InvalidArgument.for_fields([FieldViolation(field, description)])
-
-
 def email_key(email: str) -> str:
     """The form emails are compared in: trimmed and case-folded."""
     return email.strip().casefold()
@@ -36,7 +31,7 @@ def email_key(email: str) -> str:
 def check_district_id(value: str, field: str) -> str:
     """A district id: 1 to 64 letters, digits, '-' or '_'."""
     if not DISTRICT_ID.fullmatch(value):
-        raise violation(field, f"district id {value[:80]!r} must be 1 to 64 letters, digits, '-' or '_'")
+        raise bad_field(field, f"district id {value[:80]!r} must be 1 to 64 letters, digits, '-' or '_'")
     return value
 
 
@@ -45,9 +40,9 @@ def check_uuid(value: str, field: str) -> str:
     try:
         parsed = uuid.UUID(value)
     except ValueError:
-        raise violation(field, f"{value[:80]!r} is not a UUID") from None
+        raise bad_field(field, f"{value[:80]!r} is not a UUID") from None
     if str(parsed) != value:
-        raise violation(field, f"{value[:80]!r} is not a UUID in canonical lowercase form")
+        raise bad_field(field, f"{value[:80]!r} is not a UUID in canonical lowercase form")
     return value
 
 
@@ -59,9 +54,9 @@ def check_optional_uuid(value: str, field: str) -> str | None:
 def check_text(value: str, field: str, *, maximum: int = MAX_NAME, required: bool = True) -> str:
     """Text of at most ``maximum`` characters; when required, not blank."""
     if required and not value.strip():
-        raise violation(field, "is required")
+        raise bad_field(field, "is required")
     if len(value) > maximum:
-        raise violation(field, f"is {len(value)} characters long; at most {maximum} are allowed")
+        raise bad_field(field, f"is {len(value)} characters long; at most {maximum} are allowed")
     return value
 
 
@@ -69,7 +64,7 @@ def check_printable(value: str, field: str) -> str:
     """Text without control characters (U+0000–U+001F, U+007F–U+009F), which the error locates."""
     found = CONTROL.search(value)
     if found is not None:
-        raise violation(
+        raise bad_field(
             field, f"contains the control character U+{ord(found.group()):04X} at position {found.start()}"
         )
     return value
@@ -85,10 +80,10 @@ def check_email(value: str, field: str) -> str:
     """An email address as given (trimmed), printable, with one @ and a dotted domain."""
     trimmed = value.strip()
     if not trimmed:
-        raise violation(field, "is required")
+        raise bad_field(field, "is required")
     check_printable(value, field)
     if len(trimmed) > MAX_EMAIL or not EMAIL.fullmatch(trimmed):
-        raise violation(field, f"{trimmed[:80]!r} is not a valid email address")
+        raise bad_field(field, f"{trimmed[:80]!r} is not a valid email address")
     return trimmed
 
 
@@ -109,15 +104,6 @@ def check_each(items: Sequence[T], check: Callable[[int, T], R]) -> list[R]:
 def check_batch_size(count: int, field: str, maximum: int = MAX_BATCH) -> None:
     """A batch of 1 to ``maximum`` items."""
     if count == 0:
-        raise violation(field, "must hold at least one item")
+        raise bad_field(field, "must hold at least one item")
     if count > maximum:
-        raise violation(field, f"holds {count} items; at most {maximum} are allowed per call")
-
-
-def check_page_size(value: int, *, default: int, maximum: int) -> int:
-    """The page size to use: default when 0, coerced down to the maximum, never negative."""
-    if value < 0:
-        raise violation("page_size", f"must not be negative, got {value}")
-    if value == 0:
-        return default
-    return min(value, maximum)
+        raise bad_field(field, f"holds {count} items; at most {maximum} are allowed per call")

@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from services.common.db import make_engine
+from services.sync.api.server import serve
 from services.sync.app import create_app
 from services.sync.migrate import upgrade
-from services.sync.server import serve
 from services.sync.settings import load_settings
 
 

@@ -8,7 +8,6 @@ both use it; asyncio clients are made on demand by the code that runs them (``ne
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -20,23 +19,18 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.auth import AuthSettings, ServiceTokenProvider
+from services.common.clock import Clock, utc_now
 from services.common.db import make_engine
 from services.common.redaction import RedactingFilter, install_redaction
 from services.common.secrets import SecretBox, SecretSettings
 from services.common.tls import TlsSettings
-from services.sync.broker import create_broker
 from services.sync.oneroster import OneRosterClient, ServerConfig
 from services.sync.oneroster.transport import WaitObserver
+from services.sync.runs.broker import create_broker
 from services.sync.runs.notifier import Notifier, create_notifier
 from services.sync.settings import SyncSettings
 
-Clock = Callable[[], dt.datetime]
 T = TypeVar("T")
-
-
-def utc_now() -> dt.datetime:
-    """The current time, timezone-aware."""
-    return dt.datetime.now(dt.UTC)
 
 
 class RosterClientTlsSettings(TlsSettings):
@@ -83,8 +77,10 @@ class App:
     def oneroster_client(
         self, config: ServerConfig, *, on_wait: WaitObserver | None = None
     ) -> OneRosterClient:
-        """A OneRoster client for one district's server (use as an async context manager); ``on_wait``
-        hears each wait the server asks for."""
+        """A OneRoster client for one district's server (use as an async context manager).
+
+        ``on_wait`` hears each wait the server asks for.
+        """
         return OneRosterClient(config, on_wait=on_wait)
 
     def close(self) -> None:

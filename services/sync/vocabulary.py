@@ -1,6 +1,6 @@
 """The sync service's domain enumerations, each defined once.
 
-The planner, the store (as plain strings) and the API (through ``services.sync.proto_enums``) all
+The planner, the store (as plain strings) and the API (through ``services.sync.api.proto_enums``) all
 use these classes; a value's name is its stored form and, behind the enum's prefix, its proto name.
 """
 

@@ -1,58 +1,6 @@
-"""``python -m services.sync.worker``: a Dramatiq worker process for sync runs (Redis broker).
+"""``python -m services.sync.worker``: the sync worker process (see ``services.sync.runs.worker``)."""
 
-Equivalent to ``dramatiq services.sync.tasks --queues sync``, plus a recovery pass at startup and
-every ``EW_SYNC_RECOVERY_INTERVAL_SECONDS`` so runs of a worker that died are settled even when no
-sync server runs recovery. Stops gracefully on SIGINT/SIGTERM (the run in progress finishes first,
-up to the time limit of the stop).
-"""
-
-from __future__ import annotations
-
-import asyncio
-import logging
-import signal
-import threading
-from types import FrameType
-
-from dramatiq import Worker
-
-from services.sync import broker, tasks
-from services.sync.runs import recovery
-
-logger = logging.getLogger(__name__)
-
-STOP_TIMEOUT_MS = 60_000
-
-
-def main() -> None:
-    """Run the worker until a signal stops it."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if broker.is_embedded():
-        raise SystemExit(
-            "EW_BROKER_URL is empty: runs execute inside the sync server (stub broker); "
-            "set EW_BROKER_URL=redis://… to run a separate worker."
-        )
-    app = tasks.worker_app()
-    stopping = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    asyncio.run(recovery.recover(app, tasks.enqueue_run))
-    worker = Worker(app.broker, queues={tasks.QUEUE}, worker_threads=app.settings.worker_threads)
-    worker.start()
-    logger.info("sync worker started (%d threads)", app.settings.worker_threads)
-    while not stopping.wait(app.settings.recovery_interval_seconds):
-        try:
-            asyncio.run(recovery.recover(app, tasks.enqueue_run))
-        except Exception:
-            logger.exception("sync run recovery pass failed")
-    logger.info("sync worker stopping")
-    worker.stop(STOP_TIMEOUT_MS)
-    app.close()
-
+from services.sync.runs.worker import main
 
 if __name__ == "__main__":
     main()

@@ -14,8 +14,8 @@ from ew.client.sync import SyncClient
 
 from services.common.auth import AuthSettings, Role, ServiceTokenProvider
 from services.common.devtoken import mint_dev_token
+from services.common.processes import ProcessGroup, base_environment, free_address, wait_serving
 from tests.support.deployment import DISTRICT, Deployment
-from tests.support.processes import ProcessGroup, base_environment, free_address, wait_serving
 from tests.support.sandbox import SandboxHandle, start_sandbox
 
 

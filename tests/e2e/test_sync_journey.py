@@ -13,15 +13,15 @@ import pytest
 from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2
 
-from services.sync.emails import email_key
-from tests.support.deployment import Deployment
-from tests.support.roster_model import (
+from services.oneroster_sandbox.truth import (
     TeacherRow,
     active_schools,
     ew_teachers,
     expected_active,
     syncable_teachers,
 )
+from services.sync.planning.emails import email_key
+from tests.support.deployment import Deployment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

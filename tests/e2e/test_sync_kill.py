@@ -12,9 +12,9 @@ import pytest
 from ew.client.roster import RosterClient
 from ew.sync.v1 import sync_pb2
 
+from services.oneroster_sandbox.truth import active_schools, ew_teachers, syncable_teachers
 from services.sync.runs.recovery import WORKER_DIED
 from tests.support.deployment import Deployment
-from tests.support.roster_model import active_schools, ew_teachers, syncable_teachers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

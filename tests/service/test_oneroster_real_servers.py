@@ -13,9 +13,9 @@ import pytest
 from ew.client.errors import FailedPreconditionError, InvalidArgumentError
 from ew.sync.v1 import sync_pb2
 
-from services.sync.connections import oneroster_failure
 from services.sync.oneroster import OneRosterClient, RetryPolicy, Roster, RowProblem, ServerConfig, Version
 from services.sync.oneroster.errors import MalformedResponseError, ServerError, WaitTooLongError
+from services.sync.setup.oneroster_adapter import oneroster_failure
 from tests.support.sandbox import FAST_RETRY, SandboxHandle, start_sandbox
 from tests.support.sync_stack import sync_stack
 

@@ -17,10 +17,10 @@ from ew.client.sync import SyncClient
 from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2
 
-from services.sync.emails import email_key
-from services.sync.person_names import name_key
+from services.oneroster_sandbox.truth import syncable_teachers
+from services.sync.planning.emails import email_key
+from services.sync.planning.person_names import name_key
 from services.sync.store import links
-from tests.support.roster_model import syncable_teachers
 from tests.support.sync_stack import SyncStack, sync_stack
 
 pytestmark = pytest.mark.timeout(180)

@@ -8,7 +8,7 @@ import pytest
 from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2
 
-from services.sync.emails import email_key
+from services.sync.planning.emails import email_key
 from tests.support.sync_stack import SyncStack, sync_stack
 
 pytestmark = pytest.mark.timeout(120)

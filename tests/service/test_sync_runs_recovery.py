@@ -15,9 +15,8 @@ from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2
 from sqlalchemy import delete, select, update
 
-from services.sync import tasks
-from services.sync.runs import recovery, repository
-from services.sync.runs.progress import utcnow
+from services.common.clock import utc_now as utcnow
+from services.sync.runs import recovery, repository, tasks
 from services.sync.store import links, mappings
 from services.sync.store.models import Connection, SchoolMapping, SyncRun, SyncRunEvent, TeacherLink
 from services.sync.vocabulary import MappingOrigin, SyncRunState, SyncTrigger

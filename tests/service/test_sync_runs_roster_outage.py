@@ -16,9 +16,8 @@ from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2
 from sqlalchemy import update
 
-from services.sync import tasks
-from services.sync.runs import executor, recovery
-from services.sync.runs.progress import utcnow
+from services.common.clock import utc_now as utcnow
+from services.sync.runs import executor, recovery, tasks
 from services.sync.store.models import SyncRun
 from tests.support.roster import StopOnCall, restarted_roster
 from tests.support.sync_stack import SyncStack, sync_stack

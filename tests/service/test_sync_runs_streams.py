@@ -12,7 +12,7 @@ from dramatiq.brokers.stub import StubBroker
 from ew.client.sync import RunEvents
 from ew.sync.v1 import sync_pb2
 
-from services.sync import tasks
+from services.sync.runs import tasks
 from services.sync.runs.executor import execute_run
 from services.sync.store.models import SyncRun
 from tests.support.sync_stack import SyncStack, sync_stack

@@ -16,7 +16,7 @@ from ew.client.errors import FailedPreconditionError, InvalidArgumentError
 from ew.sync.v1 import sync_pb2
 
 from services.common.redaction import REDACTED
-from services.sync.connections import redaction_owner
+from services.sync.setup.oneroster_adapter import redaction_owner
 from services.sync.store.models import Connection
 from tests.conftest import DatabaseFactory
 from tests.support.sandbox import SandboxHandle, start_sandbox

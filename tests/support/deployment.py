@@ -15,7 +15,7 @@ from ew.client.roster import RosterClient
 from ew.client.sync import SyncClient
 from ew.sync.v1 import sync_pb2
 
-from tests.support.processes import (
+from services.common.processes import (
     Child,
     ProcessGroup,
     wait_for_log,

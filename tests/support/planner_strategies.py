@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from services.sync.planner import (
+from services.sync.planning.planner import (
     EwTeacher,
     MappingOrigin,
     MappingState,

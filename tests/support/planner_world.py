@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from services.sync.planner import (
+from services.sync.planning.planner import (
     Approval,
     EwRoster,
     EwSchool,

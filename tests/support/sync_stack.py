@@ -24,9 +24,9 @@ from services.common.auth import AuthSettings, Role
 from services.common.db import make_engine
 from services.common.devtoken import mint_dev_token
 from services.common.secrets import DEV_SECRET_KEY, SecretBox
+from services.sync.api.server import SERVICE_NAME, SyncServer, create_server
 from services.sync.app import App, create_app
 from services.sync.migrate import upgrade
-from services.sync.server import SERVICE_NAME, SyncServer, create_server
 from services.sync.settings import SyncSettings
 from tests.support.pki import Pki
 from tests.support.roster import Roster, dev_auth, running_roster

@@ -1,9 +1,9 @@
 """Properties of both page-token codecs over generated queries, cursors and tampered tokens (Hypothesis).
 
-The roster's tokens (``services.roster.pagetokens``) carry a keyset cursor bound to the query that
-produced it; the sync service's (``services.sync.pagetokens``) carry any JSON value bound to one
-list and one district. A caller relies on three things: a token it was given resumes exactly where
-it stopped; a token from another query, list, district or server key is refused with
+The roster's tokens (``RosterPageTokens`` in ``services.common.pagetokens``) carry a keyset cursor
+bound to the query that produced it; the sync service's (``SyncPageTokens``) carry any JSON value
+bound to one list and one district. A caller relies on three things: a token it was given resumes
+exactly where it stopped; a token from another query, list, district or server key is refused with
 INVALID_ARGUMENT (never misread as a cursor of this query); and a damaged token is refused with
 INVALID_ARGUMENT, never accepted and never a crash that would surface as INTERNAL.
 
@@ -26,8 +26,8 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from services.common.errors import DomainError, InvalidArgument
-from services.roster.pagetokens import PageTokens as RosterTokens
-from services.sync.pagetokens import PageTokens as SyncTokens
+from services.common.pagetokens import RosterPageTokens as RosterTokens
+from services.common.pagetokens import SyncPageTokens as SyncTokens
 
 BASE64URL = string.ascii_letters + string.digits + "-_"
 CONFUSING = "+/=."

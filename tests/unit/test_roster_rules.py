@@ -9,15 +9,14 @@ import os
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from services.common.errors import FieldViolation, InvalidArgument, clip
+from services.common.errors import FieldViolation, InvalidArgument, check_page_size, clip
 from services.common.grpc_errors import to_status
+from services.common.pagetokens import RosterPageTokens as PageTokens
 from services.roster import migrate
-from services.roster.pagetokens import PageTokens
 from services.roster.settings import load_settings
 from services.roster.validation import (
     check_email,
     check_name,
-    check_page_size,
     check_printable,
     check_uuid,
     email_key,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.sync.matching import (
+from services.sync.planning.matching import (
     Level,
     SuggestionIndex,
     auto_map,

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from ew.sync.v1 import sync_pb2
-
-from services.sync.plan_records import guard_from_json, summary_from_json, to_json
+from services.sync.store.plan_records import guard_from_json, summary_from_json, to_json
 
 # As an older release stored them: `teachers_moved` and `archive_limit` were later renamed or dropped,
 # and `SKIP_REASON_NO_ORG` is an enum value the current proto does not have.

@@ -10,10 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.sync.plan_records import guard_from_json, item_message, save_plan, summary_from_json
-from services.sync.planner import PlanItemData, plan_items
-from services.sync.proto_enums import to_proto
+from services.sync.api.plan_messages import item_message
+from services.sync.api.proto_enums import to_proto
+from services.sync.planning.planner import PlanItemData, plan_items
 from services.sync.store import plans
+from services.sync.store.plan_records import guard_from_json, save_plan, summary_from_json
 from services.sync.vocabulary import PlanItemKind, PlanPurpose
 from tests.support.planner_strategies import worlds
 from tests.support.planner_world import World

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from services.sync.emails import email_key, is_valid_email
-from services.sync.planner import (
+from services.sync.planning.emails import email_key, is_valid_email
+from services.sync.planning.planner import (
     DISABLED_IN_CLASSLINK,
     NO_LONGER_IN_CLASSLINK,
     TOBEDELETED_IN_CLASSLINK,

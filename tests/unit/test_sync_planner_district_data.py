@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.sync.planner import (
+from services.sync.planning.planner import (
     Approval,
     EwTeacher,
     GuardConfig,

@@ -12,8 +12,8 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.sync.emails import email_key
-from services.sync.planner import (
+from services.sync.planning.emails import email_key
+from services.sync.planning.planner import (
     Approval,
     GuardConfig,
     MappingOrigin,

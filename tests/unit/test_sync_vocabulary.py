@@ -13,7 +13,7 @@ from sqlalchemy import Engine, Enum, literal, select
 
 import services.sync
 from services.sync import vocabulary
-from services.sync.proto_enums import API_ONLY_VALUES, PROTO_ENUMS, from_proto, to_proto
+from services.sync.api.proto_enums import API_ONLY_VALUES, PROTO_ENUMS, from_proto, to_proto
 from services.sync.store.models import Base
 
 VOCABULARY = [

@@ -8,8 +8,8 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
-from services.common.db import make_engine
-from services.roster.models import Base, UTCDateTime
+from services.common.db import UTCDateTime, make_engine
+from services.roster.models import Base
 
 config = context.config
 

@@ -72,7 +72,8 @@ class Timeouts:
     pool: float = 30.0
 
 
-def _strip_base_path(url: str) -> str:
+def strip_base_path(url: str) -> str:
+    """``url`` without a trailing OneRoster base path (``/ims/oneroster/...``) or slash."""
     url = url.rstrip("/")
     for version in Version:
         if url.endswith(version.base_path):
@@ -107,7 +108,7 @@ class ServerConfig:
             raise ValueError("concurrency must be at least 1")
         if self.max_restarts < 0:
             raise ValueError("max_restarts must not be negative")
-        object.__setattr__(self, "server_url", _strip_base_path(self.server_url))
+        object.__setattr__(self, "server_url", strip_base_path(self.server_url))
 
     @property
     def base_url(self) -> str:

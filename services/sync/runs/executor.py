@@ -40,18 +40,20 @@ from ew.client.errors import (
 )
 from ew.client.roster import AsyncRosterClient
 from ew.roster.v1 import roster_pb2
+from sqlalchemy.orm import Session
 
 from services.common.errors import DomainError
-from services.sync import ew_roster, plan_records, planner, source_roster
-from services.sync.connections import oneroster_failure, server_config
+from services.sync.api.plan_messages import guard_message, summary_message
 from services.sync.oneroster import Roster, ServerConfig
 from services.sync.oneroster.errors import OneRosterError, wait_seconds
+from services.sync.planning import ew_roster, planner, source_roster
+from services.sync.planning.sync_state import sync_state
 from services.sync.runs import bookkeeping, journal, repository
-from services.sync.runs.progress import ProgressReporter, utcnow
+from services.sync.runs.progress import ProgressReporter
 from services.sync.runs.repository import RunLost
-from services.sync.store import connections
+from services.sync.setup.oneroster_adapter import oneroster_failure, server_config
+from services.sync.store import connections, plan_records
 from services.sync.store.models import SyncRun
-from services.sync.sync_state import sync_state
 from services.sync.vocabulary import PlanPurpose, SyncPhase, SyncRunState
 
 if TYPE_CHECKING:
@@ -108,7 +110,7 @@ def new_worker_id() -> str:
 
 
 def _summary_json(plan: planner.Plan) -> str:
-    return plan_records.to_json(plan_records.summary_message(plan.summary))
+    return plan_records.to_json(summary_message(plan.summary))
 
 
 def _batches(changes: Sequence[roster_pb2.Change]) -> Iterable[Sequence[roster_pb2.Change]]:
@@ -178,11 +180,12 @@ class RunExecution:
     async def execute(self) -> None:
         """Run every phase; raises RunFailed, RunLost or CommitUnknown when it cannot finish."""
         self.reporter.enter(SyncPhase.CONNECTING)
-        with self.app.sessions() as session:
-            connection = connections.get_connection(session, self.district_id)
-            if connection is None:
-                raise RunFailed(NOT_CONNECTED)
-            config = server_config(self.app, connection)
+        connection = await self.app.transaction(
+            lambda session: connections.get_connection(session, self.district_id)
+        )
+        if connection is None:
+            raise RunFailed(NOT_CONNECTED)
+        config = server_config(self.app, connection)
         roster = self.app.new_roster_client()
         try:
             # EW's side is read while ClassLink is pulled: both wait on other servers.
@@ -233,18 +236,18 @@ class RunExecution:
         source: planner.SourceRoster,
         ew_read: asyncio.Task[planner.EwRoster],
     ) -> None:
-        approved = self._approval()
+        approved = await self._approval()
         for attempt in range(MAX_PLAN_ATTEMPTS):
             self.reporter.enter(SyncPhase.PLANNING)
             # A re-plan reads EW again: the first commit failed because EW changed.
             ew = await ew_read if attempt == 0 else await ew_roster.read_ew_roster(roster, self.district_id)
-            plan = self._plan(source, ew, approved)
+            plan = await self._plan(source, ew, approved)
             if plan.guard.needs_review:
-                self._store_plan(plan)
-                self._finish_review(plan)
+                await self._store_plan(plan)
+                await self._finish_review(plan)
                 return
             # The journal is written while the batches travel; it must be stored before the commit.
-            stored = asyncio.ensure_future(asyncio.to_thread(self._store_plan, plan))
+            stored = asyncio.ensure_future(self._store_plan(plan))
             try:
                 outcome = await self._land(roster, plan, attempt, stored)
             except _RosterChanged:
@@ -253,7 +256,7 @@ class RunExecution:
                     continue
                 raise RunFailed(ROSTER_CHANGED) from None
             try:
-                self._finish_success(plan, source, outcome)
+                await self._finish_success(plan, source, outcome)
             except RunLost:
                 raise
             except Exception as error:
@@ -263,47 +266,50 @@ class RunExecution:
                 raise CommitUnknown(self.run.id) from error
             return
 
-    def _approval(self) -> planner.Approval | None:
-        if self.run.approved_run_id is None:
+    async def _approval(self) -> planner.Approval | None:
+        approved_run_id = self.run.approved_run_id
+        if approved_run_id is None:
             return None
-        with self.app.sessions() as session:
-            return journal.approval(session, self.run.approved_run_id)
+        return await self.app.transaction(lambda session: journal.approval(session, approved_run_id))
 
-    def _plan(
+    async def _plan(
         self,
         source: planner.SourceRoster,
         ew: planner.EwRoster,
         approved: planner.Approval | None,
     ) -> planner.Plan:
-        with self.app.sessions() as session:
-            state = sync_state(session, self.district_id, self.app.settings, approved)
+        state = await self.app.transaction(
+            lambda session: sync_state(session, self.district_id, self.app.settings, approved)
+        )
         plan = planner.plan_sync(source, ew, state)
         self.reporter.advance(1, 1)
         return plan
 
-    def _store_plan(self, plan: planner.Plan) -> None:
+    async def _store_plan(self, plan: planner.Plan) -> None:
         """Persist the plan as the run's journal: before review stops, and before the commit (recovery)."""
+        await self.app.transaction(lambda session: self._write_journal(session, plan))
+
+    def _write_journal(self, session: Session, plan: planner.Plan) -> None:
         plan_id = str(uuid.uuid4())
-        now = utcnow()
-        with self.app.sessions.begin() as session:
-            plan_records.save_plan(
-                session,
-                plan,
-                plan_id=plan_id,
-                district_id=self.district_id,
-                purpose=PlanPurpose.RUN,
-                now=now,
-                read_time=now,
-                expire_time=None,
-            )
-            repository.set_run_fields(
-                session,
-                self.run.id,
-                self.reporter.worker_id,
-                plan_id=plan_id,
-                summary_json=_summary_json(plan),
-                guard_json=plan_records.to_json(plan_records.guard_message(plan.guard)),
-            )
+        now = self.app.clock()
+        plan_records.save_plan(
+            session,
+            plan,
+            plan_id=plan_id,
+            district_id=self.district_id,
+            purpose=PlanPurpose.RUN,
+            now=now,
+            read_time=now,
+            expire_time=None,
+        )
+        repository.set_run_fields(
+            session,
+            self.run.id,
+            self.reporter.worker_id,
+            plan_id=plan_id,
+            summary_json=_summary_json(plan),
+            guard_json=plan_records.to_json(guard_message(plan.guard)),
+        )
 
     async def _land(
         self,
@@ -339,7 +345,7 @@ class RunExecution:
         except (UnavailableError, DeadlineExceededError) as error:
             raise RunFailed(ROSTER_UNAVAILABLE) from error
         name = change_set.name
-        self._record_change_set(name)
+        await self._record_change_set(name)
         try:
             await self._stage(roster, name, staging)
             await stored
@@ -350,9 +356,12 @@ class RunExecution:
             raise
         return await self._commit(roster, name)
 
-    def _record_change_set(self, name: str) -> None:
-        with self.app.sessions.begin() as session:
-            repository.set_run_fields(session, self.run.id, self.reporter.worker_id, change_set_name=name)
+    async def _record_change_set(self, name: str) -> None:
+        await self.app.transaction(
+            lambda session: repository.set_run_fields(
+                session, self.run.id, self.reporter.worker_id, change_set_name=name
+            )
+        )
 
     async def _stage(self, roster: AsyncRosterClient, name: str, staging: _Staging) -> None:
         """Stage every batch; schools first, since teachers name the schools staged before them."""
@@ -404,9 +413,13 @@ class RunExecution:
             # Nothing it staged can land without a commit, but an open change set holds the
             # roster's staged rows until its TTL: recovery retries the abandon.
             logger.warning("run %s: could not abandon %s; recovery retries", self.run.id, name, exc_info=True)
-            with contextlib.suppress(RunLost), self.app.sessions.begin() as session:
+            with contextlib.suppress(RunLost):
                 # A run recovery already settled had its change set abandoned by recovery.
-                repository.set_run_fields(session, self.run.id, self.reporter.worker_id, abandon_pending=True)
+                await self.app.transaction(
+                    lambda session: repository.set_run_fields(
+                        session, self.run.id, self.reporter.worker_id, abandon_pending=True
+                    )
+                )
 
     async def _commit(self, roster: AsyncRosterClient, name: str) -> bookkeeping.CommitOutcome:
         started = time.perf_counter()
@@ -421,7 +434,7 @@ class RunExecution:
             # administrator that nothing changed.
             state = await self._change_set_state(roster, name)
             if state is None:
-                self._roster_stopped_answering()
+                await self._roster_stopped_answering()
                 raise CommitUnknown(name) from error
             if state != roster_pb2.CHANGE_SET_STATE_COMMITTED:
                 await self._abandon(roster, name, "the commit failed")
@@ -431,18 +444,21 @@ class RunExecution:
         try:
             return await bookkeeping.read_outcome(roster, name)
         except RosterError as error:
-            self._roster_stopped_answering()
+            await self._roster_stopped_answering()
             raise CommitUnknown(name) from error
 
-    def _roster_stopped_answering(self) -> None:
+    async def _roster_stopped_answering(self) -> None:
         """Leave the run to recovery, saying why: the roster service is gone mid-commit.
 
         The heartbeat stops first, so the run goes stale and recovery settles it from the change
         set's state once the roster answers again; the event tells watchers what they wait for.
         """
         self.reporter.stop_heartbeat()
-        with self.app.sessions.begin() as session:
-            repository.set_run_fields(session, self.run.id, self.reporter.worker_id, commit_interrupted=True)
+        await self.app.transaction(
+            lambda session: repository.set_run_fields(
+                session, self.run.id, self.reporter.worker_id, commit_interrupted=True
+            )
+        )
         self.reporter.enter(SyncPhase.COMMITTING, message=ROSTER_STOPPED_ANSWERING)
 
     async def _change_set_state(
@@ -456,18 +472,19 @@ class RunExecution:
                 await asyncio.sleep(delay)
         return None
 
-    def _finish_review(self, plan: planner.Plan) -> None:
+    async def _finish_review(self, plan: planner.Plan) -> None:
         self.reporter.stop_heartbeat()
-        with self.app.sessions.begin() as session:
-            self.reporter.terminal_event(
+        await self.app.transaction(
+            lambda session: self.reporter.terminal_event(
                 session,
                 SyncRunState.NEEDS_REVIEW,
                 message=REVIEW_MESSAGE.format(guard=plan.guard.message),
                 summary_json=_summary_json(plan),
             )
+        )
         self.reporter.announce()
 
-    def _finish_success(
+    async def _finish_success(
         self,
         plan: planner.Plan,
         source: planner.SourceRoster,
@@ -477,8 +494,9 @@ class RunExecution:
         # SUCCEEDED its next beat is refused), so a long transaction never looks like a dead worker.
         started = time.perf_counter()
         names = {school.sourced_id: school.name for school in source.schools}
-        now = utcnow()
-        with self.app.sessions.begin() as session:
+        now = self.app.clock()
+
+        def record(session: Session) -> None:
             bookkeeping.record(
                 session,
                 self.district_id,
@@ -503,59 +521,65 @@ class RunExecution:
                 message=SUCCEEDED_MESSAGE,
                 summary_json=_summary_json(plan),
             )
+
+        await self.app.transaction(record)
         self.reporter.announce()
         self.reporter.stop_heartbeat()
         logger.info("run %s: bookkeeping written in %.1f s", self.run.id, time.perf_counter() - started)
 
 
-def claim(app: App, run_id: str, worker_id: str) -> SyncRun | None:
+async def claim(app: App, run_id: str, worker_id: str) -> SyncRun | None:
     """Take a QUEUED run for this worker; None when someone else has it (duplicate delivery)."""
-    with app.sessions.begin() as session:
-        if not repository.claim(session, run_id, worker_id, utcnow()):
+
+    def take(session: Session) -> SyncRun | None:
+        if not repository.claim(session, run_id, worker_id, app.clock()):
             return None
         run = repository.get_run(session, run_id)
         assert run is not None
         session.refresh(run)
         return run
 
+    return await app.transaction(take)
 
-def fail(app: App, reporter: ProgressReporter, message: str) -> None:
+
+async def fail(app: App, reporter: ProgressReporter, message: str) -> None:
     """Mark the run FAILED with ``message`` (fenced: a run recovery settled stays as it is)."""
     reporter.stop_heartbeat()
-    with app.sessions.begin() as session:
-        reporter.terminal_event(
+    await app.transaction(
+        lambda session: reporter.terminal_event(
             session, SyncRunState.FAILED, message=message, summary_json=None, error_message=message
         )
+    )
     reporter.announce()
 
 
 async def execute_run(app: App, run_id: str) -> None:
     """Claim and execute one run; every outcome ends in a terminal state or with recovery."""
     worker_id = new_worker_id()
-    run = claim(app, run_id, worker_id)
+    run = await claim(app, run_id, worker_id)
     if run is None:
         logger.info("run %s is not queued any more; nothing to do", run_id)
         return
-    reporter = ProgressReporter(app.sessions, app.notifier, run_id, worker_id)
+    reporter = ProgressReporter(app.sessions, app.notifier, run_id, worker_id, now=app.clock)
     reporter.start_heartbeat()
     try:
         await RunExecution(app, run, reporter).execute()
     except RunFailed as failure:
         logger.info("run %s failed: %s", run_id, failure.message)
-        _fail_quietly(app, reporter, failure.message)
+        await _fail_quietly(app, reporter, failure.message)
     except RunLost:
         logger.warning("run %s was settled by recovery while this worker ran it", run_id)
     except CommitUnknown:
         logger.warning("run %s: commit outcome unknown; recovery will settle it", run_id)
     except Exception:
         logger.exception("run %s failed unexpectedly", run_id)
-        _fail_quietly(app, reporter, INTERNAL_FAILURE)
+        await _fail_quietly(app, reporter, INTERNAL_FAILURE)
     finally:
         reporter.stop_heartbeat()
 
 
-def _fail_quietly(app: App, reporter: ProgressReporter, message: str) -> None:
+async def _fail_quietly(app: App, reporter: ProgressReporter, message: str) -> None:
     try:
-        fail(app, reporter, message)
+        await fail(app, reporter, message)
     except RunLost:
         logger.warning("run %s was settled elsewhere before it could be failed", reporter.run_id)

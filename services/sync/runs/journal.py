@@ -12,7 +12,7 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.sync.planner import Approval
+from services.sync.planning.planner import Approval
 from services.sync.store.models import PlanItem, SyncRun
 from services.sync.vocabulary import PlanItemKind
 

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 
 from dramatiq import Worker
 
-from services.sync import broker, tasks
-from services.sync.runs import recovery
+from services.sync.runs import broker, recovery, tasks
 
 if TYPE_CHECKING:
     from services.sync.app import App

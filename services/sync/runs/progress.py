@@ -12,7 +12,6 @@ loop is busy with CPU work such as planning 100,000 teachers.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
@@ -20,6 +19,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.common.clock import Clock, utc_now
 from services.sync.runs import repository
 from services.sync.runs.notifier import Notifier
 from services.sync.runs.repository import EventValues, RunLost
@@ -56,11 +56,6 @@ PHASE_MESSAGES: dict[SyncPhase, str] = {
 MAX_UNFINISHED_PERCENT = 99
 
 
-def utcnow() -> dt.datetime:
-    """The current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.UTC)
-
-
 def phase_percent(phase: SyncPhase, done: int, total: int) -> int:
     """The percent a phase reaches after ``done`` of ``total`` items."""
     low, high = PHASE_RANGES[phase]
@@ -83,6 +78,7 @@ class ProgressReporter:
         min_interval: float = 0.25,
         heartbeat_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        now: Clock = utc_now,
     ) -> None:
         self._sessions = sessions
         self._notifier = notifier
@@ -91,6 +87,7 @@ class ProgressReporter:
         self._min_interval = min_interval
         self._heartbeat_interval = heartbeat_interval
         self._clock = clock
+        self._now = now
         self._lock = threading.Lock()
         self._phase = SyncPhase.QUEUED
         self._percent = 0
@@ -175,7 +172,7 @@ class ProgressReporter:
                 summary_json=summary_json,
                 error_message=error_message,
             ),
-            utcnow(),
+            self._now(),
             worker_id=self.worker_id,
         )
 
@@ -197,7 +194,7 @@ class ProgressReporter:
         )
         try:
             with self._sessions.begin() as session:
-                repository.append_event(session, self.run_id, values, utcnow(), worker_id=self.worker_id)
+                repository.append_event(session, self.run_id, values, self._now(), worker_id=self.worker_id)
         except RunLost as lost:
             self._lost = lost
             raise

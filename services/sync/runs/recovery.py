@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING
 from ew.client.errors import FailedPreconditionError, NotFoundError, RosterError
 from ew.client.roster import AsyncRosterClient
 from ew.roster.v1 import roster_pb2
+from sqlalchemy.orm import Session
 
 from services.sync.runs import bookkeeping, journal, repository
-from services.sync.runs.progress import utcnow
 from services.sync.runs.repository import EventValues, RunLost
 from services.sync.store import connections
 from services.sync.store.models import SyncRun
@@ -58,57 +58,56 @@ QUEUED_RESEND_FACTOR = 5
 
 
 def _stale_cutoff(app: App) -> dt.datetime:
-    return utcnow() - dt.timedelta(seconds=app.settings.run_stale_seconds)
+    return app.clock() - dt.timedelta(seconds=app.settings.run_stale_seconds)
 
 
-def _fail(app: App, run: SyncRun, cutoff: dt.datetime) -> None:
+def _fail(session: Session, run: SyncRun, cutoff: dt.datetime, now: dt.datetime) -> None:
     message = ROSTER_LOST_NOT_SAVED if run.commit_interrupted else WORKER_DIED
-    with app.sessions.begin() as session:
-        repository.append_event(
-            session,
-            run.id,
-            EventValues(
-                state=SyncRunState.FAILED,
-                phase=run.phase,
-                percent=run.percent,
-                message=message,
-                error_message=message,
-            ),
-            utcnow(),
-            worker_id=None,
-            stale_before=cutoff,
-        )
+    repository.append_event(
+        session,
+        run.id,
+        EventValues(
+            state=SyncRunState.FAILED,
+            phase=run.phase,
+            percent=run.percent,
+            message=message,
+            error_message=message,
+        ),
+        now,
+        worker_id=None,
+        stale_before=cutoff,
+    )
 
 
-def _succeed(app: App, run: SyncRun, outcome: bookkeeping.CommitOutcome, cutoff: dt.datetime) -> None:
-    now = utcnow()
-    with app.sessions.begin() as session:
-        names = journal.created_school_names(session, run.plan_id) if run.plan_id else {}
-        bookkeeping.record(
-            session,
-            run.district_id,
-            outcome,
-            created_school_names=names,
-            auto_mappings={},
-            matched_links={},
-            person_ids={},
-            now=now,
-        )
-        connections.record_success(session, run.district_id, now)
-        repository.append_event(
-            session,
-            run.id,
-            EventValues(
-                state=SyncRunState.SUCCEEDED,
-                phase=SyncPhase.DONE,
-                percent=100,
-                message=ROSTER_LOST_SAVED if run.commit_interrupted else RECOVERED,
-                summary_json=run.summary_json,
-            ),
-            now,
-            worker_id=None,
-            stale_before=cutoff,
-        )
+def _succeed(
+    session: Session, run: SyncRun, outcome: bookkeeping.CommitOutcome, cutoff: dt.datetime, now: dt.datetime
+) -> None:
+    names = journal.created_school_names(session, run.plan_id) if run.plan_id else {}
+    bookkeeping.record(
+        session,
+        run.district_id,
+        outcome,
+        created_school_names=names,
+        auto_mappings={},
+        matched_links={},
+        person_ids={},
+        now=now,
+    )
+    connections.record_success(session, run.district_id, now)
+    repository.append_event(
+        session,
+        run.id,
+        EventValues(
+            state=SyncRunState.SUCCEEDED,
+            phase=SyncPhase.DONE,
+            percent=100,
+            message=ROSTER_LOST_SAVED if run.commit_interrupted else RECOVERED,
+            summary_json=run.summary_json,
+        ),
+        now,
+        worker_id=None,
+        stale_before=cutoff,
+    )
 
 
 async def reconcile(app: App, roster: AsyncRosterClient, run: SyncRun, cutoff: dt.datetime) -> None:
@@ -120,12 +119,12 @@ async def reconcile(app: App, roster: AsyncRosterClient, run: SyncRun, cutoff: d
             change_set = None
         if change_set is not None and change_set.state == roster_pb2.CHANGE_SET_STATE_COMMITTED:
             outcome = await bookkeeping.read_outcome(roster, run.change_set_name)
-            await asyncio.to_thread(_succeed, app, run, outcome, cutoff)
+            await app.transaction(lambda session: _succeed(session, run, outcome, cutoff, app.clock()))
             logger.info("run %s: committed before its worker died; bookkeeping finished", run.id)
             return
         if change_set is not None and change_set.state == roster_pb2.CHANGE_SET_STATE_OPEN:
             await roster.abandon_change_set(run.change_set_name, "the sync's worker died")
-    await asyncio.to_thread(_fail, app, run, cutoff)
+    await app.transaction(lambda session: _fail(session, run, cutoff, app.clock()))
     logger.info("run %s: its worker died; marked FAILED", run.id)
 
 
@@ -144,15 +143,14 @@ async def abandon_pending(app: App, roster: AsyncRosterClient, run: SyncRun) -> 
 
 
 def _work(
-    app: App, cutoff: dt.datetime, queued_before: dt.datetime
+    session: Session, cutoff: dt.datetime, queued_before: dt.datetime
 ) -> tuple[list[SyncRun], list[SyncRun], list[str]]:
     """Stale RUNNING runs, ended runs with an abandon pending, and the ids of QUEUED runs to re-send."""
-    with app.sessions() as session:
-        stale = list(repository.stale_running_runs(session, cutoff))
-        unabandoned = list(repository.pending_abandons(session))
-        queued = [run.id for run in repository.queued_runs(session, queued_before)]
-        session.expunge_all()
-        return stale, unabandoned, queued
+    stale = list(repository.stale_running_runs(session, cutoff))
+    unabandoned = list(repository.pending_abandons(session))
+    queued = [run.id for run in repository.queued_runs(session, queued_before)]
+    session.expunge_all()
+    return stale, unabandoned, queued
 
 
 async def recover(app: App, requeue: Callable[[str], None], *, requeue_all_queued: bool = False) -> None:
@@ -164,13 +162,13 @@ async def recover(app: App, requeue: Callable[[str], None], *, requeue_all_queue
     died with the previous process.
     """
     cutoff = _stale_cutoff(app)
-    now = utcnow()
+    now = app.clock()
     queued_before = (
         now
         if requeue_all_queued
         else now - dt.timedelta(seconds=app.settings.run_stale_seconds * QUEUED_RESEND_FACTOR)
     )
-    stale, unabandoned, queued = await asyncio.to_thread(_work, app, cutoff, queued_before)
+    stale, unabandoned, queued = await app.transaction(lambda session: _work(session, cutoff, queued_before))
     if stale or unabandoned:
         roster = app.new_roster_client()
         try:

@@ -1,36 +1,38 @@
 """Run use cases behind the run RPCs: start or attach, watch, get, list (no gRPC here).
 
-Database work is synchronous SQLAlchemy, so every function the asyncio servicer awaits runs it in
-a thread (``asyncio.to_thread``); the serving loop never blocks on the database.
+``Runs`` is built once with the App, like every use-case class of the service. Database work is
+synchronous SQLAlchemy, so it goes through ``App.transaction`` (a thread per transaction); the
+serving loop never blocks on the database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from services.common.errors import (
     Aborted,
     FailedPrecondition,
     NotFound,
     Unavailable,
+    bad_field,
 )
-from services.sync.names import bad_field
-from services.sync.pagetokens import PageTokens
+from services.common.pagetokens import SyncPageTokens
+from services.sync.app import App
 from services.sync.runs import repository
-from services.sync.runs.notifier import Notifier
-from services.sync.runs.progress import PHASE_MESSAGES, utcnow
+from services.sync.runs.progress import PHASE_MESSAGES
 from services.sync.runs.repository import TERMINAL_STATES, EventValues
+from services.sync.runs.tasks import enqueue_run
 from services.sync.store import plans
 from services.sync.store.models import Connection, PlanItem, SyncRun, SyncRunEvent
-from services.sync.tasks import enqueue_run
 from services.sync.vocabulary import PlanItemKind, SyncPhase, SyncRunState, SyncTrigger
 
 logger = logging.getLogger(__name__)
@@ -57,13 +59,12 @@ class StartedRun:
     attached: bool
 
 
-def _read(sessions: sessionmaker[Session], run_id: str) -> SyncRun:
-    with sessions() as session:
-        run = repository.get_run(session, run_id)
-        if run is None:
-            raise NotFound(f"Sync run {run_id} does not exist.")
-        session.expunge(run)
-        return run
+def _read(session: Session, run_id: str) -> SyncRun:
+    run = repository.get_run(session, run_id)
+    if run is None:
+        raise NotFound(f"Sync run {run_id} does not exist.")
+    session.expunge(run)
+    return run
 
 
 def _check_approval(session: Session, district_id: str, approve_run_id: str) -> None:
@@ -89,50 +90,50 @@ def _check_approval(session: Session, district_id: str, approve_run_id: str) -> 
 
 
 def _create_or_attach(
-    sessions: sessionmaker[Session],
+    session: Session,
     *,
     district_id: str,
     requested_by: str,
     approve_run_id: str | None,
     trigger: SyncTrigger,
+    now: dt.datetime,
 ) -> StartedRun:
-    with sessions.begin() as session:
-        if session.get(Connection, district_id) is None:
-            raise FailedPrecondition(
-                "ClassLink is not connected for this district; connect it before syncing.",
-                reason="NOT_CONNECTED",
-            )
-        if approve_run_id is not None:
-            _check_approval(session, district_id, approve_run_id)
-        active = repository.active_run(session, district_id)
-        if active is None:
-            run_id = str(uuid.uuid4())
-            try:
-                with session.begin_nested():
-                    repository.insert_run(
-                        session,
-                        run_id=run_id,
-                        district_id=district_id,
-                        trigger=SyncTrigger.APPROVAL if approve_run_id else trigger,
-                        requested_by=requested_by,
-                        approved_run_id=approve_run_id,
-                        now=utcnow(),
-                        message=PHASE_MESSAGES[SyncPhase.QUEUED],
-                    )
-            except IntegrityError:
-                # Another request created the district's run between our read and insert.
-                active = repository.active_run(session, district_id)
-                if active is None:
-                    raise
-            else:
-                return StartedRun(run=_detached(session, run_id), attached=False)
-        if approve_run_id is not None and active.approved_run_id != approve_run_id:
-            raise Aborted(
-                f"A sync of this district is already running (run {active.id}); "
-                "approve the reviewed run again once it has ended.",
-                reason="RUN_ACTIVE",
-            )
-        return StartedRun(run=_detached(session, active.id), attached=True)
+    if session.get(Connection, district_id) is None:
+        raise FailedPrecondition(
+            "ClassLink is not connected for this district; connect it before syncing.",
+            reason="NOT_CONNECTED",
+        )
+    if approve_run_id is not None:
+        _check_approval(session, district_id, approve_run_id)
+    active = repository.active_run(session, district_id)
+    if active is None:
+        run_id = str(uuid.uuid4())
+        try:
+            with session.begin_nested():
+                repository.insert_run(
+                    session,
+                    run_id=run_id,
+                    district_id=district_id,
+                    trigger=SyncTrigger.APPROVAL if approve_run_id else trigger,
+                    requested_by=requested_by,
+                    approved_run_id=approve_run_id,
+                    now=now,
+                    message=PHASE_MESSAGES[SyncPhase.QUEUED],
+                )
+        except IntegrityError:
+            # Another request created the district's run between our read and insert.
+            active = repository.active_run(session, district_id)
+            if active is None:
+                raise
+        else:
+            return StartedRun(run=_detached(session, run_id), attached=False)
+    if approve_run_id is not None and active.approved_run_id != approve_run_id:
+        raise Aborted(
+            f"A sync of this district is already running (run {active.id}); "
+            "approve the reviewed run again once it has ended.",
+            reason="RUN_ACTIVE",
+        )
+    return StartedRun(run=_detached(session, active.id), attached=True)
 
 
 def _detached(session: Session, run_id: str) -> SyncRun:
@@ -144,188 +145,189 @@ def _detached(session: Session, run_id: str) -> SyncRun:
     return run
 
 
-def _fail_unqueued(sessions: sessionmaker[Session], notifier: Notifier, run_id: str) -> None:
-    with sessions.begin() as session:
-        run = repository.get_run(session, run_id)
-        if run is None or run.state is not SyncRunState.QUEUED:
-            return
-        repository.append_event(
-            session,
-            run_id,
-            EventValues(
-                state=SyncRunState.FAILED,
-                phase=SyncPhase.QUEUED,
-                percent=0,
-                message=QUEUE_UNAVAILABLE,
-                error_message=QUEUE_UNAVAILABLE,
-            ),
-            utcnow(),
-            worker_id=None,
-        )
-    notifier.notify(run_id)
-
-
-async def start_run(
-    sessions: sessionmaker[Session],
-    notifier: Notifier,
-    *,
-    district_id: str,
-    requested_by: str,
-    approve_run_id: str | None,
-    trigger: SyncTrigger = SyncTrigger.MANUAL,
-    enqueue: Callable[[str], None] = enqueue_run,
-) -> StartedRun:
-    """Create the district's run and queue it, or attach to the run it already has."""
-    started = await asyncio.to_thread(
-        _create_or_attach,
-        sessions,
-        district_id=district_id,
-        requested_by=requested_by,
-        approve_run_id=approve_run_id,
-        trigger=trigger,
+def _fail_unqueued(session: Session, run_id: str, now: dt.datetime) -> bool:
+    """Fail a run that could not be queued; False when it is not QUEUED any more."""
+    run = repository.get_run(session, run_id)
+    if run is None or run.state is not SyncRunState.QUEUED:
+        return False
+    repository.append_event(
+        session,
+        run_id,
+        EventValues(
+            state=SyncRunState.FAILED,
+            phase=SyncPhase.QUEUED,
+            percent=0,
+            message=QUEUE_UNAVAILABLE,
+            error_message=QUEUE_UNAVAILABLE,
+        ),
+        now,
+        worker_id=None,
     )
-    if started.attached:
-        return started
-    try:
-        await asyncio.to_thread(enqueue, started.run.id)
-    except Exception as error:
-        logger.exception("could not queue sync run %s", started.run.id)
-        await asyncio.to_thread(_fail_unqueued, sessions, notifier, started.run.id)
-        raise Unavailable(QUEUE_UNAVAILABLE) from error
-    return started
+    return True
 
 
-def _events(
-    sessions: sessionmaker[Session], run_id: str, after: int
-) -> tuple[Sequence[SyncRunEvent], SyncRunState, int]:
-    with sessions() as session:
-        run = repository.get_run(session, run_id)
-        if run is None:
-            raise NotFound(f"Sync run {run_id} does not exist.")
-        events = repository.events_after(session, run_id, after)
-        session.expunge_all()
-        return events, run.state, run.last_sequence
-
-
-async def watch(
-    sessions: sessionmaker[Session],
-    notifier: Notifier,
-    run_id: str,
-    after_sequence: int,
-    *,
-    safety_timeout: float = WATCH_SAFETY_TIMEOUT_SECONDS,
-) -> AsyncIterator[SyncRunEvent]:
-    """The run's events after ``after_sequence``: persisted ones, then live ones until it ends.
-
-    Subscribes before reading, so an event persisted between a read and the wait still wakes it.
-    """
-    async with notifier.subscribe(run_id) as subscription:
-        last = after_sequence
-        while True:
-            events, state, last_sequence = await asyncio.to_thread(_events, sessions, run_id, last)
-            for event in events:
-                yield event
-                last = event.sequence
-                if event.state in TERMINAL_STATES:
-                    return
-            if not events and state in TERMINAL_STATES and last >= last_sequence:
-                return
-            if len(events) < 500:
-                await subscription.wait(safety_timeout)
-
-
-async def get_run(sessions: sessionmaker[Session], district_id: str, run_id: str) -> SyncRun:
-    """The district's run, or NOT_FOUND (also for another district's run)."""
-    run = await asyncio.to_thread(_read, sessions, run_id)
-    if run.district_id != district_id:
+def _events(session: Session, run_id: str, after: int) -> tuple[Sequence[SyncRunEvent], SyncRunState, int]:
+    run = repository.get_run(session, run_id)
+    if run is None:
         raise NotFound(f"Sync run {run_id} does not exist.")
-    return run
+    events = repository.events_after(session, run_id, after)
+    session.expunge_all()
+    return events, run.state, run.last_sequence
 
 
 def _list(
-    sessions: sessionmaker[Session],
+    session: Session,
     district_id: str,
     limit: int,
     before: tuple[dt.datetime, str] | None,
 ) -> Sequence[SyncRun]:
-    with sessions() as session:
-        runs = repository.list_runs(session, district_id, limit=limit, before=before)
-        session.expunge_all()
-        return runs
-
-
-async def list_runs(
-    sessions: sessionmaker[Session],
-    tokens: PageTokens,
-    district_id: str,
-    *,
-    page_size: int,
-    page_token: str,
-) -> tuple[Sequence[SyncRun], str]:
-    """One page of the district's runs, newest first, and the next page's token ("" at the end)."""
-    before: tuple[dt.datetime, str] | None = None
-    if page_token:
-        value = tokens.decode(RUNS_TOKEN_KIND, district_id, page_token, restart_hint=RUNS_RESTART_HINT)
-        try:
-            time, run_id = value
-            before = (dt.datetime.fromisoformat(time), str(run_id))
-        except (TypeError, ValueError):
-            raise bad_field("page_token", f"not a page token of this list; {RUNS_RESTART_HINT}") from None
-    runs = await asyncio.to_thread(_list, sessions, district_id, page_size + 1, before)
-    if len(runs) <= page_size:
-        return runs, ""
-    page = runs[:page_size]
-    last = page[-1]
-    return page, tokens.encode(RUNS_TOKEN_KIND, district_id, [last.create_time.isoformat(), last.id])
+    runs = repository.list_runs(session, district_id, limit=limit, before=before)
+    session.expunge_all()
+    return runs
 
 
 def _items(
-    sessions: sessionmaker[Session],
+    session: Session,
     district_id: str,
     run_id: str,
     kind: PlanItemKind | None,
     after_position: int,
     limit: int,
 ) -> Sequence[PlanItem]:
-    with sessions() as session:
-        run = repository.get_district_run(session, district_id, run_id)
-        if run is None:
-            raise NotFound(f"Sync run {run_id} does not exist.")
-        if run.plan_id is None:
-            return []
-        page = plans.list_items(session, run.plan_id, after_position=after_position, limit=limit, kind=kind)
-        session.expunge_all()
-        return page
+    run = repository.get_district_run(session, district_id, run_id)
+    if run is None:
+        raise NotFound(f"Sync run {run_id} does not exist.")
+    if run.plan_id is None:
+        return []
+    page = plans.list_items(session, run.plan_id, after_position=after_position, limit=limit, kind=kind)
+    session.expunge_all()
+    return page
 
 
-async def list_run_items(
-    sessions: sessionmaker[Session],
-    tokens: PageTokens,
-    district_id: str,
-    run_id: str,
-    *,
-    kind: PlanItemKind | None,
-    page_size: int,
-    page_token: str,
-) -> tuple[Sequence[PlanItem], str]:
-    """One page of the run's journal (changes and skips), in plan order; "" token at the end."""
-    token_scope = [run_id, kind.value if kind else ""]
-    after = -1
-    if page_token:
-        value = tokens.decode(ITEMS_TOKEN_KIND, district_id, page_token, restart_hint=ITEMS_RESTART_HINT)
-        if not (
-            isinstance(value, list)
-            and len(value) == 3
-            and value[:2] == token_scope
-            and isinstance(value[2], int)
-        ):
-            raise bad_field(
-                "page_token",
-                "not a page token of this run and kind; " + ITEMS_RESTART_HINT,
+class Runs:
+    """The run use cases of one sync service: start or attach, watch, get and list."""
+
+    def __init__(
+        self, app: App, tokens: SyncPageTokens, *, enqueue: Callable[[str], None] = enqueue_run
+    ) -> None:
+        self._app = app
+        self._tokens = tokens
+        self._enqueue = enqueue
+
+    async def start(
+        self,
+        *,
+        district_id: str,
+        requested_by: str,
+        approve_run_id: str | None,
+        trigger: SyncTrigger = SyncTrigger.MANUAL,
+    ) -> StartedRun:
+        """Create the district's run and queue it, or attach to the run it already has."""
+        started = await self._app.transaction(
+            lambda session: _create_or_attach(
+                session,
+                district_id=district_id,
+                requested_by=requested_by,
+                approve_run_id=approve_run_id,
+                trigger=trigger,
+                now=self._app.clock(),
             )
-        after = value[2]
-    page = await asyncio.to_thread(_items, sessions, district_id, run_id, kind, after, page_size + 1)
-    if len(page) <= page_size:
-        return page, ""
-    page = page[:page_size]
-    return page, tokens.encode(ITEMS_TOKEN_KIND, district_id, [*token_scope, page[-1].position])
+        )
+        if started.attached:
+            return started
+        try:
+            await asyncio.to_thread(self._enqueue, started.run.id)
+        except Exception as error:
+            logger.exception("could not queue sync run %s", started.run.id)
+            if await self._app.transaction(
+                lambda session: _fail_unqueued(session, started.run.id, self._app.clock())
+            ):
+                self._app.notifier.notify(started.run.id)
+            raise Unavailable(QUEUE_UNAVAILABLE) from error
+        return started
+
+    async def watch(
+        self, run_id: str, after_sequence: int, *, safety_timeout: float = WATCH_SAFETY_TIMEOUT_SECONDS
+    ) -> AsyncIterator[SyncRunEvent]:
+        """The run's events after ``after_sequence``: persisted ones, then live ones until it ends.
+
+        Subscribes before reading, so an event persisted between a read and the wait still wakes it.
+        """
+        async with self._app.notifier.subscribe(run_id) as subscription:
+            last = after_sequence
+            while True:
+                events, state, last_sequence = await self._app.transaction(
+                    functools.partial(_events, run_id=run_id, after=last)
+                )
+                for event in events:
+                    yield event
+                    last = event.sequence
+                    if event.state in TERMINAL_STATES:
+                        return
+                if not events and state in TERMINAL_STATES and last >= last_sequence:
+                    return
+                if len(events) < 500:
+                    await subscription.wait(safety_timeout)
+
+    async def get(self, district_id: str, run_id: str) -> SyncRun:
+        """The district's run, or NOT_FOUND (also for another district's run)."""
+        run = await self._app.transaction(lambda session: _read(session, run_id))
+        if run.district_id != district_id:
+            raise NotFound(f"Sync run {run_id} does not exist.")
+        return run
+
+    async def list(
+        self, district_id: str, *, page_size: int, page_token: str
+    ) -> tuple[Sequence[SyncRun], str]:
+        """One page of the district's runs, newest first, and the next page's token ("" at the end)."""
+        before: tuple[dt.datetime, str] | None = None
+        if page_token:
+            time, run_id = self._tokens.decode(
+                RUNS_TOKEN_KIND, district_id, page_token, restart_hint=RUNS_RESTART_HINT, types=[str, str]
+            )
+            try:
+                before = (dt.datetime.fromisoformat(time), run_id)
+            except (TypeError, ValueError):
+                raise bad_field("page_token", f"not a page token of this list; {RUNS_RESTART_HINT}") from None
+        runs = await self._app.transaction(lambda session: _list(session, district_id, page_size + 1, before))
+        if len(runs) <= page_size:
+            return runs, ""
+        page = runs[:page_size]
+        last = page[-1]
+        return page, self._tokens.encode(
+            RUNS_TOKEN_KIND, district_id, [last.create_time.isoformat(), last.id]
+        )
+
+    async def list_items(
+        self,
+        district_id: str,
+        run_id: str,
+        *,
+        kind: PlanItemKind | None,
+        page_size: int,
+        page_token: str,
+    ) -> tuple[Sequence[PlanItem], str]:
+        """One page of the run's journal (changes and skips), in plan order; "" token at the end."""
+        token_scope = [run_id, kind.value if kind else ""]
+        after = -1
+        if page_token:
+            value = self._tokens.decode(
+                ITEMS_TOKEN_KIND,
+                district_id,
+                page_token,
+                restart_hint=ITEMS_RESTART_HINT,
+                types=[str, str, int],
+            )
+            if value[:2] != token_scope:
+                raise bad_field(
+                    "page_token",
+                    "not a page token of this run and kind; " + ITEMS_RESTART_HINT,
+                )
+            after = value[2]
+        page = await self._app.transaction(
+            lambda session: _items(session, district_id, run_id, kind, after, page_size + 1)
+        )
+        if len(page) <= page_size:
+            return page, ""
+        page = page[:page_size]
+        return page, self._tokens.encode(ITEMS_TOKEN_KIND, district_id, [*token_scope, page[-1].position])

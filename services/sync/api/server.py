@@ -17,9 +17,9 @@ from services.common.auth import TokenVerifier
 from services.common.auth_interceptor import AsyncAuthInterceptor
 from services.common.grpc_errors import AsyncErrorInterceptor
 from services.common.tls import add_server_port
+from services.sync.api.servicer import SyncServicer
 from services.sync.app import App
 from services.sync.runs import lifecycle
-from services.sync.servicer import SyncServicer
 
 log = logging.getLogger(__name__)
 

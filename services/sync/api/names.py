@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from services.common.errors import FieldViolation, InvalidArgument
+from services.common.errors import bad_field, check_page_size
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -13,11 +13,6 @@ _DISTRICT = r"[A-Za-z0-9_-]{1,64}"
 _PARENT = re.compile(rf"^districts/({_DISTRICT})$")
 _CONNECTION = re.compile(rf"^districts/({_DISTRICT})/connection$")
 _SCHOOL_MAPPING = re.compile(rf"^districts/({_DISTRICT})/schoolMappings/(.+)$", re.DOTALL)
-
-
-def bad_field(field: str, description: str) -> InvalidArgument:
-    """INVALID_ARGUMENT for one field."""
-    return InvalidArgument.for_fields([FieldViolation(field, description)])
 
 
 def _shown(value: str) -> str:
@@ -62,7 +57,5 @@ def connection_name(district_id: str) -> str:
 
 
 def page_size(value: int) -> int:
-    """The page size asked for: 50 when unset, at most 500, never negative."""
-    if value < 0:
-        raise bad_field("page_size", "must not be negative")
-    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    """The page size of a SyncService List call: 50 when unset, at most 500, never negative."""
+    return check_page_size(value, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)

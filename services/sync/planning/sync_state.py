@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from services.sync import planner
+from services.sync.planning import planner
 from services.sync.settings import SyncSettings
 from services.sync.store import links, mappings
 

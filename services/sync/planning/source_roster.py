@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.sync.oneroster import Roster
-from services.sync.planner import (
+from services.sync.planning.planner import (
     SchoolProblem,
     SourceProblem,
     SourceRoster,

@@ -5,13 +5,14 @@ from __future__ import annotations
 from ew.client.roster import AsyncRosterClient
 from ew.sync.v1 import sync_service_pb2_grpc
 
+from services.common.pagetokens import SyncPageTokens
+from services.sync.api.run_rpcs import RunRpcs
+from services.sync.api.setup_rpcs import SetupRpcs
 from services.sync.app import App
-from services.sync.connections import Connections
-from services.sync.mapping import SchoolMappings
-from services.sync.pagetokens import PageTokens
-from services.sync.preview import Previews
-from services.sync.servicer_runs import RunRpcs
-from services.sync.servicer_setup import SetupRpcs
+from services.sync.runs.usecases import Runs
+from services.sync.setup.connections import Connections
+from services.sync.setup.mapping import SchoolMappings
+from services.sync.setup.preview import Previews
 
 
 class SyncServicer(SetupRpcs, RunRpcs, sync_service_pb2_grpc.SyncServiceServicer):
@@ -20,7 +21,8 @@ class SyncServicer(SetupRpcs, RunRpcs, sync_service_pb2_grpc.SyncServiceServicer
     def __init__(self, app: App, roster: AsyncRosterClient) -> None:
         self.app = app
         self.roster = roster
-        tokens = PageTokens(app.settings.page_token_key.get_secret_value().encode())
+        tokens = SyncPageTokens(app.settings.page_token_key.get_secret_value().encode())
         self.connections = Connections(app)
         self.school_mappings = SchoolMappings(app, tokens)
         self.previews = Previews(app, tokens)
+        self.runs = Runs(app, tokens)

@@ -1,4 +1,4 @@
-"""Dramatiq actors of the sync service; ``dramatiq services.sync.tasks`` runs them in a worker.
+"""Dramatiq actors of the sync service; ``dramatiq services.sync.runs.tasks`` runs them in a worker.
 
 The message carries the run id only (STYLE D3). Executing a run twice is safe: the executor
 claims the run with ``UPDATE … WHERE state = 'QUEUED'``, so a duplicate delivery finds it taken
@@ -15,7 +15,7 @@ import threading
 import dramatiq
 
 from services.sync.app import App, create_app
-from services.sync.broker import broker
+from services.sync.runs.broker import broker
 from services.sync.runs.executor import execute_run
 from services.sync.settings import load_settings
 

@@ -28,14 +28,14 @@ from ew.client.roster import AsyncRosterClient
 from sqlalchemy.orm import Session
 
 from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from services.common.pagetokens import SyncPageTokens
 from services.sync.app import App
-from services.sync.connections import oneroster_failure, require_connection, server_config
-from services.sync.ew_roster import read_ew_schools
-from services.sync.matching import Suggestion, SuggestionIndex, auto_map
 from services.sync.oneroster import Org, Status
 from services.sync.oneroster.errors import OneRosterError
-from services.sync.pagetokens import PageTokens
-from services.sync.planner import EwSchool
+from services.sync.planning.ew_roster import read_ew_schools
+from services.sync.planning.matching import Suggestion, SuggestionIndex, auto_map
+from services.sync.planning.planner import EwSchool
+from services.sync.setup.oneroster_adapter import oneroster_failure, require_connection, server_config
 from services.sync.store import mappings as store
 from services.sync.store.models import Connection, SchoolMapping
 from services.sync.vocabulary import MappingOrigin
@@ -132,7 +132,7 @@ def _build_view(classlink: dict[str, str], ew: dict[str, str], stored: Sequence[
 class SchoolMappings:
     """The mapping use cases of one sync service."""
 
-    def __init__(self, app: App, page_tokens: PageTokens) -> None:
+    def __init__(self, app: App, page_tokens: SyncPageTokens) -> None:
         self._app = app
         self._tokens = page_tokens
 
@@ -143,9 +143,9 @@ class SchoolMappings:
         after = None
         if page_token:
             name_key, classlink_id = self._tokens.decode(
-                TOKEN_KIND, district_id, page_token, restart_hint=RESTART_HINT
+                TOKEN_KIND, district_id, page_token, restart_hint=RESTART_HINT, types=[str, str]
             )
-            after = (str(name_key), str(classlink_id))
+            after = (name_key, classlink_id)
         view = await self._view(district_id, roster)
         order = sorted(view.classlink, key=lambda cl: (view.classlink[cl].casefold(), cl))
         if after is not None:

@@ -4,7 +4,7 @@
 ``Worker`` executes inside the sync server (see ``services.sync.runs.lifecycle``). Otherwise a
 ``RedisBroker`` whose keys live under ``EW_BROKER_NAMESPACE`` (default ``ew-rostersync``), so the
 service can share a Redis with other applications, and test sessions can keep to themselves.
-Actors bind to the global broker when they are declared, so ``services.sync.tasks`` imports this
+Actors bind to the global broker when they are declared, so ``services.sync.runs.tasks`` imports this
 module first (STYLE D1).
 """
 
@@ -60,7 +60,7 @@ def create_broker(settings: _HasBrokerUrl) -> dramatiq.Broker:
     if settings.broker_url.strip() != broker_url():
         raise RuntimeError(
             f"the settings' broker URL differs from {BROKER_URL_ENV}, from which this process chose "
-            "its Dramatiq broker when services.sync.broker was first imported; set "
+            "its Dramatiq broker when services.sync.runs.broker was first imported; set "
             f"{BROKER_URL_ENV} in the environment (empty for the in-process stub broker) before "
             "the process starts"
         )

@@ -7,7 +7,7 @@ from ew.client.roster import AsyncRosterClient
 from ew.roster.v1 import roster_pb2
 
 from services.common.errors import DomainError, FailedPrecondition, Unavailable
-from services.sync.planner import EwRoster, EwSchool, EwTeacher
+from services.sync.planning.planner import EwRoster, EwSchool, EwTeacher
 
 
 def roster_failure(error: RosterError, district_id: str) -> DomainError:

@@ -15,9 +15,8 @@ Decisions:
   anyone else gets PERMISSION_DENIED.
 - The partner API's server credentials are stored as OAuth 1.0a (ClassLink's Roster Server); an
   endpoint speaking OneRoster 1.2 is stored as OAuth 2 client credentials.
-- OAuth 2 (OneRoster 1.2) tokens are requested from the token URL the administrator gave, else from
-  ``{scheme}://{host}/oauth/token`` of the server URL (real servers differ: Ed-Fi's redirects, so a
-  token URL cannot always be derived). It is validated like the server URL.
+- A token URL the administrator gives (OAuth 2) is validated like the server URL; how a stored
+  connection becomes a OneRoster client is ``services.sync.setup.oneroster_adapter``.
 """
 
 from __future__ import annotations
@@ -40,14 +39,11 @@ from services.common.errors import (
     NotFound,
     PermissionDenied,
     Unavailable,
+    bad_field,
 )
 from services.common.secrets import mask_hint
 from services.sync.app import App
 from services.sync.oneroster import (
-    BearerToken,
-    Credentials,
-    OAuth1Credentials,
-    OAuth2ClientCredentials,
     RetryPolicy,
     ServerConfig,
     Timeouts,
@@ -63,24 +59,23 @@ from services.sync.oneroster.classlink_account import (
     get_my_info,
     list_applications,
 )
+from services.sync.oneroster.config import strip_base_path
 from services.sync.oneroster.errors import (
     AuthenticationError,
-    IncompletePullError,
-    MalformedResponseError,
-    NotFoundError,
     OneRosterError,
-    RateLimitedError,
-    ServerError,
-    UnreachableError,
-    WaitTooLongError,
 )
 from services.sync.settings import InsecureUrl
+from services.sync.setup.oneroster_adapter import (
+    VERSIONS,
+    client_credentials,
+    oneroster_failure,
+    redaction_owner,
+)
 from services.sync.store import connections as store
 from services.sync.store import sign_in
 from services.sync.store.models import Connection
 from services.sync.vocabulary import AuthMethod, ConnectMethod, OneRosterVersion
 
-CONNECTED_MESSAGE = "Connected Successfully! Your ClassLink account is connected."
 ADMIN_ROLES = frozenset({"tenant administrator", "district administrator"})
 MAX_SECRET_LENGTH = 4096
 # Shorter than any ClassLink secret; a stored secret is redacted from every log line, so a short
@@ -98,12 +93,9 @@ PROBE_RETRY = RetryPolicy(
 )
 PROBE_TIMEOUTS = Timeouts(connect=5.0, read=30.0, pool=10.0)
 CLASSLINK_TIMEOUT = httpx.Timeout(15.0)
-SYNC_RETRY = RetryPolicy()
 COPY_URL_ADVICE = "copy the server URL again from ClassLink, without spaces or line breaks"
 # ASCII characters RFC 3986 allows nowhere in a URL (besides spaces and control characters).
 _NOT_IN_URLS = frozenset('<>"{}|\\^`')
-
-_VERSIONS = {OneRosterVersion.V1P1: Version.V1P1, OneRosterVersion.V1P2: Version.V1P2}
 
 
 @dataclass(frozen=True)
@@ -130,7 +122,7 @@ class ManualInput:
 def url_problem(url: str) -> str | None:
     """Why ``url`` cannot be used as a URL (a character no URL may hold, a broken host or port), or None.
 
-    Characters outside RFC 3986 (spaces, control characters, ``<>"{}|\\^`` and backquote) are
+    Characters outside RFC 3986 (spaces, control characters, ``<>"{}|^``, backslash and backquote) are
     refused rather than percent-encoded: in a server URL they are a copy-and-paste accident.
     Non-ASCII letters stay allowed, for internationalised host names.
     """
@@ -157,101 +149,6 @@ def _describe(character: str) -> str:
 def state_hash(state: str) -> str:
     """What is stored of a sign-in state: its SHA-256, so a database reader cannot complete a sign-in."""
     return hashlib.sha256(state.encode()).hexdigest()
-
-
-def token_url(server_url: str, given: str | None = None) -> str:
-    """The OAuth 2 token endpoint of a OneRoster 1.2 server (see the module notes)."""
-    if given:
-        return given
-    parts = urlsplit(server_url)
-    return f"{parts.scheme}://{parts.netloc}/oauth/token"
-
-
-def server_config(app: App, connection: Connection, *, retry: RetryPolicy = SYNC_RETRY) -> ServerConfig:
-    """The OneRoster client configuration of a stored connection (the secret decrypted in memory only).
-
-    The secret is registered with the process's log redaction, so no log line can carry it; this
-    is how a process that started after the connect learns the stored secrets it uses.
-    """
-    secret = app.secrets.decrypt(connection.secret_ciphertext)
-    app.redactor.register(secret.get_secret_value(), owner=redaction_owner(app, connection.district_id))
-    credentials = _credentials(
-        connection.auth_method, connection.client_id, secret, connection.server_url, connection.token_url
-    )
-    return ServerConfig(
-        connection.server_url,
-        credentials,
-        version=_VERSIONS[connection.oneroster_version],
-        page_size=app.settings.oneroster_page_size,
-        concurrency=app.settings.oneroster_concurrency,
-        retry=retry,
-    )
-
-
-def redaction_owner(app: App, district_id: str) -> str:
-    """Whose secret a log redaction entry is: this sync database's connection of ``district_id``."""
-    return f"{app.settings.database_url}#{district_id}"
-
-
-def _credentials(
-    method: AuthMethod, client_id: str, secret: SecretStr, server_url: str, given_token_url: str | None
-) -> Credentials:
-    if method is AuthMethod.BEARER:
-        return BearerToken(secret)
-    if method is AuthMethod.OAUTH2:
-        return OAuth2ClientCredentials(client_id, secret, token_url(server_url, given_token_url))
-    return OAuth1Credentials(client_id, secret)
-
-
-def oneroster_failure(error: OneRosterError, server_url: str) -> FailedPrecondition | Unavailable:
-    """The domain error an administrator can act on, for a failed OneRoster read (no secret in it)."""
-    if isinstance(error, AuthenticationError):
-        return FailedPrecondition(
-            f"ClassLink rejected the client id or secret for the OneRoster server at {server_url}. "
-            "Check them in ClassLink and connect again.",
-            reason="CLASSLINK_CREDENTIALS_REJECTED",
-        )
-    if isinstance(error, UnreachableError):
-        return Unavailable(
-            f"Could not reach the OneRoster server at {server_url}. Check the server URL, then try again.",
-            reason="ONEROSTER_UNREACHABLE",
-        )
-    if isinstance(error, WaitTooLongError):
-        return Unavailable(f"{error} Try again later.", reason="ONEROSTER_WAIT_TOO_LONG")
-    if isinstance(error, RateLimitedError):
-        return Unavailable(
-            f"The OneRoster server at {server_url} is limiting requests; try again in a few minutes.",
-            reason="ONEROSTER_RATE_LIMITED",
-        )
-    if isinstance(error, IncompletePullError):
-        return Unavailable(
-            f"The roster at {server_url} changed while it was being read; try again. ({error})",
-            reason="ONEROSTER_INCONSISTENT",
-        )
-    if isinstance(error, NotFoundError):
-        return FailedPrecondition(
-            f"There is no OneRoster API at {server_url}. Check the server URL and the OneRoster version.",
-            reason="ONEROSTER_NOT_FOUND",
-        )
-    if isinstance(error, ServerError | MalformedResponseError):
-        return FailedPrecondition(
-            f"The OneRoster server at {server_url} did not answer as a OneRoster server should: {error}",
-            reason="ONEROSTER_BAD_RESPONSE",
-        )
-    return FailedPrecondition(
-        f"Reading from the OneRoster server at {server_url} failed: {error}", reason="ONEROSTER_FAILED"
-    )
-
-
-async def require_connection(app: App, district_id: str) -> Connection:
-    """The district's connection, or FAILED_PRECONDITION telling the administrator to connect first."""
-    connection = await app.transaction(lambda session: store.get_connection(session, district_id))
-    if connection is None:
-        raise FailedPrecondition(
-            f"District {district_id} is not connected to ClassLink. Connect ClassLink first.",
-            reason="NOT_CONNECTED",
-        )
-    return connection
 
 
 class Connections:
@@ -284,10 +181,10 @@ class Connections:
         """A ClassLink sign-in URL whose state is bound to the district and expires soon."""
         settings = self._app.settings
         if not redirect_uri:
-            raise _bad("redirect_uri", "required: where ClassLink sends the administrator back")
+            raise bad_field("redirect_uri", "required: where ClassLink sends the administrator back")
         malformed = url_problem(redirect_uri)
         if malformed is not None:
-            raise _bad("redirect_uri", f"{malformed}; send the redirect URI exactly as configured")
+            raise bad_field("redirect_uri", f"{malformed}; send the redirect URI exactly as configured")
         if not settings.sso_configured:
             raise FailedPrecondition(
                 "Sign in with ClassLink is not set up on this server; connect with the OneRoster "
@@ -296,7 +193,7 @@ class Connections:
                 reason="SSO_NOT_CONFIGURED",
             )
         if redirect_uri not in settings.classlink_redirect_uris:
-            raise _bad("redirect_uri", "not one of the redirect URIs this server is configured with")
+            raise bad_field("redirect_uri", "not one of the redirect URIs this server is configured with")
         state = secrets.token_urlsafe(STATE_BYTES)
         now = self._app.clock()
         expire_time = now + settings.sign_in_state_ttl
@@ -369,7 +266,7 @@ class Connections:
             else OneRosterVersion.V1P1
         )
         method = AuthMethod.OAUTH2 if version is OneRosterVersion.V1P2 else AuthMethod.OAUTH1
-        server_url = _strip_base_path(server.endpoint_url)
+        server_url = strip_base_path(server.endpoint_url)
         try:
             settings.require_secure(server_url, "ClassLink's OneRoster server URL")
         except InsecureUrl as error:
@@ -466,7 +363,7 @@ class Connections:
             )
         if violations:
             raise InvalidArgument.for_fields(violations)
-        return _strip_base_path(url), given_token_url
+        return strip_base_path(url), given_token_url
 
     async def _prove_and_store(self, values: store.ConnectionValues, secret: SecretStr) -> Connection:
         """Read one page of schools with the credentials, then store them and redact the secret.
@@ -474,13 +371,13 @@ class Connections:
         Only a proven, stored secret is redacted from the process's logs (replacing the district's
         previous one): a refused attempt must not let a caller hide words from every log line.
         """
-        credentials = _credentials(
+        credentials = client_credentials(
             values.auth_method, values.client_id, secret, values.server_url, values.token_url
         )
         config = ServerConfig(
             values.server_url,
             credentials,
-            version=_VERSIONS[values.oneroster_version],
+            version=VERSIONS[values.oneroster_version],
             page_size=1,
             concurrency=1,
             timeouts=PROBE_TIMEOUTS,
@@ -551,14 +448,6 @@ class Connections:
         )
 
 
-def _strip_base_path(url: str) -> str:
-    url = url.rstrip("/")
-    for version in Version:
-        if url.endswith(version.base_path):
-            return url[: -len(version.base_path)]
-    return url
-
-
 def _require_tenant_admin(info: MyInfo) -> None:
     if info.role.strip().lower() not in ADMIN_ROLES:
         shown = info.role or "no role"
@@ -587,7 +476,3 @@ def _not_connected(district_id: str) -> NotFound:
         f"District {district_id} has no ClassLink connection. Connect ClassLink first.",
         reason="CONNECTION_NOT_FOUND",
     )
-
-
-def _bad(field: str, description: str) -> InvalidArgument:
-    return InvalidArgument.for_fields([FieldViolation(field, description)])

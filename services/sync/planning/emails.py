@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.sync.person_names import has_control_characters
+from services.sync.planning.person_names import has_control_characters
 
 MAX_EMAIL_LENGTH = 254
 

@@ -42,9 +42,9 @@ from fractions import Fraction
 from itertools import islice
 from typing import NamedTuple
 
-from services.sync.emails import email_key, is_valid_email
-from services.sync.matching import auto_map
-from services.sync.person_names import MAX_NAME, clean_name, name_key, name_warnings
+from services.sync.planning.emails import email_key, is_valid_email
+from services.sync.planning.matching import auto_map
+from services.sync.planning.person_names import MAX_NAME, clean_name, name_key, name_warnings
 from services.sync.vocabulary import MappingOrigin, PlanItemKind, SkipReason
 
 __all__ = ["MAX_NAME", "MappingOrigin", "PlanItemKind", "SkipReason"]
@@ -163,8 +163,10 @@ class MappingState:
 
 @dataclass(frozen=True, slots=True)
 class GuardConfig:
-    """Archive, or strip memberships from, more than ``max(minimum, floor(max_fraction * active))``
-    teachers only after review."""
+    """The safety guard's limits: above ``max(minimum, floor(max_fraction * active))``, review.
+
+    Archiving, or removing school memberships from, more teachers than that waits for approval.
+    """
 
     max_fraction: float = 0.10
     minimum: int = 5

@@ -15,11 +15,9 @@ from ew.sync.v1 import sync_pb2, sync_service_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import SecretStr
 
-from services.sync.access import authorize_sync_admin
-from services.sync.connections import CONNECTED_MESSAGE, Connections, ManualInput
-from services.sync.mapping import Entry, SchoolMappings
-from services.sync.names import (
-    bad_field,
+from services.common.errors import bad_field
+from services.sync.api.access import authorize_sync_admin
+from services.sync.api.names import (
     connection_name,
     page_size,
     parse_connection_name,
@@ -27,13 +25,19 @@ from services.sync.names import (
     parse_school_mapping_name,
     school_mapping_name,
 )
-from services.sync.plan_records import guard_from_json, item_message, summary_from_json
-from services.sync.preview import Previews
-from services.sync.proto_enums import from_proto, to_proto
+from services.sync.api.plan_messages import item_message
+from services.sync.api.proto_enums import from_proto, to_proto
+from services.sync.setup.connections import Connections, ManualInput
+from services.sync.setup.mapping import Entry, SchoolMappings
+from services.sync.setup.preview import Previews
 from services.sync.store.models import Connection
+from services.sync.store.plan_records import guard_from_json, summary_from_json
 from services.sync.vocabulary import AuthMethod, MappingOrigin, OneRosterVersion, PlanItemKind
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+# What the administrator reads after a connect succeeds (UI copy; the use case returns the connection).
+CONNECTED_MESSAGE = "Connected Successfully! Your ClassLink account is connected."
 
 
 def _timestamp(value: Any) -> Timestamp:

@@ -1,7 +1,8 @@
 """What EW's roster must hold after a sync, worked out from the sandbox's ground truth.
 
 Independent of the planner's code: the rules of the product's help text, applied to the raw
-sandbox snapshot (``SandboxHandle.roster()``), so an e2e test compares RosterService with it.
+sandbox snapshot (``SandboxHandle.roster()`` in tests, ``GET /_sandbox/roster``), so an e2e test
+compares RosterService with it and the demo knows which teachers a sync lands.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 
 from ew.roster.v1 import roster_pb2
 
-from services.sync.emails import email_key, is_valid_email
-from services.sync.person_names import name_key
+from services.sync.planning.emails import email_key, is_valid_email
+from services.sync.planning.person_names import name_key
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from ew.sync.v1 import sync_pb2, sync_service_pb2
 
-from services.sync import plan_records
-from services.sync.access import authorize_sync_admin
-from services.sync.names import bad_field, page_size, parse_parent
-from services.sync.pagetokens import PageTokens
-from services.sync.proto_enums import from_proto, to_proto
-from services.sync.runs import usecases
+from services.common.errors import bad_field
+from services.sync.api import plan_messages
+from services.sync.api.access import authorize_sync_admin
+from services.sync.api.names import page_size, parse_parent
+from services.sync.api.proto_enums import from_proto, to_proto
+from services.sync.runs.usecases import Runs, StartedRun
+from services.sync.store import plan_records
 from services.sync.store.models import SyncRun, SyncRunEvent
 from services.sync.vocabulary import PlanItemKind
 
@@ -112,14 +113,12 @@ class RunRpcs:
     """Mixin of SyncServicer holding the run RPCs; ``self.app`` is the service's container."""
 
     app: App
-
-    def _page_tokens(self) -> PageTokens:
-        return PageTokens(self.app.settings.page_token_key.get_secret_value().encode())
+    runs: Runs
 
     def _authorize(self, district_id: str) -> str:
         return authorize_sync_admin(district_id).subject
 
-    async def _start(self, parent: str, approve_run: str) -> usecases.StartedRun:
+    async def _start(self, parent: str, approve_run: str) -> StartedRun:
         """Start (or attach to) the district's run: StartSyncRun and SyncRosters alike."""
         district_id = parse_parent(parent)
         approve_run_id: str | None = None
@@ -128,9 +127,7 @@ class RunRpcs:
             if approve_district != district_id:
                 raise bad_field("approve_run", "must name a run of the district in parent")
         subject = self._authorize(district_id)
-        return await usecases.start_run(
-            self.app.sessions,
-            self.app.notifier,
+        return await self.runs.start(
             district_id=district_id,
             requested_by=subject,
             approve_run_id=approve_run_id,
@@ -154,7 +151,7 @@ class RunRpcs:
         started = await self._start(request.parent, request.approve_run)
         district_id = started.run.district_id
         first = True
-        async for event in usecases.watch(self.app.sessions, self.app.notifier, started.run.id, 0):
+        async for event in self.runs.watch(started.run.id, 0):
             response = sync_service_pb2.SyncRostersResponse(event=event_to_proto(district_id, event))
             if first:
                 response.run.CopyFrom(run_to_proto(started.run))
@@ -171,10 +168,8 @@ class RunRpcs:
         if request.after_sequence < 0:
             raise bad_field("after_sequence", "must be 0 (everything) or a sequence number seen before")
         self._authorize(district_id)
-        await usecases.get_run(self.app.sessions, district_id, run_id)
-        async for event in usecases.watch(
-            self.app.sessions, self.app.notifier, run_id, request.after_sequence
-        ):
+        await self.runs.get(district_id, run_id)
+        async for event in self.runs.watch(run_id, request.after_sequence):
             yield sync_service_pb2.WatchSyncRunResponse(event=event_to_proto(district_id, event))
 
     async def GetSyncRun(  # noqa: N802 - the generated servicer's method name
@@ -185,7 +180,7 @@ class RunRpcs:
         """The run resource."""
         district_id, run_id = parse_run_name("name", request.name)
         self._authorize(district_id)
-        run = await usecases.get_run(self.app.sessions, district_id, run_id)
+        run = await self.runs.get(district_id, run_id)
         return sync_service_pb2.GetSyncRunResponse(run=run_to_proto(run))
 
     async def ListSyncRuns(  # noqa: N802 - the generated servicer's method name
@@ -197,9 +192,7 @@ class RunRpcs:
         district_id = parse_parent(request.parent)
         size = page_size(request.page_size)
         self._authorize(district_id)
-        runs, next_token = await usecases.list_runs(
-            self.app.sessions,
-            self._page_tokens(),
+        runs, next_token = await self.runs.list(
             district_id,
             page_size=size,
             page_token=request.page_token,
@@ -218,9 +211,7 @@ class RunRpcs:
         size = page_size(request.page_size)
         kind = _item_kind(request.kind)
         self._authorize(district_id)
-        page, next_token = await usecases.list_run_items(
-            self.app.sessions,
-            self._page_tokens(),
+        page, next_token = await self.runs.list_items(
             district_id,
             run_id,
             kind=kind,
@@ -228,5 +219,5 @@ class RunRpcs:
             page_token=request.page_token,
         )
         return sync_service_pb2.ListSyncRunItemsResponse(
-            items=[plan_records.item_message(item) for item in page], next_page_token=next_token
+            items=[plan_messages.item_message(item) for item in page], next_page_token=next_token
         )

@@ -1,4 +1,4 @@
-"""Real service processes on real ports for the end-to-end suites.
+"""Real service processes on real ports: the demo's, the end-to-end suites' and the benchmarks'.
 
 ``ProcessGroup`` starts ``python -m <module>`` children with a shared environment, captures each
 one's output in a log file under a temporary directory, waits for gRPC health SERVING with a
@@ -9,6 +9,7 @@ the child's log, so a red test says why the process did not come up.
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -94,8 +95,19 @@ class ProcessGroup:
     children: list[Child] = field(default_factory=list)
     _starts: dict[str, int] = field(default_factory=dict)
 
-    def start(self, name: str, module: str, *args: str, env: dict[str, str] | None = None) -> Child:
-        """Start ``python -m module args...`` with the group's environment (plus ``env``)."""
+    def start(
+        self,
+        name: str,
+        module: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        capture_stdout: bool = False,
+    ) -> Child:
+        """Start ``python -m module args...`` with the group's environment (plus ``env``).
+
+        In its own session, so a Ctrl-C meant for the parent does not reach it. With
+        ``capture_stdout`` its standard output is a pipe (``first_line``) and only stderr is logged.
+        """
         count = self._starts.get(name, 0) + 1
         self._starts[name] = count
         log_path = self.workdir / f"{name}-{count}.log"
@@ -104,8 +116,8 @@ class ProcessGroup:
                 [sys.executable, "-m", module, *args],
                 cwd=REPO_ROOT,
                 env={**self.environment, **(env or {})},
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                stdout=subprocess.PIPE if capture_stdout else log,
+                stderr=log if capture_stdout else subprocess.STDOUT,
                 start_new_session=True,
             )
         child = Child(name, process, log_path)
@@ -124,6 +136,8 @@ class ProcessGroup:
             except subprocess.TimeoutExpired:
                 child.process.kill()
                 child.process.wait()
+            if child.process.stdout is not None:
+                child.process.stdout.close()
         self.children.clear()
 
 
@@ -171,6 +185,23 @@ def wait_serving(child: Child, target: str, *, deadline: float = START_DEADLINE)
                 ready.result(timeout=min(0.2, max(remaining, 0.01)))
             except grpc.FutureTimeoutError:
                 ready.cancel()
+
+
+def first_line(child: Child, *, deadline: float = START_DEADLINE) -> str:
+    """The first stdout line of a ``capture_stdout`` child; ProcessFailed if it exits or stays silent."""
+    stdout = child.process.stdout
+    assert stdout is not None, "start the child with capture_stdout=True"
+    end = time.monotonic() + deadline
+    with selectors.DefaultSelector() as selector:
+        selector.register(stdout, selectors.EVENT_READ)
+        while time.monotonic() < end:
+            if selector.select(timeout=0.2):
+                line = stdout.readline()
+                if line:
+                    return line.decode()
+            if not child.running:
+                break
+    raise ProcessFailed(f"{child.name} did not start:\n{child.log_tail()}")
 
 
 def wait_for_log(child: Child, text: str, *, deadline: float = START_DEADLINE) -> None:

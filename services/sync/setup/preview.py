@@ -18,18 +18,23 @@ from ew.client.roster import AsyncRosterClient
 from sqlalchemy.orm import Session
 
 from services.common.errors import FieldViolation, InvalidArgument
-from services.sync import planner
+from services.common.pagetokens import SyncPageTokens
 from services.sync.app import App
-from services.sync.connections import SYNC_RETRY, oneroster_failure, require_connection, server_config
-from services.sync.ew_roster import read_ew_roster
 from services.sync.oneroster import Roster
 from services.sync.oneroster.errors import OneRosterError
-from services.sync.pagetokens import PageTokens
-from services.sync.plan_records import save_plan
-from services.sync.source_roster import to_source_roster
+from services.sync.planning import planner
+from services.sync.planning.ew_roster import read_ew_roster
+from services.sync.planning.source_roster import to_source_roster
+from services.sync.planning.sync_state import sync_state
+from services.sync.setup.oneroster_adapter import (
+    SYNC_RETRY,
+    oneroster_failure,
+    require_connection,
+    server_config,
+)
 from services.sync.store import plans
 from services.sync.store.models import Plan, PlanItem
-from services.sync.sync_state import sync_state
+from services.sync.store.plan_records import save_plan
 from services.sync.vocabulary import PlanItemKind, PlanPurpose
 
 TOKEN_KIND = "preview"
@@ -49,7 +54,7 @@ class PreviewPage:
 class Previews:
     """The preview use case of one sync service."""
 
-    def __init__(self, app: App, page_tokens: PageTokens) -> None:
+    def __init__(self, app: App, page_tokens: SyncPageTokens) -> None:
         self._app = app
         self._tokens = page_tokens
 
@@ -88,12 +93,9 @@ class Previews:
         return PreviewPage(plan, items, next_token)
 
     def _continue(self, district_id: str, token: str, kind: PlanItemKind | None) -> tuple[str, int]:
-        value = self._tokens.decode(TOKEN_KIND, district_id, token, restart_hint=RESTART_HINT)
-        try:
-            plan_id, after, token_kind = value
-            plan_id, after, token_kind = str(plan_id), int(after), str(token_kind)
-        except (TypeError, ValueError):
-            raise _expired() from None
+        plan_id, after, token_kind = self._tokens.decode(
+            TOKEN_KIND, district_id, token, restart_hint=RESTART_HINT, types=[str, int, str]
+        )
         if token_kind != (kind.value if kind else ""):
             raise InvalidArgument.for_fields(
                 [FieldViolation("kind", "must be the same as in the call that returned the page token")]

@@ -1,0 +1,1 @@
+"""The gRPC edge: server, servicers by area, proto conversion, resource names and access checks."""

@@ -1,0 +1,1 @@
+"""Setting a district up: connect ClassLink, map schools, preview the plan (use cases)."""
