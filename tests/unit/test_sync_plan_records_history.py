@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ew.sync.v1 import sync_pb2
+
 from services.sync.store.plan_records import guard_from_json, summary_from_json, to_json
 
 # As an older release stored them: `teachers_moved` and `archive_limit` were later renamed or dropped,
