@@ -13,13 +13,16 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from alembic import command
+from alembic import command, context
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Connection, Engine, MetaData
 from sqlalchemy.engine import make_url
+
+from services.common.db import make_engine
 
 
 def ensure_sqlite_folder(url: str) -> None:
@@ -27,6 +30,36 @@ def ensure_sqlite_folder(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def run_migrations_online(metadata: MetaData, **options: Any) -> None:
+    """Run an Alembic ``env.py``: on the caller's connection when given (tests, checks), else the URL.
+
+    ``options`` go to ``context.configure`` beside the ones every service uses (e.g. ``render_item``).
+    """
+    config = context.config
+
+    def run(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+            **options,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        run(connection)
+        return
+    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
+    try:
+        with engine.connect() as conn:
+            run(conn)
+    finally:
+        engine.dispose()
 
 
 @dataclass(frozen=True)

@@ -2,38 +2,7 @@
 
 from __future__ import annotations
 
-from alembic import context
-from sqlalchemy import Connection
-
-from services.common.db import make_engine
+from services.common.migrations import run_migrations_online
 from services.sync.store.models import Base
 
-config = context.config
-
-
-def _run(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=Base.metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def run_migrations_online() -> None:
-    """Use the caller's connection when given (tests, checks), else connect to the configured URL."""
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _run(connection)
-        return
-    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
-    try:
-        with engine.connect() as conn:
-            _run(conn)
-    finally:
-        engine.dispose()
-
-
-run_migrations_online()
+run_migrations_online(Base.metadata)
