@@ -64,12 +64,18 @@ def run_migrations_online(metadata: MetaData, **options: Any) -> None:
 
 @dataclass(frozen=True)
 class Migrations:
-    """One service's migrations: where they live, the models they must match, how to connect."""
+    """One service's migrations: where they live, the models they must match, how to connect.
+
+    ``database_url`` reads the configured database (from the service's settings) and ``description``
+    is the help of its ``migrate`` command line.
+    """
 
     label: str
     directory: Path
     metadata: MetaData
     engine: Callable[[str], Engine]
+    database_url: Callable[[], str]
+    description: str = ""
 
     def alembic_config(self, url: str) -> Config:
         """An Alembic config for these migrations."""
@@ -109,16 +115,16 @@ class Migrations:
         print(f"{self.label} migrations match the models.")
         return 0
 
-    def main(self, argv: list[str] | None, description: str, database_url: Callable[[], str]) -> int:
+    def main(self, argv: list[str] | None = None) -> int:
         """The command line: upgrade the configured database, or ``--check`` for drift."""
         parser = argparse.ArgumentParser(
-            description=description, formatter_class=argparse.RawTextHelpFormatter
+            description=self.description, formatter_class=argparse.RawTextHelpFormatter
         )
         parser.add_argument("--check", action="store_true", help="fail when models and migrations drift")
         args = parser.parse_args(argv)
         if args.check:
             return self.check()
-        url = database_url()
+        url = self.database_url()
         ensure_sqlite_folder(url)
         engine = self.engine(url)
         try:

@@ -15,15 +15,17 @@ from services.roster.db import roster_engine
 from services.roster.models import Base
 from services.roster.settings import load_settings
 
-MIGRATIONS = Migrations("Roster", Path(__file__).parent / "migrations", Base.metadata, roster_engine)
+MIGRATIONS = Migrations(
+    "Roster",
+    Path(__file__).parent / "migrations",
+    Base.metadata,
+    roster_engine,
+    lambda: load_settings().database_url,
+    __doc__ or "",
+)
 upgrade = MIGRATIONS.upgrade
 drift = MIGRATIONS.drift
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m services.roster.migrate``."""
-    return MIGRATIONS.main(argv, __doc__ or "", lambda: load_settings().database_url)
-
+main = MIGRATIONS.main  # entry point of ``python -m services.roster.migrate``
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,15 +15,17 @@ from services.common.migrations import Migrations
 from services.sync.settings import load_settings
 from services.sync.store.models import Base
 
-MIGRATIONS = Migrations("Sync", Path(__file__).parent / "store" / "migrations", Base.metadata, make_engine)
+MIGRATIONS = Migrations(
+    "Sync",
+    Path(__file__).parent / "store" / "migrations",
+    Base.metadata,
+    make_engine,
+    lambda: load_settings().database_url,
+    __doc__ or "",
+)
 upgrade = MIGRATIONS.upgrade
 drift = MIGRATIONS.drift
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m services.sync.migrate``."""
-    return MIGRATIONS.main(argv, __doc__ or "", lambda: load_settings().database_url)
-
+main = MIGRATIONS.main  # entry point of ``python -m services.sync.migrate``
 
 if __name__ == "__main__":
     sys.exit(main())
