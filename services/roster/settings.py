@@ -8,8 +8,8 @@ import sys
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+
+from services.common.settings import migrates_by_default, positive_duration, valid_address, valid_database_url
 
 
 class RosterSettings(BaseSettings):
@@ -37,21 +37,12 @@ class RosterSettings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _valid_url(cls, value: str) -> str:
-        try:
-            backend = make_url(value).get_backend_name()
-        except ArgumentError as error:
-            raise ValueError(f"not a database URL: {error}") from None
-        if backend not in ("sqlite", "postgresql"):
-            raise ValueError(f"only sqlite and postgresql are supported, got {backend!r}")
-        return value
+        return valid_database_url(value)
 
     @field_validator("listen_address")
     @classmethod
     def _valid_address(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"expected host:port, got {value!r}")
-        return value
+        return valid_address(value)
 
     @field_validator("change_set_ttl", mode="before")
     @classmethod
@@ -64,14 +55,12 @@ class RosterSettings(BaseSettings):
     @field_validator("change_set_ttl")
     @classmethod
     def _positive_ttl(cls, value: dt.timedelta) -> dt.timedelta:
-        if value <= dt.timedelta(0):
-            raise ValueError("must be positive")
-        return value
+        return positive_duration(value)
 
     @model_validator(mode="after")
     def _default_auto_migrate(self) -> RosterSettings:
         if self.auto_migrate is None:
-            self.auto_migrate = make_url(self.database_url).get_backend_name() == "sqlite"
+            self.auto_migrate = migrates_by_default(self.database_url)
         return self
 
 

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+
+from services.common.settings import migrates_by_default, positive_duration, valid_address, valid_database_url
 
 ENV_PREFIX = "EW_SYNC_"
 BROKER_URL_VARIABLE = "EW_BROKER_URL"
@@ -101,21 +101,12 @@ class SyncSettings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _valid_url(cls, value: str) -> str:
-        try:
-            backend = make_url(value).get_backend_name()
-        except ArgumentError as error:
-            raise ValueError(f"not a database URL: {error}") from None
-        if backend not in ("sqlite", "postgresql"):
-            raise ValueError(f"only sqlite and postgresql are supported, got {backend!r}")
-        return value
+        return valid_database_url(value)
 
     @field_validator("listen_address", "roster_target")
     @classmethod
     def _valid_address(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"expected host:port, got {value!r}")
-        return value
+        return valid_address(value)
 
     @field_validator("classlink_redirect_uris", mode="before")
     @classmethod
@@ -127,9 +118,7 @@ class SyncSettings(BaseSettings):
     @field_validator("preview_ttl", "sign_in_state_ttl")
     @classmethod
     def _positive_ttl(cls, value: dt.timedelta) -> dt.timedelta:
-        if value <= dt.timedelta(0):
-            raise ValueError("must be positive")
-        return value
+        return positive_duration(value)
 
     @field_validator("classlink_signin_url", "classlink_myinfo_url", "classlink_partner_url")
     @classmethod
@@ -142,7 +131,7 @@ class SyncSettings(BaseSettings):
     @model_validator(mode="after")
     def _checks(self) -> SyncSettings:
         if self.auto_migrate is None:
-            self.auto_migrate = make_url(self.database_url).get_backend_name() == "sqlite"
+            self.auto_migrate = migrates_by_default(self.database_url)
         for name in ("classlink_signin_url", "classlink_myinfo_url", "classlink_partner_url"):
             try:
                 self.require_secure(getattr(self, name), f"{ENV_PREFIX}{name.upper()}")
