@@ -17,7 +17,7 @@ import grpc
 from services.common.auth import Principal, TokenVerifier, parse_bearer
 from services.common.errors import Unauthenticated
 from services.common.grpc_errors import to_status
-from services.common.grpc_handlers import rebuild_handler
+from services.common.grpc_handlers import AsyncContinuation, Continuation, Handler, rebuild_handler
 
 PUBLIC_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
@@ -52,9 +52,9 @@ class AuthInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+    ) -> Handler | None:
         """The handler, wrapped to authenticate first; health and reflection pass unwrapped."""
         handler = continuation(handler_call_details)
         if handler is None or _is_public(handler_call_details.method):
@@ -107,9 +107,9 @@ class AsyncAuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        continuation: AsyncContinuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+    ) -> Handler | None:
         """The handler, wrapped to authenticate first; health and reflection pass unwrapped."""
         handler = await continuation(handler_call_details)
         if handler is None or _is_public(handler_call_details.method):

@@ -26,7 +26,14 @@ from services.common.errors import (
     clip,
     listed_violations,
 )
-from services.common.grpc_handlers import UndecodableRequest, decoding_leniently, rebuild_handler
+from services.common.grpc_handlers import (
+    AsyncContinuation,
+    Continuation,
+    Handler,
+    UndecodableRequest,
+    decoding_leniently,
+    rebuild_handler,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +104,9 @@ class ErrorInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+    ) -> Handler | None:
         """The handler, wrapped so its exceptions become gRPC statuses."""
         handler = continuation(handler_call_details)
         if handler is None:
@@ -138,9 +145,9 @@ class AsyncErrorInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        continuation: AsyncContinuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+    ) -> Handler | None:
         """The handler, wrapped so its exceptions become gRPC statuses."""
         handler = await continuation(handler_call_details)
         if handler is None:
