@@ -8,9 +8,9 @@ show and undo it.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator
+from typing import Unpack
 
 from ew.sync.v1 import sync_pb2
 from google.protobuf import json_format
@@ -21,7 +21,6 @@ from services.sync.api.plan_messages import guard_message, summary_message
 from services.sync.planning import planner
 from services.sync.store import plans
 from services.sync.store.models import Plan
-from services.sync.vocabulary import PlanPurpose
 
 
 def to_json(message: Message) -> str:
@@ -68,27 +67,12 @@ def _items(plan: planner.Plan) -> Iterator[plans.ItemValues]:
         yield _item_values(item)
 
 
-def save_plan(
-    session: Session,
-    plan: planner.Plan,
-    *,
-    plan_id: str,
-    district_id: str,
-    purpose: PlanPurpose,
-    now: dt.datetime,
-    read_time: dt.datetime,
-    expire_time: dt.datetime | None,
-) -> Plan:
+def save_plan(session: Session, plan: planner.Plan, **header: Unpack[plans.PlanHeader]) -> Plan:
     """Store the plan's counts, verdict and display rows (in ``planner.plan_items`` order)."""
     return plans.insert_plan(
         session,
-        plan_id=plan_id,
-        district_id=district_id,
-        purpose=purpose,
-        now=now,
-        read_time=read_time,
-        expire_time=expire_time,
         summary_json=to_json(summary_message(plan.summary)),
         guard_json=to_json(guard_message(plan.guard)),
         items=_items(plan),
+        **header,
     )

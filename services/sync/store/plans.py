@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
@@ -13,6 +14,17 @@ from services.sync.store.models import Plan, PlanItem
 from services.sync.vocabulary import PlanItemKind, PlanPurpose, SkipReason
 
 BATCH = 1000
+
+
+class PlanHeader(TypedDict):
+    """What names and dates a stored plan: the keywords of ``insert_plan`` and ``save_plan``."""
+
+    plan_id: str
+    district_id: str
+    purpose: PlanPurpose
+    now: dt.datetime
+    read_time: dt.datetime
+    expire_time: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -32,24 +44,20 @@ class ItemValues:
 def insert_plan(
     session: Session,
     *,
-    plan_id: str,
-    district_id: str,
-    purpose: PlanPurpose,
-    now: dt.datetime,
-    read_time: dt.datetime,
-    expire_time: dt.datetime | None,
     summary_json: str,
     guard_json: str,
     items: Iterable[ItemValues],
+    **header: Unpack[PlanHeader],
 ) -> Plan:
     """Store a plan and its items (positions 0..n-1 in the given order), in batches."""
+    plan_id = header["plan_id"]
     plan = Plan(
         id=plan_id,
-        district_id=district_id,
-        purpose=purpose,
-        create_time=now,
-        read_time=read_time,
-        expire_time=expire_time,
+        district_id=header["district_id"],
+        purpose=header["purpose"],
+        create_time=header["now"],
+        read_time=header["read_time"],
+        expire_time=header["expire_time"],
         summary_json=summary_json,
         guard_json=guard_json,
         item_count=0,
