@@ -17,7 +17,12 @@ import grpc
 from services.common.auth import Principal, TokenVerifier, parse_bearer
 from services.common.errors import Unauthenticated
 from services.common.grpc_errors import to_status
-from services.common.grpc_handlers import AsyncContinuation, Continuation, Handler, rebuild_handler
+from services.common.grpc_handlers import (
+    AsyncWrappingInterceptor,
+    Handler,
+    WrappingInterceptor,
+    rebuild_handler,
+)
 
 PUBLIC_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
@@ -44,20 +49,15 @@ def _authenticate(verifier: TokenVerifier, metadata: Any) -> Principal:
     return verifier.verify(parse_bearer(_authorization(metadata)))
 
 
-class AuthInterceptor(grpc.ServerInterceptor):
+class AuthInterceptor(WrappingInterceptor):
     """Authenticates RPCs of a thread-pool server."""
 
     def __init__(self, verifier: TokenVerifier) -> None:
         self._verifier = verifier
 
-    def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
+    def wrap(self, handler: Handler, method: str) -> Handler:
         """The handler, wrapped to authenticate first; health and reflection pass unwrapped."""
-        handler = continuation(handler_call_details)
-        if handler is None or _is_public(handler_call_details.method):
+        if _is_public(method):
             return handler
         verifier = self._verifier
 
@@ -99,20 +99,15 @@ class AuthInterceptor(grpc.ServerInterceptor):
         return rebuild_handler(handler, unary_response, stream_response)
 
 
-class AsyncAuthInterceptor(grpc.aio.ServerInterceptor):
+class AsyncAuthInterceptor(AsyncWrappingInterceptor):
     """Authenticates RPCs of a ``grpc.aio`` server."""
 
     def __init__(self, verifier: TokenVerifier) -> None:
         self._verifier = verifier
 
-    async def intercept_service(
-        self,
-        continuation: AsyncContinuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
+    def wrap(self, handler: Handler, method: str) -> Handler:
         """The handler, wrapped to authenticate first; health and reflection pass unwrapped."""
-        handler = await continuation(handler_call_details)
-        if handler is None or _is_public(handler_call_details.method):
+        if _is_public(method):
             return handler
         verifier = self._verifier
 

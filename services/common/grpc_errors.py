@@ -27,10 +27,10 @@ from services.common.errors import (
     listed_violations,
 )
 from services.common.grpc_handlers import (
-    AsyncContinuation,
-    Continuation,
+    AsyncWrappingInterceptor,
     Handler,
     UndecodableRequest,
+    WrappingInterceptor,
     decoding_leniently,
     rebuild_handler,
 )
@@ -99,19 +99,11 @@ def _already_aborted(context: grpc.ServicerContext) -> bool:
     return code is not None
 
 
-class ErrorInterceptor(grpc.ServerInterceptor):
+class ErrorInterceptor(WrappingInterceptor):
     """Maps exceptions raised by servicers of a thread-pool server, and requests it cannot decode."""
 
-    def intercept_service(
-        self,
-        continuation: Continuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
+    def wrap(self, handler: Handler, method: str) -> Handler:
         """The handler, wrapped so its exceptions become gRPC statuses."""
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
 
         def unary_response(inner: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
             def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
@@ -140,19 +132,11 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         return rebuild_handler(decoding_leniently(handler), unary_response, stream_response)
 
 
-class AsyncErrorInterceptor(grpc.aio.ServerInterceptor):
+class AsyncErrorInterceptor(AsyncWrappingInterceptor):
     """Maps exceptions raised by servicers of a ``grpc.aio`` server, and requests it cannot decode."""
 
-    async def intercept_service(
-        self,
-        continuation: AsyncContinuation,
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
+    def wrap(self, handler: Handler, method: str) -> Handler:
         """The handler, wrapped so its exceptions become gRPC statuses."""
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
 
         def unary_response(inner: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
             async def behaviour(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -76,3 +77,37 @@ def rebuild_handler(
     if handler.stream_stream is not None:
         return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream), **codecs)
     raise ValueError("method handler has no behaviour")
+
+
+class WrappingInterceptor(grpc.ServerInterceptor):
+    """A thread-pool server interceptor that hands every known method's handler to ``wrap``."""
+
+    def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        """The handler ``wrap`` makes of the method's; an unknown method (None) passes through."""
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        return self.wrap(handler, handler_call_details.method)
+
+    @abstractmethod
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        """The handler to serve ``method`` with instead of ``handler``."""
+
+
+class AsyncWrappingInterceptor(grpc.aio.ServerInterceptor):
+    """A ``grpc.aio`` server interceptor that hands every known method's handler to ``wrap``."""
+
+    async def intercept_service(
+        self, continuation: AsyncContinuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        """The handler ``wrap`` makes of the method's; an unknown method (None) passes through."""
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        return self.wrap(handler, handler_call_details.method)
+
+    @abstractmethod
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        """The handler to serve ``method`` with instead of ``handler``."""
