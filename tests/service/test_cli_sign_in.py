@@ -10,31 +10,24 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from tests.support.sandbox import start_sandbox
+from tests.support.sandbox import REDIRECT_URI, sso_settings, start_sandbox
 from tests.support.sync_stack import SyncStack, sync_stack
 
 pytestmark = pytest.mark.timeout(120)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-REDIRECT_URI = "https://ew.example.test/classlink/callback"
 
 
 @pytest.fixture
 def stack(database_url: Callable[[str], str]) -> Iterator[SyncStack]:
     with start_sandbox(schools=3, teachers=20) as sandbox:
-        sso = {
-            "classlink_client_id": sandbox.sso["client_id"],
-            "classlink_client_secret": SecretStr(sandbox.sso["client_secret"]),
-            "classlink_signin_url": sandbox.sso["launchpad_url"],
-            "classlink_myinfo_url": sandbox.sso["nodeapi_url"],
-            "classlink_partner_url": sandbox.info["proxy_url"],
-            "classlink_partner_token": SecretStr(sandbox.partner_token),
-            "classlink_redirect_uris": [REDIRECT_URI],
-        }
         with sync_stack(
-            database_url("roster"), database_url("sync"), sandbox=sandbox, settings=sso, connect=False
+            database_url("roster"),
+            database_url("sync"),
+            sandbox=sandbox,
+            settings=sso_settings(sandbox),
+            connect=False,
         ) as running:
             yield running
 

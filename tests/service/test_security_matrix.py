@@ -28,7 +28,7 @@ from pydantic import SecretStr
 from services.common.auth import AuthSettings, Role, ServiceTokenProvider, mint_token
 from services.common.devtoken import mint_dev_token
 from tests.support.db_dump import Dump, TableDump
-from tests.support.sandbox import SandboxHandle, start_sandbox
+from tests.support.sandbox import REDIRECT_URI, sso_settings, start_sandbox
 from tests.support.sync_stack import DISTRICT, PREMIUM, SyncStack, sync_stack
 
 pytestmark = pytest.mark.timeout(300)
@@ -38,7 +38,6 @@ ROSTER = roster_service_pb2.DESCRIPTOR.services_by_name["RosterService"]
 OTHER = "d-other"
 GHOST = "d-ghost"
 """A district nobody created: another district's caller must not be able to tell it from a real one."""
-REDIRECT_URI = "https://ew.example.test/classlink/callback"
 OK = grpc.StatusCode.OK
 
 
@@ -347,19 +346,6 @@ def tokens(auth: AuthSettings) -> dict[Caller, str | None]:
     }
 
 
-def sign_in_settings(sandbox: SandboxHandle) -> dict[str, Any]:
-    """ClassLink sign-in configured against the sandbox, so StartClassLinkSignIn can succeed."""
-    return {
-        "classlink_client_id": sandbox.sso["client_id"],
-        "classlink_client_secret": SecretStr(sandbox.sso["client_secret"]),
-        "classlink_signin_url": sandbox.sso["launchpad_url"],
-        "classlink_myinfo_url": sandbox.sso["nodeapi_url"],
-        "classlink_partner_url": sandbox.info["proxy_url"],
-        "classlink_partner_token": SecretStr(sandbox.partner_token),
-        "classlink_redirect_uris": [REDIRECT_URI],
-    }
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     # One small stack for the module: each refused call is checked against a fresh snapshot.
@@ -370,7 +356,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             f"sqlite:///{base / 'roster.db'}",
             f"sqlite:///{base / 'sync.db'}",
             sandbox=sandbox,
-            settings=sign_in_settings(sandbox),
+            settings=sso_settings(sandbox),
         ) as stack,
     ):
         last = list(stack.client.sync_rosters(DISTRICT))[-1]

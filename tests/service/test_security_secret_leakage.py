@@ -25,17 +25,15 @@ from ew.client.errors import RosterError
 from ew.sync.v1 import sync_pb2
 from google.protobuf.message import Message
 from oauthlib.oauth1.rfc5849 import utils
-from pydantic import SecretStr
 
 from services.sync.store.models import Connection
 from tests.conftest import DatabaseFactory
 from tests.support.db_dump import TableDump
-from tests.support.sandbox import SandboxHandle, start_sandbox
+from tests.support.sandbox import REDIRECT_URI, SandboxHandle, sso_settings, start_sandbox
 from tests.support.sync_stack import DISTRICT, SyncStack, sync_stack
 
 pytestmark = pytest.mark.timeout(180)
 
-REDIRECT_URI = "https://ew.example.test/classlink/callback"
 WRONG_SECRET = "not-the-secret-but-still-a-secret-3141592653"
 JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+")
 
@@ -101,17 +99,12 @@ def sandbox() -> Iterator[SandboxHandle]:
 
 @pytest.fixture
 def stack(sandbox: SandboxHandle, database_url: DatabaseFactory) -> Iterator[SyncStack]:
-    settings: dict[str, Any] = {
-        "classlink_client_id": sandbox.sso["client_id"],
-        "classlink_client_secret": SecretStr(sandbox.sso["client_secret"]),
-        "classlink_signin_url": sandbox.sso["launchpad_url"],
-        "classlink_myinfo_url": sandbox.sso["nodeapi_url"],
-        "classlink_partner_url": sandbox.info["proxy_url"],
-        "classlink_partner_token": SecretStr(sandbox.partner_token),
-        "classlink_redirect_uris": [REDIRECT_URI],
-    }
     with sync_stack(
-        database_url("roster"), database_url("sync"), sandbox=sandbox, settings=settings, connect=False
+        database_url("roster"),
+        database_url("sync"),
+        sandbox=sandbox,
+        settings=sso_settings(sandbox),
+        connect=False,
     ) as running:
         yield running
 

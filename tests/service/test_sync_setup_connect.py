@@ -15,16 +15,14 @@ import grpc
 import httpx
 import pytest
 from ew.sync.v1 import sync_pb2, sync_service_pb2, sync_service_pb2_grpc
-from pydantic import SecretStr
 
 from services.common.auth import Role
 from services.sync.store.models import Connection, SignInState
 from tests.conftest import DatabaseFactory
-from tests.support.sandbox import SandboxHandle, start_sandbox
+from tests.support.sandbox import REDIRECT_URI, SandboxHandle, sso_settings, start_sandbox
 from tests.support.sync_stack import DISTRICT, SyncStack, sync_stack
 
 CONNECTED = "Connected Successfully! Your ClassLink account is connected."
-REDIRECT_URI = "https://ew.example.test/classlink/callback"
 PARENT = f"districts/{DISTRICT}"
 CONNECTION = f"{PARENT}/connection"
 
@@ -32,20 +30,6 @@ CONNECTION = f"{PARENT}/connection"
 def details(error: grpc.RpcError) -> str:
     """The status message of a failed call."""
     return error.details() or ""
-
-
-def sso_settings(sandbox: SandboxHandle, partner: SandboxHandle | None = None) -> dict[str, Any]:
-    """Sign-in settings pointing at the sandbox (and its partner API, or another sandbox's)."""
-    partner = partner or sandbox
-    return {
-        "classlink_client_id": sandbox.sso["client_id"],
-        "classlink_client_secret": SecretStr(sandbox.sso["client_secret"]),
-        "classlink_signin_url": sandbox.sso["launchpad_url"],
-        "classlink_myinfo_url": sandbox.sso["nodeapi_url"],
-        "classlink_partner_url": partner.info["proxy_url"],
-        "classlink_partner_token": SecretStr(partner.partner_token),
-        "classlink_redirect_uris": [REDIRECT_URI],
-    }
 
 
 @dataclass

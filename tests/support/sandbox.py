@@ -37,6 +37,8 @@ from services.sync.oneroster import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_ONEROSTER = REPO_ROOT.parent / "shared" / "oneroster"
 ADMIN_HEADER = "X-Sandbox-Admin-Token"
+# The one redirect URI the sign-in suites configure (``sso_settings``) and send.
+REDIRECT_URI = "https://ew.example.test/classlink/callback"
 
 # Retry delays short enough for tests; the behaviour (back-off, budget) is the production one.
 FAST_RETRY = RetryPolicy(
@@ -162,6 +164,20 @@ class SandboxHandle:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def sso_settings(sandbox: SandboxHandle, partner: SandboxHandle | None = None) -> dict[str, Any]:
+    """Sign-in settings pointing at the sandbox (and its partner API, or another sandbox's)."""
+    partner = partner or sandbox
+    return {
+        "classlink_client_id": sandbox.sso["client_id"],
+        "classlink_client_secret": SecretStr(sandbox.sso["client_secret"]),
+        "classlink_signin_url": sandbox.sso["launchpad_url"],
+        "classlink_myinfo_url": sandbox.sso["nodeapi_url"],
+        "classlink_partner_url": partner.info["proxy_url"],
+        "classlink_partner_token": SecretStr(partner.partner_token),
+        "classlink_redirect_uris": [REDIRECT_URI],
+    }
 
 
 def sandbox_args(flags: dict[str, Any]) -> list[str]:
