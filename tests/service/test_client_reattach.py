@@ -10,7 +10,7 @@ import pytest
 from ew.client.sync import SyncClient
 from ew.sync.v1 import sync_pb2
 
-from tests.support.sync_stack import SyncStack, sync_stack
+from tests.support.sync_stack import SyncStack, paged_stack
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -65,13 +65,7 @@ class CuttableProxy:
 
 @pytest.fixture
 def stack(database_url: Callable[[str], str]) -> Iterator[SyncStack]:
-    with sync_stack(
-        database_url("roster"),
-        database_url("sync"),
-        settings={"oneroster_page_size": 10},
-        schools=3,
-        teachers=60,
-    ) as running:
+    with paged_stack(database_url) as running:
         yield running
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +114,19 @@ def sync_settings(database_url: str, roster_target: str, **overrides: Any) -> Sy
         "broker_url": "",
     }
     return SyncSettings(**(values | overrides))
+
+
+@contextmanager
+def paged_stack(database_url: Callable[[str], str]) -> Iterator[SyncStack]:
+    """A stack whose 60 teachers come in pages of 10: a sync long enough to interrupt or cut."""
+    with sync_stack(
+        database_url("roster"),
+        database_url("sync"),
+        settings={"oneroster_page_size": 10},
+        schools=3,
+        teachers=60,
+    ) as running:
+        yield running
 
 
 @contextmanager
