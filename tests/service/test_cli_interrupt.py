@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from ew.sync.v1 import sync_pb2
@@ -17,7 +15,6 @@ from tests.support.sync_stack import SyncStack, paged_stack
 
 pytestmark = pytest.mark.timeout(120)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 RESUME = re.compile(r"`ew-sync watch (\S+) --after (\d+)`")
 
 
@@ -30,16 +27,9 @@ def stack(database_url: Callable[[str], str]) -> Iterator[SyncStack]:
 def test_ctrl_c_leaves_the_run_going_and_prints_where_to_resume(stack: SyncStack) -> None:
     # Slow teacher pages keep the run busy while the administrator presses Ctrl-C.
     stack.sandbox.set_faults([{"kind": "slow", "delay": 0.7, "times": -1, "path": "teachers"}])
-    environment = dict(
-        os.environ,
-        EW_TOKEN=stack.token(),
-        EW_SYNC_TARGET=stack.server.target,
-        COLUMNS="200",
-        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "clients" / "src")]),
-    )
     cli = subprocess.Popen(
         [sys.executable, "-m", "ew.client.cli", "sync"],
-        env=environment,
+        env=stack.cli_environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

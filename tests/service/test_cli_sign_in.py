@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,8 +13,6 @@ from tests.support.sandbox import REDIRECT_URI, sso_settings, start_sandbox
 from tests.support.sync_stack import SyncStack, sync_stack
 
 pytestmark = pytest.mark.timeout(120)
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -33,16 +29,9 @@ def stack(database_url: Callable[[str], str]) -> Iterator[SyncStack]:
 
 
 def test_sign_in_connects_with_the_pasted_redirect_address(stack: SyncStack) -> None:
-    environment = dict(
-        os.environ,
-        EW_TOKEN=stack.token(),
-        EW_SYNC_TARGET=stack.server.target,
-        COLUMNS="200",
-        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "clients" / "src")]),
-    )
     cli = subprocess.Popen(
         [sys.executable, "-m", "ew.client.cli", "connect", "--sign-in", "--redirect-uri", REDIRECT_URI],
-        env=environment,
+        env=stack.cli_environment(),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

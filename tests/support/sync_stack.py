@@ -8,6 +8,7 @@ loop in a background thread, so tests drive it with the real blocking client lib
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from services.sync.migrate import upgrade
 from services.sync.settings import SyncSettings
 from tests.support.pki import Pki
 from tests.support.roster import Roster, dev_auth, running_roster
-from tests.support.sandbox import SandboxHandle, start_sandbox
+from tests.support.sandbox import REPO_ROOT, SandboxHandle, start_sandbox
 
 DISTRICT = "d-runs"
 PREMIUM = "district_premium"
@@ -83,6 +84,16 @@ class SyncStack:
         """A dev token for a caller of this (or another) district."""
         return mint_dev_token(
             self.app.auth, district_id=district_id or self.district_id, role=role, plan=plan
+        )
+
+    def cli_environment(self) -> dict[str, str]:
+        """The environment of an ``ew-sync`` process run as this district's administrator."""
+        return dict(
+            os.environ,
+            EW_TOKEN=self.token(),
+            EW_SYNC_TARGET=self.server.target,
+            COLUMNS="200",
+            PYTHONPATH=os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "clients" / "src")]),
         )
 
     def client_as(self, token: str) -> SyncClient:
