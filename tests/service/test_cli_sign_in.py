@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.support.sandbox import REDIRECT_URI, sso_settings, start_sandbox
-from tests.support.sync_stack import SyncStack, sync_stack
+from tests.support.sandbox import REDIRECT_URI, start_sandbox
+from tests.support.sync_stack import SyncStack, sign_in_stack
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -18,13 +18,7 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture
 def stack(database_url: Callable[[str], str]) -> Iterator[SyncStack]:
     with start_sandbox(schools=3, teachers=20) as sandbox:
-        with sync_stack(
-            database_url("roster"),
-            database_url("sync"),
-            sandbox=sandbox,
-            settings=sso_settings(sandbox),
-            connect=False,
-        ) as running:
+        with sign_in_stack(database_url, sandbox) as running:
             yield running
 
 

@@ -29,8 +29,8 @@ from oauthlib.oauth1.rfc5849 import utils
 from services.sync.store.models import Connection
 from tests.conftest import DatabaseFactory
 from tests.support.db_dump import TableDump
-from tests.support.sandbox import REDIRECT_URI, SandboxHandle, sso_settings, start_sandbox
-from tests.support.sync_stack import DISTRICT, SyncStack, sync_stack
+from tests.support.sandbox import REDIRECT_URI, SandboxHandle, start_sandbox
+from tests.support.sync_stack import DISTRICT, SyncStack, sign_in_stack
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -99,13 +99,7 @@ def sandbox() -> Iterator[SandboxHandle]:
 
 @pytest.fixture
 def stack(sandbox: SandboxHandle, database_url: DatabaseFactory) -> Iterator[SyncStack]:
-    with sync_stack(
-        database_url("roster"),
-        database_url("sync"),
-        sandbox=sandbox,
-        settings=sso_settings(sandbox),
-        connect=False,
-    ) as running:
+    with sign_in_stack(database_url, sandbox) as running:
         yield running
 
 

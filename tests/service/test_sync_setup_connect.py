@@ -20,7 +20,7 @@ from services.common.auth import Role
 from services.sync.store.models import Connection, SignInState
 from tests.conftest import DatabaseFactory
 from tests.support.sandbox import REDIRECT_URI, SandboxHandle, sso_settings, start_sandbox
-from tests.support.sync_stack import DISTRICT, SyncStack, sync_stack
+from tests.support.sync_stack import DISTRICT, SyncStack, sign_in_stack, sync_stack
 
 CONNECTED = "Connected Successfully! Your ClassLink account is connected."
 PARENT = f"districts/{DISTRICT}"
@@ -73,13 +73,7 @@ def api_for(stack: SyncStack) -> Iterator[Api]:
 
 @pytest.fixture
 def api(sandbox: SandboxHandle, database_url: DatabaseFactory) -> Iterator[Api]:
-    with sync_stack(
-        database_url("roster"),
-        database_url("sync"),
-        sandbox=sandbox,
-        settings=sso_settings(sandbox),
-        connect=False,
-    ) as stack:
+    with sign_in_stack(database_url, sandbox) as stack:
         yield from api_for(stack)
 
 

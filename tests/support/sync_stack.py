@@ -31,7 +31,7 @@ from services.sync.migrate import upgrade
 from services.sync.settings import SyncSettings
 from tests.support.pki import Pki
 from tests.support.roster import Roster, dev_auth, running_roster
-from tests.support.sandbox import REPO_ROOT, SandboxHandle, start_sandbox
+from tests.support.sandbox import REPO_ROOT, SandboxHandle, sso_settings, start_sandbox
 
 DISTRICT = "d-runs"
 PREMIUM = "district_premium"
@@ -136,6 +136,19 @@ def paged_stack(database_url: Callable[[str], str]) -> Iterator[SyncStack]:
         settings={"oneroster_page_size": 10},
         schools=3,
         teachers=60,
+    ) as running:
+        yield running
+
+
+@contextmanager
+def sign_in_stack(database_url: Callable[[str], str], sandbox: SandboxHandle) -> Iterator[SyncStack]:
+    """A stack offering ClassLink sign-in against ``sandbox``, its district not connected yet."""
+    with sync_stack(
+        database_url("roster"),
+        database_url("sync"),
+        sandbox=sandbox,
+        settings=sso_settings(sandbox),
+        connect=False,
     ) as running:
         yield running
 
