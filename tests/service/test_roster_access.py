@@ -19,7 +19,7 @@ from services.common.devtoken import mint_dev_token
 from services.common.errors import PermissionDenied
 from services.roster import servicer
 from services.roster.access import Action
-from tests.support.roster import Roster, refused, running_roster
+from tests.support.roster import Roster, refused, roster_with_districts
 
 
 class MetadataRecorder(grpc.ServerInterceptor):
@@ -44,9 +44,7 @@ def recorder() -> MetadataRecorder:
 
 @pytest.fixture
 def roster(database_url: Callable[[str], str], recorder: MetadataRecorder) -> Iterator[Roster]:
-    with running_roster(database_url("roster"), interceptors=[recorder]) as running:
-        running.client.create_district("d1", "District One")
-        running.client.create_district("d2", "District Two")
+    with roster_with_districts(database_url("roster"), interceptors=[recorder]) as running:
         yield running
 
 

@@ -20,14 +20,12 @@ from ew.roster.v1 import roster_service_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tests.support.roster import Roster, refused, running_roster
+from tests.support.roster import Roster, refused, roster_with_districts
 
 
 @pytest.fixture
 def roster(database_url: Callable[[str], str]) -> Iterator[Roster]:
-    with running_roster(database_url("roster")) as running:
-        running.client.create_district("d1", "District One")
-        running.client.create_district("d2", "District Two")
+    with roster_with_districts(database_url("roster")) as running:
         yield running
 
 

@@ -15,14 +15,12 @@ from ew.roster.v1 import roster_service_pb2 as rpc
 from ew.roster.v1 import roster_service_pb2_grpc
 
 from services.roster import repository
-from tests.support.roster import Roster, running_roster
+from tests.support.roster import Roster, roster_with_districts
 
 
 @pytest.fixture
 def roster(database_url: Callable[[str], str]) -> Iterator[Roster]:
-    with running_roster(database_url("roster")) as running:
-        running.client.create_district("d1", "District One")
-        running.client.create_district("d2", "District Two")
+    with roster_with_districts(database_url("roster")) as running:
         yield running
 
 

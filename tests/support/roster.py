@@ -226,3 +226,12 @@ def running_roster(
     finally:
         client.close()
         server.stop(None)
+
+
+@contextmanager
+def roster_with_districts(database_url: str, **options: Any) -> Iterator[Roster]:
+    """``running_roster`` (with these ``options``) that has districts d1 and d2 created."""
+    with running_roster(database_url, **options) as running:
+        running.client.create_district("d1", "District One")
+        running.client.create_district("d2", "District Two")
+        yield running
