@@ -80,15 +80,14 @@ class District:
 
     def apply(self, ops: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
         """Applies a batch of mutations atomically; returns one result per operation."""
-        orgs = dict(self.orgs)
-        users = dict(self.users)
+        batch = _Batch(self, dict(self.orgs), dict(self.users), now)
         results = []
         for index, op in enumerate(ops):
             try:
-                results.append(_apply_one(self, orgs, users, op, now))
+                results.append(_apply_one(batch, op))
             except (KeyError, TypeError, ValueError) as exc:
                 raise MutationError(f"operation {index} ({op.get('op')!r}): {exc}") from exc
-        self.orgs, self.users = orgs, users
+        self.orgs, self.users = batch.orgs, batch.users
         self.revision += 1
         return results
 
@@ -147,22 +146,26 @@ def _user_fields(spec: dict[str, Any], orgs: dict[str, SandboxOrg]) -> dict[str,
     return {attr: check(spec[key]) for key, (attr, check) in checks.items() if key in spec}
 
 
-def _add_user(
-    district: District,
-    orgs: dict[str, SandboxOrg],
-    users: dict[str, SandboxUser],
-    op: dict[str, Any],
-    now: dt.datetime,
-) -> object:
-    sourced_id = op.get("sourcedId") or district.next_id("usr")
-    if sourced_id in users:
+@dataclass(frozen=True)
+class _Batch:
+    """What every operation of one mutation batch works on: copies of the district's orgs and users."""
+
+    district: District
+    orgs: dict[str, SandboxOrg]
+    users: dict[str, SandboxUser]
+    now: dt.datetime
+
+
+def _add_user(batch: _Batch, op: dict[str, Any]) -> object:
+    sourced_id = op.get("sourcedId") or batch.district.next_id("usr")
+    if sourced_id in batch.users:
         raise ValueError(f"user {sourced_id} already exists")
     spec = {"role": "teacher"} | op
     for required in ("givenName", "familyName", "orgs"):
         if required not in spec:
             raise ValueError(f"'{required}' is required")
-    values = _user_fields(spec, orgs)
-    users[sourced_id] = SandboxUser(
+    values = _user_fields(spec, batch.orgs)
+    batch.users[sourced_id] = SandboxUser(
         sourced_id=sourced_id,
         status=values.get("status", "active"),
         enabled_user=values.get("enabled_user", True),
@@ -173,71 +176,47 @@ def _add_user(
         orgs=values["orgs"],
         username=values.get("username", sourced_id),
         identifier=values.get("identifier", sourced_id),
-        date_last_modified=now,
+        date_last_modified=batch.now,
     )
     return sourced_id
 
 
-def _update_user(
-    district: District,
-    orgs: dict[str, SandboxOrg],
-    users: dict[str, SandboxUser],
-    op: dict[str, Any],
-    now: dt.datetime,
-) -> object:
+def _update_user(batch: _Batch, op: dict[str, Any]) -> object:
     sourced_id = op["sourcedId"]
-    if sourced_id not in users:
+    if sourced_id not in batch.users:
         raise ValueError(f"unknown user {sourced_id}")
-    values = _user_fields(op.get("set") or {}, orgs)
-    users[sourced_id] = replace(users[sourced_id], date_last_modified=now, **values)
+    values = _user_fields(op.get("set") or {}, batch.orgs)
+    batch.users[sourced_id] = replace(batch.users[sourced_id], date_last_modified=batch.now, **values)
     return sourced_id
 
 
-def _remove_user(
-    district: District,
-    orgs: dict[str, SandboxOrg],
-    users: dict[str, SandboxUser],
-    op: dict[str, Any],
-    now: dt.datetime,
-) -> object:
+def _remove_user(batch: _Batch, op: dict[str, Any]) -> object:
     sourced_id = op["sourcedId"]
-    if users.pop(sourced_id, None) is None:
+    if batch.users.pop(sourced_id, None) is None:
         raise ValueError(f"unknown user {sourced_id}")
     return sourced_id
 
 
-def _add_school(
-    district: District,
-    orgs: dict[str, SandboxOrg],
-    users: dict[str, SandboxUser],
-    op: dict[str, Any],
-    now: dt.datetime,
-) -> object:
-    sourced_id = op.get("sourcedId") or district.next_id("sch")
-    if sourced_id in orgs:
+def _add_school(batch: _Batch, op: dict[str, Any]) -> object:
+    sourced_id = op.get("sourcedId") or batch.district.next_id("sch")
+    if sourced_id in batch.orgs:
         raise ValueError(f"org {sourced_id} already exists")
-    parent = district.district_org()
-    orgs[sourced_id] = SandboxOrg(
+    parent = batch.district.district_org()
+    batch.orgs[sourced_id] = SandboxOrg(
         sourced_id=sourced_id,
         name=_text(op.get("name"), "name"),
         type="school",
         identifier=str(op.get("identifier") or sourced_id),
         parent=parent.sourced_id if parent else None,
         status="active",
-        date_last_modified=now,
+        date_last_modified=batch.now,
     )
     return sourced_id
 
 
-def _update_school(
-    district: District,
-    orgs: dict[str, SandboxOrg],
-    users: dict[str, SandboxUser],
-    op: dict[str, Any],
-    now: dt.datetime,
-) -> object:
+def _update_school(batch: _Batch, op: dict[str, Any]) -> object:
     sourced_id = op["sourcedId"]
-    if sourced_id not in orgs:
+    if sourced_id not in batch.orgs:
         raise ValueError(f"unknown org {sourced_id}")
     changes: dict[str, Any] = {}
     spec = op.get("set") or {}
@@ -247,19 +226,13 @@ def _update_school(
         changes["status"] = _status(spec["status"])
     if "identifier" in spec:
         changes["identifier"] = _text(spec["identifier"], "identifier")
-    orgs[sourced_id] = replace(orgs[sourced_id], date_last_modified=now, **changes)
+    batch.orgs[sourced_id] = replace(batch.orgs[sourced_id], date_last_modified=batch.now, **changes)
     return sourced_id
 
 
-def _remove_school(
-    district: District,
-    orgs: dict[str, SandboxOrg],
-    users: dict[str, SandboxUser],
-    op: dict[str, Any],
-    now: dt.datetime,
-) -> object:
+def _remove_school(batch: _Batch, op: dict[str, Any]) -> object:
     sourced_id = op["sourcedId"]
-    if orgs.pop(sourced_id, None) is None:
+    if batch.orgs.pop(sourced_id, None) is None:
         raise ValueError(f"unknown org {sourced_id}")
     return sourced_id
 
@@ -275,13 +248,7 @@ _OPS = {
 }
 
 
-def _apply_one(
-    district: District,
-    orgs: dict[str, SandboxOrg],
-    users: dict[str, SandboxUser],
-    op: dict[str, Any],
-    now: dt.datetime,
-) -> dict[str, Any]:
+def _apply_one(batch: _Batch, op: dict[str, Any]) -> dict[str, Any]:
     kind = op.get("op")
     apply = _OPS.get(kind) if isinstance(kind, str) else None
     if apply is None:
@@ -289,4 +256,4 @@ def _apply_one(
             "unknown op; expected add_user, add_teacher, update_user, remove_user, add_school, "
             "update_school or remove_school"
         )
-    return {"op": kind, "sourcedId": apply(district, orgs, users, op, now)}
+    return {"op": kind, "sourcedId": apply(batch, op)}
