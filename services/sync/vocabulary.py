@@ -101,3 +101,11 @@ class SyncPhase(enum.StrEnum):
     ARCHIVING = "ARCHIVING"
     COMMITTING = "COMMITTING"
     DONE = "DONE"
+
+
+class AutoSyncCadence(enum.StrEnum):
+    """How often AutoSync runs."""
+
+    MONTHLY = "MONTHLY"
+    WEEKLY = "WEEKLY"
+    DAILY = "DAILY"

@@ -29,6 +29,7 @@ PROTO_ENUMS: dict[type[enum.StrEnum], tuple[EnumDescriptor, str]] = {
     v.SyncTrigger: (_ENUMS["SyncTrigger"], "SYNC_TRIGGER_"),
     v.SyncRunState: (_ENUMS["SyncRunState"], "SYNC_RUN_STATE_"),
     v.SyncPhase: (_ENUMS["SyncPhase"], "SYNC_PHASE_"),
+    v.AutoSyncCadence: (_ENUMS["AutoSyncCadence"], "AUTO_SYNC_CADENCE_"),
 }
 
 # Proto values that say a domain value is absent, so they have no member: a ClassLink school never

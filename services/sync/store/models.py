@@ -12,6 +12,7 @@ import enum
 
 from sqlalchemy import (
     Boolean,
+    Date,
     Enum,
     ForeignKey,
     Index,
@@ -28,6 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from services.common.db import UTCDateTime, new_metadata
 from services.sync.vocabulary import (
     AuthMethod,
+    AutoSyncCadence,
     ConnectMethod,
     MappingOrigin,
     OneRosterVersion,
@@ -229,3 +231,40 @@ class SyncRunEvent(Base):
     total: Mapped[int] = mapped_column(Integer)
     message: Mapped[str] = mapped_column(Text)
     summary_json: Mapped[str | None] = mapped_column(Text)
+
+
+class AutoSyncSettings(Base):
+    """A district's AutoSync schedule; ``next_run_time`` is NULL while AutoSync is off.
+
+    The scheduler claims rows whose ``next_run_time`` has passed and moves it to the next due time.
+    """
+
+    __tablename__ = "autosync_settings"
+    __table_args__ = (Index("ix_autosync_settings_next_run_time", "next_run_time"),)
+
+    district_id: Mapped[str] = mapped_column(DISTRICT_ID, primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    cadence: Mapped[AutoSyncCadence] = mapped_column(_enum(AutoSyncCadence))
+    # Day of the month (1-31) for MONTHLY, ISO weekday (1 = Monday) for WEEKLY, unused for DAILY.
+    day: Mapped[int] = mapped_column(Integer)
+    hour: Mapped[int] = mapped_column(Integer)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    next_run_time: Mapped[dt.datetime | None]
+    last_auto_run_id: Mapped[str | None] = mapped_column(ID)
+    update_by: Mapped[str] = mapped_column(String(255))
+    create_time: Mapped[dt.datetime]
+    update_time: Mapped[dt.datetime]
+
+
+class AutoSyncPause(Base):
+    """One pause window of a district's AutoSync: local dates, both inclusive."""
+
+    __tablename__ = "autosync_pauses"
+    __table_args__ = (PrimaryKeyConstraint("district_id", "position"),)
+
+    district_id: Mapped[str] = mapped_column(
+        DISTRICT_ID, ForeignKey("autosync_settings.district_id", ondelete="CASCADE")
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date] = mapped_column(Date)
