@@ -147,3 +147,7 @@ bench: bench-roster bench-oneroster bench-planner bench-sync ## Every benchmark
 
 .PHONY: all
 all: lint typecheck migrations-check test ## The checks CI runs on embedded defaults
+
+.PHONY: run-scheduler
+run-scheduler: install ## Run the AutoSync scheduler alone (EW_BROKER_URL must name Redis; several replicas are safe)
+	$(PY) -m services.sync.scheduler

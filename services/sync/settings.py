@@ -98,6 +98,27 @@ class SyncSettings(BaseSettings):
     )
     guard_minimum: int = Field(default=5, ge=0, description="…but always at least this many.")
 
+    autosync_spread: dt.timedelta = Field(
+        default=dt.timedelta(hours=1),
+        ge=dt.timedelta(0),
+        le=dt.timedelta(hours=6),
+        description="Districts due at the same time start spread over this window (a fixed offset each).",
+    )
+    autosync_max_runs_per_server: int = Field(
+        default=5, ge=1, description="At most this many AutoSync runs per ClassLink server at once."
+    )
+    scheduler_interval: dt.timedelta = Field(
+        default=dt.timedelta(seconds=30),
+        description="How often the AutoSync scheduler looks for due districts.",
+    )
+    scheduler_batch: int = Field(
+        default=100, ge=1, le=1000, description="Districts the scheduler claims per transaction."
+    )
+    scheduler_embedded: bool | None = Field(
+        default=None,
+        description="Run the AutoSync scheduler in the sync server; defaults to true with the stub broker.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _valid_url(cls, value: str) -> str:
@@ -115,7 +136,7 @@ class SyncSettings(BaseSettings):
             return [uri.strip() for uri in value.split(",") if uri.strip()]
         return value
 
-    @field_validator("preview_ttl", "sign_in_state_ttl")
+    @field_validator("preview_ttl", "sign_in_state_ttl", "scheduler_interval")
     @classmethod
     def _positive_ttl(cls, value: dt.timedelta) -> dt.timedelta:
         return positive_duration(value)
@@ -132,6 +153,8 @@ class SyncSettings(BaseSettings):
     def _checks(self) -> SyncSettings:
         if self.auto_migrate is None:
             self.auto_migrate = migrates_by_default(self.database_url)
+        if self.scheduler_embedded is None:
+            self.scheduler_embedded = not self.broker_url.strip()
         for name in ("classlink_signin_url", "classlink_myinfo_url", "classlink_partner_url"):
             try:
                 self.require_secure(getattr(self, name), f"{ENV_PREFIX}{name.upper()}")

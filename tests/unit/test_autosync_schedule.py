@@ -28,12 +28,12 @@ UTC = ZoneInfo("UTC")
 MONTHLY, WEEKLY, DAILY = AutoSyncCadence.MONTHLY, AutoSyncCadence.WEEKLY, AutoSyncCadence.DAILY
 
 
-def utc(*parts: int) -> dt.datetime:
-    return dt.datetime(*parts, tzinfo=dt.UTC)  # type: ignore[misc]
+def local(zone: dt.tzinfo, year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=zone)
 
 
-def local(zone: ZoneInfo, *parts: int) -> dt.datetime:
-    return dt.datetime(*parts, tzinfo=zone)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return local(dt.UTC, year, month, day, hour, minute)
 
 
 def dues(schedule: Schedule, now: dt.datetime, count: int) -> list[dt.datetime]:

@@ -12,6 +12,7 @@ MAX_PAGE_SIZE = 500
 _DISTRICT = r"[A-Za-z0-9_-]{1,64}"
 _PARENT = re.compile(rf"^districts/({_DISTRICT})$")
 _CONNECTION = re.compile(rf"^districts/({_DISTRICT})/connection$")
+_AUTOSYNC = re.compile(rf"^districts/({_DISTRICT})/autoSync$")
 _SCHOOL_MAPPING = re.compile(rf"^districts/({_DISTRICT})/schoolMappings/(.+)$", re.DOTALL)
 
 
@@ -33,6 +34,19 @@ def parse_connection_name(value: str, field: str = "name") -> str:
     if match is None:
         raise bad_field(field, f"expected 'districts/{{district}}/connection', got {_shown(value)}")
     return match.group(1)
+
+
+def parse_autosync_name(value: str, field: str = "name") -> str:
+    """The district of ``districts/{district}/autoSync``."""
+    match = _AUTOSYNC.match(value)
+    if match is None:
+        raise bad_field(field, f"expected 'districts/{{district}}/autoSync', got {_shown(value)}")
+    return match.group(1)
+
+
+def autosync_name(district_id: str) -> str:
+    """The resource name of a district's AutoSync settings."""
+    return f"districts/{district_id}/autoSync"
 
 
 def parse_school_mapping_name(value: str, field: str = "name") -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""SyncService: the setup RPCs and the run RPCs over one container."""
+"""SyncService: the setup, run and AutoSync RPCs over one container."""
 
 from __future__ import annotations
 
@@ -6,16 +6,18 @@ from ew.client.roster import AsyncRosterClient
 from ew.sync.v1 import sync_service_pb2_grpc
 
 from services.common.pagetokens import SyncPageTokens
+from services.sync.api.autosync_rpcs import AutoSyncRpcs
 from services.sync.api.run_rpcs import RunRpcs
 from services.sync.api.setup_rpcs import SetupRpcs
 from services.sync.app import App
+from services.sync.autosync.usecases import AutoSyncs
 from services.sync.runs.usecases import Runs
 from services.sync.setup.connections import Connections
 from services.sync.setup.mapping import SchoolMappings
 from services.sync.setup.preview import Previews
 
 
-class SyncServicer(SetupRpcs, RunRpcs, sync_service_pb2_grpc.SyncServiceServicer):
+class SyncServicer(SetupRpcs, RunRpcs, AutoSyncRpcs, sync_service_pb2_grpc.SyncServiceServicer):
     """Every SyncService RPC; ``roster`` is the server's RosterService client (its event loop's)."""
 
     def __init__(self, app: App, roster: AsyncRosterClient) -> None:
@@ -26,3 +28,4 @@ class SyncServicer(SetupRpcs, RunRpcs, sync_service_pb2_grpc.SyncServiceServicer
         self.school_mappings = SchoolMappings(app, tokens)
         self.previews = Previews(app, tokens)
         self.runs = Runs(app, tokens)
+        self.autosyncs = AutoSyncs(app)

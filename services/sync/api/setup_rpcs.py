@@ -171,8 +171,8 @@ class SetupRpcs:
     ) -> sync_service_pb2.DeleteConnectionResponse:
         """Delete the connection ("Disconnect ClassLink"); mappings and history stay."""
         district_id = parse_connection_name(request.name)
-        authorize_sync_admin(district_id)
-        await self.connections.disconnect(district_id)
+        principal = authorize_sync_admin(district_id)
+        await self.connections.disconnect(district_id, principal.subject)
         return sync_service_pb2.DeleteConnectionResponse()
 
     async def ListSchoolMappings(  # noqa: N802

@@ -1,5 +1,8 @@
 """Start and stop what runs need beside the gRPC server: wake-ups, the in-process worker, recovery.
 
+With ``EW_SYNC_SCHEDULER_EMBEDDED`` (the default with the stub broker) the AutoSync scheduler runs
+here too, since only this process can hand runs to the in-process worker.
+
 The server calls ``start(app)`` once it serves and ``stop(app)`` after it stopped. With the stub
 broker (``EW_BROKER_URL`` empty) runs execute in this process on a Dramatiq ``Worker``'s threads;
 with Redis they execute in worker processes (``python -m services.sync.worker``) and this process
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from dramatiq import Worker
 
+from services.sync.autosync.scheduler import run_scheduler
 from services.sync.runs import broker, recovery, tasks
 
 if TYPE_CHECKING:
@@ -28,6 +32,8 @@ WORKER_STOP_TIMEOUT_MS = 5000
 class _Running:
     worker: Worker | None
     recovery: asyncio.Task[None]
+    scheduler: asyncio.Task[None] | None
+    stopping: asyncio.Event
 
 
 _running: dict[int, _Running] = {}
@@ -44,9 +50,16 @@ async def start(app: App) -> None:
         await recovery.recover(app, tasks.enqueue_run, requeue_all_queued=True)
     else:
         await recovery.recover(app, tasks.enqueue_run)
+    stopping = asyncio.Event()
     _running[id(app)] = _Running(
         worker=worker,
         recovery=asyncio.create_task(recovery.recovery_loop(app, tasks.enqueue_run), name="run-recovery"),
+        scheduler=asyncio.create_task(
+            run_scheduler(app, tasks.enqueue_run, stopping), name="autosync-scheduler"
+        )
+        if app.settings.scheduler_embedded
+        else None,
+        stopping=stopping,
     )
 
 
@@ -68,6 +81,9 @@ async def stop(app: App) -> None:
     """
     running = _running.pop(id(app), None)
     if running is not None:
+        running.stopping.set()
+        if running.scheduler is not None:
+            await running.scheduler
         running.recovery.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running.recovery

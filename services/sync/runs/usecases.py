@@ -89,7 +89,7 @@ def _check_approval(session: Session, district_id: str, approve_run_id: str) -> 
         )
 
 
-def _create_or_attach(
+def create_or_attach(
     session: Session,
     *,
     district_id: str,
@@ -98,6 +98,11 @@ def _create_or_attach(
     trigger: SyncTrigger,
     now: dt.datetime,
 ) -> StartedRun:
+    """The one way a run starts: create the district's QUEUED run, or find its active one.
+
+    Every trigger goes through here (an administrator's sync or approval, Force Sync Now, the
+    AutoSync scheduler); the caller queues a created run with ``queue`` once this transaction commits.
+    """
     if session.get(Connection, district_id) is None:
         raise FailedPrecondition(
             "ClassLink is not connected for this district; connect it before syncing.",
@@ -204,6 +209,17 @@ def _items(
     return page
 
 
+async def queue(app: App, run_id: str, enqueue: Callable[[str], None]) -> None:
+    """Send a created run to the workers; when the queue refuses it, the run ends FAILED (UNAVAILABLE)."""
+    try:
+        await asyncio.to_thread(enqueue, run_id)
+    except Exception as error:
+        logger.exception("could not queue sync run %s", run_id)
+        if await app.transaction(lambda session: _fail_unqueued(session, run_id, app.clock())):
+            app.notifier.notify(run_id)
+        raise Unavailable(QUEUE_UNAVAILABLE) from error
+
+
 class Runs:
     """The run use cases of one sync service: start or attach, watch, get and list."""
 
@@ -224,7 +240,7 @@ class Runs:
     ) -> StartedRun:
         """Create the district's run and queue it, or attach to the run it already has."""
         started = await self._app.transaction(
-            lambda session: _create_or_attach(
+            lambda session: create_or_attach(
                 session,
                 district_id=district_id,
                 requested_by=requested_by,
@@ -233,17 +249,8 @@ class Runs:
                 now=self._app.clock(),
             )
         )
-        if started.attached:
-            return started
-        try:
-            await asyncio.to_thread(self._enqueue, started.run.id)
-        except Exception as error:
-            logger.exception("could not queue sync run %s", started.run.id)
-            if await self._app.transaction(
-                lambda session: _fail_unqueued(session, started.run.id, self._app.clock())
-            ):
-                self._app.notifier.notify(started.run.id)
-            raise Unavailable(QUEUE_UNAVAILABLE) from error
+        if not started.attached:
+            await queue(self._app, started.run.id, self._enqueue)
         return started
 
     async def watch(

@@ -43,6 +43,7 @@ from services.common.errors import (
 )
 from services.common.secrets import mask_hint
 from services.sync.app import App
+from services.sync.autosync import usecases as autosync
 from services.sync.oneroster import (
     RetryPolicy,
     ServerConfig,
@@ -170,9 +171,16 @@ class Connections:
             raise _not_connected(district_id)
         return connection
 
-    async def disconnect(self, district_id: str) -> None:
-        """Remove the connection and its secret; mappings, links and run history stay."""
-        deleted = await self._app.transaction(lambda session: store.delete_connection(session, district_id))
+    async def disconnect(self, district_id: str, requested_by: str) -> None:
+        """Remove the connection and its secret, and turn AutoSync off; mappings, links and history stay."""
+
+        def delete(session: Session) -> bool:
+            if not store.delete_connection(session, district_id):
+                return False
+            autosync.turn_off(session, district_id, by=requested_by, now=self._app.clock())
+            return True
+
+        deleted = await self._app.transaction(delete)
         if not deleted:
             raise _not_connected(district_id)
         self._app.redactor.release(redaction_owner(self._app, district_id))

@@ -1,0 +1,131 @@
+"""The AutoSync scheduler: it only enqueues. Each tick claims due districts and starts their AUTO runs.
+
+A tick repeats one transaction until no due district is left that it may start:
+
+1. ``claim_due`` locks a batch of districts whose ``next_run_time`` has passed (``FOR UPDATE SKIP
+   LOCKED``: another scheduler replica takes other districts, never the same ones);
+2. each claimed district moves to the next due time after *now* (so downtime across several due
+   times gives one run), and gets a run with trigger AUTO through the same start path as every
+   other run (``create_or_attach``), unless it already has a queued or running run, or its newest
+   run waits for review (an AUTO run never approves one, and never piles up behind one);
+3. a district whose ClassLink server already has ``EW_SYNC_AUTOSYNC_MAX_RUNS_PER_SERVER`` AUTO runs
+   queued or running stays due, untouched; its server is left out of the rest of the tick, and a
+   later tick starts it when a run has ended;
+4. after the commit, the created runs are sent to the workers (a run the queue refuses ends FAILED).
+
+Time comes from ``app.clock``; the embedded scheduler (stub broker) runs inside the sync server,
+``python -m services.sync.scheduler`` runs it alone (Redis broker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from services.common.errors import Unavailable
+from services.sync.app import App
+from services.sync.autosync.schedule import next_run_time
+from services.sync.autosync.usecases import schedule_of
+from services.sync.runs.repository import active_run
+from services.sync.runs.usecases import create_or_attach, queue
+from services.sync.store import autosync as store
+from services.sync.vocabulary import SyncRunState, SyncTrigger
+
+logger = logging.getLogger(__name__)
+
+REQUESTED_BY = "autosync"
+"""The ``requested_by`` of runs the scheduler starts."""
+
+
+@dataclass
+class Tick:
+    """What one tick did: the runs it started, the districts it passed over, those left due."""
+
+    started: list[str] = field(default_factory=list)
+    passed: int = 0
+    capped_servers: set[str] = field(default_factory=set)
+
+
+def _start_due(session: Session, app: App, tick: Tick) -> tuple[int, list[str]]:
+    """One batch: claim, advance and start; (districts claimed, runs created to queue)."""
+    settings = app.settings
+    now = app.clock()
+    due = store.claim_due(session, now, limit=settings.scheduler_batch, skip_servers=tick.capped_servers)
+    store.lock_servers(session, [district.server_url for district in due if district.server_url])
+    created: list[str] = []
+    for district in due:
+        district_id = district.settings.district_id
+        following = next_run_time(
+            schedule_of(district.settings, district.pauses), district_id, settings.autosync_spread, now
+        )
+        if district.server_url is None or _busy(session, district_id):
+            store.advance(session, district_id, following, last_auto_run_id=None)
+            tick.passed += 1
+            continue
+        if district.server_url in tick.capped_servers or (
+            store.active_auto_runs(session, district.server_url) >= settings.autosync_max_runs_per_server
+        ):
+            tick.capped_servers.add(district.server_url)
+            continue
+        started = create_or_attach(
+            session,
+            district_id=district_id,
+            requested_by=REQUESTED_BY,
+            approve_run_id=None,
+            trigger=SyncTrigger.AUTO,
+            now=now,
+        )
+        if started.attached:  # an administrator's run began since ``_busy`` looked: it is this due time's
+            store.advance(session, district_id, following, last_auto_run_id=None)
+            tick.passed += 1
+            continue
+        store.advance(session, district_id, following, last_auto_run_id=started.run.id)
+        created.append(started.run.id)
+    return len(due), created
+
+
+def _busy(session: Session, district_id: str) -> bool:
+    """True when the district has a queued or running run, or its newest run waits for review."""
+    if active_run(session, district_id) is not None:
+        return True
+    return store.latest_run_state(session, district_id) is SyncRunState.NEEDS_REVIEW
+
+
+async def tick(app: App, enqueue: Callable[[str], None]) -> Tick:
+    """Start every district due now that may start (see the module docstring)."""
+    result = Tick()
+    claimed = -1
+    while claimed != 0:
+        # Every claimed district is either advanced or puts its server on the capped list, which
+        # the next claim leaves out: each batch makes progress, so the loop ends.
+        claimed, created = await app.transaction(lambda session: _start_due(session, app, result))
+        for run_id in created:
+            with contextlib.suppress(Unavailable):  # the run is FAILED with the reason; go on
+                await queue(app, run_id, enqueue)
+            result.started.append(run_id)
+    return result
+
+
+async def run_scheduler(app: App, enqueue: Callable[[str], None], stopping: asyncio.Event) -> None:
+    """Tick every ``EW_SYNC_SCHEDULER_INTERVAL`` until ``stopping`` is set; a failed tick is logged."""
+    interval = app.settings.scheduler_interval.total_seconds()
+    while not stopping.is_set():
+        try:
+            done = await tick(app, enqueue)
+        except Exception:
+            logger.exception("AutoSync scheduler tick failed; trying again in %.0f s", interval)
+        else:
+            if done.started or done.capped_servers:
+                logger.info(
+                    "AutoSync started %d runs, passed over %d districts, %d servers at their cap",
+                    len(done.started),
+                    done.passed,
+                    len(done.capped_servers),
+                )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval)
