@@ -45,6 +45,11 @@ def school_mapping_name(district_id: str, classlink_school_id: str) -> str:
     return f"{district_name(district_id)}/schoolMappings/{classlink_school_id}"
 
 
+def autosync_name(district_id: str) -> str:
+    """``districts/{district}/autoSync``."""
+    return f"{district_name(district_id)}/autoSync"
+
+
 def run_name(district_id: str, run: str) -> str:
     """The resource name of a run from its id; a full name is returned unchanged."""
     return run if run.startswith("districts/") else f"districts/{district_id}/syncRuns/{run}"
@@ -477,3 +482,31 @@ class SyncClient:
             return self._stub.ListSyncRunItems(request, timeout=self._timeout, metadata=self._metadata())
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error
+
+    # Force Sync Now and AutoSync.
+
+    def force_sync_now(self, district_id: str) -> sync_service_pb2.ForceSyncNowResponse:
+        """Queue a sync now (trigger FORCE), or get the district's queued or running run (``already_active``)."""
+        request = sync_service_pb2.ForceSyncNowRequest(parent=district_name(district_id))
+        try:
+            return self._stub.ForceSyncNow(request, timeout=self._timeout, metadata=self._metadata())
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+
+    def get_autosync(self, district_id: str) -> sync_pb2.AutoSync:
+        """The district's AutoSync settings, next run time and last automatic run."""
+        request = sync_service_pb2.GetAutoSyncRequest(name=autosync_name(district_id))
+        try:
+            response = self._stub.GetAutoSync(request, timeout=self._timeout, metadata=self._metadata())
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+        return response.auto_sync
+
+    def set_autosync(self, settings: sync_pb2.AutoSync) -> sync_pb2.AutoSync:
+        """Replace the AutoSync settings ``settings.name`` names; returns them with the next run time."""
+        request = sync_service_pb2.SetAutoSyncRequest(auto_sync=settings)
+        try:
+            response = self._stub.SetAutoSync(request, timeout=self._timeout, metadata=self._metadata())
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+        return response.auto_sync
