@@ -220,6 +220,20 @@ RPCS: dict[tuple[str, str], Rpc] = {
     ("SyncService", "ListSyncRunItems"): Rpc(
         SYNC_ADMINS, lambda w, d: S.ListSyncRunItemsRequest(parent=run_name(w, d))
     ),
+    ("SyncService", "ForceSyncNow"): Rpc(
+        SYNC_ADMINS, lambda w, d: S.ForceSyncNowRequest(parent=parent(d)), restore=finish_run
+    ),
+    ("SyncService", "GetAutoSync"): Rpc(
+        SYNC_ADMINS, lambda w, d: S.GetAutoSyncRequest(name=f"{parent(d)}/autoSync")
+    ),
+    ("SyncService", "SetAutoSync"): Rpc(
+        SYNC_ADMINS,
+        lambda w, d: S.SetAutoSyncRequest(
+            auto_sync=sync_pb2.AutoSync(
+                name=f"{parent(d)}/autoSync", enabled=True, time_zone="America/New_York"
+            )
+        ),
+    ),
     # Naming an existing district, so the service identity gets as far as ALREADY_EXISTS.
     ("RosterService", "CreateDistrict"): Rpc(
         DISTRICT_CREATORS,

@@ -22,6 +22,7 @@ from grpc_health.v1 import health_pb2
 from pydantic import SecretStr
 
 from services.common.auth import AuthSettings, Role
+from services.common.clock import Clock, utc_now
 from services.common.db import make_engine
 from services.common.devtoken import mint_dev_token
 from services.common.secrets import DEV_SECRET_KEY, SecretBox
@@ -164,6 +165,7 @@ def sync_stack(
     tls: Pki | None = None,
     roster_auth: AuthSettings | None = None,
     roster_interceptors: Sequence[grpc.ServerInterceptor] = (),
+    clock: Clock = utc_now,
     **sandbox_flags: Any,
 ) -> Iterator[SyncStack]:
     """Start the sandbox (unless given), roster and sync servers; create and connect the district.
@@ -171,7 +173,8 @@ def sync_stack(
     With ``tls`` both servers require client certificates from its CA: the sync service calls the
     roster with its client certificate, and the stack's clients present it too. ``roster_auth``
     gives the roster server other token settings than the sync service's (a misconfiguration);
-    ``roster_interceptors`` run inside the roster server's authentication.
+    ``roster_interceptors`` run inside the roster server's authentication; ``clock`` tells the sync
+    service the time.
     """
     own_sandbox = sandbox is None
     handle = sandbox or start_sandbox(**sandbox_flags)
@@ -198,6 +201,7 @@ def sync_stack(
                 secrets=SecretBox([DEV_SECRET_KEY]),
                 server_tls=server_tls,
                 roster_tls=client_tls,
+                clock=clock,
             )
             server = ServerThread(app)
             token = mint_dev_token(app.auth, district_id=DISTRICT, role=Role.DISTRICT_ADMIN, plan=PREMIUM)
