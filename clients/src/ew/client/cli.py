@@ -25,6 +25,7 @@ from ew.client.progress import follow
 from ew.client.roster import RosterClient
 from ew.client.sync import RunEvents, SyncClient, run_name
 from ew.client.views import (
+    autosync_table,
     connection_table,
     ew_only_table,
     ew_schools_table,
@@ -422,6 +423,136 @@ def sync(
         events = client.sync_rosters(options.district_id, approve_run=approve)
         _follow(options, events)
         _finish(options, client, events.run_name)
+
+
+@app.command()
+@handles_errors
+def force(
+    ctx: typer.Context,
+    follow_run: Annotated[bool, typer.Option("--follow", help="Follow the run to its end.")] = False,
+) -> None:
+    """Force Sync Now: queue a sync at once (even in a pause window), or show the queued or running one."""
+    options = _options(ctx)
+    with options.client() as client:
+        response = client.force_sync_now(options.district_id)
+        run = response.run
+        already = "already " if response.already_active else ""
+        options.console.print(
+            f"Run {run.name} is {already}{state_label(run.state)}; follow it with: ew-sync watch {run.run_id}"
+        )
+        if follow_run:
+            _follow(options, client.watch_run(run.name))
+            _finish(options, client, run.name)
+
+
+class Switch(enum.StrEnum):
+    """Turn AutoSync on or off."""
+
+    ON = "on"
+    OFF = "off"
+
+
+class Cadence(enum.StrEnum):
+    """How often AutoSync runs."""
+
+    MONTHLY = "monthly"
+    WEEKLY = "weekly"
+    DAILY = "daily"
+
+    def proto(self) -> sync_pb2.AutoSyncCadence.ValueType:
+        """The proto enum value."""
+        return sync_pb2.AutoSyncCadence.Value("AUTO_SYNC_CADENCE_" + self.name)
+
+
+_WEEKDAYS = {
+    name: number
+    for number, day in enumerate(
+        ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"), 1
+    )
+    for name in (day, day[:3])
+}
+
+
+def parse_day(value: str) -> int:
+    """A day of the month or ISO weekday number, or a weekday name (``sun``, ``Sunday``)."""
+    text = value.strip().lower()
+    if text.isdigit():
+        return int(text)
+    if text in _WEEKDAYS:
+        return _WEEKDAYS[text]
+    raise UsageError(f"--day {value!r}: give a day of the month (1-31) or a weekday (mon … sun).")
+
+
+def parse_pause(value: str) -> sync_pb2.PauseWindow:
+    """``2027-06-15..2027-08-20`` → a pause window (dates are checked by the service)."""
+    start, separator, end = value.partition("..")
+    if not separator or not start.strip() or not end.strip():
+        raise UsageError(f"--pause {value!r}: expected START..END, for example 2027-06-15..2027-08-20.")
+    return sync_pb2.PauseWindow(start_date=start.strip(), end_date=end.strip())
+
+
+@dataclass(frozen=True)
+class AutoSyncChanges:
+    """What ``ew-sync autosync on|off`` was asked to change; None keeps the stored value."""
+
+    switch: Switch
+    cadence: Cadence | None
+    day: str | None
+    hour: int | None
+    timezone: str | None
+    pauses: list[str] | None
+
+    def apply(self, current: sync_pb2.AutoSync) -> sync_pb2.AutoSync:
+        """The settings to send: the current ones with these changes."""
+        wanted = sync_pb2.AutoSync()
+        wanted.CopyFrom(current)
+        for output_only in ("next_run_time", "last_auto_run", "update_time"):
+            wanted.ClearField(output_only)
+        wanted.enabled = self.switch is Switch.ON
+        if self.cadence is not None and self.cadence.proto() != current.cadence:
+            wanted.cadence = self.cadence.proto()
+            wanted.day = 0
+        if self.day is not None:
+            wanted.day = parse_day(self.day)
+        if self.hour is not None:
+            wanted.hour = self.hour
+        if self.timezone is not None:
+            wanted.time_zone = self.timezone
+        if self.pauses is not None:
+            del wanted.pause_windows[:]
+            wanted.pause_windows.extend(parse_pause(value) for value in self.pauses if value)
+        return wanted
+
+
+@app.command()
+@handles_errors
+def autosync(
+    ctx: typer.Context,
+    switch: Annotated[Switch | None, typer.Argument(help="on or off; omit to show the settings.")] = None,
+    cadence: Annotated[Cadence | None, typer.Option(help="How often (default monthly).")] = None,
+    day: Annotated[
+        str | None, typer.Option(help="Day of the month (1-31) for monthly, weekday (mon … sun) for weekly.")
+    ] = None,
+    hour: Annotated[int | None, typer.Option(help="Local hour, 0-23 (default 3).")] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="The district's IANA time zone, e.g. America/New_York.")
+    ] = None,
+    pause: Annotated[
+        list[str] | None,
+        typer.Option(help="START..END dates AutoSync skips (repeatable; '' clears every window)."),
+    ] = None,
+) -> None:
+    """Show AutoSync with its next run, or turn it on or off (other options change its schedule)."""
+    options = _options(ctx)
+    district_id = options.district_id
+    with options.client() as client:
+        current = client.get_autosync(district_id)
+        if switch is not None:
+            changes = AutoSyncChanges(switch, cadence, day, hour, timezone, pause)
+            current = client.set_autosync(changes.apply(current))
+        elif any(value is not None for value in (cadence, day, hour, timezone, pause)):
+            raise UsageError("Say `ew-sync autosync on …` (or `off …`) to change the settings.")
+    options.console.print(autosync_table(current))
 
 
 @app.command()

@@ -486,7 +486,7 @@ class SyncClient:
     # Force Sync Now and AutoSync.
 
     def force_sync_now(self, district_id: str) -> sync_service_pb2.ForceSyncNowResponse:
-        """Queue a sync now (trigger FORCE), or get the district's queued or running run (``already_active``)."""
+        """Queue a sync now (trigger FORCE), or get the district's active run (``already_active``)."""
         request = sync_service_pb2.ForceSyncNowRequest(parent=district_name(district_id))
         try:
             return self._stub.ForceSyncNow(request, timeout=self._timeout, metadata=self._metadata())

@@ -260,3 +260,37 @@ def teachers_table(
         schools = ", ".join(school_names.get(school_id, school_id) for school_id in teacher.school_ids)
         table.add_row(f"{teacher.given_name} {teacher.family_name}", teacher.email, state, schools)
     return table
+
+
+_WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def cadence_label(settings: sync_pb2.AutoSync) -> str:
+    """``monthly on day 31 (the last day in shorter months)``, ``weekly on Sunday``, ``daily``."""
+    if settings.cadence == sync_pb2.AUTO_SYNC_CADENCE_DAILY:
+        return "daily"
+    if settings.cadence == sync_pb2.AUTO_SYNC_CADENCE_WEEKLY:
+        return f"weekly on {_WEEKDAYS[settings.day - 1]}" if 1 <= settings.day <= 7 else "weekly"
+    shorter = " (the last day in shorter months)" if settings.day > 28 else ""
+    return f"monthly on day {settings.day}{shorter}"
+
+
+def autosync_table(settings: sync_pb2.AutoSync) -> Table:
+    """A district's AutoSync: on or off, when, pauses, the next run and the last automatic one."""
+    table = Table(title="AutoSync", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    table.add_row("AutoSync", Text("on", style="green") if settings.enabled else Text("off", style="dim"))
+    table.add_row("Cadence", cadence_label(settings))
+    table.add_row("At", f"{settings.hour:02d}:00 {settings.time_zone or '(time zone not set)'}")
+    pauses = ", ".join(f"{window.start_date} → {window.end_date}" for window in settings.pause_windows)
+    table.add_row("Paused", pauses or "never")
+    table.add_row("Next run (UTC)", time_label(settings.next_run_time) or "none (AutoSync is off)")
+    if settings.HasField("last_auto_run"):
+        run = settings.last_auto_run
+        last = Text(f"{run.run_id} ")
+        last.append_text(styled_state(run.state))
+        table.add_row("Last automatic run", last)
+    else:
+        table.add_row("Last automatic run", "none yet")
+    return table
