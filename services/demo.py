@@ -4,7 +4,8 @@ Starts the OneRoster sandbox, the roster service and the sync service as separat
 local ports (SQLite files and logs in a fresh ``var/demo/``, the stub broker with the sync service's
 in-process worker), creates a district with a few EW schools, then drives the product through the
 client library: connect → school mapping → map a suggestion by hand → preview → sync with a progress
-bar → a change in ClassLink (teachers leave, a school is renamed) → sync again → run history.
+bar → AutoSync turned on (the sync service runs the scheduler in embedded mode) → a change in
+ClassLink (teachers leave, a school is renamed) → sync again → run history.
 
 It exits 0 when every step did what it should, 1 otherwise; ``--serve`` keeps everything running
 afterwards (printing the targets and a dev token) until Ctrl-C. Every process is stopped on the way
@@ -42,6 +43,7 @@ from ew.client.progress import follow
 from ew.client.roster import RosterClient
 from ew.client.sync import SyncClient
 from ew.client.views import (
+    autosync_table,
     ew_only_table,
     guard_text,
     items_table,
@@ -69,6 +71,7 @@ from services.oneroster_sandbox import truth
 DISTRICT_ID = "demo-district"
 ADMIN_HEADER = "X-Sandbox-Admin-Token"
 TEACHERS_LEAVING = 3
+AUTOSYNC_TIME_ZONE = "America/New_York"
 CLOSE_SUGGESTION = 60
 # Abbreviations districts really use; each turns a ClassLink name into a look-alike EW name.
 _ABBREVIATIONS = (("Elementary", "Elem"), ("Middle School", "MS"), ("High School", "HS"), ("School", "Sch"))
@@ -129,7 +132,7 @@ def start_stack(processes: ProcessGroup, *, schools: int, teachers: int, seed: i
     processes.environment["EW_SYNC_ROSTER_TARGET"] = roster_target
     sync = processes.start("sync", "services.sync")
     wait_serving(sync, sync_target, deadline=left())
-    console.print(f"Sync service        {sync_target}")
+    console.print(f"Sync service        {sync_target}  (with its worker and the AutoSync scheduler)")
     return Stack(info, roster_target, sync_target)
 
 
@@ -230,6 +233,19 @@ def run_sync(client: SyncClient, title: str) -> sync_pb2.SyncEvent:
     return last
 
 
+def turn_on_autosync(client: SyncClient) -> None:
+    """Turn AutoSync on (monthly, the 1st at 03:00 New York time) and show its next run."""
+    settings = client.set_autosync(
+        sync_pb2.AutoSync(
+            name=f"districts/{DISTRICT_ID}/autoSync", enabled=True, time_zone=AUTOSYNC_TIME_ZONE
+        )
+    )
+    if not settings.enabled or not settings.HasField("next_run_time"):
+        raise DemoFailed("AutoSync did not turn on with a next run time")
+    console.print(autosync_table(settings))
+    console.print("Force Sync Now (`ew-sync force`) still syncs at any time.")
+
+
 def demo(stack: Stack, *, user_token: str, service_token: str) -> None:
     """The administrator's flow; DemoFailed when a step does not do what it should."""
     admin = SandboxAdmin(stack.sandbox)
@@ -287,7 +303,10 @@ def demo(stack: Stack, *, user_token: str, service_token: str) -> None:
                     f"{preview.summary.teachers_added}"
                 )
 
-            step(f"6. Meanwhile in ClassLink: {TEACHERS_LEAVING} teachers leave, a school is renamed")
+            step("6. AutoSync: from now on the district syncs itself every month")
+            turn_on_autosync(client)
+
+            step(f"7. Meanwhile in ClassLink: {TEACHERS_LEAVING} teachers leave, a school is renamed")
             # Each leaver is a person EW holds: every ClassLink row of that person leaves.
             leaving_people = truth.people(snapshot)[:TEACHERS_LEAVING]
             leaving = [rows[0] for rows in leaving_people]
@@ -311,7 +330,7 @@ def demo(stack: Stack, *, user_token: str, service_token: str) -> None:
                 console.print(f"  left: {teacher['givenName']} {teacher['familyName']} <{teacher['email']}>")
             console.print(f"  renamed: {renamed_from!r} → {renamed_to!r}")
 
-            step("7. Sync again")
+            step("8. Sync again")
             second = run_sync(client, "Second sync")
             if second.summary.teachers_archived != len(leaving) or second.summary.schools_created:
                 raise DemoFailed(
@@ -322,7 +341,7 @@ def demo(stack: Stack, *, user_token: str, service_token: str) -> None:
                 f"The renamed school kept its mapping: no duplicate school, {len(leaving)} teachers archived."
             )
 
-            step("8. Run history")
+            step("9. Run history")
             console.print(runs_table(client.list_runs(DISTRICT_ID).runs))
     finally:
         admin.close()

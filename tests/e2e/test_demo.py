@@ -58,6 +58,7 @@ def test_the_demo_connects_maps_previews_syncs_twice_and_leaves_no_process_behin
     assert demo.returncode == 0, output
     assert "Connected Successfully! Your ClassLink account is connected." in output
     assert "Mapped by hand" in output
+    assert "AutoSync" in output and "Next run (UTC)" in output
     assert "Second sync" in output and "Demo finished" in output
     assert started_by(workdir) == []
 

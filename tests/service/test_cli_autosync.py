@@ -81,6 +81,11 @@ def test_autosync_is_refused_before_a_first_sync_then_turned_on_shown_and_off(st
     assert monthly.exit_code == 0, monthly.output
     assert "monthly on day 1" in monthly.stdout and "22:00 America/New_York" in monthly.stdout
 
+    cleared = ew_sync(stack, "autosync", "on", "--pause", "")
+    assert cleared.exit_code == 0, cleared.output
+    assert "Paused" in cleared.stdout and "never" in cleared.stdout
+    assert list(stack.client.get_autosync(stack.district_id).pause_windows) == []
+
     off = ew_sync(stack, "autosync", "off")
     assert off.exit_code == 0, off.output
     assert "none (AutoSync is off)" in off.stdout

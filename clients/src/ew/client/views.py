@@ -5,7 +5,9 @@ The ``ew-sync`` CLI and the demo print the same views, so an administrator sees 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2
@@ -275,6 +277,19 @@ def cadence_label(settings: sync_pb2.AutoSync) -> str:
     return f"monthly on day {settings.day}{shorter}"
 
 
+def _next_run_label(settings: sync_pb2.AutoSync) -> str:
+    """The next run in UTC, and in the district's time zone when it is a known one."""
+    if not settings.HasField("next_run_time"):
+        return "none (AutoSync is off)"
+    label = time_label(settings.next_run_time)
+    try:
+        zone = ZoneInfo(settings.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return label
+    local = settings.next_run_time.ToDatetime(dt.UTC).astimezone(zone)
+    return f"{label} ({local:%Y-%m-%d %H:%M} {settings.time_zone})"
+
+
 def autosync_table(settings: sync_pb2.AutoSync) -> Table:
     """A district's AutoSync: on or off, when, pauses, the next run and the last automatic one."""
     table = Table(title="AutoSync", show_header=False)
@@ -285,7 +300,7 @@ def autosync_table(settings: sync_pb2.AutoSync) -> Table:
     table.add_row("At", f"{settings.hour:02d}:00 {settings.time_zone or '(time zone not set)'}")
     pauses = ", ".join(f"{window.start_date} → {window.end_date}" for window in settings.pause_windows)
     table.add_row("Paused", pauses or "never")
-    table.add_row("Next run (UTC)", time_label(settings.next_run_time) or "none (AutoSync is off)")
+    table.add_row("Next run (UTC)", _next_run_label(settings))
     if settings.HasField("last_auto_run"):
         run = settings.last_auto_run
         last = Text(f"{run.run_id} ")
