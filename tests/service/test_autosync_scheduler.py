@@ -12,13 +12,13 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from services.sync.app import App
 from services.sync.autosync.schedule import spread_offset
 from services.sync.autosync.scheduler import REQUESTED_BY, tick
 from services.sync.runs import repository
-from services.sync.store.models import AutoSyncSettings, SyncRun
+from services.sync.store.models import AutoSyncSettings, Connection, SyncRun
 from services.sync.vocabulary import AutoSyncCadence, SyncRunState, SyncTrigger
 from tests.support.autosync import add_district, runs_by_district, scheduler_app
 from tests.support.roster import Clock
@@ -230,3 +230,20 @@ def test_a_pause_window_over_the_next_due_time_moves_the_next_run_past_it(app: A
     at(clock, NEW_YORK_03)
     assert len(run_tick(app)) == 1
     assert settings_of(app, "d1").next_run_time == dt.datetime(2027, 4, 11, 7, tzinfo=dt.UTC)
+
+
+def test_a_due_district_without_a_connection_gets_no_run_and_its_autosync_turns_off(
+    app: App, clock: Clock
+) -> None:
+    at(clock, NEW_YORK_03 - dt.timedelta(days=1))
+    with app.sessions.begin() as session:
+        add_district(session, "d1", server_url=SERVER, next_run_time=NEW_YORK_03, now=clock())
+        session.execute(delete(Connection).where(Connection.district_id == "d1"))
+
+    at(clock, NEW_YORK_03)
+    assert run_tick(app) == []
+
+    settings = settings_of(app, "d1")
+    assert not settings.enabled and settings.next_run_time is None
+    with app.sessions() as session:
+        assert runs_by_district(session) == {}

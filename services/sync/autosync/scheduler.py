@@ -7,7 +7,8 @@ A tick repeats one transaction until no due district is left that it may start:
 2. each claimed district moves to the next due time after *now* (so downtime across several due
    times gives one run), and gets a run with trigger AUTO through the same start path as every
    other run (``create_or_attach``), unless it already has a queued or running run, or its newest
-   run waits for review (an AUTO run never approves one, and never piles up behind one);
+   run waits for review (an AUTO run never approves one, and never piles up behind one); a district
+   found without a connection has its AutoSync turned off;
 3. a district whose ClassLink server already has ``EW_SYNC_AUTOSYNC_MAX_RUNS_PER_SERVER`` AUTO runs
    queued or running stays due, untouched; its server is left out of the rest of the tick, and a
    later tick starts it when a run has ended;
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 from services.common.errors import Unavailable
 from services.sync.app import App
 from services.sync.autosync.schedule import next_run_time
-from services.sync.autosync.usecases import schedule_of
+from services.sync.autosync.usecases import schedule_of, turn_off
 from services.sync.runs.repository import active_run
 from services.sync.runs.usecases import create_or_attach, queue
 from services.sync.store import autosync as store
@@ -60,10 +61,14 @@ def _start_due(session: Session, app: App, tick: Tick) -> tuple[int, list[str]]:
     created: list[str] = []
     for district in due:
         district_id = district.settings.district_id
+        if district.server_url is None:  # disconnected: AutoSync cannot run, so it is off
+            turn_off(session, district_id, by=REQUESTED_BY, now=now)
+            tick.passed += 1
+            continue
         following = next_run_time(
             schedule_of(district.settings, district.pauses), district_id, settings.autosync_spread, now
         )
-        if district.server_url is None or _busy(session, district_id):
+        if _busy(session, district_id):
             store.advance(session, district_id, following, last_auto_run_id=None)
             tick.passed += 1
             continue
