@@ -45,7 +45,7 @@ REQUESTED_BY = "autosync"
 
 @dataclass
 class Tick:
-    """What one tick did: the runs it started, the districts it passed over, those left due."""
+    """What one tick did: the runs it started, the districts it passed over, the servers at their cap."""
 
     started: list[str] = field(default_factory=list)
     passed: int = 0
