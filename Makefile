@@ -117,6 +117,10 @@ run-sync: install ## Run the sync service alone (EW_SYNC_*, EW_JWT_*, EW_SECRET_
 run-worker: install ## Run a Dramatiq worker for sync runs (EW_BROKER_URL must name Redis)
 	$(PY) -m services.sync.worker
 
+.PHONY: run-webhook-sender
+run-webhook-sender: install ## Deliver webhook events from the outbox (EW_SYNC_DATABASE_URL, EW_WEBHOOK_*)
+	$(PY) -m services.sync.webhooks
+
 .PHONY: rotate-secrets
 rotate-secrets: install ## Re-encrypt stored ClassLink secrets under the newest EW_SECRET_KEYS key
 	$(PY) -m services.sync.rotate_secrets

@@ -29,6 +29,7 @@ from services.sync.api.server import SERVICE_NAME, SyncServer, create_server
 from services.sync.app import App, create_app
 from services.sync.migrate import upgrade
 from services.sync.settings import SyncSettings
+from services.sync.webhooks.settings import WebhookSettings
 from tests.support.pki import Pki
 from tests.support.roster import Roster, dev_auth, running_roster
 from tests.support.sandbox import REPO_ROOT, SandboxHandle, sso_settings, start_sandbox
@@ -164,6 +165,7 @@ def sync_stack(
     tls: Pki | None = None,
     roster_auth: AuthSettings | None = None,
     roster_interceptors: Sequence[grpc.ServerInterceptor] = (),
+    webhooks: WebhookSettings | None = None,
     **sandbox_flags: Any,
 ) -> Iterator[SyncStack]:
     """Start the sandbox (unless given), roster and sync servers; create and connect the district.
@@ -171,7 +173,8 @@ def sync_stack(
     With ``tls`` both servers require client certificates from its CA: the sync service calls the
     roster with its client certificate, and the stack's clients present it too. ``roster_auth``
     gives the roster server other token settings than the sync service's (a misconfiguration);
-    ``roster_interceptors`` run inside the roster server's authentication.
+    ``roster_interceptors`` run inside the roster server's authentication. ``webhooks`` makes the
+    sync server deliver webhook events from its process (none are sent without it).
     """
     own_sandbox = sandbox is None
     handle = sandbox or start_sandbox(**sandbox_flags)
@@ -198,6 +201,7 @@ def sync_stack(
                 secrets=SecretBox([DEV_SECRET_KEY]),
                 server_tls=server_tls,
                 roster_tls=client_tls,
+                webhooks=webhooks or WebhookSettings(url=""),
             )
             server = ServerThread(app)
             token = mint_dev_token(app.auth, district_id=DISTRICT, role=Role.DISTRICT_ADMIN, plan=PREMIUM)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, or_, select, update
@@ -147,10 +147,3 @@ def record_failed(session: Session, position: int, next_attempt_time: dt.datetim
         )
         .execution_options(synchronize_session=False)
     )
-
-
-def pending(session: Session) -> Sequence[OutboxEvent]:
-    """Undelivered events, oldest first."""
-    return session.scalars(
-        select(OutboxEvent).where(OutboxEvent.delivered_time.is_(None)).order_by(OutboxEvent.position)
-    ).all()
