@@ -18,6 +18,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/clients/src
 # PostgreSQL and Redis of this machine, for the integration suites (override in the environment).
 EW_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 EW_TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
+EW_TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
 .PHONY: help
 help: ## List the targets
@@ -67,9 +68,9 @@ test: install ## Run every test on embedded defaults (SQLite, stub broker)
 	$(PY) -m pytest
 
 .PHONY: test-integration
-test-integration: install ## Run the service and end-to-end suites against PostgreSQL and Redis
+test-integration: install ## Run the service, end-to-end and broker suites against PostgreSQL, Redis and RabbitMQ
 	EW_TEST_DATABASE_URL=$(EW_TEST_DATABASE_URL) EW_TEST_BROKER_URL=$(EW_TEST_BROKER_URL) \
-		$(PY) -m pytest tests/service tests/e2e
+		EW_TEST_RABBITMQ_URL=$(EW_TEST_RABBITMQ_URL) $(PY) -m pytest tests/service tests/e2e tests/integration
 
 BUF := .tools/node_modules/.bin/buf
 

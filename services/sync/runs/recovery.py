@@ -66,13 +66,7 @@ def _fail(session: Session, run: SyncRun, cutoff: dt.datetime, now: dt.datetime)
     repository.append_event(
         session,
         run.id,
-        EventValues(
-            state=SyncRunState.FAILED,
-            phase=run.phase,
-            percent=run.percent,
-            message=message,
-            error_message=message,
-        ),
+        EventValues.failed(run.phase, run.percent, message),
         now,
         worker_id=None,
         stale_before=cutoff,

@@ -66,6 +66,13 @@ class EventValues:
     summary_json: str | None = None
     error_message: str | None = None
 
+    @classmethod
+    def failed(cls, phase: SyncPhase, percent: int, message: str) -> EventValues:
+        """The event that ends a run FAILED where it stood, ``message`` saying why."""
+        return cls(
+            state=SyncRunState.FAILED, phase=phase, percent=percent, message=message, error_message=message
+        )
+
 
 def insert_run(
     session: Session,
@@ -270,6 +277,25 @@ def _enqueue_webhook(
         "summary": json.loads(values.summary_json) if values.summary_json else None,
     }
     outbox.enqueue(session, district_id, WEBHOOK_EVENTS[values.state], data, now=now)
+
+
+def fail_queued(session: Session, run_id: str, message: str, now: dt.datetime) -> bool:
+    """End a QUEUED run FAILED with ``message``; False when it is not QUEUED (any more)."""
+    run = get_run(session, run_id)
+    if run is None:
+        return False
+    try:
+        append_event(
+            session,
+            run_id,
+            EventValues.failed(run.phase, run.percent, message),
+            now,
+            worker_id=None,
+            in_state=SyncRunState.QUEUED,
+        )
+    except RunLost:
+        return False
+    return True
 
 
 def request_cancel(session: Session, run_id: str) -> bool:

@@ -155,23 +155,7 @@ def _detached(session: Session, run_id: str) -> SyncRun:
 
 def _fail_unqueued(session: Session, run_id: str, now: dt.datetime) -> bool:
     """Fail a run that could not be queued; False when it is not QUEUED any more."""
-    run = repository.get_run(session, run_id)
-    if run is None or run.state is not SyncRunState.QUEUED:
-        return False
-    repository.append_event(
-        session,
-        run_id,
-        EventValues(
-            state=SyncRunState.FAILED,
-            phase=SyncPhase.QUEUED,
-            percent=0,
-            message=QUEUE_UNAVAILABLE,
-            error_message=QUEUE_UNAVAILABLE,
-        ),
-        now,
-        worker_id=None,
-    )
-    return True
+    return repository.fail_queued(session, run_id, QUEUE_UNAVAILABLE, now)
 
 
 def _cancel_waiting(session: Session, run: SyncRun, now: dt.datetime) -> bool:
