@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+from ew.client.cli import EXIT_CANCELLED, EXIT_FAILED, app
 from ew.client.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
@@ -20,6 +21,7 @@ from ew.client.errors import (
 )
 from ew.sync.v1 import sync_pb2
 from sqlalchemy import select
+from typer.testing import CliRunner, Result
 
 from services.common.pagetokens import SyncPageTokens
 from services.sync.runs import tasks
@@ -187,3 +189,24 @@ def test_cancel_validates_the_name_and_the_caller(stack: SyncStack) -> None:
             other.cancel_run(f"districts/{stack.district_id}/syncRuns/00000000-0000-4000-8000-000000000000")
     finally:
         other.close()
+
+
+def test_ew_sync_cancel_cancels_a_queued_run_and_refuses_an_ended_one(stack: SyncStack) -> None:
+    runs = Runs(stack.app, SyncPageTokens(b"k" * 32), enqueue=lambda run_id: None)
+    queued = asyncio.run(runs.start(district_id=stack.district_id, requested_by="admin", approve_run_id=None))
+
+    def ew_sync(*args: str) -> Result:
+        return CliRunner().invoke(
+            app, ["--target", stack.server.target, *args], env={"EW_TOKEN": stack.token(), "COLUMNS": "200"}
+        )
+
+    cancelled = ew_sync("cancel", queued.run.id)
+    assert cancelled.exit_code == 0, cancelled.output
+    assert f"Run {queued.run.id} is cancelled; nothing was changed." in cancelled.stdout
+
+    again = ew_sync("cancel", queued.run.id)
+    assert again.exit_code == EXIT_FAILED
+    assert "has already ended (CANCELLED)" in again.output and "RUN_ENDED" in again.output
+    watched = ew_sync("watch", queued.run.id)
+    assert watched.exit_code == EXIT_CANCELLED
+    assert "The sync was cancelled; nothing was changed." in watched.stdout

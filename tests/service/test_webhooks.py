@@ -240,3 +240,26 @@ def test_an_automatic_run_that_needs_review_archives_nobody_and_the_webhook_says
     assert review["data"]["state"] == "NEEDS_REVIEW" and review["data"]["summary"][
         "teachers_archived"
     ] == str(reviewed.teachers_archived)
+
+
+def test_several_senders_deliver_each_event_once_and_each_district_in_order(sync_engine: Engine) -> None:
+    sessions = sessionmaker(sync_engine, expire_on_commit=False)
+    total = sum(DISTRICTS.values())
+
+    async def three_senders(receiver: Receiver) -> None:
+        stop = asyncio.Event()
+        webhook_settings = settings(receiver, poll_interval_seconds=0.01)
+        senders = [WebhookSender(sessions, webhook_settings) for _ in range(3)]
+        running = [asyncio.create_task(sender.run(stop)) for sender in senders]
+        # Wait (off the loop) until every event was acknowledged, then stop the senders.
+        assert await asyncio.to_thread(receiver.wait_for, lambda r: len(r.acknowledged) >= total)
+        stop.set()
+        await asyncio.gather(*running)
+        await asyncio.gather(*(sender.close() for sender in senders))
+
+    with running_receiver() as receiver:
+        ids = enqueue_events(sessions, dt.datetime.now(dt.UTC))
+        asyncio.run(three_senders(receiver))
+
+    delivered_in_order(receiver, ids)
+    assert len(receiver.requests) == total
