@@ -139,26 +139,44 @@ def test_once_the_commit_has_started_it_is_too_late_to_cancel(database_url: Call
         assert stack.roster.snapshot()["teachers"]
 
 
-def test_a_run_waiting_for_review_is_cancelled_and_can_no_longer_be_approved(stack: SyncStack) -> None:
+def run_needing_review(stack: SyncStack) -> sync_pb2.SyncRun:
+    """A first sync, then ClassLink loses a third of the teachers: the second run needs review."""
     assert list(stack.client.sync_rosters(stack.district_id))[-1].state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED
     teachers = [u for u in stack.sandbox.roster()["users"] if u["role"] == "teacher"]
     stack.sandbox.mutate([{"op": "remove_user", "sourcedId": u["sourcedId"]} for u in teachers[:10]])
-    before = stack.roster.snapshot()
     review = stack.client.sync_rosters(stack.district_id)
     assert list(review)[-1].state == sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW
     assert review.run is not None
+    return review.run
 
-    cancelled = stack.client.cancel_run(review.run.name)
+
+def test_a_run_waiting_for_review_is_cancelled_and_can_no_longer_be_approved(stack: SyncStack) -> None:
+    reviewed = run_needing_review(stack)
+    before = stack.roster.snapshot()
+
+    cancelled = stack.client.cancel_run(reviewed.name)
 
     assert cancelled.state == sync_pb2.SYNC_RUN_STATE_CANCELLED
     with pytest.raises(FailedPreconditionError) as refused:
-        stack.client.start_sync_run(stack.district_id, approve_run=review.run.run_id)
+        stack.client.start_sync_run(stack.district_id, approve_run=reviewed.run_id)
     assert refused.value.reason == "RUN_NOT_IN_REVIEW"
     assert stack.roster.snapshot() == before
     assert webhook_types(stack)[-2:] == [
         WebhookEventType.SYNC_RUN_NEEDS_REVIEW,
         WebhookEventType.SYNC_RUN_CANCELLED,
     ]
+
+
+def test_a_reviewed_run_that_was_approved_and_applied_cannot_be_cancelled(stack: SyncStack) -> None:
+    reviewed = run_needing_review(stack)
+    approved = list(stack.client.sync_rosters(stack.district_id, approve_run=reviewed.run_id))
+    assert approved[-1].state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED
+
+    with pytest.raises(FailedPreconditionError) as refused:
+        stack.client.cancel_run(reviewed.name)
+
+    assert refused.value.reason == "RUN_ALREADY_APPROVED"
+    assert stack.client.get_run(reviewed.name).state == sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW
 
 
 def test_an_ended_run_cannot_be_cancelled_and_the_refusal_names_its_state(stack: SyncStack) -> None:

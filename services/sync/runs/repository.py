@@ -138,10 +138,11 @@ def active_run(session: Session, district_id: str) -> SyncRun | None:
 
 
 def approval_of(session: Session, reviewed_run_id: str) -> SyncRun | None:
-    """A run that approved ``reviewed_run_id`` and did not fail (it may be active or done)."""
+    """A run that approved ``reviewed_run_id`` and did not fail or get cancelled (active or done)."""
     return session.scalars(
         select(SyncRun).where(
-            SyncRun.approved_run_id == reviewed_run_id, SyncRun.state != SyncRunState.FAILED
+            SyncRun.approved_run_id == reviewed_run_id,
+            SyncRun.state.not_in((SyncRunState.FAILED, SyncRunState.CANCELLED)),
         )
     ).first()
 

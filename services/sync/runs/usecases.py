@@ -168,6 +168,12 @@ def _cancel_waiting(session: Session, run: SyncRun, now: dt.datetime) -> bool:
                 f"cancel run {approval.id} instead.",
                 reason="RUN_APPROVAL_ACTIVE",
             )
+        if approval is not None:
+            raise FailedPrecondition(
+                f"Sync run {run.id} was approved already (run {approval.id} is {approval.state.value}); "
+                "there is nothing left to cancel.",
+                reason="RUN_ALREADY_APPROVED",
+            )
     message = CANCELLED_BEFORE_START if run.state is SyncRunState.QUEUED else CANCELLED_IN_REVIEW
     try:
         repository.append_event(
