@@ -115,7 +115,7 @@ run-sync: install ## Run the sync service alone (EW_SYNC_*, EW_JWT_*, EW_SECRET_
 	$(PY) -m services.sync
 
 .PHONY: run-worker
-run-worker: install ## Run a Dramatiq worker for sync runs (EW_BROKER_URL must name Redis)
+run-worker: install ## Run a Dramatiq worker for sync runs (EW_BROKER_URL must name Redis or RabbitMQ)
 	$(PY) -m services.sync.worker
 
 .PHONY: run-webhook-sender
