@@ -18,6 +18,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/clients/src
 # PostgreSQL and Redis of this machine, for the integration suites (override in the environment).
 EW_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 EW_TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
+EW_TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
 .PHONY: help
 help: ## List the targets
@@ -67,9 +68,9 @@ test: install ## Run every test on embedded defaults (SQLite, stub broker)
 	$(PY) -m pytest
 
 .PHONY: test-integration
-test-integration: install ## Run the service and end-to-end suites against PostgreSQL and Redis
+test-integration: install ## Run the service, end-to-end and broker suites against PostgreSQL, Redis and RabbitMQ
 	EW_TEST_DATABASE_URL=$(EW_TEST_DATABASE_URL) EW_TEST_BROKER_URL=$(EW_TEST_BROKER_URL) \
-		$(PY) -m pytest tests/service tests/e2e
+		EW_TEST_RABBITMQ_URL=$(EW_TEST_RABBITMQ_URL) $(PY) -m pytest tests/service tests/e2e tests/integration
 
 BUF := .tools/node_modules/.bin/buf
 
@@ -114,8 +115,12 @@ run-sync: install ## Run the sync service alone (EW_SYNC_*, EW_JWT_*, EW_SECRET_
 	$(PY) -m services.sync
 
 .PHONY: run-worker
-run-worker: install ## Run a Dramatiq worker for sync runs (EW_BROKER_URL must name Redis)
+run-worker: install ## Run a Dramatiq worker for sync runs (EW_BROKER_URL must name Redis or RabbitMQ)
 	$(PY) -m services.sync.worker
+
+.PHONY: run-webhook-sender
+run-webhook-sender: install ## Deliver webhook events from the outbox (EW_SYNC_DATABASE_URL, EW_WEBHOOK_*)
+	$(PY) -m services.sync.webhooks
 
 .PHONY: rotate-secrets
 rotate-secrets: install ## Re-encrypt stored ClassLink secrets under the newest EW_SECRET_KEYS key

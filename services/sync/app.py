@@ -29,6 +29,7 @@ from services.sync.oneroster.transport import WaitObserver
 from services.sync.runs.broker import create_broker
 from services.sync.runs.notifier import Notifier, create_notifier
 from services.sync.settings import SyncSettings
+from services.sync.webhooks.settings import WebhookSettings
 
 T = TypeVar("T")
 
@@ -54,6 +55,7 @@ class App:
     broker: dramatiq.Broker
     notifier: Notifier
     redactor: RedactingFilter
+    webhooks: WebhookSettings
     clock: Clock = field(default=utc_now)
 
     async def transaction(self, work: Callable[[Session], T]) -> T:
@@ -95,6 +97,7 @@ def create_app(
     secrets: SecretBox | None = None,
     server_tls: TlsSettings | None = None,
     roster_tls: TlsSettings | None = None,
+    webhooks: WebhookSettings | None = None,
     clock: Clock = utc_now,
 ) -> App:
     """Build the container; parts not given are read from their environment variables.
@@ -103,7 +106,8 @@ def create_app(
     """
     auth = auth or AuthSettings()
     redactor = install_redaction()
-    for secret in (settings.classlink_client_secret, settings.classlink_partner_token):
+    webhooks = webhooks or WebhookSettings()
+    for secret in (settings.classlink_client_secret, settings.classlink_partner_token, webhooks.secret):
         redactor.register(secret.get_secret_value())
     engine = make_engine(settings.database_url)
     return App(
@@ -118,5 +122,6 @@ def create_app(
         broker=create_broker(settings),
         notifier=create_notifier(settings),
         redactor=redactor,
+        webhooks=webhooks,
         clock=clock,
     )

@@ -86,6 +86,7 @@ class SyncRunState(enum.StrEnum):
     NEEDS_REVIEW = "NEEDS_REVIEW"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
 
 
 class SyncPhase(enum.StrEnum):
@@ -109,3 +110,14 @@ class AutoSyncCadence(enum.StrEnum):
     MONTHLY = "MONTHLY"
     WEEKLY = "WEEKLY"
     DAILY = "DAILY"
+
+
+class WebhookEventType(enum.StrEnum):
+    """What a webhook event tells the EW product; the value is the event's ``type`` on the wire."""
+
+    SYNC_RUN_NEEDS_REVIEW = "sync_run.needs_review"
+    SYNC_RUN_FAILED = "sync_run.failed"
+    SYNC_RUN_SUCCEEDED = "sync_run.succeeded"
+    SYNC_RUN_CANCELLED = "sync_run.cancelled"
+    AUTOSYNC_ENABLED = "autosync.enabled"
+    AUTOSYNC_DISABLED = "autosync.disabled"

@@ -21,11 +21,18 @@ from tests.support.sandbox import SandboxHandle, start_sandbox
 
 @pytest.fixture
 def deploy(database_url: Callable[[str], str], tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
-    """Start a deployment with sandbox flags and sync settings; everything stops after the test."""
+    """Start a deployment with sandbox flags and sync settings; everything stops after the test.
+
+    ``broker_url`` overrides ``EW_TEST_BROKER_URL`` (a RabbitMQ URL, say); with a broker URL the runs
+    execute in a separate worker process.
+    """
     started: list[tuple[ProcessGroup, SandboxHandle, RosterClient, SyncClient]] = []
 
-    def make(*, sync_env: dict[str, str] | None = None, **sandbox_flags: Any) -> Deployment:
-        broker_url = os.environ.get("EW_TEST_BROKER_URL", "")
+    def make(
+        *, sync_env: dict[str, str] | None = None, broker_url: str | None = None, **sandbox_flags: Any
+    ) -> Deployment:
+        if broker_url is None:
+            broker_url = os.environ.get("EW_TEST_BROKER_URL", "")
         environment = base_environment(
             {
                 "EW_JWT_ALLOW_DEV_KEY": "true",

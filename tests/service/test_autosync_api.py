@@ -20,19 +20,11 @@ from ew.sync.v1 import sync_pb2
 
 from services.sync.autosync.scheduler import tick
 from services.sync.runs.tasks import enqueue_run
+from tests.support.autosync import WallClock
 from tests.support.db_dump import TableDump
-from tests.support.roster import Clock
 from tests.support.sync_stack import SyncStack, sync_stack
 
 pytestmark = pytest.mark.timeout(180)
-
-
-class WallClock(Clock):
-    """The test clock, starting at the real time (runs executing now get sensible timestamps)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.advance(dt.datetime.now(dt.UTC) - self())
 
 
 @pytest.fixture

@@ -234,6 +234,12 @@ RPCS: dict[tuple[str, str], Rpc] = {
             )
         ),
     ),
+    # The world's run has ended, so the administrator gets as far as FAILED_PRECONDITION.
+    ("SyncService", "CancelSyncRun"): Rpc(
+        SYNC_ADMINS,
+        lambda w, d: S.CancelSyncRunRequest(name=run_name(w, d)),
+        granted=grpc.StatusCode.FAILED_PRECONDITION,
+    ),
     # Naming an existing district, so the service identity gets as far as ALREADY_EXISTS.
     ("RosterService", "CreateDistrict"): Rpc(
         DISTRICT_CREATORS,

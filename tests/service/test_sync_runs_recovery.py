@@ -125,6 +125,30 @@ async def test_a_run_that_died_with_an_open_change_set_fails_and_the_change_set_
         assert session.scalar(select(SyncRun.state).where(SyncRun.id == run_id)) is SyncRunState.FAILED
 
 
+async def test_a_cancelled_run_whose_worker_died_ends_cancelled(stack: SyncStack) -> None:
+    roster_before = stack.roster.snapshot()
+    run_id = str(uuid.uuid4())
+    with stack.app.sessions.begin() as session:
+        repository.insert_run(
+            session,
+            run_id=run_id,
+            district_id=stack.district_id,
+            trigger=SyncTrigger.MANUAL,
+            requested_by="test",
+            approved_run_id=None,
+            now=utcnow() - LONG_AGO,
+            message="queued",
+        )
+        assert repository.claim(session, run_id, "dead-worker", utcnow() - LONG_AGO)
+        assert repository.request_cancel(session, run_id)
+
+    await recovery.recover(stack.app, tasks.enqueue_run)
+
+    run = stack.client.get_run(f"districts/{stack.district_id}/syncRuns/{run_id}")
+    assert run.state == sync_pb2.SYNC_RUN_STATE_CANCELLED and run.error_message == ""
+    assert stack.roster.snapshot() == roster_before
+
+
 async def test_a_running_run_with_a_fresh_heartbeat_is_left_alone(stack: SyncStack) -> None:
     run_id = str(uuid.uuid4())
     with stack.app.sessions.begin() as session:

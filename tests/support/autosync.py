@@ -25,6 +25,14 @@ from tests.support.roster import Clock, dev_auth
 from tests.support.sync_stack import sync_settings
 
 
+class WallClock(Clock):
+    """The test clock, starting at the real time (runs executing now get sensible timestamps)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.advance(dt.datetime.now(dt.UTC) - self())
+
+
 @contextmanager
 def scheduler_app(database_url: str, clock: Clock, **settings: Any) -> Iterator[App]:
     """A migrated sync database and an App on it whose time is ``clock``; no server, no embedded scheduler."""

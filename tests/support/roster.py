@@ -136,7 +136,32 @@ def refused(
     return info.value.message
 
 
-class StopOnCall(grpc.ServerInterceptor):
+class OnFirstCall(grpc.ServerInterceptor):
+    """Replaces the first call of the roster's unary ``method`` with ``intercepted``; later calls pass."""
+
+    def __init__(self, method: str) -> None:
+        self.method = f"/ew.roster.v1.RosterService/{method}"
+        self._lock = threading.Lock()
+        self._fired = False
+
+    def intercepted(self, handler: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        """What the first call does instead; ``handler.unary_unary`` is the real call."""
+        raise NotImplementedError
+
+    def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+        handler = continuation(handler_call_details)
+        with self._lock:
+            if handler_call_details.method != self.method or self._fired:
+                return handler
+            self._fired = True
+        return grpc.unary_unary_rpc_method_handler(
+            lambda request, context: self.intercepted(handler, request, context),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class StopOnCall(OnFirstCall):
     """Stops the roster server the first time ``method`` is called: the roster dies at that moment.
 
     ``after=False`` stops it before the call takes effect; ``after=True`` lets the call finish
@@ -145,32 +170,42 @@ class StopOnCall(grpc.ServerInterceptor):
     """
 
     def __init__(self, method: str, *, after: bool) -> None:
-        self.method = f"/ew.roster.v1.RosterService/{method}"
+        super().__init__(method)
         self.after = after
         self.roster: Roster | None = None
         self.shutdown: threading.Event | None = None
-        self._lock = threading.Lock()
-        self._fired = False
 
-    def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
-        handler = continuation(handler_call_details)
-        with self._lock:
-            if handler_call_details.method != self.method or self._fired:
-                return handler
-            self._fired = True
+    def intercepted(self, handler: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        """Stop the roster server (after the call took effect, with ``after``)."""
+        if self.after:
+            handler.unary_unary(request, context)
+        assert self.roster is not None, "StopOnCall.roster was not set"
+        self.shutdown = self.roster.server.server.stop(None)
+        context.abort(grpc.StatusCode.UNAVAILABLE, "the roster server stopped")
 
-        def stop_the_server(request: Any, context: grpc.ServicerContext) -> Any:
-            if self.after:
-                handler.unary_unary(request, context)
-            assert self.roster is not None, "StopOnCall.roster was not set"
-            self.shutdown = self.roster.server.server.stop(None)
-            context.abort(grpc.StatusCode.UNAVAILABLE, "the roster server stopped")
 
-        return grpc.unary_unary_rpc_method_handler(
-            stop_the_server,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+class HoldOnCall(OnFirstCall):
+    """Holds the first call of ``method`` until ``release()``: the caller pauses at that moment.
+
+    ``reached`` is set once the call arrived (and is held), so a test acts while the caller waits
+    on exactly that call, with no sleeps; the held call then goes ahead as usual.
+    """
+
+    def __init__(self, method: str) -> None:
+        super().__init__(method)
+        self.reached = threading.Event()
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        """Let the held call go ahead."""
+        self._released.set()
+
+    def intercepted(self, handler: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        """Wait for ``release()``, then make the call."""
+        self.reached.set()
+        if not self._released.wait(timeout=60):
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the test never released the held call")
+        return handler.unary_unary(request, context)
 
 
 @contextmanager

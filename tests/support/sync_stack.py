@@ -30,6 +30,7 @@ from services.sync.api.server import SERVICE_NAME, SyncServer, create_server
 from services.sync.app import App, create_app
 from services.sync.migrate import upgrade
 from services.sync.settings import SyncSettings
+from services.sync.webhooks.settings import WebhookSettings
 from tests.support.pki import Pki
 from tests.support.roster import Roster, dev_auth, running_roster
 from tests.support.sandbox import REPO_ROOT, SandboxHandle, sso_settings, start_sandbox
@@ -166,6 +167,7 @@ def sync_stack(
     roster_auth: AuthSettings | None = None,
     roster_interceptors: Sequence[grpc.ServerInterceptor] = (),
     clock: Clock = utc_now,
+    webhooks: WebhookSettings | None = None,
     **sandbox_flags: Any,
 ) -> Iterator[SyncStack]:
     """Start the sandbox (unless given), roster and sync servers; create and connect the district.
@@ -174,7 +176,8 @@ def sync_stack(
     roster with its client certificate, and the stack's clients present it too. ``roster_auth``
     gives the roster server other token settings than the sync service's (a misconfiguration);
     ``roster_interceptors`` run inside the roster server's authentication; ``clock`` tells the sync
-    service the time.
+    service the time. ``webhooks`` makes the
+    sync server deliver webhook events from its process (none are sent without it).
     """
     own_sandbox = sandbox is None
     handle = sandbox or start_sandbox(**sandbox_flags)
@@ -202,6 +205,7 @@ def sync_stack(
                 server_tls=server_tls,
                 roster_tls=client_tls,
                 clock=clock,
+                webhooks=webhooks or WebhookSettings(url=""),
             )
             server = ServerThread(app)
             token = mint_dev_token(app.auth, district_id=DISTRICT, role=Role.DISTRICT_ADMIN, plan=PREMIUM)

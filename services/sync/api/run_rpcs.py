@@ -1,4 +1,4 @@
-"""The run RPCs of SyncService: StartSyncRun, SyncRosters, WatchSyncRun, GetSyncRun and the List RPCs.
+"""The run RPCs of SyncService: start, stream, watch, get, list and cancel runs.
 
 Only request validation, authorization and proto <-> domain mapping live here; the use cases are in
 ``services.sync.runs``. A SyncRosters or WatchSyncRun stream is only a reader of persisted events:
@@ -65,6 +65,7 @@ def run_to_proto(run: SyncRun) -> sync_pb2.SyncRun:
         error_message=run.error_message or "",
         requested_by=run.requested_by,
         last_sequence=run.last_sequence,
+        cancel_requested=run.cancel_requested,
     )
     summary = _summary(run.summary_json)
     if summary is not None:
@@ -221,3 +222,14 @@ class RunRpcs:
         return sync_service_pb2.ListSyncRunItemsResponse(
             items=[plan_messages.item_message(item) for item in page], next_page_token=next_token
         )
+
+    async def CancelSyncRun(  # noqa: N802 - the generated servicer's method name
+        self,
+        request: sync_service_pb2.CancelSyncRunRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> sync_service_pb2.CancelSyncRunResponse:
+        """Cancel the run: at once when queued or in review, at its next checkpoint when running."""
+        district_id, run_id = parse_run_name("name", request.name)
+        self._authorize(district_id)
+        run = await self.runs.cancel(district_id, run_id)
+        return sync_service_pb2.CancelSyncRunResponse(run=run_to_proto(run))

@@ -4,7 +4,8 @@
 validated here into a ``Schedule`` (every bad field reported at once); turning AutoSync on needs a
 connection and a successful sync. ``record_switch`` is the single point where an on/off change is
 recorded (SetAutoSync and disconnecting ClassLink both go through it), so anything that must hear
-of it — the audit log today — is called from there, inside the transaction that made the change.
+of it — the log line and the ``autosync.enabled`` / ``autosync.disabled`` webhook event — is called
+from there, inside the transaction that made the change.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from services.sync.autosync.schedule import (
     next_run_time,
 )
 from services.sync.store import autosync as store
+from services.sync.store import outbox
 from services.sync.store.models import AutoSyncPause, AutoSyncSettings, Connection, SyncRun
-from services.sync.vocabulary import AutoSyncCadence
+from services.sync.vocabulary import AutoSyncCadence, WebhookEventType
 
 logger = logging.getLogger(__name__)
 
@@ -187,8 +189,16 @@ def schedule_of(settings: AutoSyncSettings, pauses: Sequence[AutoSyncPause]) -> 
 def record_switch(session: Session, district_id: str, *, enabled: bool, by: str, now: dt.datetime) -> None:
     """Record that the district's AutoSync was turned on or off (by SetAutoSync or a disconnect).
 
-    Runs inside the transaction that made the change: whatever must hear of a switch is added here.
+    Runs inside the transaction that made the change, so the webhook event lands with it or not at
+    all: whatever must hear of a switch is added here.
     """
+    outbox.enqueue(
+        session,
+        district_id,
+        WebhookEventType.AUTOSYNC_ENABLED if enabled else WebhookEventType.AUTOSYNC_DISABLED,
+        {"enabled": enabled, "changed_by": by},
+        now=now,
+    )
     logger.info(
         "AutoSync turned %s for district %s by %s at %s",
         "on" if enabled else "off",

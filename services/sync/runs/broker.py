@@ -1,11 +1,12 @@
 """The Dramatiq broker of the sync service, chosen once per process before any actor is declared.
 
 ``EW_BROKER_URL`` empty (the embedded default): a ``StubBroker`` whose messages an in-process
-``Worker`` executes inside the sync server (see ``services.sync.runs.lifecycle``). Otherwise a
-``RedisBroker`` whose keys live under ``EW_BROKER_NAMESPACE`` (default ``ew-rostersync``), so the
-service can share a Redis with other applications, and test sessions can keep to themselves.
-Actors bind to the global broker when they are declared, so ``services.sync.runs.tasks`` imports this
-module first (STYLE D1).
+``Worker`` executes inside the sync server (see ``services.sync.runs.lifecycle``). A ``redis://``
+(or ``rediss://``) URL: a ``RedisBroker`` whose keys live under ``EW_BROKER_NAMESPACE`` (default
+``ew-rostersync``), so the service can share a Redis with other applications, and test sessions can
+keep to themselves. An ``amqp://`` (or ``amqps://``) URL: a ``RabbitmqBroker``, whose queues are
+named ``<namespace>.<queue>`` for the same reason. Actors bind to the global broker when they are
+declared, so ``services.sync.runs.tasks`` imports this module first (STYLE D1).
 """
 
 from __future__ import annotations
@@ -14,22 +15,29 @@ import os
 from typing import Protocol
 
 import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 BROKER_URL_ENV = "EW_BROKER_URL"
 BROKER_NAMESPACE_ENV = "EW_BROKER_NAMESPACE"
 DEFAULT_NAMESPACE = "ew-rostersync"
+REDIS_SCHEMES = ("redis", "rediss")
+RABBITMQ_SCHEMES = ("amqp", "amqps")
 
 
 def broker_url() -> str:
-    """The Redis URL of the broker, or "" for the embedded stub broker."""
+    """The Redis or RabbitMQ URL of the broker, or "" for the embedded stub broker."""
     return os.environ.get(BROKER_URL_ENV, "").strip()
 
 
 def broker_namespace() -> str:
-    """The key prefix of the Redis broker."""
+    """The key prefix of the Redis broker, and the queue name prefix of the RabbitMQ broker."""
     return os.environ.get(BROKER_NAMESPACE_ENV, "").strip() or DEFAULT_NAMESPACE
+
+
+def _scheme(url: str) -> str:
+    return url.partition("://")[0].lower()
 
 
 def _make_broker() -> dramatiq.Broker:
@@ -38,8 +46,15 @@ def _make_broker() -> dramatiq.Broker:
         stub = StubBroker()
         stub.emit_after("process_boot")
         return stub
-    # dramatiq's RedisBroker constructor has no annotations.
-    return RedisBroker(url=url, namespace=broker_namespace())  # type: ignore[no-untyped-call]
+    if _scheme(url) in RABBITMQ_SCHEMES:
+        return RabbitmqBroker(url=url)
+    if _scheme(url) in REDIS_SCHEMES:
+        # dramatiq's RedisBroker constructor has no annotations.
+        return RedisBroker(url=url, namespace=broker_namespace())  # type: ignore[no-untyped-call]
+    raise RuntimeError(
+        f"{BROKER_URL_ENV} must be empty (in-process stub broker), a redis:// URL or an amqp:// URL; "
+        f"got one starting with {_scheme(url)!r}"
+    )
 
 
 broker: dramatiq.Broker = _make_broker()
@@ -49,6 +64,14 @@ dramatiq.set_broker(broker)
 def is_embedded() -> bool:
     """True when runs execute in the sync server process (stub broker)."""
     return isinstance(broker, StubBroker)
+
+
+def queue_name(name: str) -> str:
+    """The broker's name of the queue ``name``: prefixed with the namespace on RabbitMQ.
+
+    Redis keys are namespaced by the broker itself; RabbitMQ queues share the virtual host.
+    """
+    return f"{broker_namespace()}.{name}" if isinstance(broker, RabbitmqBroker) else name
 
 
 class _HasBrokerUrl(Protocol):

@@ -6,7 +6,9 @@ record the change set's name → commit → bookkeeping in one sync-database tra
 links, run SUCCEEDED with its summary, the connection's last success, the final event).
 
 All or nothing: every failure before the commit abandons the change set and marks the run FAILED
-with a message an administrator can act on; EW is unchanged. An abandon the roster service did not
+with a message an administrator can act on; EW is unchanged. A cancelled run (``RunCancelled``,
+raised at the reporter's next checkpoint: any progress write before the commit) abandons its change
+set the same way and ends CANCELLED. An abandon the roster service did not
 answer is recorded on the run (``abandon_pending``) and retried by recovery. A commit refused
 because EW's roster changed meanwhile (at staging or commit) is re-planned once against the fresh
 roster. When a commit's outcome cannot be learned, or its bookkeeping cannot be written, the run is
@@ -50,7 +52,7 @@ from services.sync.planning import ew_roster, planner, source_roster
 from services.sync.planning.sync_state import sync_state
 from services.sync.runs import bookkeeping, journal, repository
 from services.sync.runs.progress import ProgressReporter
-from services.sync.runs.repository import RunLost
+from services.sync.runs.repository import RunCancelled, RunLost
 from services.sync.setup.oneroster_adapter import oneroster_failure, server_config
 from services.sync.store import connections, plan_records
 from services.sync.store.models import SyncRun
@@ -85,6 +87,7 @@ ROSTER_STOPPED_ANSWERING = (
     "whether the changes were saved is settled once it answers again."
 )
 SUCCEEDED_MESSAGE = "Sync complete"
+CANCELLED_MESSAGE = "Cancelled by an administrator before anything was saved; nothing was changed."
 REVIEW_MESSAGE = "Stopped before archiving: {guard} Nothing was changed."
 
 
@@ -337,6 +340,8 @@ class RunExecution:
     ) -> bookkeeping.CommitOutcome:
         if not plan.has_changes:
             await stored
+            # The bookkeeping is this run's save: past here, cancelling is too late.
+            self.reporter.enter(SyncPhase.COMMITTING)
             return bookkeeping.CommitOutcome()
         staging = _Staging.of(plan)
         request_id = str(uuid.uuid5(uuid.UUID(self.run.id), f"attempt-{attempt}"))
@@ -567,6 +572,9 @@ async def execute_run(app: App, run_id: str) -> None:
     except RunFailed as failure:
         logger.info("run %s failed: %s", run_id, failure.message)
         await _fail_quietly(app, reporter, failure.message)
+    except RunCancelled:
+        logger.info("run %s was cancelled; its change set was abandoned", run_id)
+        await _end_cancelled(app, reporter)
     except RunLost:
         logger.warning("run %s was settled by recovery while this worker ran it", run_id)
     except CommitUnknown:
@@ -576,6 +584,21 @@ async def execute_run(app: App, run_id: str) -> None:
         await _fail_quietly(app, reporter, INTERNAL_FAILURE)
     finally:
         reporter.stop_heartbeat()
+
+
+async def _end_cancelled(app: App, reporter: ProgressReporter) -> None:
+    """End a cancelled run CANCELLED (fenced: a run recovery settled stays as it is)."""
+    reporter.stop_heartbeat()
+    try:
+        await app.transaction(
+            lambda session: reporter.terminal_event(
+                session, SyncRunState.CANCELLED, message=CANCELLED_MESSAGE, summary_json=None
+            )
+        )
+    except RunLost:
+        logger.warning("run %s was settled elsewhere before it could be cancelled", reporter.run_id)
+        return
+    reporter.announce()
 
 
 async def _fail_quietly(app: App, reporter: ProgressReporter, message: str) -> None:

@@ -4,9 +4,10 @@ With ``EW_SYNC_SCHEDULER_EMBEDDED`` (the default with the stub broker) the AutoS
 here too, since only this process can hand runs to the in-process worker.
 
 The server calls ``start(app)`` once it serves and ``stop(app)`` after it stopped. With the stub
-broker (``EW_BROKER_URL`` empty) runs execute in this process on a Dramatiq ``Worker``'s threads;
-with Redis they execute in worker processes (``python -m services.sync.worker``) and this process
-only streams their events.
+broker (``EW_BROKER_URL`` empty) runs execute in this process on a Dramatiq ``Worker``'s threads,
+and, when ``EW_WEBHOOK_URL`` is set, a webhook sender delivers their events from this process too;
+with a real broker they execute in worker processes (``python -m services.sync.worker``), events
+go out through ``python -m services.sync.webhooks``, and this process only streams their events.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dramatiq import Worker
 
 from services.sync.autosync.scheduler import run_scheduler
 from services.sync.runs import broker, recovery, tasks
+from services.sync.webhooks.sender import WebhookSender
 
 if TYPE_CHECKING:
     from services.sync.app import App
@@ -29,11 +31,19 @@ WORKER_STOP_TIMEOUT_MS = 5000
 
 
 @dataclass
+class _Webhooks:
+    sender: WebhookSender
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+
+@dataclass
 class _Running:
     worker: Worker | None
     recovery: asyncio.Task[None]
     scheduler: asyncio.Task[None] | None
     stopping: asyncio.Event
+    webhooks: _Webhooks | None
 
 
 _running: dict[int, _Running] = {}
@@ -43,11 +53,14 @@ async def start(app: App) -> None:
     """Start wake-ups, the in-process worker (stub broker) and the recovery loop."""
     await app.notifier.start()
     worker: Worker | None = None
+    webhooks: _Webhooks | None = None
     if broker.is_embedded():
         tasks.install_app(app)
         worker = Worker(app.broker, worker_timeout=WORKER_POLL_MS, worker_threads=app.settings.worker_threads)
         worker.start()
         await recovery.recover(app, tasks.enqueue_run, requeue_all_queued=True)
+        if app.webhooks.configured:
+            webhooks = _start_webhooks(app)
     else:
         await recovery.recover(app, tasks.enqueue_run)
     stopping = asyncio.Event()
@@ -60,7 +73,14 @@ async def start(app: App) -> None:
         if app.settings.scheduler_embedded
         else None,
         stopping=stopping,
+        webhooks=webhooks,
     )
+
+
+def _start_webhooks(app: App) -> _Webhooks:
+    sender = WebhookSender(app.sessions, app.webhooks, clock=app.clock)
+    stop = asyncio.Event()
+    return _Webhooks(sender, stop, asyncio.create_task(sender.run(stop), name="webhook-sender"))
 
 
 def _detach(worker: Worker) -> None:
@@ -91,4 +111,8 @@ async def stop(app: App) -> None:
             await asyncio.to_thread(running.worker.stop, WORKER_STOP_TIMEOUT_MS)
             _detach(running.worker)
             tasks.uninstall_app(app)
+        if running.webhooks is not None:
+            running.webhooks.stop.set()
+            await running.webhooks.task
+            await running.webhooks.sender.close()
     await app.notifier.close()

@@ -9,6 +9,8 @@ notification that lands between the read and the wait is kept in the subscriptio
   thread wakes the asyncio loop that owns a subscription with ``loop.call_soon_threadsafe``.
 - ``RedisNotifier``: a worker in another process publishes on ``<namespace>:run:{run_id}``; each
   sync server keeps one pattern subscription and wakes its local subscribers.
+- ``PollingNotifier`` (RabbitMQ broker): no channel reaches across processes, so watchers re-read
+  the store every ``POLL_SECONDS`` (events still arrive within a second).
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from typing import Protocol
 import redis
 import redis.asyncio as aioredis
 
+from services.sync.runs.broker import RABBITMQ_SCHEMES
+
 logger = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "ew-rostersync:run:"
+POLL_SECONDS = 0.5
 
 
 def channel_for(run_id: str, prefix: str = CHANNEL_PREFIX) -> str:
@@ -72,12 +77,21 @@ class Notifier(Protocol):
         """Stop receiving wake-ups and release connections."""
 
 
+class _PollingSubscription(Subscription):
+    """A subscription whose waits end after ``POLL_SECONDS`` at most: the watcher re-reads."""
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait for a local wake-up, or the poll interval."""
+        return await super().wait(min(timeout, POLL_SECONDS))
+
+
 class _LocalSubscribers:
     """Subscriptions of this process, by run id; thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, subscription: type[Subscription] = Subscription) -> None:
         self._lock = threading.Lock()
         self._by_run: dict[str, set[Subscription]] = {}
+        self._subscription = subscription
 
     def wake(self, run_id: str) -> None:
         with self._lock:
@@ -87,7 +101,7 @@ class _LocalSubscribers:
 
     @contextlib.asynccontextmanager
     async def subscribe(self, run_id: str) -> AsyncIterator[Subscription]:
-        subscription = Subscription(asyncio.get_running_loop())
+        subscription = self._subscription(asyncio.get_running_loop())
         with self._lock:
             self._by_run.setdefault(run_id, set()).add(subscription)
         try:
@@ -104,8 +118,8 @@ class _LocalSubscribers:
 class InProcessNotifier:
     """Wake-ups within one process: the in-process worker and the gRPC server share it."""
 
-    def __init__(self) -> None:
-        self._subscribers = _LocalSubscribers()
+    def __init__(self, subscription: type[Subscription] = Subscription) -> None:
+        self._subscribers = _LocalSubscribers(subscription)
 
     def notify(self, run_id: str) -> None:
         """Wake the run's local watchers."""
@@ -120,6 +134,13 @@ class InProcessNotifier:
 
     async def close(self) -> None:
         """Nothing to release."""
+
+
+class PollingNotifier(InProcessNotifier):
+    """Local wake-ups, and watchers that re-read every ``POLL_SECONDS`` for other processes' events."""
+
+    def __init__(self) -> None:
+        super().__init__(_PollingSubscription)
 
 
 class RedisNotifier:
@@ -198,11 +219,13 @@ class _BrokerSettings(Protocol):
 
 
 def create_notifier(settings: _BrokerSettings) -> Notifier:
-    """The notifier matching the broker: in-process for the stub broker, Redis pub/sub otherwise.
+    """The notifier matching the broker: in-process (stub), Redis pub/sub (Redis), polling (RabbitMQ).
 
     Channels are ``{EW_BROKER_NAMESPACE}:run:{run_id}`` (``ew-rostersync:run:…`` by default).
     """
     url = settings.broker_url.strip()
     if not url:
         return InProcessNotifier()
+    if url.partition("://")[0].lower() in RABBITMQ_SCHEMES:
+        return PollingNotifier()
     return RedisNotifier(url, channel_prefix=f"{settings.broker_namespace}:run:")

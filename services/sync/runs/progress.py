@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.common.clock import Clock, utc_now
 from services.sync.runs import repository
 from services.sync.runs.notifier import Notifier
-from services.sync.runs.repository import EventValues, RunLost
+from services.sync.runs.repository import EventValues, RunCancelled, RunLost
 from services.sync.vocabulary import SyncPhase, SyncRunState
 
 logger = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ class ProgressReporter:
         self._message = PHASE_MESSAGES[SyncPhase.QUEUED]
         self._last_write = float("-inf")
         self._lost: RunLost | None = None
+        self._cancelled = False
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
@@ -116,11 +117,17 @@ class ProgressReporter:
     def enter(self, phase: SyncPhase, *, total: int = 0, message: str | None = None) -> None:
         """Start a phase; always persisted."""
         with self._lock:
+            previous = (self._phase, self._done, self._total, self._message)
             self._phase = phase
             self._done = 0
             self._total = total
             self._message = message or PHASE_MESSAGES[phase]
-            self._write_locked()
+            try:
+                self._write_locked()
+            except RunCancelled:
+                # A cancelled run never entered the phase (the commit, above all).
+                self._phase, self._done, self._total, self._message = previous
+                raise
 
     def advance(self, done: int, total: int | None = None, *, message: str | None = None) -> None:
         """Report items done in the current phase; persisted at most every ``min_interval``."""
@@ -140,9 +147,14 @@ class ProgressReporter:
             self._write_locked()
 
     def check(self) -> None:
-        """Raise ``RunLost`` when the heartbeat found the run taken away from this worker."""
+        """The checkpoint: raise ``RunLost`` or ``RunCancelled`` when a write or the heartbeat found that.
+
+        ``RunLost``: the run was taken from this worker; ``RunCancelled``: an administrator cancelled it.
+        """
         if self._lost is not None:
             raise self._lost
+        if self._cancelled:
+            raise RunCancelled(self.run_id)
 
     def terminal_event(
         self,
@@ -180,8 +192,12 @@ class ProgressReporter:
         """Wake watchers after a committed write made outside the reporter."""
         self._notifier.notify(self.run_id)
 
-    def _write_locked(self) -> None:
-        self.check()
+    def _write_locked(self, *, checkpoint: bool = True) -> None:
+        """Persist the current progress; a checkpoint raises once the run was cancelled."""
+        if checkpoint:
+            self.check()
+        elif self._lost is not None:
+            raise self._lost
         computed = phase_percent(self._phase, self._done, self._total)
         self._percent = min(max(self._percent, computed), MAX_UNFINISHED_PERCENT)
         values = EventValues(
@@ -195,11 +211,19 @@ class ProgressReporter:
         try:
             with self._sessions.begin() as session:
                 repository.append_event(session, self.run_id, values, self._now(), worker_id=self.worker_id)
+                cancelled = repository.cancel_requested(session, self.run_id)
         except RunLost as lost:
             self._lost = lost
             raise
+        except RunCancelled:
+            self._cancelled = True
+            raise
         self._last_write = self._clock()
         self._notifier.notify(self.run_id)
+        if cancelled:
+            self._cancelled = True
+            if checkpoint:
+                raise RunCancelled(self.run_id)
 
     def _beat(self) -> None:
         while not self._stop.wait(self._heartbeat_interval / 4):
@@ -209,8 +233,8 @@ class ProgressReporter:
                 if self._clock() - self._last_write < self._heartbeat_interval * 0.9:
                     continue
                 try:
-                    self._write_locked()
-                except RunLost:
+                    self._write_locked(checkpoint=False)
+                except (RunLost, RunCancelled):
                     return
                 except Exception:
                     # A database hiccup must not kill the ticker; the next tick retries.

@@ -54,6 +54,9 @@ ROSTER_LOST_NOT_SAVED = (
 ROSTER_LOST_SAVED = (
     "Sync complete: the roster service stopped answering while saving the sync, but the changes were saved."
 )
+CANCELLED = (
+    "Cancelled by an administrator; its worker stopped before anything was saved. Nothing was changed."
+)
 QUEUED_RESEND_FACTOR = 5
 
 
@@ -62,17 +65,17 @@ def _stale_cutoff(app: App) -> dt.datetime:
 
 
 def _fail(session: Session, run: SyncRun, cutoff: dt.datetime, now: dt.datetime) -> None:
+    """FAILED, or CANCELLED when an administrator had cancelled it (it had not committed)."""
     message = ROSTER_LOST_NOT_SAVED if run.commit_interrupted else WORKER_DIED
+    values = EventValues.failed(run.phase, run.percent, message)
+    if run.cancel_requested:
+        values = EventValues(
+            state=SyncRunState.CANCELLED, phase=run.phase, percent=run.percent, message=CANCELLED
+        )
     repository.append_event(
         session,
         run.id,
-        EventValues(
-            state=SyncRunState.FAILED,
-            phase=run.phase,
-            percent=run.percent,
-            message=message,
-            error_message=message,
-        ),
+        values,
         now,
         worker_id=None,
         stale_before=cutoff,

@@ -3,26 +3,54 @@
 Fencing: a worker claims a run by writing its own ``worker_id`` token; every later write of that
 worker names the token and the RUNNING state, so a worker that recovery gave up on (stale
 heartbeat) finds its writes refused (``RunLost``) instead of overwriting the verdict.
+
+Cancellation: ``request_cancel`` sets ``cancel_requested`` on a RUNNING run only while its phase is
+not COMMITTING, and the worker's event that enters COMMITTING (or ends the run in NEEDS_REVIEW) is
+fenced on ``cancel_requested`` being unset. Both are conditional updates of the one row, so exactly
+one wins: the run commits, or it is cancelled (``RunCancelled``), never both.
+
+Every event that ends a run also enqueues its webhook event (``services.sync.store.outbox``) in the
+same transaction, so the EW product hears of every ended run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from services.sync.store import outbox
 from services.sync.store.models import SyncRun, SyncRunEvent
-from services.sync.vocabulary import SyncPhase, SyncRunState, SyncTrigger
+from services.sync.vocabulary import SyncPhase, SyncRunState, SyncTrigger, WebhookEventType
 
 ACTIVE_STATES = (SyncRunState.QUEUED, SyncRunState.RUNNING)
-TERMINAL_STATES = (SyncRunState.NEEDS_REVIEW, SyncRunState.SUCCEEDED, SyncRunState.FAILED)
+TERMINAL_STATES = (
+    SyncRunState.NEEDS_REVIEW,
+    SyncRunState.SUCCEEDED,
+    SyncRunState.FAILED,
+    SyncRunState.CANCELLED,
+)
+# The phases from which nothing may cancel a run: its commit has started (or it has ended).
+UNCANCELLABLE_PHASES = (SyncPhase.COMMITTING, SyncPhase.DONE)
+
+WEBHOOK_EVENTS = {
+    SyncRunState.NEEDS_REVIEW: WebhookEventType.SYNC_RUN_NEEDS_REVIEW,
+    SyncRunState.SUCCEEDED: WebhookEventType.SYNC_RUN_SUCCEEDED,
+    SyncRunState.FAILED: WebhookEventType.SYNC_RUN_FAILED,
+    SyncRunState.CANCELLED: WebhookEventType.SYNC_RUN_CANCELLED,
+}
 
 
 class RunLost(Exception):
     """The run is no longer this worker's (recovered as stale, or finished by someone else)."""
+
+
+class RunCancelled(Exception):
+    """An administrator cancelled the run before its commit: the worker stops and ends it CANCELLED."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +65,13 @@ class EventValues:
     message: str = ""
     summary_json: str | None = None
     error_message: str | None = None
+
+    @classmethod
+    def failed(cls, phase: SyncPhase, percent: int, message: str) -> EventValues:
+        """The event that ends a run FAILED where it stood, ``message`` saying why."""
+        return cls(
+            state=SyncRunState.FAILED, phase=phase, percent=percent, message=message, error_message=message
+        )
 
 
 def insert_run(
@@ -103,10 +138,11 @@ def active_run(session: Session, district_id: str) -> SyncRun | None:
 
 
 def approval_of(session: Session, reviewed_run_id: str) -> SyncRun | None:
-    """A run that approved ``reviewed_run_id`` and did not fail (it may be active or done)."""
+    """A run that approved ``reviewed_run_id`` and did not fail or get cancelled (active or done)."""
     return session.scalars(
         select(SyncRun).where(
-            SyncRun.approved_run_id == reviewed_run_id, SyncRun.state != SyncRunState.FAILED
+            SyncRun.approved_run_id == reviewed_run_id,
+            SyncRun.state.not_in((SyncRunState.FAILED, SyncRunState.CANCELLED)),
         )
     ).first()
 
@@ -129,6 +165,26 @@ def claim(session: Session, run_id: str, worker_id: str, now: dt.datetime) -> bo
     return claimed is not None
 
 
+def _passes_point_of_no_return(values: EventValues) -> bool:
+    """The event starts the commit or stops the run for review: a cancelled run must not write it."""
+    return values.state is SyncRunState.NEEDS_REVIEW or (
+        values.state is SyncRunState.RUNNING and values.phase is SyncPhase.COMMITTING
+    )
+
+
+def _refusal(session: Session, run_id: str, worker_id: str | None) -> Exception:
+    """Why a fenced write was refused: the worker's run was cancelled, or it is lost."""
+    if worker_id is not None:
+        cancelled = session.scalar(
+            select(SyncRun.cancel_requested).where(
+                SyncRun.id == run_id, SyncRun.worker_id == worker_id, SyncRun.state == SyncRunState.RUNNING
+            )
+        )
+        if cancelled:
+            return RunCancelled(run_id)
+    return RunLost(run_id)
+
+
 def append_event(
     session: Session,
     run_id: str,
@@ -137,21 +193,28 @@ def append_event(
     *,
     worker_id: str | None,
     stale_before: dt.datetime | None = None,
+    in_state: SyncRunState | None = None,
 ) -> int:
     """Append the run's next event (gapless sequence) and mirror it on the run row.
 
-    With ``worker_id`` the write is fenced to that worker's RUNNING run; with ``stale_before``
-    (recovery) to a RUNNING run whose heartbeat is still older than that; otherwise any active
-    run accepts it. ``RunLost`` when the fence refuses.
+    With ``worker_id`` the write is fenced to that worker's RUNNING run (and, for the event that
+    starts the commit or stops for review, to a run nobody cancelled); with ``stale_before``
+    (recovery) to a RUNNING run whose heartbeat is still older than that; with ``in_state`` to a
+    run in that state; otherwise any active run accepts it. ``RunLost`` (or ``RunCancelled``)
+    when the fence refuses. An event that ends the run enqueues its webhook event.
     """
     conditions = [SyncRun.id == run_id]
     if worker_id is not None:
         conditions += [SyncRun.worker_id == worker_id, SyncRun.state == SyncRunState.RUNNING]
+        if _passes_point_of_no_return(values):
+            conditions.append(SyncRun.cancel_requested.is_(False))
     elif stale_before is not None:
         conditions += [
             SyncRun.state == SyncRunState.RUNNING,
             or_(SyncRun.heartbeat_time.is_(None), SyncRun.heartbeat_time < stale_before),
         ]
+    elif in_state is not None:
+        conditions.append(SyncRun.state == in_state)
     else:
         conditions.append(SyncRun.state.in_(ACTIVE_STATES))
     row_values: dict[str, object] = {
@@ -167,15 +230,18 @@ def append_event(
             row_values["summary_json"] = values.summary_json
     if values.error_message is not None:
         row_values["error_message"] = values.error_message
-    sequence = session.execute(
+    row = session.execute(
         update(SyncRun)
         .where(*conditions)
         .values(row_values)
-        .returning(SyncRun.last_sequence)
+        .returning(SyncRun.last_sequence, SyncRun.district_id, SyncRun.trigger)
         .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    if sequence is None:
-        raise RunLost(run_id)
+    ).one_or_none()
+    if row is None:
+        raise _refusal(session, run_id, worker_id)
+    sequence, district_id, trigger = row
+    if values.state in TERMINAL_STATES:
+        _enqueue_webhook(session, run_id, district_id, SyncTrigger(trigger), values, now)
     session.add(
         SyncRunEvent(
             run_id=run_id,
@@ -192,6 +258,69 @@ def append_event(
     )
     session.flush()
     return int(sequence)
+
+
+def _enqueue_webhook(
+    session: Session,
+    run_id: str,
+    district_id: str,
+    trigger: SyncTrigger,
+    values: EventValues,
+    now: dt.datetime,
+) -> None:
+    data: dict[str, object] = {
+        "run": f"districts/{district_id}/syncRuns/{run_id}",
+        "run_id": run_id,
+        "state": values.state.value,
+        "trigger": trigger.value,
+        "message": values.message,
+        "error_message": values.error_message or "",
+        "summary": json.loads(values.summary_json) if values.summary_json else None,
+    }
+    outbox.enqueue(session, district_id, WEBHOOK_EVENTS[values.state], data, now=now)
+
+
+def fail_queued(session: Session, run_id: str, message: str, now: dt.datetime) -> bool:
+    """End a QUEUED run FAILED with ``message``; False when it is not QUEUED (any more)."""
+    run = get_run(session, run_id)
+    if run is None:
+        return False
+    try:
+        append_event(
+            session,
+            run_id,
+            EventValues.failed(run.phase, run.percent, message),
+            now,
+            worker_id=None,
+            in_state=SyncRunState.QUEUED,
+        )
+    except RunLost:
+        return False
+    return True
+
+
+def request_cancel(session: Session, run_id: str) -> bool:
+    """Ask a RUNNING run to stop at its next checkpoint; False once its commit has started.
+
+    Conditional on the phase not being COMMITTING: see the module's words on cancellation.
+    """
+    requested = session.execute(
+        update(SyncRun)
+        .where(
+            SyncRun.id == run_id,
+            SyncRun.state == SyncRunState.RUNNING,
+            SyncRun.phase.not_in(UNCANCELLABLE_PHASES),
+        )
+        .values(cancel_requested=True)
+        .returning(SyncRun.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    return requested is not None
+
+
+def cancel_requested(session: Session, run_id: str) -> bool:
+    """Whether an administrator asked the run to cancel."""
+    return bool(session.scalar(select(SyncRun.cancel_requested).where(SyncRun.id == run_id)))
 
 
 def set_run_fields(session: Session, run_id: str, worker_id: str | None, **values: object) -> None:

@@ -1,4 +1,4 @@
-"""Run use cases behind the run RPCs: start or attach, watch, get, list (no gRPC here).
+"""Run use cases behind the run RPCs: start or attach, cancel, watch, get, list (no gRPC here).
 
 ``Runs`` is built once with the App, like every use-case class of the service. Database work is
 synchronous SQLAlchemy, so it goes through ``App.transaction`` (a thread per transaction); the
@@ -29,7 +29,7 @@ from services.common.pagetokens import SyncPageTokens
 from services.sync.app import App
 from services.sync.runs import repository
 from services.sync.runs.progress import PHASE_MESSAGES
-from services.sync.runs.repository import TERMINAL_STATES, EventValues
+from services.sync.runs.repository import TERMINAL_STATES, UNCANCELLABLE_PHASES, EventValues, RunLost
 from services.sync.runs.tasks import enqueue_run
 from services.sync.store import plans
 from services.sync.store.models import Connection, PlanItem, SyncRun, SyncRunEvent
@@ -44,6 +44,14 @@ RUNS_TOKEN_KIND = "syncRuns"
 RUNS_RESTART_HINT = "omit page_token to list from the newest run"
 ITEMS_TOKEN_KIND = "syncRunItems"
 ITEMS_RESTART_HINT = "omit page_token to list from the first item"
+
+CANCELLED_BEFORE_START = "Cancelled by an administrator before it started; nothing was changed."
+CANCELLED_IN_REVIEW = "Cancelled by an administrator while waiting for review; nothing was changed."
+TOO_LATE_TO_CANCEL = (
+    "Sync run {run_id}: too late to cancel; the sync is saving its changes, all in one step. "
+    "Watch it to see how it ends."
+)
+CANCEL_RACE_ATTEMPTS = 3
 
 QUEUE_UNAVAILABLE = (
     "The sync could not be queued because the job queue is unavailable; nothing was changed. "
@@ -152,23 +160,60 @@ def _detached(session: Session, run_id: str) -> SyncRun:
 
 def _fail_unqueued(session: Session, run_id: str, now: dt.datetime) -> bool:
     """Fail a run that could not be queued; False when it is not QUEUED any more."""
-    run = repository.get_run(session, run_id)
-    if run is None or run.state is not SyncRunState.QUEUED:
+    return repository.fail_queued(session, run_id, QUEUE_UNAVAILABLE, now)
+
+
+def _cancel_waiting(session: Session, run: SyncRun, now: dt.datetime) -> bool:
+    """End a QUEUED or NEEDS_REVIEW run CANCELLED; False when it left that state meanwhile."""
+    if run.state is SyncRunState.NEEDS_REVIEW:
+        approval = repository.approval_of(session, run.id)
+        if approval is not None and approval.state in (SyncRunState.QUEUED, SyncRunState.RUNNING):
+            raise FailedPrecondition(
+                f"Sync run {run.id} was approved and run {approval.id} is applying it; "
+                f"cancel run {approval.id} instead.",
+                reason="RUN_APPROVAL_ACTIVE",
+            )
+        if approval is not None:
+            raise FailedPrecondition(
+                f"Sync run {run.id} was approved already (run {approval.id} is {approval.state.value}); "
+                "there is nothing left to cancel.",
+                reason="RUN_ALREADY_APPROVED",
+            )
+    message = CANCELLED_BEFORE_START if run.state is SyncRunState.QUEUED else CANCELLED_IN_REVIEW
+    try:
+        repository.append_event(
+            session,
+            run.id,
+            EventValues(state=SyncRunState.CANCELLED, phase=run.phase, percent=run.percent, message=message),
+            now,
+            worker_id=None,
+            in_state=run.state,
+        )
+    except RunLost:
         return False
-    repository.append_event(
-        session,
-        run_id,
-        EventValues(
-            state=SyncRunState.FAILED,
-            phase=SyncPhase.QUEUED,
-            percent=0,
-            message=QUEUE_UNAVAILABLE,
-            error_message=QUEUE_UNAVAILABLE,
-        ),
-        now,
-        worker_id=None,
-    )
     return True
+
+
+def _try_cancel(session: Session, district_id: str, run_id: str, now: dt.datetime) -> bool:
+    """One attempt at cancelling; False when the run changed state between the read and the write.
+
+    A QUEUED or NEEDS_REVIEW run ends CANCELLED now; a RUNNING run before its commit is asked to
+    stop (its worker ends it CANCELLED at the next checkpoint).
+    """
+    run = repository.get_district_run(session, district_id, run_id)
+    if run is None:
+        raise NotFound(f"Sync run {run_id} does not exist.")
+    if run.state in (SyncRunState.QUEUED, SyncRunState.NEEDS_REVIEW):
+        return _cancel_waiting(session, run, now)
+    if run.state is SyncRunState.RUNNING:
+        if run.phase in UNCANCELLABLE_PHASES:
+            raise FailedPrecondition(TOO_LATE_TO_CANCEL.format(run_id=run_id), reason="RUN_COMMITTING")
+        return repository.request_cancel(session, run_id)
+    raise FailedPrecondition(
+        f"Sync run {run_id} has already ended ({run.state.value}); only a queued, running or "
+        "review-waiting run can be cancelled.",
+        reason="RUN_ENDED",
+    )
 
 
 def _events(session: Session, run_id: str, after: int) -> tuple[Sequence[SyncRunEvent], SyncRunState, int]:
@@ -221,7 +266,7 @@ async def queue(app: App, run_id: str, enqueue: Callable[[str], None]) -> None:
 
 
 class Runs:
-    """The run use cases of one sync service: start or attach, watch, get and list."""
+    """The run use cases of one sync service: start or attach, cancel, watch, get and list."""
 
     def __init__(
         self, app: App, tokens: SyncPageTokens, *, enqueue: Callable[[str], None] = enqueue_run
@@ -252,6 +297,18 @@ class Runs:
         if not started.attached:
             await queue(self._app, started.run.id, self._enqueue)
         return started
+
+    async def cancel(self, district_id: str, run_id: str) -> SyncRun:
+        """Cancel the district's run (see ``_try_cancel``) and return it as it now is."""
+        for _ in range(CANCEL_RACE_ATTEMPTS):
+            # A fenced write that lost a race (a worker claimed the run, or its commit began) is
+            # decided again from the run's new state.
+            if await self._app.transaction(
+                lambda session: _try_cancel(session, district_id, run_id, self._app.clock())
+            ):
+                break
+        self._app.notifier.notify(run_id)
+        return await self._app.transaction(lambda session: _read(session, run_id))
 
     async def watch(
         self, run_id: str, after_sequence: int, *, safety_timeout: float = WATCH_SAFETY_TIMEOUT_SECONDS

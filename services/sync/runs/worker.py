@@ -29,7 +29,7 @@ def main() -> None:
     if broker.is_embedded():
         raise SystemExit(
             "EW_BROKER_URL is empty: runs execute inside the sync server (stub broker); "
-            "set EW_BROKER_URL=redis://… to run a separate worker."
+            "set EW_BROKER_URL=redis://… or amqp://… to run a separate worker."
         )
     app = tasks.worker_app()
     stopping = threading.Event()

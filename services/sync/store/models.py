@@ -39,6 +39,7 @@ from services.sync.vocabulary import (
     SyncPhase,
     SyncRunState,
     SyncTrigger,
+    WebhookEventType,
 )
 
 ID = String(36)
@@ -201,6 +202,8 @@ class SyncRun(Base):
     abandon_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The roster service stopped answering during the commit; recovery's verdict says so.
     commit_interrupted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # An administrator cancelled the RUNNING run: its worker stops at the next checkpoint.
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     approved_run_id: Mapped[str | None] = mapped_column(ID)
     requested_by: Mapped[str] = mapped_column(String(255))
     summary_json: Mapped[str | None] = mapped_column(Text)
@@ -268,3 +271,31 @@ class AutoSyncPause(Base):
     position: Mapped[int] = mapped_column(Integer)
     start_date: Mapped[dt.date] = mapped_column(Date)
     end_date: Mapped[dt.date] = mapped_column(Date)
+
+
+class OutboxEvent(Base):
+    """A webhook event waiting for (or past) delivery; ``position`` orders a district's events.
+
+    Written in the transaction of the change it reports, so no event is lost; the webhook sender
+    delivers each district's events in ``position`` order, one at a time.
+    """
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (
+        Index("ix_webhook_outbox_district_id_position", "district_id", "position"),
+        Index("ix_webhook_outbox_delivered_time_next_attempt_time", "delivered_time", "next_attempt_time"),
+    )
+
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ID, unique=True)
+    district_id: Mapped[str] = mapped_column(DISTRICT_ID)
+    event_type: Mapped[WebhookEventType] = mapped_column(_enum(WebhookEventType))
+    # The exact JSON body: every attempt sends the same bytes (only the signature's time changes).
+    body: Mapped[str] = mapped_column(Text)
+    create_time: Mapped[dt.datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_time: Mapped[dt.datetime]
+    # A sender is delivering it until then; after, another sender may take it over.
+    lease_until: Mapped[dt.datetime | None]
+    delivered_time: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

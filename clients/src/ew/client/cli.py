@@ -44,6 +44,7 @@ from rich.console import Console
 
 EXIT_FAILED = 1
 EXIT_NEEDS_REVIEW = 3
+EXIT_CANCELLED = 4
 EXIT_INTERRUPTED = 130
 
 P = ParamSpec("P")
@@ -398,6 +399,9 @@ def _finish(options: Options, client: SyncClient, name: str) -> None:
         options.console.print(f"Review the list with `ew-sync run {run.run_id}`, then approve it with:")
         options.console.print(f"  ew-sync sync --approve {run.run_id}", highlight=False)
         raise typer.Exit(EXIT_NEEDS_REVIEW)
+    if run.state == sync_pb2.SYNC_RUN_STATE_CANCELLED:
+        options.console.print("The sync was cancelled; nothing was changed.")
+        raise typer.Exit(EXIT_CANCELLED)
     Console(stderr=True).print(f"[red]The sync failed: {run.error_message}[/]", highlight=False)
     raise typer.Exit(EXIT_FAILED)
 
@@ -568,6 +572,30 @@ def watch(
     with options.client() as client:
         _follow(options, client.watch_run(name, after_sequence=after))
         _finish(options, client, name)
+
+
+@app.command()
+@handles_errors
+def cancel(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="The run id or name.")],
+) -> None:
+    """Cancel a run: a queued or review-waiting run at once, a running one before it saves."""
+    options = _options(ctx)
+    name = run_name(options.district_id, run)
+    with options.client() as client:
+        cancelled = client.cancel_run(name)
+        if cancelled.state != sync_pb2.SYNC_RUN_STATE_RUNNING:
+            options.console.print(
+                f"Run {cancelled.run_id} is {state_label(cancelled.state)}; nothing was changed."
+            )
+            return
+        options.console.print(
+            f"Run {cancelled.run_id} stops at its next checkpoint, before it saves anything."
+        )
+        _follow(options, client.watch_run(name, after_sequence=cancelled.last_sequence))
+        if client.get_run(name).state != sync_pb2.SYNC_RUN_STATE_CANCELLED:
+            _finish(options, client, name)
 
 
 @app.command()

@@ -28,6 +28,7 @@ TERMINAL_STATES = frozenset(
         sync_pb2.SYNC_RUN_STATE_SUCCEEDED,
         sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW,
         sync_pb2.SYNC_RUN_STATE_FAILED,
+        sync_pb2.SYNC_RUN_STATE_CANCELLED,
     }
 )
 
@@ -449,6 +450,22 @@ class SyncClient:
         try:
             response = self._stub.GetSyncRun(
                 sync_service_pb2.GetSyncRunRequest(name=run), timeout=self._timeout, metadata=self._metadata()
+            )
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+        return response.run
+
+    def cancel_run(self, run: str) -> sync_pb2.SyncRun:
+        """Cancel a run by name; ``FailedPreconditionError`` once its commit started or when it ended.
+
+        A queued run, or one waiting for review, comes back CANCELLED; a running one comes back with
+        ``cancel_requested`` and ends CANCELLED at its next checkpoint (follow it with ``watch_run``).
+        """
+        try:
+            response = self._stub.CancelSyncRun(
+                sync_service_pb2.CancelSyncRunRequest(name=run),
+                timeout=self._timeout,
+                metadata=self._metadata(),
             )
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error

@@ -19,6 +19,7 @@ _STATE_STYLES = {
     sync_pb2.SYNC_RUN_STATE_SUCCEEDED: "green",
     sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW: "yellow",
     sync_pb2.SYNC_RUN_STATE_FAILED: "red",
+    sync_pb2.SYNC_RUN_STATE_CANCELLED: "magenta",
 }
 
 

@@ -1,0 +1,1 @@
+"""Telling the EW product: the webhook sender that delivers the outbox's events, signed, in order."""
