@@ -27,6 +27,7 @@ from services.common.errors import (
 )
 from services.roster import repository as repo
 from services.roster.domain import (
+    ArchiveSchoolChange,
     ArchiveTeacherChange,
     Change,
     ChangeCounts,
@@ -34,10 +35,15 @@ from services.roster.domain import (
     ChangeSetResult,
     ChangeSetState,
     CreateSchoolChange,
+    MergeSchoolChange,
     Outcome,
     Page,
     ReactivateTeacherChange,
+    RenameSchoolChange,
     School,
+    SchoolChange,
+    SchoolChangeKind,
+    SchoolState,
     Teacher,
     TeacherChangeKind,
     TeacherInput,
@@ -45,7 +51,13 @@ from services.roster.domain import (
     UpsertTeacherChange,
 )
 from services.roster.ids import new_id
-from services.roster.staged import StagedBatchRows, StagedMembershipRow, StagedSchoolRow, StagedTeacherRow
+from services.roster.staged import (
+    StagedBatchRows,
+    StagedMembershipRow,
+    StagedSchoolChangeRow,
+    StagedSchoolRow,
+    StagedTeacherRow,
+)
 from services.roster.teacher_diff import diff_teacher
 from services.roster.usecases import Store, duplicate_positions, require_district
 from services.roster.validation import (
@@ -96,8 +108,36 @@ def _check_change(index: int, change: Change) -> None:
     elif isinstance(change, ArchiveTeacherChange):
         check_uuid(change.teacher_id, f"{prefix}.archive_teacher.teacher_id")
         check_text(change.reason, f"{prefix}.archive_teacher.reason", maximum=MAX_REASON)
-    else:
+    elif isinstance(change, ReactivateTeacherChange):
         check_uuid(change.teacher_id, f"{prefix}.reactivate_teacher.teacher_id")
+    else:
+        _check_school_change(prefix, change)
+
+
+def _check_school_change(prefix: str, change: SchoolChange) -> None:
+    """Field checks of a rename, archive or merge."""
+    field = f"{prefix}.{_SCHOOL_FIELDS[type(change)]}"
+    check_uuid(change.school_id, f"{field}.school_id")
+    if isinstance(change, RenameSchoolChange):
+        check_name(change.display_name, f"{field}.display_name")
+    elif isinstance(change, MergeSchoolChange):
+        check_uuid(change.into_school_id, f"{field}.into_school_id")
+        if change.into_school_id == change.school_id:
+            raise bad_field(f"{field}.into_school_id", "a school cannot be merged into itself")
+
+
+_SCHOOL_FIELDS: dict[type[SchoolChange], str] = {
+    RenameSchoolChange: "rename_school",
+    ArchiveSchoolChange: "archive_school",
+    MergeSchoolChange: "merge_school",
+}
+_SCHOOL_KINDS: dict[type[SchoolChange], SchoolChangeKind] = {
+    RenameSchoolChange: SchoolChangeKind.RENAME,
+    ArchiveSchoolChange: SchoolChangeKind.ARCHIVE,
+    MergeSchoolChange: SchoolChangeKind.MERGE,
+}
+_SCHOOL_CHANGES = (RenameSchoolChange, ArchiveSchoolChange, MergeSchoolChange)
+_SCHOOL_CHANGE_TYPES = RenameSchoolChange | ArchiveSchoolChange | MergeSchoolChange
 
 
 def _teacher_field(index: int, change: Change) -> str:
@@ -125,7 +165,20 @@ class _Lookups:
 
 
 def _named_teacher_id(change: Change) -> str | None:
-    return None if isinstance(change, CreateSchoolChange) else change.teacher_id
+    if isinstance(change, UpsertTeacherChange | ArchiveTeacherChange | ReactivateTeacherChange):
+        return change.teacher_id
+    return None
+
+
+def _school_changes(changes: Sequence[Change]) -> list[tuple[int, SchoolChange]]:
+    return [(i, c) for i, c in enumerate(changes) if isinstance(c, _SCHOOL_CHANGES)]
+
+
+def _changed_school_ids(changes: Sequence[Change]) -> list[str]:
+    """Every school a batch's renames, archives and merges name (merge targets included)."""
+    named = {c.school_id for _, c in _school_changes(changes)}
+    named |= {c.into_school_id for c in changes if isinstance(c, MergeSchoolChange)}
+    return sorted(named)
 
 
 def _upserts(changes: Sequence[Change]) -> list[tuple[int, UpsertTeacherChange]]:
@@ -136,7 +189,9 @@ def _look_up(conn: Connection, district_id: str, change_set_id: str, changes: Se
     """Read the teachers and schools the batch names; allocate ids for the schools it creates."""
     upserts = [c for _, c in _upserts(changes)]
     named_ids = sorted({t for t in map(_named_teacher_id, changes) if t})
-    school_ids = sorted({s.school_id for c in upserts for s in c.schools if s.school_id})
+    school_ids = sorted(
+        {s.school_id for c in upserts for s in c.schools if s.school_id} | set(_changed_school_ids(changes))
+    )
     allocated = {c.ref: new_id() for c in changes if isinstance(c, CreateSchoolChange)}
     wanted_refs = sorted({s.school_ref for c in upserts for s in c.schools if s.school_ref})
     staged_refs = repo.staged_school_ids(conn, change_set_id, [r for r in wanted_refs if r not in allocated])
@@ -204,6 +259,48 @@ def _check_schools(district_id: str, changes: Sequence[Change], found: _Lookups)
     ]
     if unknown:
         raise NotFound("; ".join(v.description for v in unknown[:5]), violations=unknown)
+
+
+def _check_changed_schools(district_id: str, changes: Sequence[Change], found: _Lookups) -> None:
+    """NOT_FOUND for unknown schools; FAILED_PRECONDITION when a changed school or a target is archived."""
+    for index, change in _school_changes(changes):
+        field = f"changes[{index}].{_SCHOOL_FIELDS[type(change)]}"
+        named = [("school_id", change.school_id)]
+        if isinstance(change, MergeSchoolChange):
+            named.append(("into_school_id", change.into_school_id))
+        for name, school_id in named:
+            school = found.known_schools.get(school_id)
+            if school is None:
+                raise NotFound(
+                    f"School {school_id!r} not found in district {district_id!r} ({field}.{name}).",
+                    violations=[FieldViolation(f"{field}.{name}", f"school {school_id!r} not found")],
+                )
+            if school.state is not SchoolState.ACTIVE:
+                merged = f", merged into {school.merged_into!r}" if school.merged_into else ""
+                raise FailedPrecondition(
+                    f"School {school.display_name!r} ({school_id}) is archived{merged}; only active "
+                    f"schools can be renamed, archived, merged or merged into ({field}.{name}).",
+                    reason="SCHOOL_ARCHIVED",
+                )
+
+
+def _school_change_rows(changes: Sequence[Change], found: _Lookups) -> tuple[StagedSchoolChangeRow, ...]:
+    """The staged school changes, with the revisions just read."""
+    rows: list[StagedSchoolChangeRow] = []
+    for _, change in _school_changes(changes):
+        school = found.known_schools[change.school_id]
+        into = found.known_schools[change.into_school_id] if isinstance(change, MergeSchoolChange) else None
+        rows.append(
+            StagedSchoolChangeRow(
+                school_id=school.school_id,
+                kind=_SCHOOL_KINDS[type(change)],
+                read_revision=school.revision,
+                display_name=change.display_name if isinstance(change, RenameSchoolChange) else None,
+                into_school_id=into.school_id if into else None,
+                into_read_revision=into.revision if into else None,
+            )
+        )
+    return tuple(rows)
 
 
 def _reference_problems(
@@ -296,7 +393,7 @@ def _staged_rows(
     memberships: list[StagedMembershipRow] = []
     for index, (change, target) in enumerate(zip(changes, targets, strict=True)):
         position = batch_number * POSITIONS + index
-        if isinstance(change, CreateSchoolChange):
+        if isinstance(change, CreateSchoolChange | _SCHOOL_CHANGE_TYPES):
             continue
         if isinstance(change, UpsertTeacherChange):
             row, written = _upsert_rows(position, change, target, found.ref_ids)
@@ -305,7 +402,7 @@ def _staged_rows(
             assert target is not None
             row = _state_row(position, change, target)
         teachers.append(row)
-    return StagedBatchRows(schools, tuple(teachers), tuple(memberships))
+    return StagedBatchRows(schools, tuple(teachers), tuple(memberships), _school_change_rows(changes, found))
 
 
 def _resolve(
@@ -317,6 +414,7 @@ def _resolve(
     targets = _targets(changes, found)
     _check_states(changes, targets)
     _check_schools(district_id, changes, found)
+    _check_changed_schools(district_id, changes, found)
     _check_references(changes, targets, found)
     return _staged_rows(batch_number, changes, targets, found)
 
@@ -413,12 +511,20 @@ class ChangeSetUseCases:
             clashes = repo.staged_teacher_clashes(
                 conn,
                 change_set_id,
-                [c.teacher_id for c in changes if not isinstance(c, CreateSchoolChange) and c.teacher_id],
+                [t for t in map(_named_teacher_id, changes) if t],
                 [c.ref for c in upserts],
                 [email_key(c.email) for c in upserts],
             )
             schools = repo.staged_school_ids(
                 conn, change_set_id, [c.ref for c in changes if isinstance(c, CreateSchoolChange)]
+            )
+            changed = repo.staged_school_change_ids(
+                conn, change_set_id, [c.school_id for _, c in _school_changes(changes)]
+            )
+        if changed:
+            raise InvalidArgument(
+                f"Schools {sorted(changed)[:10]} are already renamed, archived or merged by an earlier batch "
+                "of this change set; a change set changes each school at most once."
             )
         if schools:
             raise bad_field(
@@ -437,12 +543,14 @@ class ChangeSetUseCases:
         school_refs = [c.ref if isinstance(c, CreateSchoolChange) else None for c in changes]
         teacher_refs = [c.ref if isinstance(c, UpsertTeacherChange) else None for c in changes]
         emails = [email_key(c.email) if isinstance(c, UpsertTeacherChange) else None for c in changes]
-        ids = [None if isinstance(c, CreateSchoolChange) else c.teacher_id for c in changes]
+        ids = [_named_teacher_id(c) for c in changes]
+        changed_schools = [c.school_id if isinstance(c, _SCHOOL_CHANGES) else None for c in changes]
         problems = (
             duplicate_positions(school_refs, "changes[{}].create_school.ref")
             + duplicate_positions(teacher_refs, "changes[{}].upsert_teacher.ref")
             + duplicate_positions(emails, "changes[{}].upsert_teacher.email")
             + duplicate_positions(ids, "changes[{}].teacher_id")
+            + duplicate_positions(changed_schools, "changes[{}].school_id (same school)")
         )
         if problems:
             raise InvalidArgument.for_fields(problems)
@@ -479,6 +587,9 @@ class ChangeSetUseCases:
         changed = repo.revision_conflict(conn, change_set_id)
         if changed is not None:
             raise _Conflict(f"teacher {changed!r} changed after the change set read it.")
+        changed = repo.school_revision_conflict(conn, change_set_id)
+        if changed is not None:
+            raise _Conflict(f"school {changed!r} changed after the change set read it.")
         taken = repo.email_conflict(conn, change_set_id, change_set.district_id)
         if taken is not None:
             ref, email = taken
@@ -493,6 +604,12 @@ class ChangeSetUseCases:
         for name, count in written.items():
             if count != getattr(change_set.staged, name):
                 raise _Conflict("a teacher this change set touches changed while it was committing.")
+        staged = change_set.staged
+        if repo.apply_school_changes(conn, change_set_id, now) != {
+            "schools_renamed": staged.schools_renamed,
+            "schools_retired": staged.schools_archived + staged.schools_merged,
+        }:
+            raise _Conflict("a school this change set touches changed while it was committing.")
         applied = {f"applied_{f.name}": getattr(change_set.staged, f.name) for f in fields(ChangeCounts)}
         repo.update_change_set(
             conn, change_set_id, state=ChangeSetState.COMMITTED.value, end_time=now, **applied

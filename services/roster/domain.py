@@ -17,6 +17,21 @@ class TeacherState(enum.StrEnum):
     ARCHIVED = "ARCHIVED"
 
 
+class SchoolState(enum.StrEnum):
+    """Whether a school is in use; an archived school keeps its memberships and is hidden from matching."""
+
+    ACTIVE = "ACTIVE"
+    ARCHIVED = "ARCHIVED"
+
+
+class SchoolChangeKind(enum.StrEnum):
+    """Kinds of staged changes to existing schools."""
+
+    RENAME = "RENAME"
+    ARCHIVE = "ARCHIVE"
+    MERGE = "MERGE"
+
+
 class ChangeSetState(enum.StrEnum):
     """The lifecycle of a change set."""
 
@@ -69,6 +84,9 @@ class School:
     display_name: str
     create_time: dt.datetime
     update_time: dt.datetime
+    state: SchoolState = SchoolState.ACTIVE
+    merged_into: str | None = None
+    revision: int = 1
 
 
 @dataclass(frozen=True)
@@ -127,6 +145,9 @@ class ChangeCounts:
     teachers_unchanged: int = 0
     teachers_archived: int = 0
     teachers_reactivated: int = 0
+    schools_renamed: int = 0
+    schools_archived: int = 0
+    schools_merged: int = 0
 
 
 @dataclass(frozen=True)
@@ -188,7 +209,32 @@ class ReactivateTeacherChange:
     teacher_id: str
 
 
-Change = CreateSchoolChange | UpsertTeacherChange | ArchiveTeacherChange | ReactivateTeacherChange
+@dataclass(frozen=True)
+class RenameSchoolChange:
+    """Rename an active school."""
+
+    school_id: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class ArchiveSchoolChange:
+    """Archive an active school; its teachers and their memberships stay as they are."""
+
+    school_id: str
+
+
+@dataclass(frozen=True)
+class MergeSchoolChange:
+    """Move every membership of ``school_id`` to ``into_school_id``, then archive ``school_id``."""
+
+    school_id: str
+    into_school_id: str
+
+
+SchoolChange = RenameSchoolChange | ArchiveSchoolChange | MergeSchoolChange
+TeacherChange = UpsertTeacherChange | ArchiveTeacherChange | ReactivateTeacherChange
+Change = CreateSchoolChange | TeacherChange | SchoolChange
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,12 @@ class School(Base):
     display_name: Mapped[str] = mapped_column(NAME)
     create_time: Mapped[dt.datetime]
     update_time: Mapped[dt.datetime]
+    # ACTIVE or ARCHIVED; an archived school keeps its memberships and is hidden from matching.
+    state: Mapped[str] = mapped_column(String(16))
+    # The school this one was merged into (set only on archived schools).
+    merged_into: Mapped[str | None] = mapped_column(ID)
+    # Bumped on every change; change sets compare it to what they read.
+    revision: Mapped[int] = mapped_column(BigInteger)
 
 
 class Teacher(Base):
@@ -113,12 +119,18 @@ class ChangeSet(Base):
     staged_teachers_unchanged: Mapped[int] = mapped_column(Integer, default=0)
     staged_teachers_archived: Mapped[int] = mapped_column(Integer, default=0)
     staged_teachers_reactivated: Mapped[int] = mapped_column(Integer, default=0)
+    staged_schools_renamed: Mapped[int] = mapped_column(Integer, default=0)
+    staged_schools_archived: Mapped[int] = mapped_column(Integer, default=0)
+    staged_schools_merged: Mapped[int] = mapped_column(Integer, default=0)
     applied_schools_created: Mapped[int] = mapped_column(Integer, default=0)
     applied_teachers_created: Mapped[int] = mapped_column(Integer, default=0)
     applied_teachers_updated: Mapped[int] = mapped_column(Integer, default=0)
     applied_teachers_unchanged: Mapped[int] = mapped_column(Integer, default=0)
     applied_teachers_archived: Mapped[int] = mapped_column(Integer, default=0)
     applied_teachers_reactivated: Mapped[int] = mapped_column(Integer, default=0)
+    applied_schools_renamed: Mapped[int] = mapped_column(Integer, default=0)
+    applied_schools_archived: Mapped[int] = mapped_column(Integer, default=0)
+    applied_schools_merged: Mapped[int] = mapped_column(Integer, default=0)
     create_time: Mapped[dt.datetime]
     expire_time: Mapped[dt.datetime]
     end_time: Mapped[dt.datetime | None]
@@ -143,6 +155,24 @@ class StagedSchool(Base):
     ref: Mapped[str] = mapped_column(String(200), primary_key=True)
     school_id: Mapped[str] = mapped_column(ID)
     display_name: Mapped[str] = mapped_column(NAME)
+
+
+class StagedSchoolChange(Base):
+    """A rename, archive or merge of an existing school, and the revisions the change set read.
+
+    ``into_school_id`` and ``into_read_revision`` are set for merges only; a school is touched by at
+    most one change per change set (the key).
+    """
+
+    __tablename__ = "staged_school_changes"
+
+    change_set_id: Mapped[str] = mapped_column(ForeignKey("change_sets.id"), primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    read_revision: Mapped[int] = mapped_column(BigInteger)
+    display_name: Mapped[str | None] = mapped_column(NAME)
+    into_school_id: Mapped[str | None] = mapped_column(ID)
+    into_read_revision: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class StagedTeacher(Base):

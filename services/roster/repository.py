@@ -46,12 +46,14 @@ from services.roster.domain import (
     District,
     Outcome,
     School,
+    SchoolChangeKind,
+    SchoolState,
     Teacher,
     TeacherChangeKind,
     TeacherFilter,
     TeacherState,
 )
-from services.roster.staged import StagedBatchRows, StagedTeacherKey, StagedTeacherRow
+from services.roster.staged import StagedBatchRows, StagedSchoolChangeRow, StagedTeacherKey, StagedTeacherRow
 from services.roster.validation import email_key
 
 districts = cast(Table, models.District.__table__)
@@ -64,6 +66,7 @@ staged_batches = cast(Table, models.StagedBatch.__table__)
 staged_schools = cast(Table, models.StagedSchool.__table__)
 staged_teachers = cast(Table, models.StagedTeacher.__table__)
 staged_memberships = cast(Table, models.StagedMembership.__table__)
+staged_school_changes = cast(Table, models.StagedSchoolChange.__table__)
 results = cast(Table, models.ChangeSetResult.__table__)
 
 COUNT_FIELDS = (
@@ -73,6 +76,9 @@ COUNT_FIELDS = (
     "teachers_unchanged",
     "teachers_archived",
     "teachers_reactivated",
+    "schools_renamed",
+    "schools_archived",
+    "schools_merged",
 )
 # Bind parameters per statement stay far below SQLite's limit (32766).
 CHUNK = 1000
@@ -112,7 +118,16 @@ def get_district(conn: Connection, district_id: str) -> District | None:
 
 
 def _school(row: Row[Any]) -> School:
-    return School(row.id, row.district_id, row.display_name, row.create_time, row.update_time)
+    return School(
+        row.id,
+        row.district_id,
+        row.display_name,
+        row.create_time,
+        row.update_time,
+        SchoolState(row.state),
+        row.merged_into,
+        row.revision,
+    )
 
 
 def get_schools(conn: Connection, district_id: str, school_ids: Sequence[str]) -> dict[str, School]:
@@ -152,6 +167,9 @@ def insert_schools(conn: Connection, rows: Sequence[School]) -> None:
                 "display_name": s.display_name,
                 "create_time": s.create_time,
                 "update_time": s.update_time,
+                "state": s.state.value,
+                "merged_into": s.merged_into,
+                "revision": s.revision,
             }
             for s in rows
         ],
@@ -443,7 +461,7 @@ def change_sets_with_staged_rows(conn: Connection) -> list[str]:
 
 def purge_staged(conn: Connection, change_set_id: str) -> None:
     """Delete every staged row of a change set."""
-    for table in (staged_memberships, staged_teachers, staged_schools, staged_batches):
+    for table in (staged_school_changes, staged_memberships, staged_teachers, staged_schools, staged_batches):
         conn.execute(delete(table).where(table.c.change_set_id == change_set_id))
 
 
@@ -511,6 +529,27 @@ def _staged_teacher_columns(row: StagedTeacherRow) -> dict[str, Any]:
     }
 
 
+def _staged_school_change_columns(row: StagedSchoolChangeRow) -> dict[str, Any]:
+    return {
+        "school_id": row.school_id,
+        "kind": row.kind.value,
+        "read_revision": row.read_revision,
+        "display_name": row.display_name,
+        "into_school_id": row.into_school_id,
+        "into_read_revision": row.into_read_revision,
+    }
+
+
+def staged_school_change_ids(conn: Connection, change_set_id: str, school_ids: Sequence[str]) -> list[str]:
+    """Schools among ``school_ids`` that an earlier batch of the change set already changes."""
+    found: list[str] = []
+    c = staged_school_changes.c
+    for chunk in _chunks(school_ids):
+        query = select(c.school_id).where(c.change_set_id == change_set_id, _among(conn, c.school_id, chunk))
+        found.extend(conn.execute(query).scalars())
+    return found
+
+
 def stage(conn: Connection, change_set_id: str, batch_number: int, rows: StagedBatchRows) -> None:
     """Store one batch's staged rows and its batch number (COPY on PostgreSQL, else executemany)."""
     conn.execute(insert(staged_batches).values(change_set_id=change_set_id, batch_number=batch_number))
@@ -528,6 +567,7 @@ def stage(conn: Connection, change_set_id: str, batch_number: int, rows: StagedB
             staged_memberships,
             [{**mine, "teacher_id": m.teacher_id, "school_id": m.school_id} for m in rows.memberships],
         ),
+        (staged_school_changes, [{**mine, **_staged_school_change_columns(c)} for c in rows.school_changes]),
     ):
         if not columns:
             continue
@@ -566,6 +606,75 @@ def revision_conflict(conn: Connection, change_set_id: str) -> str | None:
     return str(row.teacher_id) if row else None
 
 
+def school_revision_conflict(conn: Connection, change_set_id: str) -> str | None:
+    """The id of a school (changed, or a merge's target) whose revision moved since staging, if any."""
+    c, t = staged_school_changes.c, schools.c
+    changed = (
+        select(c.school_id)
+        .select_from(staged_school_changes.join(schools, t.id == c.school_id))
+        .where(c.change_set_id == change_set_id, t.revision != c.read_revision)
+    )
+    target = (
+        select(c.into_school_id)
+        .select_from(staged_school_changes.join(schools, t.id == c.into_school_id))
+        .where(c.change_set_id == change_set_id, t.revision != c.into_read_revision)
+    )
+    row = conn.execute(changed.union_all(target).limit(1)).first()
+    return str(row[0]) if row else None
+
+
+def apply_school_changes(conn: Connection, change_set_id: str, now: dt.datetime) -> dict[str, int]:
+    """Rename, merge and archive the staged schools; returns the rows each guarded update changed.
+
+    Runs after the teacher changes, so a merge moves the memberships the commit just wrote. A merge
+    adds the target to every member of the merged school (once), bumps those teachers' revisions
+    (their school lists changed, so a concurrent change set that read them aborts), drops the
+    merged school's memberships and archives it with ``merged_into``.
+    """
+    c, t, m = staged_school_changes.c, schools.c, teacher_schools.c
+    stamp = literal(now, UTCDateTime())
+    mine = c.change_set_id == change_set_id
+    guard = and_(t.id == c.school_id, mine, t.revision == c.read_revision)
+    merged = select(c.school_id).where(mine, c.kind == SchoolChangeKind.MERGE.value)
+    renamed = conn.execute(
+        update(schools)
+        .where(guard, c.kind == SchoolChangeKind.RENAME.value)
+        .values(display_name=c.display_name, update_time=stamp, revision=t.revision + 1)
+    ).rowcount
+    already = teacher_schools.alias("already")
+    moved = (
+        select(m.teacher_id, c.into_school_id)
+        .select_from(teacher_schools.join(staged_school_changes, and_(mine, c.school_id == m.school_id)))
+        .where(
+            c.kind == SchoolChangeKind.MERGE.value,
+            ~select(already.c.teacher_id)
+            .where(already.c.teacher_id == m.teacher_id, already.c.school_id == c.into_school_id)
+            .exists(),
+        )
+        .distinct()
+        .order_by(m.teacher_id, c.into_school_id)
+    )
+    conn.execute(insert(teacher_schools).from_select(["teacher_id", "school_id"], moved))
+    members = select(m.teacher_id).where(m.school_id.in_(merged))
+    conn.execute(
+        update(teachers)
+        .where(teachers.c.id.in_(members))
+        .values(update_time=stamp, revision=teachers.c.revision + 1)
+    )
+    conn.execute(delete(teacher_schools).where(m.school_id.in_(merged)))
+    retired = conn.execute(
+        update(schools)
+        .where(guard, c.kind.in_([SchoolChangeKind.MERGE.value, SchoolChangeKind.ARCHIVE.value]))
+        .values(
+            state=SchoolState.ARCHIVED.value,
+            merged_into=c.into_school_id,
+            update_time=stamp,
+            revision=t.revision + 1,
+        )
+    ).rowcount
+    return {"schools_renamed": renamed, "schools_retired": retired}
+
+
 def email_conflict(conn: Connection, change_set_id: str, district_id: str) -> tuple[str, str] | None:
     """(ref, email) of a staged upsert whose email now belongs to a different teacher, if any."""
     s, t = staged_teachers.c, teachers.c
@@ -597,11 +706,18 @@ def apply_change_set(
     stamp = literal(now, UTCDateTime())
 
     school_select = select(
-        staged_schools.c.school_id, literal(district_id), staged_schools.c.display_name, stamp, stamp
+        staged_schools.c.school_id,
+        literal(district_id),
+        staged_schools.c.display_name,
+        stamp,
+        stamp,
+        literal(SchoolState.ACTIVE.value),
+        literal(1),
     ).where(staged_schools.c.change_set_id == change_set_id)
     conn.execute(
         insert(schools).from_select(
-            ["id", "district_id", "display_name", "create_time", "update_time"], school_select
+            ["id", "district_id", "display_name", "create_time", "update_time", "state", "revision"],
+            school_select,
         )
     )
 

@@ -21,6 +21,10 @@ _TEACHER_STATES = {
     domain.TeacherState.ACTIVE: pb.TEACHER_STATE_ACTIVE,
     domain.TeacherState.ARCHIVED: pb.TEACHER_STATE_ARCHIVED,
 }
+_SCHOOL_STATES = {
+    domain.SchoolState.ACTIVE: pb.SCHOOL_STATE_ACTIVE,
+    domain.SchoolState.ARCHIVED: pb.SCHOOL_STATE_ARCHIVED,
+}
 _CHANGE_SET_STATES = {
     domain.ChangeSetState.OPEN: pb.CHANGE_SET_STATE_OPEN,
     domain.ChangeSetState.COMMITTED: pb.CHANGE_SET_STATE_COMMITTED,
@@ -63,6 +67,9 @@ def _school(value: domain.School) -> pb.School:
         display_name=value.display_name,
         create_time=_timestamp(value.create_time),
         update_time=_timestamp(value.update_time),
+        state=_SCHOOL_STATES[value.state],
+        merged_into_school_id=value.merged_into or "",
+        revision=value.revision,
     )
 
 
@@ -92,6 +99,9 @@ def _counts(value: domain.ChangeCounts) -> pb.ChangeCounts:
         teachers_unchanged=value.teachers_unchanged,
         teachers_archived=value.teachers_archived,
         teachers_reactivated=value.teachers_reactivated,
+        schools_renamed=value.schools_renamed,
+        schools_archived=value.schools_archived,
+        schools_merged=value.schools_merged,
     )
 
 
@@ -144,8 +154,23 @@ def _change(index: int, change: pb.Change) -> domain.Change:
         )
     if kind == "reactivate_teacher":
         return domain.ReactivateTeacherChange(teacher_id=change.reactivate_teacher.teacher_id)
+    return _school_change(index, change)
+
+
+def _school_change(index: int, change: pb.Change) -> domain.SchoolChange:
+    kind = change.WhichOneof("kind")
+    if kind == "rename_school":
+        rename = change.rename_school
+        return domain.RenameSchoolChange(school_id=rename.school_id, display_name=rename.display_name)
+    if kind == "archive_school":
+        return domain.ArchiveSchoolChange(school_id=change.archive_school.school_id)
+    if kind == "merge_school":
+        merge = change.merge_school
+        return domain.MergeSchoolChange(school_id=merge.school_id, into_school_id=merge.into_school_id)
     raise bad_field(
-        f"changes[{index}]", "set one of create_school, upsert_teacher, archive_teacher, reactivate_teacher"
+        f"changes[{index}]",
+        "set one of create_school, upsert_teacher, archive_teacher, reactivate_teacher, rename_school, "
+        "archive_school, merge_school",
     )
 
 

@@ -1,0 +1,70 @@
+"""Schools can be renamed, archived and merged through change sets.
+
+Schools gain a state (existing ones are ACTIVE), the school they were merged into and a revision
+that change sets compare; change sets count the new kinds and stage them in their own table.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-12-02 14:00:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+COUNTS = ("schools_renamed", "schools_archived", "schools_merged")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("schools", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("state", sa.String(length=16), nullable=False, server_default="ACTIVE"))
+        batch_op.add_column(sa.Column("merged_into", sa.String(length=36), nullable=True))
+        batch_op.add_column(sa.Column("revision", sa.BigInteger(), nullable=False, server_default="1"))
+    with op.batch_alter_table("schools", schema=None) as batch_op:
+        batch_op.alter_column("state", server_default=None)
+        batch_op.alter_column("revision", server_default=None)
+    with op.batch_alter_table("change_sets", schema=None) as batch_op:
+        for prefix in ("staged", "applied"):
+            for name in COUNTS:
+                column = sa.Column(f"{prefix}_{name}", sa.Integer(), nullable=False, server_default="0")
+                batch_op.add_column(column)
+    with op.batch_alter_table("change_sets", schema=None) as batch_op:
+        for prefix in ("staged", "applied"):
+            for name in COUNTS:
+                batch_op.alter_column(f"{prefix}_{name}", server_default=None)
+    op.create_table(
+        "staged_school_changes",
+        sa.Column("change_set_id", sa.String(length=36), nullable=False),
+        sa.Column("school_id", sa.String(length=36), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("read_revision", sa.BigInteger(), nullable=False),
+        sa.Column("display_name", sa.String(length=200), nullable=True),
+        sa.Column("into_school_id", sa.String(length=36), nullable=True),
+        sa.Column("into_read_revision", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["change_set_id"],
+            ["change_sets.id"],
+            name=op.f("fk_staged_school_changes_change_set_id_change_sets"),
+        ),
+        sa.PrimaryKeyConstraint("change_set_id", "school_id", name=op.f("pk_staged_school_changes")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("staged_school_changes")
+    with op.batch_alter_table("change_sets", schema=None) as batch_op:
+        for prefix in ("staged", "applied"):
+            for name in COUNTS:
+                batch_op.drop_column(f"{prefix}_{name}")
+    with op.batch_alter_table("schools", schema=None) as batch_op:
+        batch_op.drop_column("revision")
+        batch_op.drop_column("merged_into")
+        batch_op.drop_column("state")

@@ -1,0 +1,147 @@
+"""Renaming, archiving and merging schools through change sets: all or nothing, ABORTED on conflicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import grpc
+import pytest
+from ew.roster.v1 import roster_pb2 as pb
+
+from tests.support.roster import Roster, refused, roster_with_districts
+
+
+@pytest.fixture
+def roster(database_url: Callable[[str], str]) -> Iterator[Roster]:
+    with roster_with_districts(database_url("roster")) as running:
+        yield running
+
+
+def rename(school_id: str, name: str) -> pb.Change:
+    return pb.Change(rename_school=pb.RenameSchoolChange(school_id=school_id, display_name=name))
+
+
+def archive_school(school_id: str) -> pb.Change:
+    return pb.Change(archive_school=pb.ArchiveSchoolChange(school_id=school_id))
+
+
+def merge(school_id: str, into: str) -> pb.Change:
+    return pb.Change(merge_school=pb.MergeSchoolChange(school_id=school_id, into_school_id=into))
+
+
+def teacher(email: str, *school_ids: str) -> pb.TeacherInput:
+    return pb.TeacherInput(given_name="Ada", family_name="Byron", email=email, school_ids=school_ids)
+
+
+def commit(roster: Roster, *changes: pb.Change) -> pb.ChangeSet:
+    change_set = roster.client.create_change_set("d1")
+    roster.client.stage_changes(change_set.name, 1, changes)
+    return roster.client.commit_change_set(change_set.name)
+
+
+def test_rename_archive_and_merge_land_in_one_commit(roster: Roster) -> None:
+    client = roster.client
+    lincoln, lincoln_copy, oak, elm = client.batch_create_schools("d1", ["Lincoln", "Lincon", "Oak", "Elm"])
+    both, only_copy, copy_and_oak, elm_only = client.batch_upsert_teachers(
+        "d1",
+        [
+            teacher("both@example.org", lincoln.school_id, lincoln_copy.school_id),
+            teacher("copy@example.org", lincoln_copy.school_id),
+            teacher("oak@example.org", lincoln_copy.school_id, oak.school_id),
+            teacher("elm@example.org", elm.school_id),
+        ],
+    )
+
+    committed = commit(
+        roster,
+        merge(lincoln_copy.school_id, lincoln.school_id),
+        rename(oak.school_id, "Oak Hill"),
+        archive_school(elm.school_id),
+    )
+
+    assert (committed.applied.schools_merged, committed.applied.schools_renamed) == (1, 1)
+    assert committed.applied.schools_archived == 1
+    merged = client.get_school(lincoln_copy.name)
+    assert merged.state == pb.SCHOOL_STATE_ARCHIVED and merged.merged_into_school_id == lincoln.school_id
+    assert client.get_school(oak.name).display_name == "Oak Hill"
+    archived = client.get_school(elm.name)
+    assert archived.state == pb.SCHOOL_STATE_ARCHIVED and not archived.merged_into_school_id
+    assert client.get_school(lincoln.name).state == pb.SCHOOL_STATE_ACTIVE
+    # Members of the merged school are in the target once, keep their other schools, and the
+    # archived school's teacher stays active with that school.
+    assert list(client.get_teacher(both.name).school_ids) == [lincoln.school_id]
+    assert list(client.get_teacher(only_copy.name).school_ids) == [lincoln.school_id]
+    assert set(client.get_teacher(copy_and_oak.name).school_ids) == {lincoln.school_id, oak.school_id}
+    kept = client.get_teacher(elm_only.name)
+    assert list(kept.school_ids) == [elm.school_id] and kept.state == pb.TEACHER_STATE_ACTIVE
+    assert client.get_teacher(both.name).revision == both.revision + 1
+    assert client.get_teacher(elm_only.name).revision == elm_only.revision
+
+
+def test_a_school_changed_since_the_change_set_read_it_aborts_the_commit(roster: Roster) -> None:
+    client = roster.client
+    oak, elm = client.batch_create_schools("d1", ["Oak", "Elm"])
+    renaming = client.create_change_set("d1")
+    client.stage_changes(renaming.name, 1, [rename(oak.school_id, "Oak Hill")])
+    merging = client.create_change_set("d1")
+    client.stage_changes(merging.name, 1, [merge(elm.school_id, oak.school_id)])
+    commit(roster, archive_school(oak.school_id))
+
+    for change_set in (renaming, merging):
+        message = refused(roster, grpc.StatusCode.ABORTED, client.commit_change_set, change_set.name)
+        assert oak.school_id in message
+        assert client.get_change_set(change_set.name).state == pb.CHANGE_SET_STATE_ABANDONED
+    assert client.get_school(oak.name).display_name == "Oak"
+    assert client.get_school(elm.name).state == pb.SCHOOL_STATE_ACTIVE
+    roster.server.change_sets.clean_up()
+    assert roster.staged_rows() == 0
+
+
+def test_a_teacher_change_set_read_before_a_merge_moved_the_teacher_is_aborted(roster: Roster) -> None:
+    client = roster.client
+    oak, elm = client.batch_create_schools("d1", ["Oak", "Elm"])
+    ada = client.batch_upsert_teachers("d1", [teacher("ada@example.org", elm.school_id)])[0]
+    renaming = client.create_change_set("d1")
+    upsert = pb.UpsertTeacherChange(
+        ref="ada",
+        given_name="Adele",
+        family_name="Byron",
+        email="ada@example.org",
+        schools=[pb.SchoolRef(school_id=elm.school_id)],
+    )
+    client.stage_changes(renaming.name, 1, [pb.Change(upsert_teacher=upsert)])
+    commit(roster, merge(elm.school_id, oak.school_id))
+
+    message = refused(roster, grpc.StatusCode.ABORTED, client.commit_change_set, renaming.name)
+    assert ada.teacher_id in message
+    assert list(client.get_teacher(ada.name).school_ids) == [oak.school_id]
+
+
+def test_bad_school_changes_are_refused_and_stage_nothing(roster: Roster) -> None:
+    client = roster.client
+    oak, elm = client.batch_create_schools("d1", ["Oak", "Elm"])
+    other = client.batch_create_schools("d2", ["Other"])[0]
+    commit(roster, archive_school(elm.school_id))
+    change_set = client.create_change_set("d1")
+    stage = client.stage_changes
+    cases = [
+        (grpc.StatusCode.INVALID_ARGUMENT, [merge(oak.school_id, oak.school_id)], "into itself"),
+        (grpc.StatusCode.INVALID_ARGUMENT, [rename(oak.school_id, " ")], "display_name"),
+        (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            [rename(oak.school_id, "A"), archive_school(oak.school_id)],
+            "same",
+        ),
+        (grpc.StatusCode.NOT_FOUND, [archive_school(other.school_id)], other.school_id),
+        (grpc.StatusCode.FAILED_PRECONDITION, [rename(elm.school_id, "Elm 2")], "archived"),
+        (grpc.StatusCode.FAILED_PRECONDITION, [merge(oak.school_id, elm.school_id)], "archived"),
+    ]
+    for number, (code, changes, needle) in enumerate(cases, start=1):
+        message = refused(roster, code, stage, change_set.name, number, changes)
+        assert needle in message
+    stage(change_set.name, 10, [rename(oak.school_id, "Oak Hill")])
+    message = refused(
+        roster, grpc.StatusCode.INVALID_ARGUMENT, stage, change_set.name, 11, [archive_school(oak.school_id)]
+    )
+    assert "earlier batch" in message
+    assert client.get_change_set(change_set.name).staged.schools_renamed == 1
