@@ -109,6 +109,13 @@ class World:
         self.roster.batch_archive_teachers(DISTRICT, [teacher_id], "left the district")
         return teacher_id
 
+    def school_pair(self) -> tuple[str, str]:
+        """Two new active EW schools of the district (neither mapped to a ClassLink school)."""
+        first, second = self.roster.batch_create_schools(
+            DISTRICT, [f"Merge {uuid.uuid4().hex[:8]}", f"Into {uuid.uuid4().hex[:8]}"]
+        )
+        return first.school_id, second.school_id
+
     def open_change_set(self) -> str:
         """A new open change set of the district."""
         return self.roster.create_change_set(DISTRICT).change_set_id
@@ -177,6 +184,12 @@ def finish_run(world: World) -> None:
         list(world.stack.client.watch_run(run.name))
 
 
+def merge_request(district: str, school_id: str, into_school_id: str) -> Message:
+    return sync_service_pb2.MergeSchoolRequest(
+        parent=parent(district), ew_school_id=school_id, into_ew_school_id=into_school_id
+    )
+
+
 S = sync_service_pb2
 R = roster_service_pb2
 RPCS: dict[tuple[str, str], Rpc] = {
@@ -220,6 +233,7 @@ RPCS: dict[tuple[str, str], Rpc] = {
     ("SyncService", "ListSyncRunItems"): Rpc(
         SYNC_ADMINS, lambda w, d: S.ListSyncRunItemsRequest(parent=run_name(w, d))
     ),
+    ("SyncService", "MergeSchool"): Rpc(SYNC_ADMINS, lambda w, d: merge_request(d, *w.school_pair())),
     # Naming an existing district, so the service identity gets as far as ALREADY_EXISTS.
     ("RosterService", "CreateDistrict"): Rpc(
         DISTRICT_CREATORS,

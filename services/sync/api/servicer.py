@@ -13,6 +13,7 @@ from services.sync.runs.usecases import Runs
 from services.sync.setup.connections import Connections
 from services.sync.setup.mapping import SchoolMappings
 from services.sync.setup.preview import Previews
+from services.sync.setup.school_merge import SchoolMerges
 
 
 class SyncServicer(SetupRpcs, RunRpcs, sync_service_pb2_grpc.SyncServiceServicer):
@@ -24,5 +25,6 @@ class SyncServicer(SetupRpcs, RunRpcs, sync_service_pb2_grpc.SyncServiceServicer
         tokens = SyncPageTokens(app.settings.page_token_key.get_secret_value().encode())
         self.connections = Connections(app)
         self.school_mappings = SchoolMappings(app, tokens)
+        self.school_merges = SchoolMerges(app)
         self.previews = Previews(app, tokens)
         self.runs = Runs(app, tokens)

@@ -355,15 +355,36 @@ class SyncClient:
 
     def map_schools(self, district_id: str, pairs: Sequence[tuple[str, str]]) -> list[sync_pb2.SchoolMapping]:
         """Map (ClassLink school id, EW school id) pairs by hand, all or none."""
+        return list(self.map_schools_response(district_id, pairs).school_mappings)
+
+    def map_schools_response(
+        self, district_id: str, pairs: Sequence[tuple[str, str]], *, merge_created_schools: bool = False
+    ) -> sync_service_pb2.MapSchoolsResponse:
+        """Map pairs by hand; the response also names EW schools a sync created that the pairs left behind.
+
+        With ``merge_created_schools`` those are merged into the schools now mapped.
+        """
         request = sync_service_pb2.MapSchoolsRequest(
             parent=district_name(district_id),
             pairs=[sync_pb2.SchoolPair(classlink_school_id=c, ew_school_id=e) for c, e in pairs],
+            merge_created_schools=merge_created_schools,
         )
         try:
-            response = self._stub.MapSchools(request, timeout=self._timeout, metadata=self._metadata())
+            return self._stub.MapSchools(request, timeout=self._timeout, metadata=self._metadata())
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error
-        return list(response.school_mappings)
+
+    def merge_school(
+        self, district_id: str, ew_school_id: str, into_ew_school_id: str
+    ) -> sync_service_pb2.MergeSchoolResponse:
+        """Merge one EW school into another; the merged school's ClassLink mapping follows."""
+        request = sync_service_pb2.MergeSchoolRequest(
+            parent=district_name(district_id), ew_school_id=ew_school_id, into_ew_school_id=into_ew_school_id
+        )
+        try:
+            return self._stub.MergeSchool(request, timeout=self._timeout, metadata=self._metadata())
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
 
     def unmap_school(self, district_id: str, classlink_school_id: str) -> sync_pb2.SchoolMapping:
         """Remove a ClassLink school's mapping; it comes back unmapped, with suggestions."""
