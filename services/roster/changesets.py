@@ -39,7 +39,10 @@ from services.roster.domain import (
     Outcome,
     Page,
     ReactivateTeacherChange,
+    RemoveSchoolChange,
+    RemoveTeacherChange,
     RenameSchoolChange,
+    RestoreTeacherChange,
     School,
     SchoolChange,
     SchoolChangeKind,
@@ -108,8 +111,19 @@ def _check_change(index: int, change: Change) -> None:
     elif isinstance(change, ArchiveTeacherChange):
         check_uuid(change.teacher_id, f"{prefix}.archive_teacher.teacher_id")
         check_text(change.reason, f"{prefix}.archive_teacher.reason", maximum=MAX_REASON)
-    elif isinstance(change, ReactivateTeacherChange):
-        check_uuid(change.teacher_id, f"{prefix}.reactivate_teacher.teacher_id")
+    elif isinstance(change, ReactivateTeacherChange | RemoveTeacherChange):
+        check_uuid(change.teacher_id, f"{_teacher_field(index, change)}.teacher_id")
+    elif isinstance(change, RestoreTeacherChange):
+        field = f"{prefix}.restore_teacher"
+        check_uuid(change.teacher_id, f"{field}.teacher_id")
+        check_name(change.given_name, f"{field}.given_name")
+        check_name(change.family_name, f"{field}.family_name")
+        check_email(change.email, f"{field}.email")
+        for n, school_id in enumerate(change.school_ids):
+            check_uuid(school_id, f"{field}.school_ids[{n}]")
+        check_text(
+            change.archive_reason, f"{field}.archive_reason", maximum=MAX_REASON, required=change.archived
+        )
     else:
         _check_school_change(prefix, change)
 
@@ -130,22 +144,27 @@ _SCHOOL_FIELDS: dict[type[SchoolChange], str] = {
     RenameSchoolChange: "rename_school",
     ArchiveSchoolChange: "archive_school",
     MergeSchoolChange: "merge_school",
+    RemoveSchoolChange: "remove_school",
 }
 _SCHOOL_KINDS: dict[type[SchoolChange], SchoolChangeKind] = {
     RenameSchoolChange: SchoolChangeKind.RENAME,
     ArchiveSchoolChange: SchoolChangeKind.ARCHIVE,
     MergeSchoolChange: SchoolChangeKind.MERGE,
+    RemoveSchoolChange: SchoolChangeKind.REMOVE,
 }
-_SCHOOL_CHANGES = (RenameSchoolChange, ArchiveSchoolChange, MergeSchoolChange)
-_SCHOOL_CHANGE_TYPES = RenameSchoolChange | ArchiveSchoolChange | MergeSchoolChange
+_SCHOOL_CHANGES = (RenameSchoolChange, ArchiveSchoolChange, MergeSchoolChange, RemoveSchoolChange)
+_SCHOOL_CHANGE_TYPES = RenameSchoolChange | ArchiveSchoolChange | MergeSchoolChange | RemoveSchoolChange
+_TEACHER_FIELDS: dict[type[Change], str] = {
+    UpsertTeacherChange: "upsert_teacher",
+    ArchiveTeacherChange: "archive_teacher",
+    ReactivateTeacherChange: "reactivate_teacher",
+    RestoreTeacherChange: "restore_teacher",
+    RemoveTeacherChange: "remove_teacher",
+}
 
 
 def _teacher_field(index: int, change: Change) -> str:
-    if isinstance(change, UpsertTeacherChange):
-        return f"changes[{index}].upsert_teacher"
-    if isinstance(change, ArchiveTeacherChange):
-        return f"changes[{index}].archive_teacher"
-    return f"changes[{index}].reactivate_teacher"
+    return f"changes[{index}].{_TEACHER_FIELDS[type(change)]}"
 
 
 # Staging one batch: queries (_look_up), validation (_check_*), then reference resolution into
@@ -165,9 +184,9 @@ class _Lookups:
 
 
 def _named_teacher_id(change: Change) -> str | None:
-    if isinstance(change, UpsertTeacherChange | ArchiveTeacherChange | ReactivateTeacherChange):
-        return change.teacher_id
-    return None
+    if isinstance(change, CreateSchoolChange | _SCHOOL_CHANGE_TYPES):
+        return None
+    return change.teacher_id
 
 
 def _school_changes(changes: Sequence[Change]) -> list[tuple[int, SchoolChange]]:
@@ -189,8 +208,13 @@ def _look_up(conn: Connection, district_id: str, change_set_id: str, changes: Se
     """Read the teachers and schools the batch names; allocate ids for the schools it creates."""
     upserts = [c for _, c in _upserts(changes)]
     named_ids = sorted({t for t in map(_named_teacher_id, changes) if t})
+    restored = {
+        school_id for c in changes if isinstance(c, RestoreTeacherChange) for school_id in c.school_ids
+    }
     school_ids = sorted(
-        {s.school_id for c in upserts for s in c.schools if s.school_id} | set(_changed_school_ids(changes))
+        {s.school_id for c in upserts for s in c.schools if s.school_id}
+        | restored
+        | set(_changed_school_ids(changes))
     )
     allocated = {c.ref: new_id() for c in changes if isinstance(c, CreateSchoolChange)}
     wanted_refs = sorted({s.school_ref for c in upserts for s in c.schools if s.school_ref})
@@ -256,6 +280,15 @@ def _check_schools(district_id: str, changes: Sequence[Change], found: _Lookups)
         for index, change in _upserts(changes)
         for n, school in enumerate(change.schools)
         if school.school_id and school.school_id not in found.known_schools
+    ] + [
+        FieldViolation(
+            f"{_teacher_field(index, change)}.school_ids[{n}]",
+            f"school {school_id!r} not found in district {district_id!r}",
+        )
+        for index, change in enumerate(changes)
+        if isinstance(change, RestoreTeacherChange)
+        for n, school_id in enumerate(change.school_ids)
+        if school_id not in found.known_schools
     ]
     if unknown:
         raise NotFound("; ".join(v.description for v in unknown[:5]), violations=unknown)
@@ -275,7 +308,7 @@ def _check_changed_schools(district_id: str, changes: Sequence[Change], found: _
                     f"School {school_id!r} not found in district {district_id!r} ({field}.{name}).",
                     violations=[FieldViolation(f"{field}.{name}", f"school {school_id!r} not found")],
                 )
-            if school.state is not SchoolState.ACTIVE:
+            if school.state is not SchoolState.ACTIVE and not isinstance(change, RemoveSchoolChange):
                 merged = f", merged into {school.merged_into!r}" if school.merged_into else ""
                 raise FailedPrecondition(
                     f"School {school.display_name!r} ({school_id}) is archived{merged}; only active "
@@ -380,6 +413,32 @@ def _state_row(
     return StagedTeacherRow(position, kind, outcome, target.teacher_id, target.revision, reason=reason)
 
 
+def _undo_row(
+    position: int, change: RestoreTeacherChange | RemoveTeacherChange, target: Teacher
+) -> StagedTeacherRow:
+    """The staged restore (every field, the school list and the state) or removal of a teacher."""
+    if isinstance(change, RemoveTeacherChange):
+        return StagedTeacherRow(
+            position, TeacherChangeKind.REMOVE, Outcome.REMOVED, target.teacher_id, target.revision
+        )
+    email = change.email.strip()
+    state = TeacherState.ARCHIVED if change.archived else TeacherState.ACTIVE
+    return StagedTeacherRow(
+        position,
+        TeacherChangeKind.RESTORE,
+        Outcome.RESTORED,
+        target.teacher_id,
+        target.revision,
+        given_name=change.given_name,
+        family_name=change.family_name,
+        email=email,
+        upsert_email_key=email_key(email),
+        schools_changed=True,
+        reason=change.archive_reason if change.archived else None,
+        restore_state=state.value,
+    )
+
+
 def _staged_rows(
     batch_number: int, changes: Sequence[Change], targets: Sequence[Teacher | None], found: _Lookups
 ) -> StagedBatchRows:
@@ -398,6 +457,13 @@ def _staged_rows(
         if isinstance(change, UpsertTeacherChange):
             row, written = _upsert_rows(position, change, target, found.ref_ids)
             memberships.extend(written)
+        elif isinstance(change, RestoreTeacherChange | RemoveTeacherChange):
+            assert target is not None
+            row = _undo_row(position, change, target)
+            if isinstance(change, RestoreTeacherChange):
+                memberships.extend(
+                    StagedMembershipRow(target.teacher_id, s) for s in sorted(set(change.school_ids))
+                )
         else:
             assert target is not None
             row = _state_row(position, change, target)
@@ -610,6 +676,8 @@ class ChangeSetUseCases:
             "schools_retired": staged.schools_archived + staged.schools_merged,
         }:
             raise _Conflict("a school this change set touches changed while it was committing.")
+        if staged.schools_removed and repo.remove_schools(conn, change_set_id, now) != staged.schools_removed:
+            raise _Conflict("a school this change set removes changed while it was committing.")
         applied = {f"applied_{f.name}": getattr(change_set.staged, f.name) for f in fields(ChangeCounts)}
         repo.update_change_set(
             conn, change_set_id, state=ChangeSetState.COMMITTED.value, end_time=now, **applied

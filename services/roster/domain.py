@@ -30,6 +30,7 @@ class SchoolChangeKind(enum.StrEnum):
     RENAME = "RENAME"
     ARCHIVE = "ARCHIVE"
     MERGE = "MERGE"
+    REMOVE = "REMOVE"
 
 
 class ChangeSetState(enum.StrEnum):
@@ -54,6 +55,8 @@ class TeacherChangeKind(enum.StrEnum):
     UPSERT = "UPSERT"
     ARCHIVE = "ARCHIVE"
     REACTIVATE = "REACTIVATE"
+    RESTORE = "RESTORE"
+    REMOVE = "REMOVE"
 
 
 class Outcome(enum.StrEnum):
@@ -64,6 +67,8 @@ class Outcome(enum.StrEnum):
     UNCHANGED = "UNCHANGED"
     ARCHIVED = "ARCHIVED"
     REACTIVATED = "REACTIVATED"
+    RESTORED = "RESTORED"
+    REMOVED = "REMOVED"
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,9 @@ class ChangeCounts:
     schools_renamed: int = 0
     schools_archived: int = 0
     schools_merged: int = 0
+    teachers_restored: int = 0
+    teachers_removed: int = 0
+    schools_removed: int = 0
 
 
 @dataclass(frozen=True)
@@ -232,8 +240,41 @@ class MergeSchoolChange:
     into_school_id: str
 
 
-SchoolChange = RenameSchoolChange | ArchiveSchoolChange | MergeSchoolChange
-TeacherChange = UpsertTeacherChange | ArchiveTeacherChange | ReactivateTeacherChange
+@dataclass(frozen=True)
+class RemoveSchoolChange:
+    """Delete a school no teacher belongs to when the commit lands; archive it when one still does."""
+
+    school_id: str
+
+
+@dataclass(frozen=True)
+class RestoreTeacherChange:
+    """Put a teacher back exactly as given: names, email, complete school list and state (an undo)."""
+
+    teacher_id: str
+    given_name: str
+    family_name: str
+    email: str
+    school_ids: tuple[str, ...]
+    archived: bool
+    archive_reason: str
+
+
+@dataclass(frozen=True)
+class RemoveTeacherChange:
+    """Delete a teacher and their memberships (an undo of the change that created them)."""
+
+    teacher_id: str
+
+
+SchoolChange = RenameSchoolChange | ArchiveSchoolChange | MergeSchoolChange | RemoveSchoolChange
+TeacherChange = (
+    UpsertTeacherChange
+    | ArchiveTeacherChange
+    | ReactivateTeacherChange
+    | RestoreTeacherChange
+    | RemoveTeacherChange
+)
 Change = CreateSchoolChange | TeacherChange | SchoolChange
 
 

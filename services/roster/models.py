@@ -122,6 +122,9 @@ class ChangeSet(Base):
     staged_schools_renamed: Mapped[int] = mapped_column(Integer, default=0)
     staged_schools_archived: Mapped[int] = mapped_column(Integer, default=0)
     staged_schools_merged: Mapped[int] = mapped_column(Integer, default=0)
+    staged_teachers_restored: Mapped[int] = mapped_column(Integer, default=0)
+    staged_teachers_removed: Mapped[int] = mapped_column(Integer, default=0)
+    staged_schools_removed: Mapped[int] = mapped_column(Integer, default=0)
     applied_schools_created: Mapped[int] = mapped_column(Integer, default=0)
     applied_teachers_created: Mapped[int] = mapped_column(Integer, default=0)
     applied_teachers_updated: Mapped[int] = mapped_column(Integer, default=0)
@@ -131,6 +134,9 @@ class ChangeSet(Base):
     applied_schools_renamed: Mapped[int] = mapped_column(Integer, default=0)
     applied_schools_archived: Mapped[int] = mapped_column(Integer, default=0)
     applied_schools_merged: Mapped[int] = mapped_column(Integer, default=0)
+    applied_teachers_restored: Mapped[int] = mapped_column(Integer, default=0)
+    applied_teachers_removed: Mapped[int] = mapped_column(Integer, default=0)
+    applied_schools_removed: Mapped[int] = mapped_column(Integer, default=0)
     create_time: Mapped[dt.datetime]
     expire_time: Mapped[dt.datetime]
     end_time: Mapped[dt.datetime | None]
@@ -204,6 +210,8 @@ class StagedTeacher(Base):
     schools_changed: Mapped[bool] = mapped_column(default=False)
     reactivate: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str | None] = mapped_column(String(500))
+    # RESTORE rows: the state the teacher is put back in (ACTIVE or ARCHIVED, with ``reason``).
+    restore_state: Mapped[str | None] = mapped_column(String(16))
 
 
 class StagedMembership(Base):

@@ -79,6 +79,9 @@ COUNT_FIELDS = (
     "schools_renamed",
     "schools_archived",
     "schools_merged",
+    "teachers_restored",
+    "teachers_removed",
+    "schools_removed",
 )
 # Bind parameters per statement stay far below SQLite's limit (32766).
 CHUNK = 1000
@@ -526,6 +529,7 @@ def _staged_teacher_columns(row: StagedTeacherRow) -> dict[str, Any]:
         "schools_changed": row.schools_changed,
         "reactivate": row.reactivate,
         "reason": row.reason,
+        "restore_state": row.restore_state,
     }
 
 
@@ -812,6 +816,9 @@ def apply_change_set(
             )
         ).rowcount
 
+    if staged.teachers_restored or staged.teachers_removed:
+        counts |= _restore_and_remove(conn, change_set_id, now)
+
     m = staged_memberships.c
     membership_select = (
         select(m.teacher_id, m.school_id)
@@ -850,6 +857,72 @@ def apply_change_set(
         )
     )
     return counts
+
+
+def _restore_and_remove(conn: Connection, change_set_id: str, now: dt.datetime) -> dict[str, int]:
+    """Put restored teachers back as staged (memberships come with the staged ones); delete removed ones.
+
+    Both are guarded by the revision staging read, like every teacher update. A restore to ARCHIVED
+    keeps the archive time of a teacher archived already.
+    """
+    s, t = staged_teachers.c, teachers.c
+    stamp = literal(now, UTCDateTime())
+    mine = s.change_set_id == change_set_id
+    guard = and_(t.id == s.teacher_id, mine, t.revision == s.read_revision)
+    archived = s.restore_state == TeacherState.ARCHIVED.value
+    restored = conn.execute(
+        update(teachers)
+        .where(guard, s.kind == TeacherChangeKind.RESTORE.value)
+        .values(
+            given_name=s.given_name,
+            family_name=s.family_name,
+            email=s.email,
+            email_key=s.upsert_email_key,
+            state=s.restore_state,
+            archive_time=case(
+                (and_(archived, t.state == TeacherState.ARCHIVED.value), t.archive_time),
+                (archived, stamp),
+                else_=None,
+            ),
+            archive_reason=case((archived, s.reason), else_=None),
+            update_time=stamp,
+            revision=t.revision + 1,
+        )
+    ).rowcount
+    touched = select(s.teacher_id).where(
+        mine, s.kind.in_([TeacherChangeKind.RESTORE.value, TeacherChangeKind.REMOVE.value])
+    )
+    conn.execute(delete(teacher_schools).where(teacher_schools.c.teacher_id.in_(touched)))
+    removed = select(s.teacher_id).where(mine, s.kind == TeacherChangeKind.REMOVE.value)
+    guarded_removal = select(s.read_revision).where(
+        mine, s.kind == TeacherChangeKind.REMOVE.value, s.teacher_id == t.id
+    )
+    gone = conn.execute(
+        delete(teachers).where(t.id.in_(removed), t.revision == guarded_removal.scalar_subquery())
+    ).rowcount
+    return {"teachers_restored": restored, "teachers_removed": gone}
+
+
+def remove_schools(conn: Connection, change_set_id: str, now: dt.datetime) -> int:
+    """Delete the staged removals no teacher belongs to; archive the others. Returns how many went either way.
+
+    Runs last, after memberships were written, so a school the same change set empties is deleted.
+    """
+    c, t, m = staged_school_changes.c, schools.c, teacher_schools.c
+    mine = c.change_set_id == change_set_id
+    removing = select(c.school_id).where(mine, c.kind == SchoolChangeKind.REMOVE.value)
+    read = select(c.read_revision).where(mine, c.kind == SchoolChangeKind.REMOVE.value, c.school_id == t.id)
+    guard = and_(t.id.in_(removing), t.revision == read.scalar_subquery())
+    used = select(m.school_id).where(m.school_id == t.id).exists()
+    deleted = conn.execute(delete(schools).where(guard, ~used)).rowcount
+    archived = conn.execute(
+        update(schools)
+        .where(guard)
+        .values(
+            state=SchoolState.ARCHIVED.value, update_time=literal(now, UTCDateTime()), revision=t.revision + 1
+        )
+    ).rowcount
+    return deleted + archived
 
 
 def list_results(

@@ -102,6 +102,9 @@ def _counts(value: domain.ChangeCounts) -> pb.ChangeCounts:
         schools_renamed=value.schools_renamed,
         schools_archived=value.schools_archived,
         schools_merged=value.schools_merged,
+        teachers_restored=value.teachers_restored,
+        teachers_removed=value.teachers_removed,
+        schools_removed=value.schools_removed,
     )
 
 
@@ -157,7 +160,7 @@ def _change(index: int, change: pb.Change) -> domain.Change:
     return _school_change(index, change)
 
 
-def _school_change(index: int, change: pb.Change) -> domain.SchoolChange:
+def _school_change(index: int, change: pb.Change) -> domain.Change:
     kind = change.WhichOneof("kind")
     if kind == "rename_school":
         rename = change.rename_school
@@ -167,10 +170,30 @@ def _school_change(index: int, change: pb.Change) -> domain.SchoolChange:
     if kind == "merge_school":
         merge = change.merge_school
         return domain.MergeSchoolChange(school_id=merge.school_id, into_school_id=merge.into_school_id)
+    if kind == "remove_school":
+        return domain.RemoveSchoolChange(school_id=change.remove_school.school_id)
+    return _undo_change(index, change)
+
+
+def _undo_change(index: int, change: pb.Change) -> domain.RestoreTeacherChange | domain.RemoveTeacherChange:
+    kind = change.WhichOneof("kind")
+    if kind == "restore_teacher":
+        restore = change.restore_teacher
+        return domain.RestoreTeacherChange(
+            teacher_id=restore.teacher_id,
+            given_name=restore.given_name,
+            family_name=restore.family_name,
+            email=restore.email,
+            school_ids=tuple(restore.school_ids),
+            archived=restore.archived,
+            archive_reason=restore.archive_reason,
+        )
+    if kind == "remove_teacher":
+        return domain.RemoveTeacherChange(teacher_id=change.remove_teacher.teacher_id)
     raise bad_field(
         f"changes[{index}]",
         "set one of create_school, upsert_teacher, archive_teacher, reactivate_teacher, rename_school, "
-        "archive_school, merge_school",
+        "archive_school, merge_school, remove_school, restore_teacher, remove_teacher",
     )
 
 

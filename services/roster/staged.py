@@ -55,6 +55,7 @@ class StagedTeacherRow:
     schools_changed: bool = False
     reactivate: bool = False
     reason: str | None = None
+    restore_state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,4 +101,7 @@ class StagedBatchRows:
             schools_renamed=sum(c.kind is SchoolChangeKind.RENAME for c in self.school_changes),
             schools_archived=sum(c.kind is SchoolChangeKind.ARCHIVE for c in self.school_changes),
             schools_merged=sum(c.kind is SchoolChangeKind.MERGE for c in self.school_changes),
+            teachers_restored=sum(t.kind is TeacherChangeKind.RESTORE for t in self.teachers),
+            teachers_removed=sum(t.kind is TeacherChangeKind.REMOVE for t in self.teachers),
+            schools_removed=sum(c.kind is SchoolChangeKind.REMOVE for c in self.school_changes),
         )

@@ -145,3 +145,85 @@ def test_bad_school_changes_are_refused_and_stage_nothing(roster: Roster) -> Non
     )
     assert "earlier batch" in message
     assert client.get_change_set(change_set.name).staged.schools_renamed == 1
+
+
+def restore(teacher: pb.Teacher, *school_ids: str, archived_for: str = "") -> pb.Change:
+    return pb.Change(
+        restore_teacher=pb.RestoreTeacherChange(
+            teacher_id=teacher.teacher_id,
+            given_name="Restored",
+            family_name=teacher.family_name,
+            email=teacher.email,
+            school_ids=school_ids,
+            archived=bool(archived_for),
+            archive_reason=archived_for,
+        )
+    )
+
+
+def remove_teacher(teacher_id: str) -> pb.Change:
+    return pb.Change(remove_teacher=pb.RemoveTeacherChange(teacher_id=teacher_id))
+
+
+def remove_school(school_id: str) -> pb.Change:
+    return pb.Change(remove_school=pb.RemoveSchoolChange(school_id=school_id))
+
+
+def test_undo_changes_restore_and_remove_teachers_and_remove_schools_unless_still_used(
+    roster: Roster,
+) -> None:
+    client = roster.client
+    oak, elm, empty, used = client.batch_create_schools("d1", ["Oak", "Elm", "Empty", "Used"])
+    ada, bob, cy, dee = client.batch_upsert_teachers(
+        "d1",
+        [
+            teacher("ada@example.org", oak.school_id),
+            teacher("bob@example.org", elm.school_id),
+            teacher("cy@example.org", elm.school_id),
+            teacher("dee@example.org", used.school_id),
+        ],
+    )
+    client.batch_archive_teachers("d1", [bob.teacher_id], "Left")
+
+    committed = commit(
+        roster,
+        restore(ada, elm.school_id, archived_for="Undone"),
+        restore(bob, oak.school_id),
+        remove_teacher(cy.teacher_id),
+        remove_school(empty.school_id),
+        remove_school(used.school_id),
+    )
+
+    applied = committed.applied
+    assert (applied.teachers_restored, applied.teachers_removed, applied.schools_removed) == (2, 1, 2)
+    archived = client.get_teacher(ada.name)
+    assert (archived.state, archived.archive_reason, archived.given_name) == (
+        pb.TEACHER_STATE_ARCHIVED,
+        "Undone",
+        "Restored",
+    )
+    assert list(archived.school_ids) == [elm.school_id]
+    active = client.get_teacher(bob.name)
+    assert (active.state, active.archive_reason, list(active.school_ids)) == (
+        pb.TEACHER_STATE_ACTIVE,
+        "",
+        [oak.school_id],
+    )
+    assert {t.teacher_id for t in client.list_teachers("d1")} == {
+        ada.teacher_id,
+        bob.teacher_id,
+        dee.teacher_id,
+    }
+    remaining = {s.school_id: s.state for s in client.list_schools("d1")}
+    assert empty.school_id not in remaining and remaining[used.school_id] == pb.SCHOOL_STATE_ARCHIVED
+
+
+def test_an_undo_of_a_teacher_changed_meanwhile_is_aborted(roster: Roster) -> None:
+    client = roster.client
+    ada, cy = client.batch_upsert_teachers("d1", [teacher("ada@example.org"), teacher("cy@example.org")])
+    for undo, teacher_id in ((restore(ada), ada.teacher_id), (remove_teacher(cy.teacher_id), cy.teacher_id)):
+        change_set = client.create_change_set("d1")
+        client.stage_changes(change_set.name, 1, [undo])
+        client.batch_archive_teachers("d1", [teacher_id], "Changed by a person meanwhile")
+        message = refused(roster, grpc.StatusCode.ABORTED, client.commit_change_set, change_set.name)
+        assert teacher_id in message and "changed after the change set read it" in message

@@ -1,7 +1,8 @@
-"""Schools can be renamed, archived and merged through change sets.
+"""Schools can be renamed, archived, merged and removed through change sets; teachers restored and removed.
 
 Schools gain a state (existing ones are ACTIVE), the school they were merged into and a revision
-that change sets compare; change sets count the new kinds and stage them in their own table.
+that change sets compare; change sets count the new kinds and stage school changes in their own
+table; staged teacher restores carry the state they put back.
 
 Revision ID: 0002
 Revises: 0001
@@ -20,7 +21,14 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-COUNTS = ("schools_renamed", "schools_archived", "schools_merged")
+COUNTS = (
+    "schools_renamed",
+    "schools_archived",
+    "schools_merged",
+    "teachers_restored",
+    "teachers_removed",
+    "schools_removed",
+)
 
 
 def upgrade() -> None:
@@ -40,6 +48,8 @@ def upgrade() -> None:
         for prefix in ("staged", "applied"):
             for name in COUNTS:
                 batch_op.alter_column(f"{prefix}_{name}", server_default=None)
+    with op.batch_alter_table("staged_teachers", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("restore_state", sa.String(length=16), nullable=True))
     op.create_table(
         "staged_school_changes",
         sa.Column("change_set_id", sa.String(length=36), nullable=False),
@@ -60,6 +70,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("staged_school_changes")
+    with op.batch_alter_table("staged_teachers", schema=None) as batch_op:
+        batch_op.drop_column("restore_state")
     with op.batch_alter_table("change_sets", schema=None) as batch_op:
         for prefix in ("staged", "applied"):
             for name in COUNTS:
