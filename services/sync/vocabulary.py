@@ -76,6 +76,7 @@ class SyncTrigger(enum.StrEnum):
     APPROVAL = "APPROVAL"
     FORCE = "FORCE"
     AUTO = "AUTO"
+    REVERT = "REVERT"
 
 
 class SyncRunState(enum.StrEnum):
@@ -101,3 +102,25 @@ class SyncPhase(enum.StrEnum):
     ARCHIVING = "ARCHIVING"
     COMMITTING = "COMMITTING"
     DONE = "DONE"
+
+
+class ChangeSubject(enum.StrEnum):
+    """What one entry of a run's change journal is about."""
+
+    TEACHER = "TEACHER"
+    SCHOOL = "SCHOOL"
+    MAPPING = "MAPPING"
+    LINK = "LINK"
+
+
+class ChangeAction(enum.StrEnum):
+    """What a run did to the subject of a journal entry."""
+
+    ADDED = "ADDED"
+    UPDATED = "UPDATED"
+    ARCHIVED = "ARCHIVED"
+    REACTIVATED = "REACTIVATED"
+    CREATED = "CREATED"
+    WRITTEN = "WRITTEN"
+    RESTORED = "RESTORED"
+    REMOVED = "REMOVED"

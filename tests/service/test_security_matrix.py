@@ -234,6 +234,10 @@ RPCS: dict[tuple[str, str], Rpc] = {
         SYNC_ADMINS, lambda w, d: S.ListSyncRunItemsRequest(parent=run_name(w, d))
     ),
     ("SyncService", "MergeSchool"): Rpc(SYNC_ADMINS, lambda w, d: merge_request(d, *w.school_pair())),
+    # A preview: the allowed caller sees the revert of the module's run without changing the world.
+    ("SyncService", "RevertSyncRun"): Rpc(
+        SYNC_ADMINS, lambda w, d: S.RevertSyncRunRequest(name=run_name(w, d), validate_only=True)
+    ),
     # Naming an existing district, so the service identity gets as far as ALREADY_EXISTS.
     ("RosterService", "CreateDistrict"): Rpc(
         DISTRICT_CREATORS,

@@ -29,6 +29,8 @@ PROTO_ENUMS: dict[type[enum.StrEnum], tuple[EnumDescriptor, str]] = {
     v.SyncTrigger: (_ENUMS["SyncTrigger"], "SYNC_TRIGGER_"),
     v.SyncRunState: (_ENUMS["SyncRunState"], "SYNC_RUN_STATE_"),
     v.SyncPhase: (_ENUMS["SyncPhase"], "SYNC_PHASE_"),
+    v.ChangeSubject: (_ENUMS["ChangeSubject"], "CHANGE_SUBJECT_"),
+    v.ChangeAction: (_ENUMS["ChangeAction"], "CHANGE_ACTION_"),
 }
 
 # Proto values that say a domain value is absent, so they have no member: a ClassLink school never

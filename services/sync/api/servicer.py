@@ -9,6 +9,7 @@ from services.common.pagetokens import SyncPageTokens
 from services.sync.api.run_rpcs import RunRpcs
 from services.sync.api.setup_rpcs import SetupRpcs
 from services.sync.app import App
+from services.sync.runs.revert import Reverts
 from services.sync.runs.usecases import Runs
 from services.sync.setup.connections import Connections
 from services.sync.setup.mapping import SchoolMappings
@@ -28,3 +29,4 @@ class SyncServicer(SetupRpcs, RunRpcs, sync_service_pb2_grpc.SyncServiceServicer
         self.school_merges = SchoolMerges(app)
         self.previews = Previews(app, tokens)
         self.runs = Runs(app, tokens)
+        self.reverts = Reverts(app)

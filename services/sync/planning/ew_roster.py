@@ -59,6 +59,7 @@ async def read_ew_roster(roster: AsyncRosterClient, district_id: str) -> EwRoste
                 email=teacher.email,
                 school_ids=frozenset(teacher.school_ids),
                 active=teacher.state == roster_pb2.TEACHER_STATE_ACTIVE,
+                archive_reason=teacher.archive_reason,
             )
             async for teacher in roster.list_teachers(district_id)
         ]

@@ -166,6 +166,7 @@ class EwTeacher:
     email: str
     school_ids: frozenset[str]
     active: bool
+    archive_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

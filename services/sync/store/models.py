@@ -28,6 +28,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from services.common.db import UTCDateTime, new_metadata
 from services.sync.vocabulary import (
     AuthMethod,
+    ChangeAction,
+    ChangeSubject,
     ConnectMethod,
     MappingOrigin,
     OneRosterVersion,
@@ -211,6 +213,8 @@ class SyncRun(Base):
     end_time: Mapped[dt.datetime | None]
     heartbeat_time: Mapped[dt.datetime | None]
     last_sequence: Mapped[int] = mapped_column(Integer)
+    # A REVERT run: the run it reverted.
+    reverted_run_id: Mapped[str | None] = mapped_column(ID)
 
 
 class SyncRunEvent(Base):
@@ -229,3 +233,29 @@ class SyncRunEvent(Base):
     total: Mapped[int] = mapped_column(Integer)
     message: Mapped[str] = mapped_column(Text)
     summary_json: Mapped[str | None] = mapped_column(Text)
+
+
+class RunChange(Base):
+    """One row of a run's change journal: what the run did to one subject, with the state before and after.
+
+    Written in the run's bookkeeping transaction, so a SUCCEEDED run has its whole journal. States
+    are JSON: a teacher's names, email, school ids, active flag and archive reason; a school's name;
+    a mapping's EW school and origin; a link's EW teacher (``null`` when the subject did not exist).
+    """
+
+    __tablename__ = "run_changes"
+    __table_args__ = (
+        PrimaryKeyConstraint("run_id", "position"),
+        Index("ix_run_changes_district_id_subject_id", "district_id", "subject_id"),
+    )
+
+    run_id: Mapped[str] = mapped_column(ID, ForeignKey("sync_runs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    district_id: Mapped[str] = mapped_column(DISTRICT_ID)
+    subject: Mapped[ChangeSubject] = mapped_column(_enum(ChangeSubject))
+    subject_id: Mapped[str] = mapped_column(SOURCED_ID)
+    action: Mapped[ChangeAction] = mapped_column(_enum(ChangeAction))
+    before_json: Mapped[str | None] = mapped_column(Text)
+    after_json: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    time: Mapped[dt.datetime]

@@ -374,6 +374,18 @@ class SyncClient:
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error
 
+    def revert_run(
+        self, run: str, *, validate_only: bool = False, partial: bool = False
+    ) -> sync_service_pb2.RevertSyncRunResponse:
+        """Revert a run by name (``validate_only``: preview; ``partial``: leave rows changed since)."""
+        request = sync_service_pb2.RevertSyncRunRequest(
+            name=run, validate_only=validate_only, partial=partial
+        )
+        try:
+            return self._stub.RevertSyncRun(request, timeout=self._timeout, metadata=self._metadata())
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+
     def merge_school(
         self, district_id: str, ew_school_id: str, into_ew_school_id: str
     ) -> sync_service_pb2.MergeSchoolResponse:

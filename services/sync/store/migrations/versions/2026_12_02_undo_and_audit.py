@@ -1,0 +1,50 @@
+"""Runs keep a change journal (before and after of every row they changed), so they can be reverted.
+
+Revision ID: 0007
+Revises: 0004
+Create Date: 2026-12-02 14:00:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("sync_runs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("reverted_run_id", sa.String(length=36), nullable=True))
+    op.create_table(
+        "run_changes",
+        sa.Column("run_id", sa.String(length=36), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("district_id", sa.String(length=64), nullable=False),
+        sa.Column("subject", sa.String(length=32), nullable=False),
+        sa.Column("subject_id", sa.String(length=255), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("before_json", sa.Text(), nullable=True),
+        sa.Column("after_json", sa.Text(), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["sync_runs.id"], name=op.f("fk_run_changes_run_id_sync_runs"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("run_id", "position", name=op.f("pk_run_changes")),
+    )
+    with op.batch_alter_table("run_changes", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_run_changes_district_id_subject_id", ["district_id", "subject_id"], unique=False
+        )
+
+
+def downgrade() -> None:
+    op.drop_table("run_changes")
+    with op.batch_alter_table("sync_runs", schema=None) as batch_op:
+        batch_op.drop_column("reverted_run_id")
