@@ -124,3 +124,18 @@ class ChangeAction(enum.StrEnum):
     WRITTEN = "WRITTEN"
     RESTORED = "RESTORED"
     REMOVED = "REMOVED"
+
+
+class AuditAction(enum.StrEnum):
+    """An administrative action the audit trail records."""
+
+    CONNECT = "CONNECT"
+    DISCONNECT = "DISCONNECT"
+    MAP_SCHOOLS = "MAP_SCHOOLS"
+    UNMAP_SCHOOL = "UNMAP_SCHOOL"
+    PREVIEW = "PREVIEW"
+    START_RUN = "START_RUN"
+    APPROVE_RUN = "APPROVE_RUN"
+    REVERT_RUN = "REVERT_RUN"
+    PREVIEW_REVERT = "PREVIEW_REVERT"
+    MERGE_SCHOOL = "MERGE_SCHOOL"

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 
 from services.common.auth import AuthSettings, Role, ServiceTokenProvider, mint_token
 from services.common.devtoken import mint_dev_token
+from services.sync.api.audited import AUDITED_RPCS
 from tests.support.db_dump import Dump, TableDump
 from tests.support.sandbox import REDIRECT_URI, sso_settings, start_sandbox
 from tests.support.sync_stack import DISTRICT, PREMIUM, SyncStack, sync_stack
@@ -39,6 +40,8 @@ OTHER = "d-other"
 GHOST = "d-ghost"
 """A district nobody created: another district's caller must not be able to tell it from a real one."""
 OK = grpc.StatusCode.OK
+# The audit table's columns, in the order TableDump reads them.
+AUDIT_COLUMNS = ("id", "district_id", "time", "actor", "action", "target", "outcome", "message")
 
 
 class Caller(enum.Enum):
@@ -64,6 +67,19 @@ ROSTER_READERS = frozenset(
 ROSTER_WRITERS = frozenset({Caller.BASIC_PLAN, Caller.SERVICE, Caller.PREMIUM_ADMIN})
 UNARCHIVERS = ROSTER_WRITERS
 DISTRICT_CREATORS = frozenset({Caller.SERVICE})
+
+
+# Token subjects of the callers a person would be, so the audit trail tells them apart.
+SUBJECTS = {
+    caller: f"{caller.name.lower()}@example.org"
+    for caller in (
+        Caller.TEACHER,
+        Caller.SCHOOL_ADMIN,
+        Caller.BASIC_PLAN,
+        Caller.OTHER_DISTRICT,
+        Caller.PREMIUM_ADMIN,
+    )
+}
 
 
 def expected(allowed: frozenset[Caller], caller: Caller, granted: grpc.StatusCode) -> grpc.StatusCode:
@@ -92,8 +108,14 @@ class World:
         self.dumps = (TableDump(self.stack.roster.engine), TableDump(self.stack.app.engine))
 
     def snapshot(self) -> tuple[Dump, Dump]:
-        """Every row of the roster and the sync databases."""
-        return self.dumps[0].rows(), self.dumps[1].rows()
+        """Every row of the roster and the sync databases, but the audit trail (``audit_rows``)."""
+        sync = self.dumps[1].rows()
+        sync.pop("audit_events")
+        return self.dumps[0].rows(), sync
+
+    def audit_rows(self) -> list[tuple[str, ...]]:
+        """The audit trail's rows."""
+        return self.dumps[1].rows()["audit_events"]
 
     def active_teacher(self) -> str:
         """A new active teacher of the district."""
@@ -238,6 +260,12 @@ RPCS: dict[tuple[str, str], Rpc] = {
     ("SyncService", "RevertSyncRun"): Rpc(
         SYNC_ADMINS, lambda w, d: S.RevertSyncRunRequest(name=run_name(w, d), validate_only=True)
     ),
+    ("SyncService", "ListAuditEvents"): Rpc(
+        SYNC_ADMINS, lambda w, d: S.ListAuditEventsRequest(parent=parent(d))
+    ),
+    ("SyncService", "ListTeacherHistory"): Rpc(
+        SYNC_ADMINS, lambda w, d: S.ListTeacherHistoryRequest(parent=parent(d), teacher_id=w.teacher_id)
+    ),
     # Naming an existing district, so the service identity gets as far as ALREADY_EXISTS.
     ("RosterService", "CreateDistrict"): Rpc(
         DISTRICT_CREATORS,
@@ -344,8 +372,10 @@ def call(
 def tokens(auth: AuthSettings) -> dict[Caller, str | None]:
     """One token per caller, each for the district unless the caller is about another one."""
 
-    def dev(role: Role = Role.DISTRICT_ADMIN, *, district: str = DISTRICT, plan: str = PREMIUM) -> str:
-        return mint_dev_token(auth, district_id=district, role=role, plan=plan)
+    def dev(
+        role: Role = Role.DISTRICT_ADMIN, *, district: str = DISTRICT, plan: str = PREMIUM, subject: str = ""
+    ) -> str:
+        return mint_dev_token(auth, district_id=district, role=role, plan=plan, subject=subject or None)
 
     admin = ("admin@d-runs", DISTRICT, Role.DISTRICT_ADMIN, PREMIUM)
     stranger = AuthSettings(secret=SecretStr("a-different-key-that-is-long-enough-for-hs256"))
@@ -355,12 +385,12 @@ def tokens(auth: AuthSettings) -> dict[Caller, str | None]:
         Caller.EXPIRED: mint_token(auth, *admin, 60, issued_at=datetime.now(UTC) - timedelta(hours=1)),
         Caller.BAD_SIGNATURE: mint_token(stranger, *admin, 600),
         Caller.WRONG_AUDIENCE: mint_token(elsewhere, *admin, 600),
-        Caller.TEACHER: dev(Role.TEACHER),
-        Caller.SCHOOL_ADMIN: dev(Role.SCHOOL_ADMIN),
-        Caller.BASIC_PLAN: dev(plan="district_basic"),
-        Caller.OTHER_DISTRICT: dev(district=OTHER),
+        Caller.TEACHER: dev(Role.TEACHER, subject=SUBJECTS[Caller.TEACHER]),
+        Caller.SCHOOL_ADMIN: dev(Role.SCHOOL_ADMIN, subject=SUBJECTS[Caller.SCHOOL_ADMIN]),
+        Caller.BASIC_PLAN: dev(plan="district_basic", subject=SUBJECTS[Caller.BASIC_PLAN]),
+        Caller.OTHER_DISTRICT: dev(district=OTHER, subject=SUBJECTS[Caller.OTHER_DISTRICT]),
         Caller.SERVICE: ServiceTokenProvider(auth).token(),
-        Caller.PREMIUM_ADMIN: dev(),
+        Caller.PREMIUM_ADMIN: dev(subject=SUBJECTS[Caller.PREMIUM_ADMIN]),
     }
 
 
@@ -418,6 +448,7 @@ def row_of(service: ServiceDescriptor, method: MethodDescriptor) -> Rpc:
 
 def test_the_table_has_no_row_for_an_rpc_that_does_not_exist() -> None:
     assert set(RPCS) == {(service.name, method.name) for service, method in METHODS}
+    assert set(AUDITED_RPCS) <= {method.name for method in SYNC.methods}
 
 
 @pytest.mark.parametrize(("service", "method"), METHODS, ids=[method_id(m) for m in METHODS])
@@ -427,10 +458,22 @@ def test_each_caller_gets_the_status_the_rules_give_and_a_refusal_changes_nothin
     row = row_of(service, method)
     for caller in Caller:
         request = row.request(world, DISTRICT)
-        before = world.snapshot()
+        before, audit_before = world.snapshot(), world.audit_rows()
         code, details = call(world, service, method, request, world.tokens[caller])
         want = expected(row.allowed, caller, row.granted)
         assert (caller, code) == (caller, want), details
+        audit_after = world.audit_rows()
+        # Nothing changes or removes an audit event; an audited call by a verified caller adds one.
+        assert set(audit_before) <= set(audit_after), f"{caller.value}: an audit event changed"
+        added = sorted(set(audit_after) - set(audit_before))
+        if service is SYNC and method.name in AUDITED_RPCS and caller not in UNVERIFIABLE:
+            assert len(added) == 1, f"{caller.value}: {len(added)} audit events for one call"
+            event = dict(zip(AUDIT_COLUMNS, added[0], strict=True))
+            assert (event["district_id"], event["outcome"]) == (DISTRICT, code.name)
+            if caller in SUBJECTS:
+                assert event["actor"] == SUBJECTS[caller]
+        else:
+            assert added == [], f"{caller.value}: {method.name} is not audited but added an event"
         if want in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
             assert world.snapshot() == before, f"{caller.value}: a refused call changed data"
         elif row.restore is not None:

@@ -31,6 +31,7 @@ PROTO_ENUMS: dict[type[enum.StrEnum], tuple[EnumDescriptor, str]] = {
     v.SyncPhase: (_ENUMS["SyncPhase"], "SYNC_PHASE_"),
     v.ChangeSubject: (_ENUMS["ChangeSubject"], "CHANGE_SUBJECT_"),
     v.ChangeAction: (_ENUMS["ChangeAction"], "CHANGE_ACTION_"),
+    v.AuditAction: (_ENUMS["AuditAction"], "AUDIT_ACTION_"),
 }
 
 # Proto values that say a domain value is absent, so they have no member: a ClassLink school never

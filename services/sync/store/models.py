@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.db import UTCDateTime, new_metadata
 from services.sync.vocabulary import (
+    AuditAction,
     AuthMethod,
     ChangeAction,
     ChangeSubject,
@@ -259,3 +260,22 @@ class RunChange(Base):
     after_json: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     time: Mapped[dt.datetime]
+
+
+class AuditEvent(Base):
+    """One administrative action, allowed or refused: append-only (no RPC updates or deletes rows).
+
+    ``outcome`` is ``OK`` or the refusal's gRPC status name; only pruning past the retention removes rows.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_district_id_time", "district_id", "time", "id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    district_id: Mapped[str] = mapped_column(DISTRICT_ID)
+    time: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[AuditAction] = mapped_column(_enum(AuditAction))
+    target: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)

@@ -133,4 +133,4 @@ def subject_history(
     if after is not None:
         query = query.where(tuple_(RunChange.time, RunChange.run_id, RunChange.position) > tuple_(*after))
     query = query.order_by(RunChange.time, RunChange.run_id, RunChange.position).limit(limit)
-    return [(change, run) for change, run in session.execute(query).tuples()]
+    return [(change, run) for change, run in session.execute(query)]

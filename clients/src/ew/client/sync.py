@@ -8,6 +8,7 @@ the stream breaks, so a caller sees every event exactly once, in order, up to th
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -383,6 +384,49 @@ class SyncClient:
         )
         try:
             return self._stub.RevertSyncRun(request, timeout=self._timeout, metadata=self._metadata())
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+
+    def list_audit_events(
+        self,
+        district_id: str,
+        *,
+        action: sync_pb2.AuditAction.ValueType = sync_pb2.AUDIT_ACTION_UNSPECIFIED,
+        actor: str = "",
+        start_time: dt.datetime | None = None,
+        end_time: dt.datetime | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> sync_service_pb2.ListAuditEventsResponse:
+        """One page of the district's audit trail, newest first, filtered."""
+        request = sync_service_pb2.ListAuditEventsRequest(
+            parent=district_name(district_id),
+            action=action,
+            actor=actor,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        if start_time is not None:
+            request.start_time.FromDatetime(start_time)
+        if end_time is not None:
+            request.end_time.FromDatetime(end_time)
+        try:
+            return self._stub.ListAuditEvents(request, timeout=self._timeout, metadata=self._metadata())
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+
+    def list_teacher_history(
+        self, district_id: str, teacher_id: str, *, page_size: int = 0, page_token: str = ""
+    ) -> sync_service_pb2.ListTeacherHistoryResponse:
+        """One page of every change runs made to one EW teacher, oldest first."""
+        request = sync_service_pb2.ListTeacherHistoryRequest(
+            parent=district_name(district_id),
+            teacher_id=teacher_id,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        try:
+            return self._stub.ListTeacherHistory(request, timeout=self._timeout, metadata=self._metadata())
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error
 

@@ -1,4 +1,7 @@
-"""Runs keep a change journal (before and after of every row they changed), so they can be reverted.
+"""Run change journals (for RevertSyncRun and teacher histories) and the audit trail.
+
+Runs keep the state before and after of every row they change, so they can be reverted; every
+administrative action, allowed or refused, is an append-only audit event.
 
 Revision ID: 0007
 Revises: 0004
@@ -43,8 +46,24 @@ def upgrade() -> None:
             "ix_run_changes_district_id_subject_id", ["district_id", "subject_id"], unique=False
         )
 
+    op.create_table(
+        "audit_events",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("district_id", sa.String(length=64), nullable=False),
+        sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=255), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("target", sa.Text(), nullable=False),
+        sa.Column("outcome", sa.String(length=32), nullable=False),
+        sa.Column("message", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
+    )
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.create_index("ix_audit_events_district_id_time", ["district_id", "time", "id"], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_table("audit_events")
     op.drop_table("run_changes")
     with op.batch_alter_table("sync_runs", schema=None) as batch_op:
         batch_op.drop_column("reverted_run_id")
