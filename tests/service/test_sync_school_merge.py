@@ -82,6 +82,11 @@ def assert_fixed(stack: SyncStack, mistake: Mistake, teachers: set[str]) -> None
     assert members(stack, mistake.intended_id) == teachers and not members(stack, mistake.created_id)
     schools_before = active_school_ids(stack)
     assert mistake.created_id not in schools_before
+    screen = stack.client.list_school_mappings(stack.district_id)
+    shown = {s.ew_school_id for s in screen.ew_only_schools} | {
+        s.ew_school_id for e in screen.school_mappings for s in e.suggestions
+    }
+    assert mistake.created_id not in shown | {e.ew_school_id for e in screen.school_mappings}
     for _ in range(2):
         summary = synced(stack)
         assert (summary.schools_created, summary.teachers_updated, summary.teachers_added) == (0, 0, 0)
