@@ -9,7 +9,7 @@ states back; ``ListTeacherHistory`` reads the entries of one teacher.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,9 +115,10 @@ def _record_entries(before: OwnRecords, after: OwnRecords) -> Iterator[JournalEn
 
 
 def _wrap(subject: ChangeSubject, value: Any) -> dict[str, Any] | None:
-    if value is None or subject is ChangeSubject.MAPPING:
-        return value if value is None else dict(value)
-    return {"ew_teacher_id": value}
+    """A mapping's stored values, or a link's EW teacher, as a journal state (None: there was none)."""
+    if value is None:
+        return None
+    return dict(value) if subject is ChangeSubject.MAPPING else {"ew_teacher_id": value}
 
 
 def record_run(
@@ -147,7 +148,3 @@ def record_run(
     ]
     insert_changes(session, run_id, district_id, entries, now)
 
-
-def teacher_states(ew: planner.EwRoster) -> Mapping[str, TeacherSnapshot]:
-    """Every EW teacher's current state, by id."""
-    return {teacher.teacher_id: snapshot(teacher) for teacher in ew.teachers}
