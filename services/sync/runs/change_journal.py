@@ -147,4 +147,3 @@ def record_run(
         *_record_entries(records_before, own_records(session, district_id)),
     ]
     insert_changes(session, run_id, district_id, entries, now)
-
