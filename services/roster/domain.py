@@ -33,6 +33,14 @@ class SchoolChangeKind(enum.StrEnum):
     REMOVE = "REMOVE"
 
 
+class AuditAction(enum.StrEnum):
+    """A roster change people ask for, as the audit trail records it (values match the proto enum)."""
+
+    UNARCHIVE_TEACHER = "UNARCHIVE_TEACHER"
+    ARCHIVE_TEACHERS = "ARCHIVE_TEACHERS"
+    COMMIT_CHANGE_SET = "COMMIT_CHANGE_SET"
+
+
 class ChangeSetState(enum.StrEnum):
     """The lifecycle of a change set."""
 
@@ -286,3 +294,17 @@ class ChangeSetResult:
     ref: str
     resource_id: str
     outcome: Outcome
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audited roster call: who asked what in which district, and the outcome (``OK`` or a status)."""
+
+    event_id: str
+    district_id: str
+    time: dt.datetime
+    actor: str
+    action: AuditAction
+    target: str
+    outcome: str
+    message: str = ""

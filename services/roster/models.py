@@ -238,3 +238,23 @@ class ChangeSetResult(Base):
     ref: Mapped[str] = mapped_column(String(200), primary_key=True)
     resource_id: Mapped[str] = mapped_column(ID)
     outcome: Mapped[str] = mapped_column(String(16))
+
+
+class AuditEvent(Base):
+    """A roster change a person asked for (unarchive, archive, a change set commit), allowed or refused.
+
+    Append-only: no RPC updates or deletes a row; only pruning past the retention removes them.
+    ``outcome`` is ``OK`` or the refusal's gRPC status name.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_district_id_time", "district_id", "time", "id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    district_id: Mapped[str] = mapped_column(String(64))
+    time: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)

@@ -38,6 +38,8 @@ from sqlalchemy.exc import IntegrityError
 from services.common.db import UTCDateTime
 from services.roster import models
 from services.roster.domain import (
+    AuditAction,
+    AuditRecord,
     ChangeCounts,
     ChangeKind,
     ChangeSet,
@@ -68,6 +70,7 @@ staged_teachers = cast(Table, models.StagedTeacher.__table__)
 staged_memberships = cast(Table, models.StagedMembership.__table__)
 staged_school_changes = cast(Table, models.StagedSchoolChange.__table__)
 results = cast(Table, models.ChangeSetResult.__table__)
+audit_events = cast(Table, models.AuditEvent.__table__)
 
 COUNT_FIELDS = (
     "schools_created",
@@ -937,3 +940,53 @@ def list_results(
         ChangeSetResult(ChangeKind(row.kind), row.ref, row.resource_id, Outcome(row.outcome))
         for row in conn.execute(query)
     ]
+
+
+# Audit trail (append-only: no function here updates an event)
+
+
+def insert_audit_event(conn: Connection, record: AuditRecord) -> None:
+    """Append one audit event."""
+    conn.execute(
+        insert(audit_events).values(
+            id=record.event_id,
+            district_id=record.district_id,
+            time=record.time,
+            actor=record.actor,
+            action=record.action.value,
+            target=record.target,
+            outcome=record.outcome,
+            message=record.message or None,
+        )
+    )
+
+
+def list_audit_events(
+    conn: Connection, district_id: str, before: tuple[dt.datetime, str] | None, limit: int
+) -> list[AuditRecord]:
+    """The district's audit events, newest first, strictly after the keyset ``before`` (time, id)."""
+    a = audit_events.c
+    query = select(audit_events).where(a.district_id == district_id)
+    if before:
+        query = query.where(
+            tuple_(a.time, a.id) < tuple_(literal(before[0], UTCDateTime()), literal(before[1]))
+        )
+    query = query.order_by(a.time.desc(), a.id.desc()).limit(limit)
+    return [
+        AuditRecord(
+            row.id,
+            row.district_id,
+            row.time,
+            row.actor,
+            AuditAction(row.action),
+            row.target,
+            row.outcome,
+            row.message or "",
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def prune_audit_events(conn: Connection, older_than: dt.datetime) -> int:
+    """Delete audit events older than the retention cut-off; how many went."""
+    return int(conn.execute(delete(audit_events).where(audit_events.c.time < older_than)).rowcount)

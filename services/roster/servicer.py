@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.common.errors import bad_field
 from services.roster import domain, names
 from services.roster.access import Action, authorize
+from services.roster.audit import AuditLog
 from services.roster.changesets import ChangeSetUseCases
 from services.roster.usecases import RosterUseCases
 from services.roster.validation import check_district_id, check_optional_uuid, check_text
@@ -200,9 +201,10 @@ def _undo_change(index: int, change: pb.Change) -> domain.RestoreTeacherChange |
 class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     """Reads the district from each request, authorises it, then calls one use case."""
 
-    def __init__(self, roster: RosterUseCases, change_sets: ChangeSetUseCases) -> None:
+    def __init__(self, roster: RosterUseCases, change_sets: ChangeSetUseCases, audit_log: AuditLog) -> None:
         self._roster = roster
         self._change_sets = change_sets
+        self._audit_log = audit_log
 
     def CreateDistrict(
         self, request: rpc.CreateDistrictRequest, context: grpc.ServicerContext
@@ -379,6 +381,29 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
                     kind=_KINDS[r.kind], ref=r.ref, resource_id=r.resource_id, outcome=_OUTCOMES[r.outcome]
                 )
                 for r in page.items
+            ],
+            next_page_token=page.next_page_token,
+        )
+
+    def ListAuditEvents(
+        self, request: rpc.ListAuditEventsRequest, context: grpc.ServicerContext
+    ) -> rpc.ListAuditEventsResponse:
+        """One page of the district's roster audit trail, newest first."""
+        district_id = names.district(request.parent, "parent")
+        authorize(district_id, Action.READ_AUDIT)
+        page = self._audit_log.list(district_id, request.page_size, request.page_token)
+        return rpc.ListAuditEventsResponse(
+            events=[
+                pb.AuditEvent(
+                    time=_timestamp(e.time),
+                    actor=e.actor,
+                    district_id=e.district_id,
+                    action=pb.AuditAction.Value(f"AUDIT_ACTION_{e.action.value}"),
+                    target=e.target,
+                    outcome=e.outcome,
+                    message=e.message,
+                )
+                for e in page.items
             ],
             next_page_token=page.next_page_token,
         )

@@ -62,6 +62,12 @@ def test_revert_preview_then_revert_then_audit_and_history(stack: SyncStack) -> 
     assert trail.exit_code == 0, trail.output
     assert trail.stdout.count("revert run") == 2 and "failed precondition" in trail.stdout
 
+    # The revert's roster writes carry the sync service's identity: the sync's trail has them, the
+    # roster's (people's own unarchives and archives) does not.
+    roster_trail = ew_sync(stack, "audit", "--roster")
+    assert roster_trail.exit_code == 0, roster_trail.output
+    assert "Roster audit trail" in roster_trail.stdout and "unarchive" not in roster_trail.stdout
+
     history = ew_sync(stack, "history", teacher.teacher_id)
     assert history.exit_code == 0, history.output
     for seen in ("added", "archived", "restored", first.run.rpartition("/")[2], run_id, "revert"):

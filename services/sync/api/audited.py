@@ -12,15 +12,15 @@ To audit another RPC, add its name here (ForceSyncNow, SetAutoSync, CancelSyncRu
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
+from services.common.audit import outcome, request_name, requested_district
 from services.common.auth_interceptor import current_principal
-from services.common.errors import DomainError, Unauthenticated
+from services.common.errors import Unauthenticated
 from services.common.grpc_handlers import AsyncWrappingInterceptor, Handler, rebuild_handler
 from services.sync.app import App
 from services.sync.store import audit
@@ -29,7 +29,6 @@ from services.sync.vocabulary import AuditAction
 logger = logging.getLogger(__name__)
 
 SERVICE_PREFIX = "/ew.sync.v1.SyncService/"
-_DISTRICT = re.compile(r"^districts/([A-Za-z0-9_-]{1,64})(?:/|$)")
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
@@ -46,7 +45,7 @@ def _always(action: AuditAction) -> Callable[[Any], AuditAction]:
 
 
 def _named(request: Any, response: Any) -> str:
-    return str(getattr(request, "name", "") or getattr(request, "parent", ""))
+    return request_name(request)
 
 
 def _run_target(request: Any, response: Any) -> str:
@@ -84,11 +83,6 @@ AUDITED_RPCS: dict[str, Audited] = {
 }
 
 
-def _district(request: Any) -> str | None:
-    match = _DISTRICT.match(_named(request, None))
-    return match.group(1) if match else None
-
-
 class AuditInterceptor(AsyncWrappingInterceptor):
     """Records the audited RPCs of a ``grpc.aio`` SyncService server; install it inside the error one."""
 
@@ -98,21 +92,16 @@ class AuditInterceptor(AsyncWrappingInterceptor):
     async def _record(
         self, audited: Audited, request: Any, response: Any, error: BaseException | None
     ) -> None:
-        district_id = _district(request)
+        district_id = requested_district(request)
         try:
             actor = current_principal().subject
         except Unauthenticated:
             return
         if district_id is None:
             return
-        if error is None:
-            outcome, message = "OK", ""
-        elif isinstance(error, DomainError):
-            outcome, message = error.code.name, error.message
-        else:
-            outcome, message = grpc.StatusCode.INTERNAL.name, ""
+        code, message = outcome(error)
         record = audit.AuditRecord(
-            district_id, actor, audited.action(request), audited.target(request, response), outcome, message
+            district_id, actor, audited.action(request), audited.target(request, response), code, message
         )
         try:
             await self._app.transaction(lambda session: audit.append(session, record, self._app.clock()))

@@ -35,6 +35,7 @@ from ew.client.views import (
     items_table,
     mapping_table,
     revert_table,
+    roster_audit_table,
     run_table,
     runs_table,
     state_label,
@@ -596,9 +597,20 @@ def audit(
     ] = None,
     until: Annotated[datetime.datetime | None, typer.Option(help="Only events before this UTC time.")] = None,
     limit: Annotated[int, typer.Option(help="Show at most this many.")] = 50,
+    roster: Annotated[
+        bool,
+        typer.Option(
+            "--roster", help="The roster's trail instead: unarchives, archives and change sets by people."
+        ),
+    ] = False,
 ) -> None:
     """Show who did what in the district's sync, newest first (refused attempts too)."""
     options = _options(ctx)
+    if roster:
+        with options.roster_client() as roster_client:
+            events = list(itertools.islice(roster_client.list_audit_events(options.district_id), limit))
+        options.console.print(roster_audit_table(events))
+        return
     with options.client() as client:
         response = client.list_audit_events(
             options.district_id,

@@ -203,6 +203,19 @@ class RosterClient:
         request = rpc.AbandonChangeSetRequest(name=name, reason=reason)
         return self._call(self._stub.AbandonChangeSet, request).change_set
 
+    def list_audit_events(self, district_id: str) -> Iterator[pb.AuditEvent]:
+        """Every roster audit event of the district, newest first, page by page."""
+        token = ""
+        while True:
+            request = rpc.ListAuditEventsRequest(
+                parent=district_name(district_id), page_size=PAGE_SIZE, page_token=token
+            )
+            page: rpc.ListAuditEventsResponse = self._call(self._stub.ListAuditEvents, request)
+            yield from page.events
+            token = page.next_page_token
+            if not token:
+                return
+
     def list_change_set_results(self, name: str) -> Iterator[pb.ChangeSetResult]:
         """Every result of a committed change set, by kind then ref."""
         token = ""

@@ -6,6 +6,7 @@ The ``ew-sync`` CLI and the demo print the same views, so an administrator sees 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2, sync_service_pb2
@@ -301,28 +302,30 @@ def revert_table(response: sync_service_pb2.RevertSyncRunResponse, *, title: str
     return table
 
 
-def audit_table(events: Iterable[sync_pb2.AuditEvent]) -> Table:
-    """The audit trail, newest first: when, who, what, target and outcome."""
-    table = Table(title="Audit trail (UTC)")
-    table.add_column("When")
-    table.add_column("Who")
-    table.add_column("Action")
-    table.add_column("Target")
-    table.add_column("Outcome")
+def _audit_rows(
+    table: Table, events: Iterable[sync_pb2.AuditEvent | roster_pb2.AuditEvent], actions: Any
+) -> Table:
+    for column in ("When", "Who", "Action", "Target", "Outcome"):
+        table.add_column(column)
     for event in events:
         outcome = Text(
             event.outcome.lower().replace("_", " "), style="green" if event.outcome == "OK" else "red"
         )
         if event.message:
             outcome.append(f": {event.message}", style="dim")
-        table.add_row(
-            time_label(event.time),
-            event.actor,
-            _label(sync_pb2.AuditAction.Name(event.action), "AUDIT_ACTION_"),
-            event.target,
-            outcome,
-        )
+        action = _label(actions.Name(event.action), "AUDIT_ACTION_")
+        table.add_row(time_label(event.time), event.actor, action, event.target, outcome)
     return table
+
+
+def audit_table(events: Iterable[sync_pb2.AuditEvent]) -> Table:
+    """The sync's audit trail, newest first: when, who, what, target and outcome."""
+    return _audit_rows(Table(title="Audit trail (UTC)"), events, sync_pb2.AuditAction)
+
+
+def roster_audit_table(events: Iterable[roster_pb2.AuditEvent]) -> Table:
+    """The roster's audit trail (unarchives, archives, change sets by people), newest first."""
+    return _audit_rows(Table(title="Roster audit trail (UTC)"), events, roster_pb2.AuditAction)
 
 
 def history_table(entries: Iterable[sync_pb2.TeacherHistoryEntry], school_names: dict[str, str]) -> Table:

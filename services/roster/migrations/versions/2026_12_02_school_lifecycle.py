@@ -2,7 +2,8 @@
 
 Schools gain a state (existing ones are ACTIVE), the school they were merged into and a revision
 that change sets compare; change sets count the new kinds and stage school changes in their own
-table; staged teacher restores carry the state they put back.
+table; staged teacher restores carry the state they put back. Roster changes people ask for are
+audited in ``audit_events``.
 
 Revision ID: 0002
 Revises: 0001
@@ -67,8 +68,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("change_set_id", "school_id", name=op.f("pk_staged_school_changes")),
     )
 
+    op.create_table(
+        "audit_events",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("district_id", sa.String(length=64), nullable=False),
+        sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=255), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("target", sa.Text(), nullable=False),
+        sa.Column("outcome", sa.String(length=32), nullable=False),
+        sa.Column("message", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
+    )
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.create_index("ix_audit_events_district_id_time", ["district_id", "time", "id"], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_table("audit_events")
     op.drop_table("staged_school_changes")
     with op.batch_alter_table("staged_teachers", schema=None) as batch_op:
         batch_op.drop_column("restore_state")
