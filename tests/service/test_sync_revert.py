@@ -126,6 +126,10 @@ def test_revert_puts_the_roster_back_and_the_next_sync_converges_again(stack: Sy
     assert (
         again.value.code == grpc.StatusCode.FAILED_PRECONDITION and "reverted already" in again.value.message
     )
+    with pytest.raises(RosterError) as undo_undo:
+        stack.client.revert_run(reverted.run.name)
+    assert undo_undo.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "itself a revert" in undo_undo.value.message
 
     synced(stack)
     assert roster_by_content(stack) == after_a

@@ -74,6 +74,12 @@ def _target(session: Session, district_id: str, run_id: str) -> SyncRun:
             "reverted.",
             reason="RUN_NOT_SUCCEEDED",
         )
+    if run.trigger is SyncTrigger.REVERT:
+        raise FailedPrecondition(
+            f"Sync run {run_id} is itself a revert, and teachers it removed cannot be created again with "
+            "their ids; run a sync to bring ClassLink's roster back instead.",
+            reason="RUN_IS_A_REVERT",
+        )
     reverted_by = repository.revert_of(session, run_id)
     if reverted_by is not None:
         raise FailedPrecondition(
