@@ -75,6 +75,13 @@ AUDITED_RPCS: dict[str, Audited] = {
     "UnarchiveTeacher": Audited(AuditAction.UNARCHIVE_TEACHER, _named),
     "BatchArchiveTeachers": Audited(AuditAction.ARCHIVE_TEACHERS, _archived),
     "CommitChangeSet": Audited(AuditAction.COMMIT_CHANGE_SET, _committed),
+    "RenameSchool": Audited(
+        AuditAction.RENAME_SCHOOL, lambda request, _: f"{request.name} -> {request.display_name}"
+    ),
+    "ArchiveSchool": Audited(AuditAction.ARCHIVE_SCHOOL, _named),
+    "MergeSchools": Audited(
+        AuditAction.MERGE_SCHOOLS, lambda request, _: f"{request.name} -> {request.into_school}"
+    ),
 }
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.common.errors import (
     Aborted,
+    DomainError,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -721,6 +722,19 @@ class ChangeSetUseCases:
             items = items[:limit]
             token = self._store.tokens.encode(query, [int(items[-1].kind), items[-1].ref])
         return Page(items, token)
+
+    def apply_one(self, district_id: str, change: Change) -> None:
+        """One change in a change set of its own, committed: the convenience RPCs' path, same rules.
+
+        A refused change abandons its change set, so nothing stays open.
+        """
+        change_set_id = self.create(district_id, None).change_set_id
+        try:
+            self.stage(district_id, change_set_id, 1, [change])
+        except DomainError:
+            self.abandon(district_id, change_set_id, "The change was refused.")
+            raise
+        self.commit(district_id, change_set_id)
 
     def clean_up(self) -> int:
         """Expire idle open change sets; purge staged rows of ended ones (commits leave theirs here)."""

@@ -407,3 +407,39 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
             ],
             next_page_token=page.next_page_token,
         )
+
+    def RenameSchool(
+        self, request: rpc.RenameSchoolRequest, context: grpc.ServicerContext
+    ) -> rpc.RenameSchoolResponse:
+        """Rename an active school (one change set)."""
+        district_id, school_id = names.child(request.name, "schools")
+        authorize(district_id, Action.WRITE)
+        change = domain.RenameSchoolChange(school_id=school_id, display_name=request.display_name)
+        self._change_sets.apply_one(district_id, change)
+        return rpc.RenameSchoolResponse(school=_school(self._roster.get_school(district_id, school_id)))
+
+    def ArchiveSchool(
+        self, request: rpc.ArchiveSchoolRequest, context: grpc.ServicerContext
+    ) -> rpc.ArchiveSchoolResponse:
+        """Archive an active school (one change set); its teachers keep it and their other schools."""
+        district_id, school_id = names.child(request.name, "schools")
+        authorize(district_id, Action.WRITE)
+        self._change_sets.apply_one(district_id, domain.ArchiveSchoolChange(school_id=school_id))
+        return rpc.ArchiveSchoolResponse(school=_school(self._roster.get_school(district_id, school_id)))
+
+    def MergeSchools(
+        self, request: rpc.MergeSchoolsRequest, context: grpc.ServicerContext
+    ) -> rpc.MergeSchoolsResponse:
+        """Merge a school into another of the same district (one change set)."""
+        district_id, school_id = names.child(request.name, "schools")
+        into_district, into_id = names.child(request.into_school, "schools", "into_school")
+        if into_district != district_id:
+            raise bad_field("into_school", "must name a school of the same district as name")
+        authorize(district_id, Action.WRITE)
+        self._change_sets.apply_one(
+            district_id, domain.MergeSchoolChange(school_id=school_id, into_school_id=into_id)
+        )
+        return rpc.MergeSchoolsResponse(
+            merged=_school(self._roster.get_school(district_id, school_id)),
+            into_school=_school(self._roster.get_school(district_id, into_id)),
+        )

@@ -7,7 +7,9 @@ from collections.abc import Callable, Iterator
 import grpc
 import pytest
 from ew.roster.v1 import roster_pb2 as pb
+from sqlalchemy import select
 
+from services.roster import repository
 from tests.support.roster import Roster, refused, roster_with_districts
 
 
@@ -227,3 +229,29 @@ def test_an_undo_of_a_teacher_changed_meanwhile_is_aborted(roster: Roster) -> No
         client.batch_archive_teachers("d1", [teacher_id], "Changed by a person meanwhile")
         message = refused(roster, grpc.StatusCode.ABORTED, client.commit_change_set, change_set.name)
         assert teacher_id in message and "changed after the change set read it" in message
+
+
+def test_convenience_rpcs_rename_archive_and_merge_with_the_change_set_rules(roster: Roster) -> None:
+    client = roster.client
+    oak, elm, ash = client.batch_create_schools("d1", ["Oak", "Elm", "Ash"])
+    ada = client.batch_upsert_teachers("d1", [teacher("ada@example.org", elm.school_id, ash.school_id)])[0]
+
+    assert client.rename_school(oak.name, "Oak Hill").display_name == "Oak Hill"
+    merged = client.merge_schools(elm.name, oak.name)
+    assert (
+        merged.merged.state == pb.SCHOOL_STATE_ARCHIVED
+        and merged.merged.merged_into_school_id == oak.school_id
+    )
+    assert set(client.get_teacher(ada.name).school_ids) == {oak.school_id, ash.school_id}
+    archived = client.archive_school(ash.name)
+    assert archived.state == pb.SCHOOL_STATE_ARCHIVED
+    assert set(client.get_teacher(ada.name).school_ids) == {oak.school_id, ash.school_id}
+
+    message = refused(roster, grpc.StatusCode.FAILED_PRECONDITION, client.rename_school, ash.name, "Ash 2")
+    assert "archived" in message
+    other = client.batch_create_schools("d2", ["Other"])[0]
+    refused(roster, grpc.StatusCode.INVALID_ARGUMENT, client.merge_schools, oak.name, other.name)
+    # The refused one's change set was abandoned, not left open.
+    with roster.engine.connect() as conn:
+        states = set(conn.execute(select(repository.change_sets.c.state)).scalars())
+    assert states == {"COMMITTED", "ABANDONED"}

@@ -208,6 +208,10 @@ def finish_run(world: World) -> None:
         list(world.stack.client.watch_run(run.name))
 
 
+def school_name(district: str, school_id: str) -> str:
+    return f"{parent(district)}/schools/{school_id}"
+
+
 def merge_request(district: str, school_id: str, into_school_id: str) -> Message:
     return sync_service_pb2.MergeSchoolRequest(
         parent=parent(district), ew_school_id=school_id, into_ew_school_id=into_school_id
@@ -334,6 +338,19 @@ RPCS: dict[tuple[str, str], Rpc] = {
         ROSTER_WRITERS,
         lambda w, d: R.AbandonChangeSetRequest(
             name=change_set_name(d, w.open_change_set()), reason="not needed"
+        ),
+    ),
+    ("RosterService", "RenameSchool"): Rpc(
+        ROSTER_WRITERS,
+        lambda w, d: R.RenameSchoolRequest(name=school_name(d, w.school_pair()[0]), display_name="Renamed"),
+    ),
+    ("RosterService", "ArchiveSchool"): Rpc(
+        ROSTER_WRITERS, lambda w, d: R.ArchiveSchoolRequest(name=school_name(d, w.school_pair()[0]))
+    ),
+    ("RosterService", "MergeSchools"): Rpc(
+        ROSTER_WRITERS,
+        lambda w, d: R.MergeSchoolsRequest(
+            name=school_name(d, (pair := w.school_pair())[0]), into_school=school_name(d, pair[1])
         ),
     ),
     ("RosterService", "ListAuditEvents"): Rpc(
