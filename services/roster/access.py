@@ -28,6 +28,7 @@ class Action(enum.Enum):
     WRITE = "write"
     UNARCHIVE = "unarchive"
     CREATE_DISTRICT = "create_district"
+    READ_AUDIT = "read_audit"
 
 
 _RULES = {
@@ -35,6 +36,8 @@ _RULES = {
     Action.WRITE: require_roster_write,
     Action.UNARCHIVE: require_unarchive,
     Action.CREATE_DISTRICT: require_district_create,
+    # The audit trail is for those who may change the roster: its district administrators.
+    Action.READ_AUDIT: require_roster_write,
 }
 
 

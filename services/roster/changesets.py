@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.common.errors import (
     Aborted,
+    DomainError,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -27,6 +28,7 @@ from services.common.errors import (
 )
 from services.roster import repository as repo
 from services.roster.domain import (
+    ArchiveSchoolChange,
     ArchiveTeacherChange,
     Change,
     ChangeCounts,
@@ -34,10 +36,18 @@ from services.roster.domain import (
     ChangeSetResult,
     ChangeSetState,
     CreateSchoolChange,
+    MergeSchoolChange,
     Outcome,
     Page,
     ReactivateTeacherChange,
+    RemoveSchoolChange,
+    RemoveTeacherChange,
+    RenameSchoolChange,
+    RestoreTeacherChange,
     School,
+    SchoolChange,
+    SchoolChangeKind,
+    SchoolState,
     Teacher,
     TeacherChangeKind,
     TeacherInput,
@@ -45,7 +55,13 @@ from services.roster.domain import (
     UpsertTeacherChange,
 )
 from services.roster.ids import new_id
-from services.roster.staged import StagedBatchRows, StagedMembershipRow, StagedSchoolRow, StagedTeacherRow
+from services.roster.staged import (
+    StagedBatchRows,
+    StagedMembershipRow,
+    StagedSchoolChangeRow,
+    StagedSchoolRow,
+    StagedTeacherRow,
+)
 from services.roster.teacher_diff import diff_teacher
 from services.roster.usecases import Store, duplicate_positions, require_district
 from services.roster.validation import (
@@ -96,16 +112,60 @@ def _check_change(index: int, change: Change) -> None:
     elif isinstance(change, ArchiveTeacherChange):
         check_uuid(change.teacher_id, f"{prefix}.archive_teacher.teacher_id")
         check_text(change.reason, f"{prefix}.archive_teacher.reason", maximum=MAX_REASON)
+    elif isinstance(change, ReactivateTeacherChange | RemoveTeacherChange):
+        check_uuid(change.teacher_id, f"{_teacher_field(index, change)}.teacher_id")
+    elif isinstance(change, RestoreTeacherChange):
+        field = f"{prefix}.restore_teacher"
+        check_uuid(change.teacher_id, f"{field}.teacher_id")
+        check_name(change.given_name, f"{field}.given_name")
+        check_name(change.family_name, f"{field}.family_name")
+        check_email(change.email, f"{field}.email")
+        for n, school_id in enumerate(change.school_ids):
+            check_uuid(school_id, f"{field}.school_ids[{n}]")
+        check_text(
+            change.archive_reason, f"{field}.archive_reason", maximum=MAX_REASON, required=change.archived
+        )
     else:
-        check_uuid(change.teacher_id, f"{prefix}.reactivate_teacher.teacher_id")
+        _check_school_change(prefix, change)
+
+
+def _check_school_change(prefix: str, change: SchoolChange) -> None:
+    """Field checks of a rename, archive or merge."""
+    field = f"{prefix}.{_SCHOOL_FIELDS[type(change)]}"
+    check_uuid(change.school_id, f"{field}.school_id")
+    if isinstance(change, RenameSchoolChange):
+        check_name(change.display_name, f"{field}.display_name")
+    elif isinstance(change, MergeSchoolChange):
+        check_uuid(change.into_school_id, f"{field}.into_school_id")
+        if change.into_school_id == change.school_id:
+            raise bad_field(f"{field}.into_school_id", "a school cannot be merged into itself")
+
+
+_SCHOOL_FIELDS: dict[type[SchoolChange], str] = {
+    RenameSchoolChange: "rename_school",
+    ArchiveSchoolChange: "archive_school",
+    MergeSchoolChange: "merge_school",
+    RemoveSchoolChange: "remove_school",
+}
+_SCHOOL_KINDS: dict[type[SchoolChange], SchoolChangeKind] = {
+    RenameSchoolChange: SchoolChangeKind.RENAME,
+    ArchiveSchoolChange: SchoolChangeKind.ARCHIVE,
+    MergeSchoolChange: SchoolChangeKind.MERGE,
+    RemoveSchoolChange: SchoolChangeKind.REMOVE,
+}
+_SCHOOL_CHANGES = (RenameSchoolChange, ArchiveSchoolChange, MergeSchoolChange, RemoveSchoolChange)
+_SCHOOL_CHANGE_TYPES = RenameSchoolChange | ArchiveSchoolChange | MergeSchoolChange | RemoveSchoolChange
+_TEACHER_FIELDS: dict[type[Change], str] = {
+    UpsertTeacherChange: "upsert_teacher",
+    ArchiveTeacherChange: "archive_teacher",
+    ReactivateTeacherChange: "reactivate_teacher",
+    RestoreTeacherChange: "restore_teacher",
+    RemoveTeacherChange: "remove_teacher",
+}
 
 
 def _teacher_field(index: int, change: Change) -> str:
-    if isinstance(change, UpsertTeacherChange):
-        return f"changes[{index}].upsert_teacher"
-    if isinstance(change, ArchiveTeacherChange):
-        return f"changes[{index}].archive_teacher"
-    return f"changes[{index}].reactivate_teacher"
+    return f"changes[{index}].{_TEACHER_FIELDS[type(change)]}"
 
 
 # Staging one batch: queries (_look_up), validation (_check_*), then reference resolution into
@@ -125,7 +185,20 @@ class _Lookups:
 
 
 def _named_teacher_id(change: Change) -> str | None:
-    return None if isinstance(change, CreateSchoolChange) else change.teacher_id
+    if isinstance(change, CreateSchoolChange | _SCHOOL_CHANGE_TYPES):
+        return None
+    return change.teacher_id
+
+
+def _school_changes(changes: Sequence[Change]) -> list[tuple[int, SchoolChange]]:
+    return [(i, c) for i, c in enumerate(changes) if isinstance(c, _SCHOOL_CHANGES)]
+
+
+def _changed_school_ids(changes: Sequence[Change]) -> list[str]:
+    """Every school a batch's renames, archives and merges name (merge targets included)."""
+    named = {c.school_id for _, c in _school_changes(changes)}
+    named |= {c.into_school_id for c in changes if isinstance(c, MergeSchoolChange)}
+    return sorted(named)
 
 
 def _upserts(changes: Sequence[Change]) -> list[tuple[int, UpsertTeacherChange]]:
@@ -136,7 +209,14 @@ def _look_up(conn: Connection, district_id: str, change_set_id: str, changes: Se
     """Read the teachers and schools the batch names; allocate ids for the schools it creates."""
     upserts = [c for _, c in _upserts(changes)]
     named_ids = sorted({t for t in map(_named_teacher_id, changes) if t})
-    school_ids = sorted({s.school_id for c in upserts for s in c.schools if s.school_id})
+    restored = {
+        school_id for c in changes if isinstance(c, RestoreTeacherChange) for school_id in c.school_ids
+    }
+    school_ids = sorted(
+        {s.school_id for c in upserts for s in c.schools if s.school_id}
+        | restored
+        | set(_changed_school_ids(changes))
+    )
     allocated = {c.ref: new_id() for c in changes if isinstance(c, CreateSchoolChange)}
     wanted_refs = sorted({s.school_ref for c in upserts for s in c.schools if s.school_ref})
     staged_refs = repo.staged_school_ids(conn, change_set_id, [r for r in wanted_refs if r not in allocated])
@@ -201,9 +281,60 @@ def _check_schools(district_id: str, changes: Sequence[Change], found: _Lookups)
         for index, change in _upserts(changes)
         for n, school in enumerate(change.schools)
         if school.school_id and school.school_id not in found.known_schools
+    ] + [
+        FieldViolation(
+            f"{_teacher_field(index, change)}.school_ids[{n}]",
+            f"school {school_id!r} not found in district {district_id!r}",
+        )
+        for index, change in enumerate(changes)
+        if isinstance(change, RestoreTeacherChange)
+        for n, school_id in enumerate(change.school_ids)
+        if school_id not in found.known_schools
     ]
     if unknown:
         raise NotFound("; ".join(v.description for v in unknown[:5]), violations=unknown)
+
+
+def _check_changed_schools(district_id: str, changes: Sequence[Change], found: _Lookups) -> None:
+    """NOT_FOUND for unknown schools; FAILED_PRECONDITION when a changed school or a target is archived."""
+    for index, change in _school_changes(changes):
+        field = f"changes[{index}].{_SCHOOL_FIELDS[type(change)]}"
+        named = [("school_id", change.school_id)]
+        if isinstance(change, MergeSchoolChange):
+            named.append(("into_school_id", change.into_school_id))
+        for name, school_id in named:
+            school = found.known_schools.get(school_id)
+            if school is None:
+                raise NotFound(
+                    f"School {school_id!r} not found in district {district_id!r} ({field}.{name}).",
+                    violations=[FieldViolation(f"{field}.{name}", f"school {school_id!r} not found")],
+                )
+            if school.state is not SchoolState.ACTIVE and not isinstance(change, RemoveSchoolChange):
+                merged = f", merged into {school.merged_into!r}" if school.merged_into else ""
+                raise FailedPrecondition(
+                    f"School {school.display_name!r} ({school_id}) is archived{merged}; only active "
+                    f"schools can be renamed, archived, merged or merged into ({field}.{name}).",
+                    reason="SCHOOL_ARCHIVED",
+                )
+
+
+def _school_change_rows(changes: Sequence[Change], found: _Lookups) -> tuple[StagedSchoolChangeRow, ...]:
+    """The staged school changes, with the revisions just read."""
+    rows: list[StagedSchoolChangeRow] = []
+    for _, change in _school_changes(changes):
+        school = found.known_schools[change.school_id]
+        into = found.known_schools[change.into_school_id] if isinstance(change, MergeSchoolChange) else None
+        rows.append(
+            StagedSchoolChangeRow(
+                school_id=school.school_id,
+                kind=_SCHOOL_KINDS[type(change)],
+                read_revision=school.revision,
+                display_name=change.display_name if isinstance(change, RenameSchoolChange) else None,
+                into_school_id=into.school_id if into else None,
+                into_read_revision=into.revision if into else None,
+            )
+        )
+    return tuple(rows)
 
 
 def _reference_problems(
@@ -283,6 +414,32 @@ def _state_row(
     return StagedTeacherRow(position, kind, outcome, target.teacher_id, target.revision, reason=reason)
 
 
+def _undo_row(
+    position: int, change: RestoreTeacherChange | RemoveTeacherChange, target: Teacher
+) -> StagedTeacherRow:
+    """The staged restore (every field, the school list and the state) or removal of a teacher."""
+    if isinstance(change, RemoveTeacherChange):
+        return StagedTeacherRow(
+            position, TeacherChangeKind.REMOVE, Outcome.REMOVED, target.teacher_id, target.revision
+        )
+    email = change.email.strip()
+    state = TeacherState.ARCHIVED if change.archived else TeacherState.ACTIVE
+    return StagedTeacherRow(
+        position,
+        TeacherChangeKind.RESTORE,
+        Outcome.RESTORED,
+        target.teacher_id,
+        target.revision,
+        given_name=change.given_name,
+        family_name=change.family_name,
+        email=email,
+        upsert_email_key=email_key(email),
+        schools_changed=True,
+        reason=change.archive_reason if change.archived else None,
+        restore_state=state.value,
+    )
+
+
 def _staged_rows(
     batch_number: int, changes: Sequence[Change], targets: Sequence[Teacher | None], found: _Lookups
 ) -> StagedBatchRows:
@@ -296,16 +453,23 @@ def _staged_rows(
     memberships: list[StagedMembershipRow] = []
     for index, (change, target) in enumerate(zip(changes, targets, strict=True)):
         position = batch_number * POSITIONS + index
-        if isinstance(change, CreateSchoolChange):
+        if isinstance(change, CreateSchoolChange | _SCHOOL_CHANGE_TYPES):
             continue
         if isinstance(change, UpsertTeacherChange):
             row, written = _upsert_rows(position, change, target, found.ref_ids)
             memberships.extend(written)
+        elif isinstance(change, RestoreTeacherChange | RemoveTeacherChange):
+            assert target is not None
+            row = _undo_row(position, change, target)
+            if isinstance(change, RestoreTeacherChange):
+                memberships.extend(
+                    StagedMembershipRow(target.teacher_id, s) for s in sorted(set(change.school_ids))
+                )
         else:
             assert target is not None
             row = _state_row(position, change, target)
         teachers.append(row)
-    return StagedBatchRows(schools, tuple(teachers), tuple(memberships))
+    return StagedBatchRows(schools, tuple(teachers), tuple(memberships), _school_change_rows(changes, found))
 
 
 def _resolve(
@@ -317,6 +481,7 @@ def _resolve(
     targets = _targets(changes, found)
     _check_states(changes, targets)
     _check_schools(district_id, changes, found)
+    _check_changed_schools(district_id, changes, found)
     _check_references(changes, targets, found)
     return _staged_rows(batch_number, changes, targets, found)
 
@@ -413,12 +578,20 @@ class ChangeSetUseCases:
             clashes = repo.staged_teacher_clashes(
                 conn,
                 change_set_id,
-                [c.teacher_id for c in changes if not isinstance(c, CreateSchoolChange) and c.teacher_id],
+                [t for t in map(_named_teacher_id, changes) if t],
                 [c.ref for c in upserts],
                 [email_key(c.email) for c in upserts],
             )
             schools = repo.staged_school_ids(
                 conn, change_set_id, [c.ref for c in changes if isinstance(c, CreateSchoolChange)]
+            )
+            changed = repo.staged_school_change_ids(
+                conn, change_set_id, [c.school_id for _, c in _school_changes(changes)]
+            )
+        if changed:
+            raise InvalidArgument(
+                f"Schools {sorted(changed)[:10]} are already renamed, archived or merged by an earlier batch "
+                "of this change set; a change set changes each school at most once."
             )
         if schools:
             raise bad_field(
@@ -437,12 +610,14 @@ class ChangeSetUseCases:
         school_refs = [c.ref if isinstance(c, CreateSchoolChange) else None for c in changes]
         teacher_refs = [c.ref if isinstance(c, UpsertTeacherChange) else None for c in changes]
         emails = [email_key(c.email) if isinstance(c, UpsertTeacherChange) else None for c in changes]
-        ids = [None if isinstance(c, CreateSchoolChange) else c.teacher_id for c in changes]
+        ids = [_named_teacher_id(c) for c in changes]
+        changed_schools = [c.school_id if isinstance(c, _SCHOOL_CHANGES) else None for c in changes]
         problems = (
             duplicate_positions(school_refs, "changes[{}].create_school.ref")
             + duplicate_positions(teacher_refs, "changes[{}].upsert_teacher.ref")
             + duplicate_positions(emails, "changes[{}].upsert_teacher.email")
             + duplicate_positions(ids, "changes[{}].teacher_id")
+            + duplicate_positions(changed_schools, "changes[{}].school_id (same school)")
         )
         if problems:
             raise InvalidArgument.for_fields(problems)
@@ -479,6 +654,9 @@ class ChangeSetUseCases:
         changed = repo.revision_conflict(conn, change_set_id)
         if changed is not None:
             raise _Conflict(f"teacher {changed!r} changed after the change set read it.")
+        changed = repo.school_revision_conflict(conn, change_set_id)
+        if changed is not None:
+            raise _Conflict(f"school {changed!r} changed after the change set read it.")
         taken = repo.email_conflict(conn, change_set_id, change_set.district_id)
         if taken is not None:
             ref, email = taken
@@ -493,6 +671,14 @@ class ChangeSetUseCases:
         for name, count in written.items():
             if count != getattr(change_set.staged, name):
                 raise _Conflict("a teacher this change set touches changed while it was committing.")
+        staged = change_set.staged
+        if repo.apply_school_changes(conn, change_set_id, now) != {
+            "schools_renamed": staged.schools_renamed,
+            "schools_retired": staged.schools_archived + staged.schools_merged,
+        }:
+            raise _Conflict("a school this change set touches changed while it was committing.")
+        if staged.schools_removed and repo.remove_schools(conn, change_set_id, now) != staged.schools_removed:
+            raise _Conflict("a school this change set removes changed while it was committing.")
         applied = {f"applied_{f.name}": getattr(change_set.staged, f.name) for f in fields(ChangeCounts)}
         repo.update_change_set(
             conn, change_set_id, state=ChangeSetState.COMMITTED.value, end_time=now, **applied
@@ -536,6 +722,19 @@ class ChangeSetUseCases:
             items = items[:limit]
             token = self._store.tokens.encode(query, [int(items[-1].kind), items[-1].ref])
         return Page(items, token)
+
+    def apply_one(self, district_id: str, change: Change) -> None:
+        """One change in a change set of its own, committed: the convenience RPCs' path, same rules.
+
+        A refused change abandons its change set, so nothing stays open.
+        """
+        change_set_id = self.create(district_id, None).change_set_id
+        try:
+            self.stage(district_id, change_set_id, 1, [change])
+        except DomainError:
+            self.abandon(district_id, change_set_id, "The change was refused.")
+            raise
+        self.commit(district_id, change_set_id)
 
     def clean_up(self) -> int:
         """Expire idle open change sets; purge staged rows of ended ones (commits leave theirs here)."""

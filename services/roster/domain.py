@@ -17,6 +17,33 @@ class TeacherState(enum.StrEnum):
     ARCHIVED = "ARCHIVED"
 
 
+class SchoolState(enum.StrEnum):
+    """Whether a school is in use; an archived school keeps its memberships and is hidden from matching."""
+
+    ACTIVE = "ACTIVE"
+    ARCHIVED = "ARCHIVED"
+
+
+class SchoolChangeKind(enum.StrEnum):
+    """Kinds of staged changes to existing schools."""
+
+    RENAME = "RENAME"
+    ARCHIVE = "ARCHIVE"
+    MERGE = "MERGE"
+    REMOVE = "REMOVE"
+
+
+class AuditAction(enum.StrEnum):
+    """A roster change people ask for, as the audit trail records it (values match the proto enum)."""
+
+    UNARCHIVE_TEACHER = "UNARCHIVE_TEACHER"
+    ARCHIVE_TEACHERS = "ARCHIVE_TEACHERS"
+    COMMIT_CHANGE_SET = "COMMIT_CHANGE_SET"
+    RENAME_SCHOOL = "RENAME_SCHOOL"
+    ARCHIVE_SCHOOL = "ARCHIVE_SCHOOL"
+    MERGE_SCHOOLS = "MERGE_SCHOOLS"
+
+
 class ChangeSetState(enum.StrEnum):
     """The lifecycle of a change set."""
 
@@ -39,6 +66,8 @@ class TeacherChangeKind(enum.StrEnum):
     UPSERT = "UPSERT"
     ARCHIVE = "ARCHIVE"
     REACTIVATE = "REACTIVATE"
+    RESTORE = "RESTORE"
+    REMOVE = "REMOVE"
 
 
 class Outcome(enum.StrEnum):
@@ -49,6 +78,8 @@ class Outcome(enum.StrEnum):
     UNCHANGED = "UNCHANGED"
     ARCHIVED = "ARCHIVED"
     REACTIVATED = "REACTIVATED"
+    RESTORED = "RESTORED"
+    REMOVED = "REMOVED"
 
 
 @dataclass(frozen=True)
@@ -69,6 +100,9 @@ class School:
     display_name: str
     create_time: dt.datetime
     update_time: dt.datetime
+    state: SchoolState = SchoolState.ACTIVE
+    merged_into: str | None = None
+    revision: int = 1
 
 
 @dataclass(frozen=True)
@@ -127,6 +161,12 @@ class ChangeCounts:
     teachers_unchanged: int = 0
     teachers_archived: int = 0
     teachers_reactivated: int = 0
+    schools_renamed: int = 0
+    schools_archived: int = 0
+    schools_merged: int = 0
+    teachers_restored: int = 0
+    teachers_removed: int = 0
+    schools_removed: int = 0
 
 
 @dataclass(frozen=True)
@@ -188,7 +228,65 @@ class ReactivateTeacherChange:
     teacher_id: str
 
 
-Change = CreateSchoolChange | UpsertTeacherChange | ArchiveTeacherChange | ReactivateTeacherChange
+@dataclass(frozen=True)
+class RenameSchoolChange:
+    """Rename an active school."""
+
+    school_id: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class ArchiveSchoolChange:
+    """Archive an active school; its teachers and their memberships stay as they are."""
+
+    school_id: str
+
+
+@dataclass(frozen=True)
+class MergeSchoolChange:
+    """Move every membership of ``school_id`` to ``into_school_id``, then archive ``school_id``."""
+
+    school_id: str
+    into_school_id: str
+
+
+@dataclass(frozen=True)
+class RemoveSchoolChange:
+    """Delete a school no teacher belongs to when the commit lands; archive it when one still does."""
+
+    school_id: str
+
+
+@dataclass(frozen=True)
+class RestoreTeacherChange:
+    """Put a teacher back exactly as given: names, email, complete school list and state (an undo)."""
+
+    teacher_id: str
+    given_name: str
+    family_name: str
+    email: str
+    school_ids: tuple[str, ...]
+    archived: bool
+    archive_reason: str
+
+
+@dataclass(frozen=True)
+class RemoveTeacherChange:
+    """Delete a teacher and their memberships (an undo of the change that created them)."""
+
+    teacher_id: str
+
+
+SchoolChange = RenameSchoolChange | ArchiveSchoolChange | MergeSchoolChange | RemoveSchoolChange
+TeacherChange = (
+    UpsertTeacherChange
+    | ArchiveTeacherChange
+    | ReactivateTeacherChange
+    | RestoreTeacherChange
+    | RemoveTeacherChange
+)
+Change = CreateSchoolChange | TeacherChange | SchoolChange
 
 
 @dataclass(frozen=True)
@@ -199,3 +297,17 @@ class ChangeSetResult:
     ref: str
     resource_id: str
     outcome: Outcome
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audited roster call: who asked what in which district, and the outcome (``OK`` or a status)."""
+
+    event_id: str
+    district_id: str
+    time: dt.datetime
+    actor: str
+    action: AuditAction
+    target: str
+    outcome: str
+    message: str = ""

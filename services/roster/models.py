@@ -49,6 +49,12 @@ class School(Base):
     display_name: Mapped[str] = mapped_column(NAME)
     create_time: Mapped[dt.datetime]
     update_time: Mapped[dt.datetime]
+    # ACTIVE or ARCHIVED; an archived school keeps its memberships and is hidden from matching.
+    state: Mapped[str] = mapped_column(String(16))
+    # The school this one was merged into (set only on archived schools).
+    merged_into: Mapped[str | None] = mapped_column(ID)
+    # Bumped on every change; change sets compare it to what they read.
+    revision: Mapped[int] = mapped_column(BigInteger)
 
 
 class Teacher(Base):
@@ -113,12 +119,24 @@ class ChangeSet(Base):
     staged_teachers_unchanged: Mapped[int] = mapped_column(Integer, default=0)
     staged_teachers_archived: Mapped[int] = mapped_column(Integer, default=0)
     staged_teachers_reactivated: Mapped[int] = mapped_column(Integer, default=0)
+    staged_schools_renamed: Mapped[int] = mapped_column(Integer, default=0)
+    staged_schools_archived: Mapped[int] = mapped_column(Integer, default=0)
+    staged_schools_merged: Mapped[int] = mapped_column(Integer, default=0)
+    staged_teachers_restored: Mapped[int] = mapped_column(Integer, default=0)
+    staged_teachers_removed: Mapped[int] = mapped_column(Integer, default=0)
+    staged_schools_removed: Mapped[int] = mapped_column(Integer, default=0)
     applied_schools_created: Mapped[int] = mapped_column(Integer, default=0)
     applied_teachers_created: Mapped[int] = mapped_column(Integer, default=0)
     applied_teachers_updated: Mapped[int] = mapped_column(Integer, default=0)
     applied_teachers_unchanged: Mapped[int] = mapped_column(Integer, default=0)
     applied_teachers_archived: Mapped[int] = mapped_column(Integer, default=0)
     applied_teachers_reactivated: Mapped[int] = mapped_column(Integer, default=0)
+    applied_schools_renamed: Mapped[int] = mapped_column(Integer, default=0)
+    applied_schools_archived: Mapped[int] = mapped_column(Integer, default=0)
+    applied_schools_merged: Mapped[int] = mapped_column(Integer, default=0)
+    applied_teachers_restored: Mapped[int] = mapped_column(Integer, default=0)
+    applied_teachers_removed: Mapped[int] = mapped_column(Integer, default=0)
+    applied_schools_removed: Mapped[int] = mapped_column(Integer, default=0)
     create_time: Mapped[dt.datetime]
     expire_time: Mapped[dt.datetime]
     end_time: Mapped[dt.datetime | None]
@@ -143,6 +161,24 @@ class StagedSchool(Base):
     ref: Mapped[str] = mapped_column(String(200), primary_key=True)
     school_id: Mapped[str] = mapped_column(ID)
     display_name: Mapped[str] = mapped_column(NAME)
+
+
+class StagedSchoolChange(Base):
+    """A rename, archive or merge of an existing school, and the revisions the change set read.
+
+    ``into_school_id`` and ``into_read_revision`` are set for merges only; a school is touched by at
+    most one change per change set (the key).
+    """
+
+    __tablename__ = "staged_school_changes"
+
+    change_set_id: Mapped[str] = mapped_column(ForeignKey("change_sets.id"), primary_key=True)
+    school_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    read_revision: Mapped[int] = mapped_column(BigInteger)
+    display_name: Mapped[str | None] = mapped_column(NAME)
+    into_school_id: Mapped[str | None] = mapped_column(ID)
+    into_read_revision: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class StagedTeacher(Base):
@@ -174,6 +210,8 @@ class StagedTeacher(Base):
     schools_changed: Mapped[bool] = mapped_column(default=False)
     reactivate: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str | None] = mapped_column(String(500))
+    # RESTORE rows: the state the teacher is put back in (ACTIVE or ARCHIVED, with ``reason``).
+    restore_state: Mapped[str | None] = mapped_column(String(16))
 
 
 class StagedMembership(Base):
@@ -200,3 +238,23 @@ class ChangeSetResult(Base):
     ref: Mapped[str] = mapped_column(String(200), primary_key=True)
     resource_id: Mapped[str] = mapped_column(ID)
     outcome: Mapped[str] = mapped_column(String(16))
+
+
+class AuditEvent(Base):
+    """A roster change a person asked for (unarchive, archive, a change set commit), allowed or refused.
+
+    Append-only: no RPC updates or deletes a row; only pruning past the retention removes them.
+    ``outcome`` is ``OK`` or the refusal's gRPC status name.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_district_id_time", "district_id", "time", "id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    district_id: Mapped[str] = mapped_column(String(64))
+    time: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)

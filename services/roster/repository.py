@@ -38,6 +38,8 @@ from sqlalchemy.exc import IntegrityError
 from services.common.db import UTCDateTime
 from services.roster import models
 from services.roster.domain import (
+    AuditAction,
+    AuditRecord,
     ChangeCounts,
     ChangeKind,
     ChangeSet,
@@ -46,12 +48,14 @@ from services.roster.domain import (
     District,
     Outcome,
     School,
+    SchoolChangeKind,
+    SchoolState,
     Teacher,
     TeacherChangeKind,
     TeacherFilter,
     TeacherState,
 )
-from services.roster.staged import StagedBatchRows, StagedTeacherKey, StagedTeacherRow
+from services.roster.staged import StagedBatchRows, StagedSchoolChangeRow, StagedTeacherKey, StagedTeacherRow
 from services.roster.validation import email_key
 
 districts = cast(Table, models.District.__table__)
@@ -64,7 +68,9 @@ staged_batches = cast(Table, models.StagedBatch.__table__)
 staged_schools = cast(Table, models.StagedSchool.__table__)
 staged_teachers = cast(Table, models.StagedTeacher.__table__)
 staged_memberships = cast(Table, models.StagedMembership.__table__)
+staged_school_changes = cast(Table, models.StagedSchoolChange.__table__)
 results = cast(Table, models.ChangeSetResult.__table__)
+audit_events = cast(Table, models.AuditEvent.__table__)
 
 COUNT_FIELDS = (
     "schools_created",
@@ -73,6 +79,12 @@ COUNT_FIELDS = (
     "teachers_unchanged",
     "teachers_archived",
     "teachers_reactivated",
+    "schools_renamed",
+    "schools_archived",
+    "schools_merged",
+    "teachers_restored",
+    "teachers_removed",
+    "schools_removed",
 )
 # Bind parameters per statement stay far below SQLite's limit (32766).
 CHUNK = 1000
@@ -112,7 +124,16 @@ def get_district(conn: Connection, district_id: str) -> District | None:
 
 
 def _school(row: Row[Any]) -> School:
-    return School(row.id, row.district_id, row.display_name, row.create_time, row.update_time)
+    return School(
+        row.id,
+        row.district_id,
+        row.display_name,
+        row.create_time,
+        row.update_time,
+        SchoolState(row.state),
+        row.merged_into,
+        row.revision,
+    )
 
 
 def get_schools(conn: Connection, district_id: str, school_ids: Sequence[str]) -> dict[str, School]:
@@ -152,6 +173,9 @@ def insert_schools(conn: Connection, rows: Sequence[School]) -> None:
                 "display_name": s.display_name,
                 "create_time": s.create_time,
                 "update_time": s.update_time,
+                "state": s.state.value,
+                "merged_into": s.merged_into,
+                "revision": s.revision,
             }
             for s in rows
         ],
@@ -443,7 +467,7 @@ def change_sets_with_staged_rows(conn: Connection) -> list[str]:
 
 def purge_staged(conn: Connection, change_set_id: str) -> None:
     """Delete every staged row of a change set."""
-    for table in (staged_memberships, staged_teachers, staged_schools, staged_batches):
+    for table in (staged_school_changes, staged_memberships, staged_teachers, staged_schools, staged_batches):
         conn.execute(delete(table).where(table.c.change_set_id == change_set_id))
 
 
@@ -508,7 +532,29 @@ def _staged_teacher_columns(row: StagedTeacherRow) -> dict[str, Any]:
         "schools_changed": row.schools_changed,
         "reactivate": row.reactivate,
         "reason": row.reason,
+        "restore_state": row.restore_state,
     }
+
+
+def _staged_school_change_columns(row: StagedSchoolChangeRow) -> dict[str, Any]:
+    return {
+        "school_id": row.school_id,
+        "kind": row.kind.value,
+        "read_revision": row.read_revision,
+        "display_name": row.display_name,
+        "into_school_id": row.into_school_id,
+        "into_read_revision": row.into_read_revision,
+    }
+
+
+def staged_school_change_ids(conn: Connection, change_set_id: str, school_ids: Sequence[str]) -> list[str]:
+    """Schools among ``school_ids`` that an earlier batch of the change set already changes."""
+    found: list[str] = []
+    c = staged_school_changes.c
+    for chunk in _chunks(school_ids):
+        query = select(c.school_id).where(c.change_set_id == change_set_id, _among(conn, c.school_id, chunk))
+        found.extend(conn.execute(query).scalars())
+    return found
 
 
 def stage(conn: Connection, change_set_id: str, batch_number: int, rows: StagedBatchRows) -> None:
@@ -528,6 +574,7 @@ def stage(conn: Connection, change_set_id: str, batch_number: int, rows: StagedB
             staged_memberships,
             [{**mine, "teacher_id": m.teacher_id, "school_id": m.school_id} for m in rows.memberships],
         ),
+        (staged_school_changes, [{**mine, **_staged_school_change_columns(c)} for c in rows.school_changes]),
     ):
         if not columns:
             continue
@@ -566,6 +613,75 @@ def revision_conflict(conn: Connection, change_set_id: str) -> str | None:
     return str(row.teacher_id) if row else None
 
 
+def school_revision_conflict(conn: Connection, change_set_id: str) -> str | None:
+    """The id of a school (changed, or a merge's target) whose revision moved since staging, if any."""
+    c, t = staged_school_changes.c, schools.c
+    changed = (
+        select(c.school_id)
+        .select_from(staged_school_changes.join(schools, t.id == c.school_id))
+        .where(c.change_set_id == change_set_id, t.revision != c.read_revision)
+    )
+    target = (
+        select(c.into_school_id)
+        .select_from(staged_school_changes.join(schools, t.id == c.into_school_id))
+        .where(c.change_set_id == change_set_id, t.revision != c.into_read_revision)
+    )
+    row = conn.execute(changed.union_all(target).limit(1)).first()
+    return str(row[0]) if row else None
+
+
+def apply_school_changes(conn: Connection, change_set_id: str, now: dt.datetime) -> dict[str, int]:
+    """Rename, merge and archive the staged schools; returns the rows each guarded update changed.
+
+    Runs after the teacher changes, so a merge moves the memberships the commit just wrote. A merge
+    adds the target to every member of the merged school (once), bumps those teachers' revisions
+    (their school lists changed, so a concurrent change set that read them aborts), drops the
+    merged school's memberships and archives it with ``merged_into``.
+    """
+    c, t, m = staged_school_changes.c, schools.c, teacher_schools.c
+    stamp = literal(now, UTCDateTime())
+    mine = c.change_set_id == change_set_id
+    guard = and_(t.id == c.school_id, mine, t.revision == c.read_revision)
+    merged = select(c.school_id).where(mine, c.kind == SchoolChangeKind.MERGE.value)
+    renamed = conn.execute(
+        update(schools)
+        .where(guard, c.kind == SchoolChangeKind.RENAME.value)
+        .values(display_name=c.display_name, update_time=stamp, revision=t.revision + 1)
+    ).rowcount
+    already = teacher_schools.alias("already")
+    moved = (
+        select(m.teacher_id, c.into_school_id)
+        .select_from(teacher_schools.join(staged_school_changes, and_(mine, c.school_id == m.school_id)))
+        .where(
+            c.kind == SchoolChangeKind.MERGE.value,
+            ~select(already.c.teacher_id)
+            .where(already.c.teacher_id == m.teacher_id, already.c.school_id == c.into_school_id)
+            .exists(),
+        )
+        .distinct()
+        .order_by(m.teacher_id, c.into_school_id)
+    )
+    conn.execute(insert(teacher_schools).from_select(["teacher_id", "school_id"], moved))
+    members = select(m.teacher_id).where(m.school_id.in_(merged))
+    conn.execute(
+        update(teachers)
+        .where(teachers.c.id.in_(members))
+        .values(update_time=stamp, revision=teachers.c.revision + 1)
+    )
+    conn.execute(delete(teacher_schools).where(m.school_id.in_(merged)))
+    retired = conn.execute(
+        update(schools)
+        .where(guard, c.kind.in_([SchoolChangeKind.MERGE.value, SchoolChangeKind.ARCHIVE.value]))
+        .values(
+            state=SchoolState.ARCHIVED.value,
+            merged_into=c.into_school_id,
+            update_time=stamp,
+            revision=t.revision + 1,
+        )
+    ).rowcount
+    return {"schools_renamed": renamed, "schools_retired": retired}
+
+
 def email_conflict(conn: Connection, change_set_id: str, district_id: str) -> tuple[str, str] | None:
     """(ref, email) of a staged upsert whose email now belongs to a different teacher, if any."""
     s, t = staged_teachers.c, teachers.c
@@ -597,11 +713,18 @@ def apply_change_set(
     stamp = literal(now, UTCDateTime())
 
     school_select = select(
-        staged_schools.c.school_id, literal(district_id), staged_schools.c.display_name, stamp, stamp
+        staged_schools.c.school_id,
+        literal(district_id),
+        staged_schools.c.display_name,
+        stamp,
+        stamp,
+        literal(SchoolState.ACTIVE.value),
+        literal(1),
     ).where(staged_schools.c.change_set_id == change_set_id)
     conn.execute(
         insert(schools).from_select(
-            ["id", "district_id", "display_name", "create_time", "update_time"], school_select
+            ["id", "district_id", "display_name", "create_time", "update_time", "state", "revision"],
+            school_select,
         )
     )
 
@@ -696,6 +819,9 @@ def apply_change_set(
             )
         ).rowcount
 
+    if staged.teachers_restored or staged.teachers_removed:
+        counts |= _restore_and_remove(conn, change_set_id, now)
+
     m = staged_memberships.c
     membership_select = (
         select(m.teacher_id, m.school_id)
@@ -736,6 +862,72 @@ def apply_change_set(
     return counts
 
 
+def _restore_and_remove(conn: Connection, change_set_id: str, now: dt.datetime) -> dict[str, int]:
+    """Put restored teachers back as staged (memberships come with the staged ones); delete removed ones.
+
+    Both are guarded by the revision staging read, like every teacher update. A restore to ARCHIVED
+    keeps the archive time of a teacher archived already.
+    """
+    s, t = staged_teachers.c, teachers.c
+    stamp = literal(now, UTCDateTime())
+    mine = s.change_set_id == change_set_id
+    guard = and_(t.id == s.teacher_id, mine, t.revision == s.read_revision)
+    archived = s.restore_state == TeacherState.ARCHIVED.value
+    restored = conn.execute(
+        update(teachers)
+        .where(guard, s.kind == TeacherChangeKind.RESTORE.value)
+        .values(
+            given_name=s.given_name,
+            family_name=s.family_name,
+            email=s.email,
+            email_key=s.upsert_email_key,
+            state=s.restore_state,
+            archive_time=case(
+                (and_(archived, t.state == TeacherState.ARCHIVED.value), t.archive_time),
+                (archived, stamp),
+                else_=None,
+            ),
+            archive_reason=case((archived, s.reason), else_=None),
+            update_time=stamp,
+            revision=t.revision + 1,
+        )
+    ).rowcount
+    touched = select(s.teacher_id).where(
+        mine, s.kind.in_([TeacherChangeKind.RESTORE.value, TeacherChangeKind.REMOVE.value])
+    )
+    conn.execute(delete(teacher_schools).where(teacher_schools.c.teacher_id.in_(touched)))
+    removed = select(s.teacher_id).where(mine, s.kind == TeacherChangeKind.REMOVE.value)
+    guarded_removal = select(s.read_revision).where(
+        mine, s.kind == TeacherChangeKind.REMOVE.value, s.teacher_id == t.id
+    )
+    gone = conn.execute(
+        delete(teachers).where(t.id.in_(removed), t.revision == guarded_removal.scalar_subquery())
+    ).rowcount
+    return {"teachers_restored": restored, "teachers_removed": gone}
+
+
+def remove_schools(conn: Connection, change_set_id: str, now: dt.datetime) -> int:
+    """Delete the staged removals no teacher belongs to; archive the others. Returns how many went either way.
+
+    Runs last, after memberships were written, so a school the same change set empties is deleted.
+    """
+    c, t, m = staged_school_changes.c, schools.c, teacher_schools.c
+    mine = c.change_set_id == change_set_id
+    removing = select(c.school_id).where(mine, c.kind == SchoolChangeKind.REMOVE.value)
+    read = select(c.read_revision).where(mine, c.kind == SchoolChangeKind.REMOVE.value, c.school_id == t.id)
+    guard = and_(t.id.in_(removing), t.revision == read.scalar_subquery())
+    used = select(m.school_id).where(m.school_id == t.id).exists()
+    deleted = conn.execute(delete(schools).where(guard, ~used)).rowcount
+    archived = conn.execute(
+        update(schools)
+        .where(guard)
+        .values(
+            state=SchoolState.ARCHIVED.value, update_time=literal(now, UTCDateTime()), revision=t.revision + 1
+        )
+    ).rowcount
+    return deleted + archived
+
+
 def list_results(
     conn: Connection, change_set_id: str, after: tuple[int, str] | None, limit: int
 ) -> list[ChangeSetResult]:
@@ -748,3 +940,53 @@ def list_results(
         ChangeSetResult(ChangeKind(row.kind), row.ref, row.resource_id, Outcome(row.outcome))
         for row in conn.execute(query)
     ]
+
+
+# Audit trail (append-only: no function here updates an event)
+
+
+def insert_audit_event(conn: Connection, record: AuditRecord) -> None:
+    """Append one audit event."""
+    conn.execute(
+        insert(audit_events).values(
+            id=record.event_id,
+            district_id=record.district_id,
+            time=record.time,
+            actor=record.actor,
+            action=record.action.value,
+            target=record.target,
+            outcome=record.outcome,
+            message=record.message or None,
+        )
+    )
+
+
+def list_audit_events(
+    conn: Connection, district_id: str, before: tuple[dt.datetime, str] | None, limit: int
+) -> list[AuditRecord]:
+    """The district's audit events, newest first, strictly after the keyset ``before`` (time, id)."""
+    a = audit_events.c
+    query = select(audit_events).where(a.district_id == district_id)
+    if before:
+        query = query.where(
+            tuple_(a.time, a.id) < tuple_(literal(before[0], UTCDateTime()), literal(before[1]))
+        )
+    query = query.order_by(a.time.desc(), a.id.desc()).limit(limit)
+    return [
+        AuditRecord(
+            row.id,
+            row.district_id,
+            row.time,
+            row.actor,
+            AuditAction(row.action),
+            row.target,
+            row.outcome,
+            row.message or "",
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def prune_audit_events(conn: Connection, older_than: dt.datetime) -> int:
+    """Delete audit events older than the retention cut-off; how many went."""
+    return int(conn.execute(delete(audit_events).where(audit_events.c.time < older_than)).rowcount)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import threading
@@ -22,6 +23,7 @@ from services.common.clock import Clock, utc_now
 from services.common.grpc_errors import ErrorInterceptor
 from services.common.pagetokens import RosterPageTokens
 from services.common.tls import TlsSettings, add_server_port
+from services.roster.audit import AuditInterceptor, AuditLog
 from services.roster.changesets import ChangeSetUseCases
 from services.roster.db import roster_engine
 from services.roster.servicer import RosterServicer
@@ -43,6 +45,7 @@ class RosterServer:
     health: health.HealthServicer
     change_sets: ChangeSetUseCases
     engine: Engine
+    audit_log: AuditLog
 
     def stop(self, grace: float | None) -> None:
         """Report NOT_SERVING, let in-flight calls finish within ``grace``, release the database."""
@@ -65,16 +68,17 @@ def create_server(
     Token and TLS settings not given are read from ``EW_JWT_*`` and ``EW_TLS_*`` here, once, so a bad
     configuration fails at startup. The auth interceptor sees every call first: each RPC except
     health and reflection needs a valid bearer token. ``interceptors`` run next, then the error
-    interceptor that maps domain errors to statuses.
+    interceptor that maps domain errors to statuses, and innermost the audit hook of ``audit``.
     """
     verifier = TokenVerifier(auth or AuthSettings())
     tls = tls or TlsSettings()
     engine = engine or roster_engine(settings.database_url)
     store = Store(engine, clock, RosterPageTokens(settings.page_token_key.get_secret_value().encode()))
     change_sets = ChangeSetUseCases(store, settings.change_set_ttl)
+    audit_log = AuditLog(store, dt.timedelta(days=settings.audit_retention_days))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="roster-rpc"),
-        interceptors=[AuthInterceptor(verifier), *interceptors, ErrorInterceptor()],
+        interceptors=[AuthInterceptor(verifier), *interceptors, ErrorInterceptor(), AuditInterceptor(store)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
@@ -82,7 +86,7 @@ def create_server(
         ],
     )
     roster_service_pb2_grpc.add_RosterServiceServicer_to_server(
-        RosterServicer(RosterUseCases(store), change_sets), server
+        RosterServicer(RosterUseCases(store), change_sets, audit_log), server
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -92,15 +96,18 @@ def create_server(
     port = add_server_port(server, settings.listen_address, tls)
     if port == 0:
         raise RuntimeError(f"could not bind the roster server to {settings.listen_address}")
-    return RosterServer(server, port, health_servicer, change_sets, engine)
+    return RosterServer(server, port, health_servicer, change_sets, engine, audit_log)
 
 
-def _clean_up_periodically(change_sets: ChangeSetUseCases, interval: float, stop: threading.Event) -> None:
+def _clean_up_periodically(roster: RosterServer, interval: float, stop: threading.Event) -> None:
     while not stop.wait(interval):
         try:
-            expired = change_sets.clean_up()
+            expired = roster.change_sets.clean_up()
             if expired:
                 log.info("expired %d open change sets", expired)
+            pruned = roster.audit_log.prune()
+            if pruned:
+                log.info("pruned %d audit events past their retention", pruned)
         except Exception:
             log.exception("change set clean-up failed; retrying in %.0f s", interval)
 
@@ -121,7 +128,7 @@ def serve(settings: RosterSettings, *, auth: AuthSettings, tls: TlsSettings) -> 
     print(f"Roster service listening on {host}:{roster.port}", flush=True)
     cleaner = threading.Thread(
         target=_clean_up_periodically,
-        args=(roster.change_sets, settings.cleanup_interval, stopping),
+        args=(roster, settings.cleanup_interval, stopping),
         name="roster-cleanup",
         daemon=True,
     )

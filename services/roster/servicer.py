@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.common.errors import bad_field
 from services.roster import domain, names
 from services.roster.access import Action, authorize
+from services.roster.audit import AuditLog
 from services.roster.changesets import ChangeSetUseCases
 from services.roster.usecases import RosterUseCases
 from services.roster.validation import check_district_id, check_optional_uuid, check_text
@@ -20,6 +21,10 @@ from services.roster.validation import check_district_id, check_optional_uuid, c
 _TEACHER_STATES = {
     domain.TeacherState.ACTIVE: pb.TEACHER_STATE_ACTIVE,
     domain.TeacherState.ARCHIVED: pb.TEACHER_STATE_ARCHIVED,
+}
+_SCHOOL_STATES = {
+    domain.SchoolState.ACTIVE: pb.SCHOOL_STATE_ACTIVE,
+    domain.SchoolState.ARCHIVED: pb.SCHOOL_STATE_ARCHIVED,
 }
 _CHANGE_SET_STATES = {
     domain.ChangeSetState.OPEN: pb.CHANGE_SET_STATE_OPEN,
@@ -63,6 +68,9 @@ def _school(value: domain.School) -> pb.School:
         display_name=value.display_name,
         create_time=_timestamp(value.create_time),
         update_time=_timestamp(value.update_time),
+        state=_SCHOOL_STATES[value.state],
+        merged_into_school_id=value.merged_into or "",
+        revision=value.revision,
     )
 
 
@@ -92,6 +100,12 @@ def _counts(value: domain.ChangeCounts) -> pb.ChangeCounts:
         teachers_unchanged=value.teachers_unchanged,
         teachers_archived=value.teachers_archived,
         teachers_reactivated=value.teachers_reactivated,
+        schools_renamed=value.schools_renamed,
+        schools_archived=value.schools_archived,
+        schools_merged=value.schools_merged,
+        teachers_restored=value.teachers_restored,
+        teachers_removed=value.teachers_removed,
+        schools_removed=value.schools_removed,
     )
 
 
@@ -144,17 +158,53 @@ def _change(index: int, change: pb.Change) -> domain.Change:
         )
     if kind == "reactivate_teacher":
         return domain.ReactivateTeacherChange(teacher_id=change.reactivate_teacher.teacher_id)
+    return _school_change(index, change)
+
+
+def _school_change(index: int, change: pb.Change) -> domain.Change:
+    kind = change.WhichOneof("kind")
+    if kind == "rename_school":
+        rename = change.rename_school
+        return domain.RenameSchoolChange(school_id=rename.school_id, display_name=rename.display_name)
+    if kind == "archive_school":
+        return domain.ArchiveSchoolChange(school_id=change.archive_school.school_id)
+    if kind == "merge_school":
+        merge = change.merge_school
+        return domain.MergeSchoolChange(school_id=merge.school_id, into_school_id=merge.into_school_id)
+    if kind == "remove_school":
+        return domain.RemoveSchoolChange(school_id=change.remove_school.school_id)
+    return _undo_change(index, change)
+
+
+def _undo_change(index: int, change: pb.Change) -> domain.RestoreTeacherChange | domain.RemoveTeacherChange:
+    kind = change.WhichOneof("kind")
+    if kind == "restore_teacher":
+        restore = change.restore_teacher
+        return domain.RestoreTeacherChange(
+            teacher_id=restore.teacher_id,
+            given_name=restore.given_name,
+            family_name=restore.family_name,
+            email=restore.email,
+            school_ids=tuple(restore.school_ids),
+            archived=restore.archived,
+            archive_reason=restore.archive_reason,
+        )
+    if kind == "remove_teacher":
+        return domain.RemoveTeacherChange(teacher_id=change.remove_teacher.teacher_id)
     raise bad_field(
-        f"changes[{index}]", "set one of create_school, upsert_teacher, archive_teacher, reactivate_teacher"
+        f"changes[{index}]",
+        "set one of create_school, upsert_teacher, archive_teacher, reactivate_teacher, rename_school, "
+        "archive_school, merge_school, remove_school, restore_teacher, remove_teacher",
     )
 
 
 class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
     """Reads the district from each request, authorises it, then calls one use case."""
 
-    def __init__(self, roster: RosterUseCases, change_sets: ChangeSetUseCases) -> None:
+    def __init__(self, roster: RosterUseCases, change_sets: ChangeSetUseCases, audit_log: AuditLog) -> None:
         self._roster = roster
         self._change_sets = change_sets
+        self._audit_log = audit_log
 
     def CreateDistrict(
         self, request: rpc.CreateDistrictRequest, context: grpc.ServicerContext
@@ -333,4 +383,63 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
                 for r in page.items
             ],
             next_page_token=page.next_page_token,
+        )
+
+    def ListAuditEvents(
+        self, request: rpc.ListAuditEventsRequest, context: grpc.ServicerContext
+    ) -> rpc.ListAuditEventsResponse:
+        """One page of the district's roster audit trail, newest first."""
+        district_id = names.district(request.parent, "parent")
+        authorize(district_id, Action.READ_AUDIT)
+        page = self._audit_log.list(district_id, request.page_size, request.page_token)
+        return rpc.ListAuditEventsResponse(
+            events=[
+                pb.AuditEvent(
+                    time=_timestamp(e.time),
+                    actor=e.actor,
+                    district_id=e.district_id,
+                    action=pb.AuditAction.Value(f"AUDIT_ACTION_{e.action.value}"),
+                    target=e.target,
+                    outcome=e.outcome,
+                    message=e.message,
+                )
+                for e in page.items
+            ],
+            next_page_token=page.next_page_token,
+        )
+
+    def RenameSchool(
+        self, request: rpc.RenameSchoolRequest, context: grpc.ServicerContext
+    ) -> rpc.RenameSchoolResponse:
+        """Rename an active school (one change set)."""
+        district_id, school_id = names.child(request.name, "schools")
+        authorize(district_id, Action.WRITE)
+        change = domain.RenameSchoolChange(school_id=school_id, display_name=request.display_name)
+        self._change_sets.apply_one(district_id, change)
+        return rpc.RenameSchoolResponse(school=_school(self._roster.get_school(district_id, school_id)))
+
+    def ArchiveSchool(
+        self, request: rpc.ArchiveSchoolRequest, context: grpc.ServicerContext
+    ) -> rpc.ArchiveSchoolResponse:
+        """Archive an active school (one change set); its teachers keep it and their other schools."""
+        district_id, school_id = names.child(request.name, "schools")
+        authorize(district_id, Action.WRITE)
+        self._change_sets.apply_one(district_id, domain.ArchiveSchoolChange(school_id=school_id))
+        return rpc.ArchiveSchoolResponse(school=_school(self._roster.get_school(district_id, school_id)))
+
+    def MergeSchools(
+        self, request: rpc.MergeSchoolsRequest, context: grpc.ServicerContext
+    ) -> rpc.MergeSchoolsResponse:
+        """Merge a school into another of the same district (one change set)."""
+        district_id, school_id = names.child(request.name, "schools")
+        into_district, into_id = names.child(request.into_school, "schools", "into_school")
+        if into_district != district_id:
+            raise bad_field("into_school", "must name a school of the same district as name")
+        authorize(district_id, Action.WRITE)
+        self._change_sets.apply_one(
+            district_id, domain.MergeSchoolChange(school_id=school_id, into_school_id=into_id)
+        )
+        return rpc.MergeSchoolsResponse(
+            merged=_school(self._roster.get_school(district_id, school_id)),
+            into_school=_school(self._roster.get_school(district_id, into_id)),
         )

@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 import sys
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.settings import migrates_by_default, positive_duration, valid_address, valid_database_url
@@ -32,6 +32,12 @@ class RosterSettings(BaseSettings):
     page_token_key: SecretStr = Field(
         default_factory=lambda: SecretStr(secrets.token_hex(32)),
         description="HMAC key signing page tokens; replicas behind one address must share it.",
+    )
+    audit_retention_days: int = Field(
+        default=400,
+        ge=1,
+        validation_alias=AliasChoices("EW_AUDIT_RETENTION_DAYS", "audit_retention_days"),
+        description="Audit events older than this many days are pruned by the clean-up sweep.",
     )
 
     @field_validator("database_url")

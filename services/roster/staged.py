@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.roster.domain import ChangeCounts, Outcome, TeacherChangeKind
+from services.roster.domain import ChangeCounts, Outcome, SchoolChangeKind, TeacherChangeKind
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,21 @@ class StagedSchoolRow:
     ref: str
     school_id: str
     display_name: str
+
+
+@dataclass(frozen=True)
+class StagedSchoolChangeRow:
+    """A rename, archive or merge of an existing school, with the revisions staging read.
+
+    Renames carry ``display_name``; merges carry the target and the target's revision.
+    """
+
+    school_id: str
+    kind: SchoolChangeKind
+    read_revision: int
+    display_name: str | None = None
+    into_school_id: str | None = None
+    into_read_revision: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,7 @@ class StagedTeacherRow:
     schools_changed: bool = False
     reactivate: bool = False
     reason: str | None = None
+    restore_state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,7 @@ class StagedBatchRows:
     schools: tuple[StagedSchoolRow, ...]
     teachers: tuple[StagedTeacherRow, ...]
     memberships: tuple[StagedMembershipRow, ...]
+    school_changes: tuple[StagedSchoolChangeRow, ...] = ()
 
     @property
     def counts(self) -> ChangeCounts:
@@ -81,4 +98,10 @@ class StagedBatchRows:
             teachers_reactivated=sum(
                 t.kind is TeacherChangeKind.REACTIVATE or t.reactivate for t in self.teachers
             ),
+            schools_renamed=sum(c.kind is SchoolChangeKind.RENAME for c in self.school_changes),
+            schools_archived=sum(c.kind is SchoolChangeKind.ARCHIVE for c in self.school_changes),
+            schools_merged=sum(c.kind is SchoolChangeKind.MERGE for c in self.school_changes),
+            teachers_restored=sum(t.kind is TeacherChangeKind.RESTORE for t in self.teachers),
+            teachers_removed=sum(t.kind is TeacherChangeKind.REMOVE for t in self.teachers),
+            schools_removed=sum(c.kind is SchoolChangeKind.REMOVE for c in self.school_changes),
         )

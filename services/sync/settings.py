@@ -16,6 +16,7 @@ from services.common.settings import migrates_by_default, positive_duration, val
 ENV_PREFIX = "EW_SYNC_"
 BROKER_URL_VARIABLE = "EW_BROKER_URL"
 BROKER_NAMESPACE_VARIABLE = "EW_BROKER_NAMESPACE"
+AUDIT_RETENTION_VARIABLE = "EW_AUDIT_RETENTION_DAYS"
 
 
 class InsecureUrl(ValueError):
@@ -97,6 +98,12 @@ class SyncSettings(BaseSettings):
         description="A run may archive at most this share of active teachers unreviewed.",
     )
     guard_minimum: int = Field(default=5, ge=0, description="…but always at least this many.")
+    audit_retention_days: int = Field(
+        default=400,
+        ge=1,
+        validation_alias=AliasChoices(AUDIT_RETENTION_VARIABLE, "audit_retention_days"),
+        description="Audit events older than this many days are pruned by the periodic recovery pass.",
+    )
 
     autosync_spread: dt.timedelta = Field(
         default=dt.timedelta(hours=1),

@@ -76,6 +76,7 @@ class SyncTrigger(enum.StrEnum):
     APPROVAL = "APPROVAL"
     FORCE = "FORCE"
     AUTO = "AUTO"
+    REVERT = "REVERT"
 
 
 class SyncRunState(enum.StrEnum):
@@ -121,3 +122,43 @@ class WebhookEventType(enum.StrEnum):
     SYNC_RUN_CANCELLED = "sync_run.cancelled"
     AUTOSYNC_ENABLED = "autosync.enabled"
     AUTOSYNC_DISABLED = "autosync.disabled"
+
+
+class ChangeSubject(enum.StrEnum):
+    """What one entry of a run's change journal is about."""
+
+    TEACHER = "TEACHER"
+    SCHOOL = "SCHOOL"
+    MAPPING = "MAPPING"
+    LINK = "LINK"
+
+
+class ChangeAction(enum.StrEnum):
+    """What a run did to the subject of a journal entry."""
+
+    ADDED = "ADDED"
+    UPDATED = "UPDATED"
+    ARCHIVED = "ARCHIVED"
+    REACTIVATED = "REACTIVATED"
+    CREATED = "CREATED"
+    WRITTEN = "WRITTEN"
+    RESTORED = "RESTORED"
+    REMOVED = "REMOVED"
+
+
+class AuditAction(enum.StrEnum):
+    """An administrative action the audit trail records."""
+
+    CONNECT = "CONNECT"
+    DISCONNECT = "DISCONNECT"
+    MAP_SCHOOLS = "MAP_SCHOOLS"
+    UNMAP_SCHOOL = "UNMAP_SCHOOL"
+    PREVIEW = "PREVIEW"
+    START_RUN = "START_RUN"
+    APPROVE_RUN = "APPROVE_RUN"
+    REVERT_RUN = "REVERT_RUN"
+    PREVIEW_REVERT = "PREVIEW_REVERT"
+    MERGE_SCHOOL = "MERGE_SCHOOL"
+    FORCE_SYNC = "FORCE_SYNC"
+    SET_AUTOSYNC = "SET_AUTOSYNC"
+    CANCEL_RUN = "CANCEL_RUN"

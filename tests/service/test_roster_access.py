@@ -111,6 +111,10 @@ def test_every_rpc_is_authorised_for_its_district_before_touching_data(
         ("CommitChangeSet", rpc.CommitChangeSetRequest(name=change_set.name), Action.WRITE),
         ("AbandonChangeSet", rpc.AbandonChangeSetRequest(name=change_set.name), Action.WRITE),
         ("ListChangeSetResults", rpc.ListChangeSetResultsRequest(parent=change_set.name), Action.READ),
+        ("ListAuditEvents", rpc.ListAuditEventsRequest(parent="districts/d2"), Action.READ_AUDIT),
+        ("RenameSchool", rpc.RenameSchoolRequest(name=school.name, display_name="Oak Hill"), Action.WRITE),
+        ("ArchiveSchool", rpc.ArchiveSchoolRequest(name=school.name), Action.WRITE),
+        ("MergeSchools", rpc.MergeSchoolsRequest(name=school.name, into_school=school.name), Action.WRITE),
     ]
     assert {name for name, _, _ in calls} == set(
         rpc.DESCRIPTOR.services_by_name["RosterService"].methods_by_name

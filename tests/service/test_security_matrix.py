@@ -27,6 +27,8 @@ from pydantic import SecretStr
 
 from services.common.auth import AuthSettings, Role, ServiceTokenProvider, mint_token
 from services.common.devtoken import mint_dev_token
+from services.roster.audit import AUDITED_RPCS as ROSTER_AUDITED_RPCS
+from services.sync.api.audited import AUDITED_RPCS
 from tests.support.db_dump import Dump, TableDump
 from tests.support.sandbox import REDIRECT_URI, sso_settings, start_sandbox
 from tests.support.sync_stack import DISTRICT, PREMIUM, SyncStack, sync_stack
@@ -39,6 +41,8 @@ OTHER = "d-other"
 GHOST = "d-ghost"
 """A district nobody created: another district's caller must not be able to tell it from a real one."""
 OK = grpc.StatusCode.OK
+# The audit table's columns, in the order TableDump reads them.
+AUDIT_COLUMNS = ("id", "district_id", "time", "actor", "action", "target", "outcome", "message")
 
 
 class Caller(enum.Enum):
@@ -64,6 +68,19 @@ ROSTER_READERS = frozenset(
 ROSTER_WRITERS = frozenset({Caller.BASIC_PLAN, Caller.SERVICE, Caller.PREMIUM_ADMIN})
 UNARCHIVERS = ROSTER_WRITERS
 DISTRICT_CREATORS = frozenset({Caller.SERVICE})
+
+
+# Token subjects of the callers a person would be, so the audit trail tells them apart.
+SUBJECTS = {
+    caller: f"{caller.name.lower()}@example.org"
+    for caller in (
+        Caller.TEACHER,
+        Caller.SCHOOL_ADMIN,
+        Caller.BASIC_PLAN,
+        Caller.OTHER_DISTRICT,
+        Caller.PREMIUM_ADMIN,
+    )
+}
 
 
 def expected(allowed: frozenset[Caller], caller: Caller, granted: grpc.StatusCode) -> grpc.StatusCode:
@@ -92,8 +109,15 @@ class World:
         self.dumps = (TableDump(self.stack.roster.engine), TableDump(self.stack.app.engine))
 
     def snapshot(self) -> tuple[Dump, Dump]:
-        """Every row of the roster and the sync databases."""
-        return self.dumps[0].rows(), self.dumps[1].rows()
+        """Every row of the roster and the sync databases, but the audit trails (``audit_rows``)."""
+        roster, sync = self.dumps[0].rows(), self.dumps[1].rows()
+        roster.pop("audit_events")
+        sync.pop("audit_events")
+        return roster, sync
+
+    def audit_rows(self, service: ServiceDescriptor) -> list[tuple[str, ...]]:
+        """The rows of the service's audit trail."""
+        return self.dumps[0 if service is ROSTER else 1].rows()["audit_events"]
 
     def active_teacher(self) -> str:
         """A new active teacher of the district."""
@@ -108,6 +132,13 @@ class World:
         teacher_id = self.active_teacher()
         self.roster.batch_archive_teachers(DISTRICT, [teacher_id], "left the district")
         return teacher_id
+
+    def school_pair(self) -> tuple[str, str]:
+        """Two new active EW schools of the district (neither mapped to a ClassLink school)."""
+        first, second = self.roster.batch_create_schools(
+            DISTRICT, [f"Merge {uuid.uuid4().hex[:8]}", f"Into {uuid.uuid4().hex[:8]}"]
+        )
+        return first.school_id, second.school_id
 
     def open_change_set(self) -> str:
         """A new open change set of the district."""
@@ -177,6 +208,16 @@ def finish_run(world: World) -> None:
         list(world.stack.client.watch_run(run.name))
 
 
+def school_name(district: str, school_id: str) -> str:
+    return f"{parent(district)}/schools/{school_id}"
+
+
+def merge_request(district: str, school_id: str, into_school_id: str) -> Message:
+    return sync_service_pb2.MergeSchoolRequest(
+        parent=parent(district), ew_school_id=school_id, into_ew_school_id=into_school_id
+    )
+
+
 S = sync_service_pb2
 R = roster_service_pb2
 RPCS: dict[tuple[str, str], Rpc] = {
@@ -239,6 +280,17 @@ RPCS: dict[tuple[str, str], Rpc] = {
         SYNC_ADMINS,
         lambda w, d: S.CancelSyncRunRequest(name=run_name(w, d)),
         granted=grpc.StatusCode.FAILED_PRECONDITION,
+    ),
+    ("SyncService", "MergeSchool"): Rpc(SYNC_ADMINS, lambda w, d: merge_request(d, *w.school_pair())),
+    # A preview: the allowed caller sees the revert of the module's run without changing the world.
+    ("SyncService", "RevertSyncRun"): Rpc(
+        SYNC_ADMINS, lambda w, d: S.RevertSyncRunRequest(name=run_name(w, d), validate_only=True)
+    ),
+    ("SyncService", "ListAuditEvents"): Rpc(
+        SYNC_ADMINS, lambda w, d: S.ListAuditEventsRequest(parent=parent(d))
+    ),
+    ("SyncService", "ListTeacherHistory"): Rpc(
+        SYNC_ADMINS, lambda w, d: S.ListTeacherHistoryRequest(parent=parent(d), teacher_id=w.teacher_id)
     ),
     # Naming an existing district, so the service identity gets as far as ALREADY_EXISTS.
     ("RosterService", "CreateDistrict"): Rpc(
@@ -308,6 +360,22 @@ RPCS: dict[tuple[str, str], Rpc] = {
             name=change_set_name(d, w.open_change_set()), reason="not needed"
         ),
     ),
+    ("RosterService", "RenameSchool"): Rpc(
+        ROSTER_WRITERS,
+        lambda w, d: R.RenameSchoolRequest(name=school_name(d, w.school_pair()[0]), display_name="Renamed"),
+    ),
+    ("RosterService", "ArchiveSchool"): Rpc(
+        ROSTER_WRITERS, lambda w, d: R.ArchiveSchoolRequest(name=school_name(d, w.school_pair()[0]))
+    ),
+    ("RosterService", "MergeSchools"): Rpc(
+        ROSTER_WRITERS,
+        lambda w, d: R.MergeSchoolsRequest(
+            name=school_name(d, (pair := w.school_pair())[0]), into_school=school_name(d, pair[1])
+        ),
+    ),
+    ("RosterService", "ListAuditEvents"): Rpc(
+        ROSTER_WRITERS, lambda w, d: R.ListAuditEventsRequest(parent=parent(d))
+    ),
     ("RosterService", "ListChangeSetResults"): Rpc(
         ROSTER_READERS,
         lambda w, d: R.ListChangeSetResultsRequest(parent=change_set_name(d, w.committed_change_set_id)),
@@ -346,8 +414,10 @@ def call(
 def tokens(auth: AuthSettings) -> dict[Caller, str | None]:
     """One token per caller, each for the district unless the caller is about another one."""
 
-    def dev(role: Role = Role.DISTRICT_ADMIN, *, district: str = DISTRICT, plan: str = PREMIUM) -> str:
-        return mint_dev_token(auth, district_id=district, role=role, plan=plan)
+    def dev(
+        role: Role = Role.DISTRICT_ADMIN, *, district: str = DISTRICT, plan: str = PREMIUM, subject: str = ""
+    ) -> str:
+        return mint_dev_token(auth, district_id=district, role=role, plan=plan, subject=subject or None)
 
     admin = ("admin@d-runs", DISTRICT, Role.DISTRICT_ADMIN, PREMIUM)
     stranger = AuthSettings(secret=SecretStr("a-different-key-that-is-long-enough-for-hs256"))
@@ -357,12 +427,12 @@ def tokens(auth: AuthSettings) -> dict[Caller, str | None]:
         Caller.EXPIRED: mint_token(auth, *admin, 60, issued_at=datetime.now(UTC) - timedelta(hours=1)),
         Caller.BAD_SIGNATURE: mint_token(stranger, *admin, 600),
         Caller.WRONG_AUDIENCE: mint_token(elsewhere, *admin, 600),
-        Caller.TEACHER: dev(Role.TEACHER),
-        Caller.SCHOOL_ADMIN: dev(Role.SCHOOL_ADMIN),
-        Caller.BASIC_PLAN: dev(plan="district_basic"),
-        Caller.OTHER_DISTRICT: dev(district=OTHER),
+        Caller.TEACHER: dev(Role.TEACHER, subject=SUBJECTS[Caller.TEACHER]),
+        Caller.SCHOOL_ADMIN: dev(Role.SCHOOL_ADMIN, subject=SUBJECTS[Caller.SCHOOL_ADMIN]),
+        Caller.BASIC_PLAN: dev(plan="district_basic", subject=SUBJECTS[Caller.BASIC_PLAN]),
+        Caller.OTHER_DISTRICT: dev(district=OTHER, subject=SUBJECTS[Caller.OTHER_DISTRICT]),
         Caller.SERVICE: ServiceTokenProvider(auth).token(),
-        Caller.PREMIUM_ADMIN: dev(),
+        Caller.PREMIUM_ADMIN: dev(subject=SUBJECTS[Caller.PREMIUM_ADMIN]),
     }
 
 
@@ -408,6 +478,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             roster.close()
 
 
+def audited(service: ServiceDescriptor, method: MethodDescriptor, caller: Caller) -> bool:
+    """Whether the call must add one audit event: verified callers of audited RPCs.
+
+    On the roster only people count: the sync service's identity is audited by the sync service.
+    """
+    if caller in UNVERIFIABLE:
+        return False
+    if service is SYNC:
+        return method.name in AUDITED_RPCS
+    return method.name in ROSTER_AUDITED_RPCS and caller is not Caller.SERVICE
+
+
 def method_id(item: tuple[ServiceDescriptor, MethodDescriptor]) -> str:
     return f"{item[0].name}.{item[1].name}"
 
@@ -420,6 +502,8 @@ def row_of(service: ServiceDescriptor, method: MethodDescriptor) -> Rpc:
 
 def test_the_table_has_no_row_for_an_rpc_that_does_not_exist() -> None:
     assert set(RPCS) == {(service.name, method.name) for service, method in METHODS}
+    assert set(AUDITED_RPCS) <= {method.name for method in SYNC.methods}
+    assert set(ROSTER_AUDITED_RPCS) <= {method.name for method in ROSTER.methods}
 
 
 @pytest.mark.parametrize(("service", "method"), METHODS, ids=[method_id(m) for m in METHODS])
@@ -429,10 +513,22 @@ def test_each_caller_gets_the_status_the_rules_give_and_a_refusal_changes_nothin
     row = row_of(service, method)
     for caller in Caller:
         request = row.request(world, DISTRICT)
-        before = world.snapshot()
+        before, audit_before = world.snapshot(), world.audit_rows(service)
         code, details = call(world, service, method, request, world.tokens[caller])
         want = expected(row.allowed, caller, row.granted)
         assert (caller, code) == (caller, want), details
+        audit_after = world.audit_rows(service)
+        # Nothing changes or removes an audit event; an audited call by a verified caller adds one.
+        assert set(audit_before) <= set(audit_after), f"{caller.value}: an audit event changed"
+        added = sorted(set(audit_after) - set(audit_before))
+        if audited(service, method, caller):
+            assert len(added) == 1, f"{caller.value}: {len(added)} audit events for one call"
+            event = dict(zip(AUDIT_COLUMNS, added[0], strict=True))
+            assert (event["district_id"], event["outcome"]) == (DISTRICT, code.name)
+            if caller in SUBJECTS:
+                assert event["actor"] == SUBJECTS[caller]
+        else:
+            assert added == [], f"{caller.value}: {method.name} is not audited but added an event"
         if want in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
             assert world.snapshot() == before, f"{caller.value}: a refused call changed data"
         elif row.restore is not None:

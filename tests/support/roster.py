@@ -118,7 +118,12 @@ class Roster:
         with self.engine.connect() as conn:
             return sum(
                 int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-                for t in (repo.staged_schools, repo.staged_teachers, repo.staged_memberships)
+                for t in (
+                    repo.staged_schools,
+                    repo.staged_teachers,
+                    repo.staged_memberships,
+                    repo.staged_school_changes,
+                )
             )
 
 

@@ -30,6 +30,9 @@ PROTO_ENUMS: dict[type[enum.StrEnum], tuple[EnumDescriptor, str]] = {
     v.SyncRunState: (_ENUMS["SyncRunState"], "SYNC_RUN_STATE_"),
     v.SyncPhase: (_ENUMS["SyncPhase"], "SYNC_PHASE_"),
     v.AutoSyncCadence: (_ENUMS["AutoSyncCadence"], "AUTO_SYNC_CADENCE_"),
+    v.ChangeSubject: (_ENUMS["ChangeSubject"], "CHANGE_SUBJECT_"),
+    v.ChangeAction: (_ENUMS["ChangeAction"], "CHANGE_ACTION_"),
+    v.AuditAction: (_ENUMS["AuditAction"], "AUDIT_ACTION_"),
 }
 
 # Proto values that say a domain value is absent, so they have no member: a ClassLink school never

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from ew.client.roster import AsyncRosterClient
 from ew.sync.v1 import sync_pb2, sync_service_pb2
 
 from services.common.errors import bad_field
@@ -20,6 +21,7 @@ from services.sync.api import plan_messages
 from services.sync.api.access import authorize_sync_admin
 from services.sync.api.names import page_size, parse_parent
 from services.sync.api.proto_enums import from_proto, to_proto
+from services.sync.runs.revert import RevertOutcome, Reverts
 from services.sync.runs.usecases import Runs, StartedRun
 from services.sync.store import plan_records
 from services.sync.store.models import SyncRun, SyncRunEvent
@@ -110,11 +112,58 @@ def _item_kind(value: sync_pb2.PlanItemKind.ValueType) -> PlanItemKind | None:
         raise bad_field("kind", f"unknown plan item kind {value}") from None
 
 
+def revert_message(district_id: str, outcome: RevertOutcome) -> sync_service_pb2.RevertSyncRunResponse:
+    """What a revert did (or would do) as the API shows it."""
+    response = sync_service_pb2.RevertSyncRunResponse(
+        items=[
+            sync_pb2.RevertItem(
+                subject=to_proto(undo.entry.subject),
+                subject_id=undo.entry.subject_id,
+                undone=to_proto(undo.undone),
+                display_name=undo.display_name,
+            )
+            for undo in outcome.plan.undos
+        ],
+        conflicts=[
+            sync_pb2.RevertConflict(
+                subject=to_proto(conflict.subject),
+                subject_id=conflict.subject_id,
+                display_name=conflict.display_name,
+                later_run=run_name(district_id, conflict.later_run_id) if conflict.later_run_id else "",
+            )
+            for conflict in outcome.plan.conflicts
+        ],
+    )
+    if outcome.run is not None:
+        response.run.CopyFrom(run_to_proto(outcome.run))
+    return response
+
+
 class RunRpcs:
     """Mixin of SyncServicer holding the run RPCs; ``self.app`` is the service's container."""
 
     app: App
     runs: Runs
+    reverts: Reverts
+    roster: AsyncRosterClient
+
+    async def RevertSyncRun(  # noqa: N802
+        self,
+        request: sync_service_pb2.RevertSyncRunRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> sync_service_pb2.RevertSyncRunResponse:
+        """Revert a run from its journal (or preview the revert)."""
+        district_id, run_id = parse_run_name("name", request.name)
+        subject = self._authorize(district_id)
+        outcome = await self.reverts.revert(
+            district_id=district_id,
+            run_id=run_id,
+            requested_by=subject,
+            roster=self.roster,
+            validate_only=request.validate_only,
+            partial=request.partial,
+        )
+        return revert_message(district_id, outcome)
 
     def _authorize(self, district_id: str) -> str:
         return authorize_sync_admin(district_id).subject

@@ -17,6 +17,7 @@ from services.common.auth import TokenVerifier
 from services.common.auth_interceptor import AsyncAuthInterceptor
 from services.common.grpc_errors import AsyncErrorInterceptor
 from services.common.tls import add_server_port
+from services.sync.api.audited import AuditInterceptor
 from services.sync.api.servicer import SyncServicer
 from services.sync.app import App
 from services.sync.runs import lifecycle
@@ -56,11 +57,16 @@ def create_server(app: App, address: str | None = None) -> SyncServer:
     """A non-started server bound to ``address`` (default: the settings'; port 0 picks a free port).
 
     Call it inside the event loop that will run the server. Every RPC except health and reflection
-    needs a bearer token; domain errors become statuses in one interceptor.
+    needs a bearer token; domain errors become statuses in one interceptor; the audited RPCs are
+    recorded by the innermost one, after the handler decided.
     """
     address = address or app.settings.listen_address
     server = grpc.aio.server(
-        interceptors=[AsyncAuthInterceptor(TokenVerifier(app.auth)), AsyncErrorInterceptor()],
+        interceptors=[
+            AsyncAuthInterceptor(TokenVerifier(app.auth)),
+            AsyncErrorInterceptor(),
+            AuditInterceptor(app),
+        ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),

@@ -27,9 +27,11 @@ from services.sync.api.names import (
 )
 from services.sync.api.plan_messages import item_message
 from services.sync.api.proto_enums import from_proto, to_proto
+from services.sync.planning.planner import EwSchool
 from services.sync.setup.connections import Connections, ManualInput
 from services.sync.setup.mapping import Entry, SchoolMappings
 from services.sync.setup.preview import Previews
+from services.sync.setup.school_merge import SchoolMerges
 from services.sync.store.models import Connection
 from services.sync.store.plan_records import guard_from_json, summary_from_json
 from services.sync.vocabulary import AuthMethod, MappingOrigin, OneRosterVersion, PlanItemKind
@@ -44,6 +46,10 @@ def _timestamp(value: Any) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(value)
     return stamp
+
+
+def _ew_school(school: EwSchool) -> sync_pb2.EwSchool:
+    return sync_pb2.EwSchool(ew_school_id=school.school_id, ew_school_name=school.name)
 
 
 def connection_message(connection: Connection) -> sync_pb2.Connection:
@@ -123,6 +129,7 @@ class SetupRpcs:
     roster: AsyncRosterClient
     connections: Connections
     school_mappings: SchoolMappings
+    school_merges: SchoolMerges
     previews: Previews
 
     async def StartClassLinkSignIn(  # noqa: N802 - the generated servicer's method name
@@ -185,10 +192,7 @@ class SetupRpcs:
         page = await self.school_mappings.get(district_id, self.roster, size, request.page_token)
         return sync_service_pb2.ListSchoolMappingsResponse(
             school_mappings=[entry_message(district_id, entry) for entry in page.entries],
-            ew_only_schools=[
-                sync_pb2.EwSchool(ew_school_id=school.school_id, ew_school_name=school.name)
-                for school in page.ew_only
-            ],
+            ew_only_schools=[_ew_school(school) for school in page.ew_only],
             next_page_token=page.next_page_token,
             total_size=page.total_size,
             mapped_count=page.mapped_count,
@@ -201,9 +205,13 @@ class SetupRpcs:
         district_id = parse_parent(request.parent)
         authorize_sync_admin(district_id)
         pairs = [(pair.classlink_school_id.strip(), pair.ew_school_id.strip()) for pair in request.pairs]
-        entries = await self.school_mappings.map(district_id, self.roster, pairs)
+        outcome = await self.school_mappings.map(
+            district_id, self.roster, pairs, merge_created=request.merge_created_schools
+        )
         return sync_service_pb2.MapSchoolsResponse(
-            school_mappings=[entry_message(district_id, entry) for entry in entries]
+            school_mappings=[entry_message(district_id, entry) for entry in outcome.entries],
+            created_schools_left=[_ew_school(school) for school in outcome.left],
+            merged_schools=[_ew_school(school) for school in outcome.merged],
         )
 
     async def UnmapSchool(  # noqa: N802
@@ -214,6 +222,19 @@ class SetupRpcs:
         authorize_sync_admin(district_id)
         entry = await self.school_mappings.unmap(district_id, self.roster, classlink_school_id)
         return sync_service_pb2.UnmapSchoolResponse(school_mapping=entry_message(district_id, entry))
+
+    async def MergeSchool(  # noqa: N802
+        self, request: sync_service_pb2.MergeSchoolRequest, context: Context
+    ) -> sync_service_pb2.MergeSchoolResponse:
+        """Merge one EW school into another; the merged school's mapping follows."""
+        district_id = parse_parent(request.parent)
+        authorize_sync_admin(district_id)
+        outcome = await self.school_merges.merge(
+            district_id, self.roster, request.ew_school_id.strip(), request.into_ew_school_id.strip()
+        )
+        return sync_service_pb2.MergeSchoolResponse(
+            into_school=_ew_school(outcome.into), moved_classlink_school_ids=outcome.moved_classlink_ids
+        )
 
     async def PreviewSync(  # noqa: N802
         self, request: sync_service_pb2.PreviewSyncRequest, context: Context

@@ -32,10 +32,15 @@ def roster_failure(error: RosterError, district_id: str) -> DomainError:
 
 
 async def read_ew_schools(roster: AsyncRosterClient, district_id: str) -> list[EwSchool]:
-    """Every EW school of the district."""
+    """Every EW school of the district, archived ones included (marked, with the school they merged into)."""
     try:
         return [
-            EwSchool(school_id=school.school_id, name=school.display_name)
+            EwSchool(
+                school_id=school.school_id,
+                name=school.display_name,
+                active=school.state != roster_pb2.SCHOOL_STATE_ARCHIVED,
+                merged_into=school.merged_into_school_id,
+            )
             async for school in roster.list_schools(district_id)
         ]
     except RosterError as error:
@@ -54,6 +59,7 @@ async def read_ew_roster(roster: AsyncRosterClient, district_id: str) -> EwRoste
                 email=teacher.email,
                 school_ids=frozenset(teacher.school_ids),
                 active=teacher.state == roster_pb2.TEACHER_STATE_ACTIVE,
+                archive_reason=teacher.archive_reason,
             )
             async for teacher in roster.list_teachers(district_id)
         ]

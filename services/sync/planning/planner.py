@@ -127,10 +127,33 @@ class SourceRoster:
 
 @dataclass(frozen=True, slots=True)
 class EwSchool:
-    """A school of the district in EW."""
+    """A school of the district in EW.
+
+    Archived ones are never matched; ``merged_into`` names the school an archived one was merged into.
+    """
 
     school_id: str
     name: str
+    active: bool = True
+    merged_into: str = ""
+
+
+def live_school_id(school_id: str | None, schools: Mapping[str, EwSchool]) -> str | None:
+    """The active EW school a stored mapping's school stands for now.
+
+    Itself while active; the school it was merged into (through further merges) once merged; None
+    when it is archived without a merge or gone, so the mapping is void.
+    """
+    seen: set[str] = set()
+    while school_id is not None and school_id not in seen:
+        school = schools.get(school_id)
+        if school is None:
+            return None
+        if school.active:
+            return school_id
+        seen.add(school_id)
+        school_id = school.merged_into or None
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +166,7 @@ class EwTeacher:
     email: str
     school_ids: frozenset[str]
     active: bool
+    archive_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,13 +397,16 @@ def _plan_schools(
     mappings: Mapping[str, MappingState],
     unreadable: Sequence[SchoolProblem],
 ) -> _SchoolPlan:
-    ew_names = {school.school_id: school.name for school in ew}
+    by_id = {school.school_id: school for school in ew}
+    ew_names = {school.school_id: school.name for school in ew if school.active}
     active = {school.sourced_id: school for school in classlink if school.status == ACTIVE}
-    # A mapping to an EW school that no longer exists is void: the school is matched or created again.
+    # A mapping follows its EW school's merges; one to a school that no longer exists, or that was
+    # archived without a merge, is void: the school is matched or created again.
     stored = {
-        classlink_id: mapping.ew_school_id
+        classlink_id: live
         for classlink_id, mapping in mappings.items()
-        if mapping.origin != MappingOrigin.UNMAPPED and mapping.ew_school_id in ew_names
+        if mapping.origin != MappingOrigin.UNMAPPED
+        and (live := live_school_id(mapping.ew_school_id, by_id)) is not None
     }
     blocked = [
         classlink_id for classlink_id, mapping in mappings.items() if mapping.origin == MappingOrigin.UNMAPPED
@@ -405,13 +432,15 @@ def _plan_schools(
             ref = SchoolRef(school_id=ew_school_id)
             names[ref] = ew_names[ew_school_id]
         targets[classlink_id] = ref
-    for school_id, name in ew_names.items():
-        names.setdefault(SchoolRef(school_id=school_id), name)
+    for school in ew:
+        names.setdefault(SchoolRef(school_id=school.school_id), school.name)
     frozen = {stored[problem.sourced_id] for problem in unreadable if problem.sourced_id in stored}
     if any(not problem.sourced_id for problem in unreadable):
         # A school row that names no school could be any of them: no membership goes this run.
         frozen = set(ew_names)
-    kept = (frozenset(ew_names) - frozenset(mapped.values())) | frozen
+    # Memberships in archived schools are history the sync leaves as they are.
+    archived = frozenset(by_id) - frozenset(ew_names)
+    kept = (frozenset(ew_names) - frozenset(mapped.values())) | frozen | archived
     return _SchoolPlan(targets, names, tuple(creates), tuple(auto_pairs), kept, len(stored))
 
 

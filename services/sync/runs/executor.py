@@ -50,7 +50,7 @@ from services.sync.oneroster import Roster, ServerConfig
 from services.sync.oneroster.errors import OneRosterError, wait_seconds
 from services.sync.planning import ew_roster, planner, source_roster
 from services.sync.planning.sync_state import sync_state
-from services.sync.runs import bookkeeping, journal, repository
+from services.sync.runs import bookkeeping, change_journal, journal, repository
 from services.sync.runs.progress import ProgressReporter
 from services.sync.runs.repository import RunCancelled, RunLost
 from services.sync.setup.oneroster_adapter import oneroster_failure, server_config
@@ -259,7 +259,7 @@ class RunExecution:
                     continue
                 raise RunFailed(ROSTER_CHANGED) from None
             try:
-                await self._finish_success(plan, source, outcome)
+                await self._finish_success(plan, source, ew, outcome)
             except RunLost:
                 raise
             except Exception as error:
@@ -493,6 +493,7 @@ class RunExecution:
         self,
         plan: planner.Plan,
         source: planner.SourceRoster,
+        ew: planner.EwRoster,
         outcome: bookkeeping.CommitOutcome,
     ) -> None:
         # The heartbeat goes on while the bookkeeping is written (it is fenced: once the run is
@@ -502,6 +503,7 @@ class RunExecution:
         now = self.app.clock()
 
         def record(session: Session) -> None:
+            records_before = change_journal.own_records(session, self.district_id)
             bookkeeping.record(
                 session,
                 self.district_id,
@@ -518,6 +520,9 @@ class RunExecution:
                     if len(upsert.classlink_ids) > 1
                 },
                 now=now,
+            )
+            change_journal.record_run(
+                session, self.run.id, self.district_id, (plan, ew, outcome), records_before, now
             )
             connections.record_success(session, self.district_id, now)
             self.reporter.terminal_event(

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from services.sync.runs import bookkeeping, journal, repository
 from services.sync.runs.repository import EventValues, RunLost
+from services.sync.setup.audit_trail import prune_audit
 from services.sync.store import connections
 from services.sync.store.models import SyncRun
 from services.sync.vocabulary import SyncPhase, SyncRunState
@@ -202,5 +203,6 @@ async def recovery_loop(app: App, requeue: Callable[[str], None]) -> None:
         await asyncio.sleep(app.settings.recovery_interval_seconds)
         try:
             await recover(app, requeue)
+            await prune_audit(app)
         except Exception:
             logger.exception("sync run recovery pass failed")

@@ -137,6 +137,20 @@ def active_run(session: Session, district_id: str) -> SyncRun | None:
     ).first()
 
 
+def mark_revert(session: Session, run_id: str, reverted_run_id: str) -> None:
+    """Record which run a REVERT run reverts."""
+    session.execute(update(SyncRun).where(SyncRun.id == run_id).values(reverted_run_id=reverted_run_id))
+
+
+def revert_of(session: Session, reverted_run_id: str) -> SyncRun | None:
+    """A run that reverted (or is reverting) ``reverted_run_id`` and did not fail."""
+    return session.scalars(
+        select(SyncRun).where(
+            SyncRun.reverted_run_id == reverted_run_id, SyncRun.state != SyncRunState.FAILED
+        )
+    ).first()
+
+
 def approval_of(session: Session, reviewed_run_id: str) -> SyncRun | None:
     """A run that approved ``reviewed_run_id`` and did not fail or get cancelled (active or done)."""
     return session.scalars(

@@ -15,7 +15,9 @@ so the screen always shows today's names. Rules:
   ClassLink schools of one request. Unknown ids, and EW schools of other districts, are NOT_FOUND
   (the same answer, so nothing about other districts is revealed).
 - UnmapSchool of a mapping a sync CREATED is refused (FAILED_PRECONDITION): the next sync would create
-  a second school of that name. Mapping that ClassLink school to another EW school replaces it.
+  a second school of that name. Mapping that ClassLink school to another EW school replaces it, and
+  offers to merge the created school into the new one (``merge_created``; see ``school_merge``).
+- Archived EW schools are hidden; a stored mapping of a merged school follows it to its target.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from services.sync.oneroster import Org, Status
 from services.sync.oneroster.errors import OneRosterError
 from services.sync.planning.ew_roster import read_ew_schools
 from services.sync.planning.matching import Suggestion, SuggestionIndex, auto_map
-from services.sync.planning.planner import EwSchool
+from services.sync.planning.planner import EwSchool, live_school_id
 from services.sync.setup.oneroster_adapter import oneroster_failure, require_connection, server_config
+from services.sync.setup.school_merge import merge_in_roster
 from services.sync.store import mappings as store
 from services.sync.store.models import Connection, SchoolMapping
 from services.sync.vocabulary import MappingOrigin
@@ -71,13 +74,37 @@ class MappingPage:
 
 
 @dataclass(frozen=True)
+class MapOutcome:
+    """The mappings made, and the EW schools a sync created that the request moved away from.
+
+    ``merged`` holds those merged into the newly mapped schools (when asked), ``left`` the others.
+    """
+
+    entries: list[Entry]
+    left: list[EwSchool]
+    merged: list[EwSchool]
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A stored mapping with its EW school followed through merges (None when void or UNMAPPED)."""
+
+    classlink_school_id: str
+    ew_school_id: str | None
+    origin: MappingOrigin
+
+
+@dataclass(frozen=True)
 class _View:
-    """Where every active ClassLink school lands now: (EW school id, origin) for mapped ones."""
+    """Where every active ClassLink school lands now: (EW school id, origin) for mapped ones.
+
+    ``ew`` holds the active EW schools only: archived ones are neither shown, suggested nor matched.
+    """
 
     classlink: dict[str, str]
     ew: dict[str, str]
     mapped: dict[str, tuple[str, MappingOrigin]]
-    stored: dict[str, SchoolMapping]
+    stored: dict[str, _Stored]
 
     def owner_of(self, ew_school_id: str) -> str | None:
         """The ClassLink school mapped to the EW school (shown, or stored for one gone from ClassLink)."""
@@ -105,7 +132,16 @@ class _View:
         return held | {ew for cl, (ew, _) in self.mapped.items() if cl != except_classlink_id}
 
 
-def _build_view(classlink: dict[str, str], ew: dict[str, str], stored: Sequence[SchoolMapping]) -> _View:
+def _followed(stored: Sequence[SchoolMapping], ew: Sequence[EwSchool]) -> list[_Stored]:
+    """Stored mappings whose EW school was merged point at the school it was merged into."""
+    by_id = {school.school_id: school for school in ew}
+    return [
+        _Stored(mapping.classlink_school_id, live_school_id(mapping.ew_school_id, by_id), mapping.origin)
+        for mapping in stored
+    ]
+
+
+def _build_view(classlink: dict[str, str], ew: dict[str, str], stored: Sequence[_Stored]) -> _View:
     by_classlink = {mapping.classlink_school_id: mapping for mapping in stored}
     mapped: dict[str, tuple[str, MappingOrigin]] = {
         mapping.classlink_school_id: (mapping.ew_school_id, mapping.origin)
@@ -174,9 +210,19 @@ class SchoolMappings:
         )
 
     async def map(
-        self, district_id: str, roster: AsyncRosterClient, pairs: Sequence[tuple[str, str]]
-    ) -> list[Entry]:
-        """Map each ClassLink school to its EW school, all pairs or none."""
+        self,
+        district_id: str,
+        roster: AsyncRosterClient,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        merge_created: bool = False,
+    ) -> MapOutcome:
+        """Map each ClassLink school to its EW school, all pairs or none.
+
+        A ClassLink school whose EW school a sync created, mapped now to another EW school, leaves
+        the created school behind; with ``merge_created`` it is merged into the new one first (the
+        roster merge lands before the mappings, and a mapping follows a merge wherever it is read).
+        """
         _check_pairs(pairs)
         view = await self._view(district_id, roster)
         requested = {cl for cl, _ in pairs}
@@ -199,6 +245,16 @@ class SchoolMappings:
                     "elsewhere in the same request.",
                     reason="EW_SCHOOL_ALREADY_MAPPED",
                 )
+        targets = {ew for _, ew in pairs}
+        created_left = [
+            (current[0], ew)
+            for cl, ew in pairs
+            if (current := view.mapped.get(cl)) is not None
+            and current[1] is MappingOrigin.CREATED
+            and current[0] not in targets
+        ]
+        if merge_created and created_left:
+            await merge_in_roster(roster, district_id, created_left)
         values = [store.MappingValues(cl, ew, MappingOrigin.MANUAL, view.classlink[cl]) for cl, ew in pairs]
         now = self._app.clock()
 
@@ -208,7 +264,14 @@ class SchoolMappings:
             store.save_mappings(session, district_id, values, now)
 
         await self._app.transaction(save)
-        return [Entry(cl, view.classlink[cl], MappingOrigin.MANUAL, ew, view.ew[ew], ()) for cl, ew in pairs]
+        left = [EwSchool(created, view.ew[created]) for created, _ in created_left]
+        return MapOutcome(
+            entries=[
+                Entry(cl, view.classlink[cl], MappingOrigin.MANUAL, ew, view.ew[ew], ()) for cl, ew in pairs
+            ],
+            left=[] if merge_created else left,
+            merged=left if merge_created else [],
+        )
 
     async def unmap(self, district_id: str, roster: AsyncRosterClient, classlink_school_id: str) -> Entry:
         """Return a ClassLink school to the unmapped list for good; the entry comes back with suggestions."""
@@ -227,7 +290,9 @@ class SchoolMappings:
             raise FailedPrecondition(
                 f"EW school {view.ew[current[0]]} was created by a sync for ClassLink school "
                 f"{view.classlink[classlink_school_id]}; unmapping it would make the next sync create it "
-                "again. Map the ClassLink school to another EW school instead.",
+                "again. Map the ClassLink school to another EW school instead (MapSchools with "
+                "merge_created_schools merges the created school into it), or merge the created school "
+                "into another with MergeSchool.",
                 reason="CREATED_SCHOOL_MAPPING",
             )
         name = view.classlink[classlink_school_id]
@@ -254,8 +319,8 @@ class SchoolMappings:
         stored = await self._app.transaction(lambda session: store.list_mappings(session, district_id))
         return _build_view(
             {org.sourced_id: org.name for org in classlink},
-            {school.school_id: school.name for school in ew},
-            stored,
+            {school.school_id: school.name for school in ew if school.active},
+            _followed(stored, ew),
         )
 
     async def _classlink_schools(self, connection: Connection) -> list[Org]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
@@ -67,3 +67,14 @@ def save_links(session: Session, district_id: str, links: Mapping[str, str], now
         )
     if added:
         session.execute(insert(table), added)
+
+
+def delete_links(session: Session, district_id: str, classlink_user_ids: Sequence[str]) -> None:
+    """Forget these ClassLink users' links."""
+    for start in range(0, len(classlink_user_ids), BATCH):
+        session.execute(
+            delete(TeacherLink).where(
+                TeacherLink.district_id == district_id,
+                TeacherLink.classlink_user_id.in_(classlink_user_ids[start : start + BATCH]),
+            )
+        )

@@ -28,8 +28,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.db import UTCDateTime, new_metadata
 from services.sync.vocabulary import (
+    AuditAction,
     AuthMethod,
     AutoSyncCadence,
+    ChangeAction,
+    ChangeSubject,
     ConnectMethod,
     MappingOrigin,
     OneRosterVersion,
@@ -216,6 +219,8 @@ class SyncRun(Base):
     end_time: Mapped[dt.datetime | None]
     heartbeat_time: Mapped[dt.datetime | None]
     last_sequence: Mapped[int] = mapped_column(Integer)
+    # A REVERT run: the run it reverted.
+    reverted_run_id: Mapped[str | None] = mapped_column(ID)
 
 
 class SyncRunEvent(Base):
@@ -299,3 +304,48 @@ class OutboxEvent(Base):
     lease_until: Mapped[dt.datetime | None]
     delivered_time: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class RunChange(Base):
+    """One row of a run's change journal: what the run did to one subject, with the state before and after.
+
+    Written in the run's bookkeeping transaction, so a SUCCEEDED run has its whole journal. States
+    are JSON: a teacher's names, email, school ids, active flag and archive reason; a school's name;
+    a mapping's EW school and origin; a link's EW teacher (``null`` when the subject did not exist).
+    """
+
+    __tablename__ = "run_changes"
+    __table_args__ = (
+        PrimaryKeyConstraint("run_id", "position"),
+        Index("ix_run_changes_district_id_subject_id", "district_id", "subject_id"),
+    )
+
+    run_id: Mapped[str] = mapped_column(ID, ForeignKey("sync_runs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    district_id: Mapped[str] = mapped_column(DISTRICT_ID)
+    subject: Mapped[ChangeSubject] = mapped_column(_enum(ChangeSubject))
+    subject_id: Mapped[str] = mapped_column(SOURCED_ID)
+    action: Mapped[ChangeAction] = mapped_column(_enum(ChangeAction))
+    before_json: Mapped[str | None] = mapped_column(Text)
+    after_json: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    time: Mapped[dt.datetime]
+
+
+class AuditEvent(Base):
+    """One administrative action, allowed or refused: append-only (no RPC updates or deletes rows).
+
+    ``outcome`` is ``OK`` or the refusal's gRPC status name; only pruning past the retention removes rows.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_district_id_time", "district_id", "time", "id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    district_id: Mapped[str] = mapped_column(DISTRICT_ID)
+    time: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[AuditAction] = mapped_column(_enum(AuditAction))
+    target: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)

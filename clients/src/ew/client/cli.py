@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import enum
 import functools
 import itertools
@@ -25,13 +26,17 @@ from ew.client.progress import follow
 from ew.client.roster import RosterClient
 from ew.client.sync import RunEvents, SyncClient, run_name
 from ew.client.views import (
+    audit_table,
     autosync_table,
     connection_table,
     ew_only_table,
     ew_schools_table,
     guard_text,
+    history_table,
     items_table,
     mapping_table,
+    revert_table,
+    roster_audit_table,
     run_table,
     runs_table,
     state_label,
@@ -325,12 +330,31 @@ def map_school(
     ctx: typer.Context,
     classlink_id: Annotated[str, typer.Argument(help="The ClassLink school's sourcedId.")],
     ew_school_id: Annotated[str, typer.Argument(help="The EW school's id.")],
+    merge_created: Annotated[
+        bool,
+        typer.Option(
+            "--merge-created",
+            help="Merge the EW school a sync created for it into this one (its teachers move).",
+        ),
+    ] = False,
 ) -> None:
     """Map a ClassLink school to an EW school by hand."""
     options = _options(ctx)
     with options.client() as client:
-        entries = client.map_schools(options.district_id, [(classlink_id, ew_school_id)])
-    options.console.print(mapping_table(entries, title="Mapped"))
+        response = client.map_schools_response(
+            options.district_id, [(classlink_id, ew_school_id)], merge_created_schools=merge_created
+        )
+    options.console.print(mapping_table(response.school_mappings, title="Mapped"))
+    for school in response.merged_schools:
+        options.console.print(
+            f"Merged {school.ew_school_name} ({school.ew_school_id}) into it.", highlight=False
+        )
+    for school in response.created_schools_left:
+        options.console.print(
+            f"{school.ew_school_name} ({school.ew_school_id}) was created by a sync and keeps its teachers; "
+            f"merge it with `ew-sync merge-school {school.ew_school_id} {ew_school_id}`.",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -672,6 +696,143 @@ def teachers(
     )
     if len(shown) == limit:
         options.console.print(f"[dim]First {limit}; --limit shows more.[/]")
+
+
+@app.command()
+@handles_errors
+def revert(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="The run id or name to revert.")],
+    partial: Annotated[
+        bool,
+        typer.Option("--partial", help="Undo every row nobody changed since; leave (and list) the others."),
+    ] = False,
+    preview_only: Annotated[
+        bool, typer.Option("--preview", help="Only show what the revert would undo; change nothing.")
+    ] = False,
+) -> None:
+    """Undo a sync run: put back every teacher, school, mapping and link it changed."""
+    options = _options(ctx)
+    name = run_name(options.district_id, run)
+    with options.client() as client:
+        response = client.revert_run(name, validate_only=preview_only, partial=partial)
+    title = "The revert would undo" if preview_only else "Reverted"
+    options.console.print(revert_table(response, title=title))
+    if response.HasField("run"):
+        options.console.print(
+            f"Revert run {response.run.run_id} {state_label(response.run.state)}.", highlight=False
+        )
+    elif response.conflicts and not partial:
+        options.console.print("Rows changed since block the revert; `--partial` undoes everything else.")
+
+
+class Action(enum.StrEnum):
+    """An audited action."""
+
+    CONNECT = "connect"
+    DISCONNECT = "disconnect"
+    MAP_SCHOOLS = "map-schools"
+    UNMAP_SCHOOL = "unmap-school"
+    PREVIEW = "preview"
+    START_RUN = "start-run"
+    APPROVE_RUN = "approve-run"
+    REVERT_RUN = "revert-run"
+    PREVIEW_REVERT = "preview-revert"
+    MERGE_SCHOOL = "merge-school"
+
+    def proto(self) -> sync_pb2.AuditAction.ValueType:
+        """The proto enum value."""
+        return sync_pb2.AuditAction.Value("AUDIT_ACTION_" + self.name)
+
+
+@app.command()
+@handles_errors
+def audit(
+    ctx: typer.Context,
+    action: Annotated[Action | None, typer.Option(help="Only this action.")] = None,
+    actor: Annotated[str, typer.Option(help="Only this actor (token subject).")] = "",
+    since: Annotated[
+        datetime.datetime | None, typer.Option(help="Only events at or after this UTC time.")
+    ] = None,
+    until: Annotated[datetime.datetime | None, typer.Option(help="Only events before this UTC time.")] = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many.")] = 50,
+    roster: Annotated[
+        bool,
+        typer.Option(
+            "--roster", help="The roster's trail instead: unarchives, archives and change sets by people."
+        ),
+    ] = False,
+) -> None:
+    """Show who did what in the district's sync, newest first (refused attempts too)."""
+    options = _options(ctx)
+    if roster:
+        with options.roster_client() as roster_client:
+            events = list(itertools.islice(roster_client.list_audit_events(options.district_id), limit))
+        options.console.print(roster_audit_table(events))
+        return
+    with options.client() as client:
+        response = client.list_audit_events(
+            options.district_id,
+            action=action.proto() if action else sync_pb2.AUDIT_ACTION_UNSPECIFIED,
+            actor=actor,
+            start_time=_utc(since),
+            end_time=_utc(until),
+            page_size=limit,
+        )
+    options.console.print(audit_table(response.events))
+    if response.next_page_token:
+        options.console.print(f"[dim]Newest {limit}; --limit shows more.[/]")
+
+
+def _utc(value: datetime.datetime | None) -> datetime.datetime | None:
+    """A time typed without a zone is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=datetime.UTC)
+
+
+@app.command()
+@handles_errors
+def history(
+    ctx: typer.Context,
+    teacher: Annotated[str, typer.Argument(help="The EW teacher id.")],
+) -> None:
+    """Show every change syncs made to one teacher: why they were added, updated, archived or reverted."""
+    options = _options(ctx)
+    with options.client() as client:
+        entries: list[sync_pb2.TeacherHistoryEntry] = []
+        token = ""
+        while True:
+            page = client.list_teacher_history(options.district_id, teacher, page_token=token)
+            entries.extend(page.entries)
+            token = page.next_page_token
+            if not token:
+                break
+    with options.roster_client() as roster:
+        names = {school.school_id: school.display_name for school in roster.list_schools(options.district_id)}
+    options.console.print(history_table(entries, names))
+    if not entries:
+        options.console.print("No sync has changed this teacher.")
+
+
+@app.command("merge-school")
+@handles_errors
+def merge_school(
+    ctx: typer.Context,
+    school: Annotated[str, typer.Argument(help="The EW school id that goes away.")],
+    into: Annotated[str, typer.Argument(help="The EW school id that receives its teachers.")],
+) -> None:
+    """Merge one EW school into another (a school a sync created by mistake); its mapping follows."""
+    options = _options(ctx)
+    with options.client() as client:
+        response = client.merge_school(options.district_id, school, into)
+    options.console.print(
+        f"[green]Merged {school} into {response.into_school.ew_school_name} "
+        f"({response.into_school.ew_school_id}).[/]",
+        highlight=False,
+    )
+    for classlink_id in response.moved_classlink_school_ids:
+        options.console.print(f"ClassLink school {classlink_id} now maps to it.", highlight=False)
 
 
 @app.command("dev-token")

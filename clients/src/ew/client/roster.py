@@ -178,6 +178,21 @@ class RosterClient:
         """Make an archived teacher active again."""
         return self._call(self._stub.UnarchiveTeacher, rpc.UnarchiveTeacherRequest(name=name)).teacher
 
+    def rename_school(self, name: str, display_name: str) -> pb.School:
+        """Rename an active school."""
+        request = rpc.RenameSchoolRequest(name=name, display_name=display_name)
+        return self._call(self._stub.RenameSchool, request).school
+
+    def archive_school(self, name: str) -> pb.School:
+        """Archive an active school; its teachers keep it and their other schools."""
+        return self._call(self._stub.ArchiveSchool, rpc.ArchiveSchoolRequest(name=name)).school
+
+    def merge_schools(self, name: str, into_school: str) -> rpc.MergeSchoolsResponse:
+        """Merge a school into another of the same district (both by resource name)."""
+        return self._call(
+            self._stub.MergeSchools, rpc.MergeSchoolsRequest(name=name, into_school=into_school)
+        )
+
     def create_change_set(self, district_id: str, request_id: str = "") -> pb.ChangeSet:
         """Open a change set (the same request id returns the same change set)."""
         request = rpc.CreateChangeSetRequest(parent=district_name(district_id), request_id=request_id)
@@ -202,6 +217,19 @@ class RosterClient:
         """Abandon an open change set."""
         request = rpc.AbandonChangeSetRequest(name=name, reason=reason)
         return self._call(self._stub.AbandonChangeSet, request).change_set
+
+    def list_audit_events(self, district_id: str) -> Iterator[pb.AuditEvent]:
+        """Every roster audit event of the district, newest first, page by page."""
+        token = ""
+        while True:
+            request = rpc.ListAuditEventsRequest(
+                parent=district_name(district_id), page_size=PAGE_SIZE, page_token=token
+            )
+            page: rpc.ListAuditEventsResponse = self._call(self._stub.ListAuditEvents, request)
+            yield from page.events
+            token = page.next_page_token
+            if not token:
+                return
 
     def list_change_set_results(self, name: str) -> Iterator[pb.ChangeSetResult]:
         """Every result of a committed change set, by kind then ref."""

@@ -8,6 +8,7 @@ the stream breaks, so a caller sees every event exactly once, in order, up to th
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -361,15 +362,91 @@ class SyncClient:
 
     def map_schools(self, district_id: str, pairs: Sequence[tuple[str, str]]) -> list[sync_pb2.SchoolMapping]:
         """Map (ClassLink school id, EW school id) pairs by hand, all or none."""
+        return list(self.map_schools_response(district_id, pairs).school_mappings)
+
+    def map_schools_response(
+        self, district_id: str, pairs: Sequence[tuple[str, str]], *, merge_created_schools: bool = False
+    ) -> sync_service_pb2.MapSchoolsResponse:
+        """Map pairs by hand; the response also names EW schools a sync created that the pairs left behind.
+
+        With ``merge_created_schools`` those are merged into the schools now mapped.
+        """
         request = sync_service_pb2.MapSchoolsRequest(
             parent=district_name(district_id),
             pairs=[sync_pb2.SchoolPair(classlink_school_id=c, ew_school_id=e) for c, e in pairs],
+            merge_created_schools=merge_created_schools,
         )
         try:
-            response = self._stub.MapSchools(request, timeout=self._timeout, metadata=self._metadata())
+            return self._stub.MapSchools(request, timeout=self._timeout, metadata=self._metadata())
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error
-        return list(response.school_mappings)
+
+    def revert_run(
+        self, run: str, *, validate_only: bool = False, partial: bool = False
+    ) -> sync_service_pb2.RevertSyncRunResponse:
+        """Revert a run by name (``validate_only``: preview; ``partial``: leave rows changed since)."""
+        request = sync_service_pb2.RevertSyncRunRequest(
+            name=run, validate_only=validate_only, partial=partial
+        )
+        try:
+            return self._stub.RevertSyncRun(request, timeout=self._timeout, metadata=self._metadata())
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+
+    def list_audit_events(
+        self,
+        district_id: str,
+        *,
+        action: sync_pb2.AuditAction.ValueType = sync_pb2.AUDIT_ACTION_UNSPECIFIED,
+        actor: str = "",
+        start_time: dt.datetime | None = None,
+        end_time: dt.datetime | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> sync_service_pb2.ListAuditEventsResponse:
+        """One page of the district's audit trail, newest first, filtered."""
+        request = sync_service_pb2.ListAuditEventsRequest(
+            parent=district_name(district_id),
+            action=action,
+            actor=actor,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        if start_time is not None:
+            request.start_time.FromDatetime(start_time)
+        if end_time is not None:
+            request.end_time.FromDatetime(end_time)
+        try:
+            return self._stub.ListAuditEvents(request, timeout=self._timeout, metadata=self._metadata())
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+
+    def list_teacher_history(
+        self, district_id: str, teacher_id: str, *, page_size: int = 0, page_token: str = ""
+    ) -> sync_service_pb2.ListTeacherHistoryResponse:
+        """One page of every change runs made to one EW teacher, oldest first."""
+        request = sync_service_pb2.ListTeacherHistoryRequest(
+            parent=district_name(district_id),
+            teacher_id=teacher_id,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        try:
+            return self._stub.ListTeacherHistory(request, timeout=self._timeout, metadata=self._metadata())
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+
+    def merge_school(
+        self, district_id: str, ew_school_id: str, into_ew_school_id: str
+    ) -> sync_service_pb2.MergeSchoolResponse:
+        """Merge one EW school into another; the merged school's ClassLink mapping follows."""
+        request = sync_service_pb2.MergeSchoolRequest(
+            parent=district_name(district_id), ew_school_id=ew_school_id, into_ew_school_id=into_ew_school_id
+        )
+        try:
+            return self._stub.MergeSchool(request, timeout=self._timeout, metadata=self._metadata())
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
 
     def unmap_school(self, district_id: str, classlink_school_id: str) -> sync_pb2.SchoolMapping:
         """Remove a ClassLink school's mapping; it comes back unmapped, with suggestions."""

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ew.roster.v1 import roster_pb2
-from ew.sync.v1 import sync_pb2
+from ew.sync.v1 import sync_pb2, sync_service_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from rich.table import Table
 from rich.text import Text
@@ -309,4 +310,91 @@ def autosync_table(settings: sync_pb2.AutoSync) -> Table:
         table.add_row("Last automatic run", last)
     else:
         table.add_row("Last automatic run", "none yet")
+    return table
+
+
+def action_label(action: sync_pb2.ChangeAction.ValueType) -> str:
+    """``CHANGE_ACTION_ARCHIVED`` → ``archived``."""
+    return _label(sync_pb2.ChangeAction.Name(action), "CHANGE_ACTION_")
+
+
+def subject_label(subject: sync_pb2.ChangeSubject.ValueType) -> str:
+    """``CHANGE_SUBJECT_TEACHER`` → ``teacher``."""
+    return _label(sync_pb2.ChangeSubject.Name(subject), "CHANGE_SUBJECT_")
+
+
+def revert_table(response: sync_service_pb2.RevertSyncRunResponse, *, title: str) -> Table:
+    """What a revert undoes (or would undo), then the rows it leaves because they changed since."""
+    table = Table(title=title)
+    table.add_column("What")
+    table.add_column("Who")
+    table.add_column("Undoes")
+    table.add_column("Left as it is because")
+    for item in response.items:
+        table.add_row(
+            subject_label(item.subject),
+            item.display_name or item.subject_id,
+            action_label(item.undone),
+            "",
+        )
+    for conflict in response.conflicts:
+        who = (
+            f"run {conflict.later_run.rpartition('/')[2]}"
+            if conflict.later_run
+            else "someone outside the sync"
+        )
+        table.add_row(
+            subject_label(conflict.subject),
+            conflict.display_name or conflict.subject_id,
+            "",
+            Text(f"changed since by {who}", style="yellow"),
+        )
+    return table
+
+
+def _audit_rows(
+    table: Table, events: Iterable[sync_pb2.AuditEvent | roster_pb2.AuditEvent], actions: Any
+) -> Table:
+    for column in ("When", "Who", "Action", "Target", "Outcome"):
+        table.add_column(column)
+    for event in events:
+        outcome = Text(
+            event.outcome.lower().replace("_", " "), style="green" if event.outcome == "OK" else "red"
+        )
+        if event.message:
+            outcome.append(f": {event.message}", style="dim")
+        action = _label(actions.Name(event.action), "AUDIT_ACTION_")
+        table.add_row(time_label(event.time), event.actor, action, event.target, outcome)
+    return table
+
+
+def audit_table(events: Iterable[sync_pb2.AuditEvent]) -> Table:
+    """The sync's audit trail, newest first: when, who, what, target and outcome."""
+    return _audit_rows(Table(title="Audit trail (UTC)"), events, sync_pb2.AuditAction)
+
+
+def roster_audit_table(events: Iterable[roster_pb2.AuditEvent]) -> Table:
+    """The roster's audit trail (unarchives, archives, change sets by people), newest first."""
+    return _audit_rows(Table(title="Roster audit trail (UTC)"), events, roster_pb2.AuditAction)
+
+
+def history_table(entries: Iterable[sync_pb2.TeacherHistoryEntry], school_names: dict[str, str]) -> Table:
+    """Every change runs made to one teacher, oldest first, with the run and why."""
+    table = Table(title="Teacher history (UTC)")
+    table.add_column("When")
+    table.add_column("Change")
+    table.add_column("Details")
+    table.add_column("Why")
+    table.add_column("Run")
+    for entry in entries:
+        details = [f"{c.field}: {c.old_value or '-'} → {c.new_value or '-'}" for c in entry.field_changes]
+        details += [f"+ {school_names.get(s, s)}" for s in entry.schools_added]
+        details += [f"- {school_names.get(s, s)}" for s in entry.schools_removed]
+        table.add_row(
+            time_label(entry.time),
+            action_label(entry.action),
+            "\n".join(details),
+            entry.reason,
+            f"{entry.run.rpartition('/')[2]} ({trigger_label(entry.trigger)}, {entry.requested_by})",
+        )
     return table
