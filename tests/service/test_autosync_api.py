@@ -26,6 +26,9 @@ from tests.support.sync_stack import SyncStack, sync_stack
 
 pytestmark = pytest.mark.timeout(180)
 
+AUDIT_OUTCOME = 6
+"""The outcome column of an ``audit_events`` row as TableDump reads it."""
+
 
 @pytest.fixture
 def clock() -> WallClock:
@@ -52,13 +55,17 @@ def settings(stack: SyncStack, **fields: Any) -> sync_pb2.AutoSync:
 
 
 def refused(stack: SyncStack, code: grpc.StatusCode, call: Callable[..., Any], *args: Any) -> RosterError:
-    """Assert the call fails with ``code`` and the sync database did not change."""
+    """Assert the call fails with ``code`` and changes nothing but the audit trail's one refusal."""
     dump = TableDump(stack.app.engine)
     before = dump.rows()
     with pytest.raises(RosterError) as info:
         call(*args)
     assert info.value.code == code, info.value.message
-    assert dump.rows() == before
+    after = dump.rows()
+    audit_before = before.pop("audit_events")
+    audited = [row for row in after.pop("audit_events") if row not in audit_before]
+    assert after == before
+    assert [row[AUDIT_OUTCOME] for row in audited] == [code.name]
     return info.value
 
 
