@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from pydantic import ValidationError
 
 from services.common.auth import AuthSettings
+from services.common.logs import configure_logging
 from services.common.migrations import ensure_sqlite_folder
-from services.common.redaction import install_redaction
 from services.common.tls import TlsSettings
 from services.roster.db import roster_engine
 from services.roster.migrate import upgrade
@@ -19,8 +18,7 @@ from services.roster.settings import load_settings
 
 def main() -> None:
     """Entry point."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    install_redaction()
+    configure_logging()
     settings = load_settings()
     try:
         auth, tls = AuthSettings(), TlsSettings()

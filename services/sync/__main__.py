@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from services.common.db import make_engine
+from services.common.logs import configure_logging
 from services.sync.api.server import serve
 from services.sync.app import create_app
 from services.sync.migrate import upgrade
@@ -19,7 +19,7 @@ from services.sync.settings import load_settings
 
 def main() -> None:
     """Read the settings, migrate when configured to, serve until SIGTERM."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = load_settings()
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and url.database:

@@ -16,6 +16,7 @@ from types import FrameType
 
 from dramatiq import Worker
 
+from services.common.logs import configure_logging
 from services.sync.runs import broker, recovery, tasks
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ STOP_TIMEOUT_MS = 60_000
 
 def main() -> None:
     """Run the worker until a signal stops it."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     if broker.is_embedded():
         raise SystemExit(
             "EW_BROKER_URL is empty: runs execute inside the sync server (stub broker); "
