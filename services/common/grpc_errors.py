@@ -8,6 +8,7 @@ trailing metadata clients accept). Anything else is logged with its traceback an
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -154,7 +155,12 @@ class AsyncErrorInterceptor(AsyncWrappingInterceptor):
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
                 try:
-                    async for response in inner(_decoded(request), context):
+                    produced = inner(_decoded(request), context)
+                    if inspect.isawaitable(produced):
+                        # A servicer that writes with context.write (grpc's aio Health.Watch).
+                        await produced
+                        return
+                    async for response in produced:
                         yield response
                 except grpc.aio.AbortError:
                     raise

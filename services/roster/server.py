@@ -12,15 +12,16 @@ from types import FrameType
 
 import grpc
 from ew.roster.v1 import roster_service_pb2, roster_service_pb2_grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health, health_pb2_grpc
 from sqlalchemy import Engine
 
 from services.common.auth import AuthSettings, TokenVerifier
 from services.common.auth_interceptor import AuthInterceptor
 from services.common.clock import Clock, utc_now
 from services.common.grpc_errors import ErrorInterceptor
+from services.common.health import HealthMonitor, Readiness, database
 from services.common.pagetokens import RosterPageTokens
+from services.common.reflection import enable_reflection
 from services.common.tls import TlsSettings, add_server_port
 from services.roster.changesets import ChangeSetUseCases
 from services.roster.db import roster_engine
@@ -41,12 +42,14 @@ class RosterServer:
     server: grpc.Server
     port: int
     health: health.HealthServicer
+    monitor: HealthMonitor
     change_sets: ChangeSetUseCases
     engine: Engine
 
     def stop(self, grace: float | None) -> None:
         """Report NOT_SERVING, let in-flight calls finish within ``grace``, release the database."""
         self.health.enter_graceful_shutdown()
+        self.monitor.stop()
         self.server.stop(grace).wait()
         self.engine.dispose()
 
@@ -62,10 +65,11 @@ def create_server(
 ) -> RosterServer:
     """Build a non-started server bound to ``settings.listen_address`` (port 0 picks a free port).
 
-    Token and TLS settings not given are read from ``EW_JWT_*`` and ``EW_TLS_*`` here, once, so a bad
-    configuration fails at startup. The auth interceptor sees every call first: each RPC except
-    health and reflection needs a valid bearer token. ``interceptors`` run next, then the error
-    interceptor that maps domain errors to statuses.
+    Its health service reports readiness from its database (``services.common.health``) from now
+    until ``stop``. Token and TLS settings not given are read from ``EW_JWT_*`` and ``EW_TLS_*``
+    here, once, so a bad configuration fails at startup. The auth interceptor sees every call
+    first: each RPC except health and reflection needs a valid bearer token. ``interceptors`` run
+    next, then the error interceptor that maps domain errors to statuses.
     """
     verifier = TokenVerifier(auth or AuthSettings())
     tls = tls or TlsSettings()
@@ -86,13 +90,15 @@ def create_server(
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection([SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    monitor = HealthMonitor(
+        health_servicer, [SERVICE_NAME], Readiness([database(engine)]), settings.health_interval
+    )
+    enable_reflection([SERVICE_NAME, health.SERVICE_NAME], server)
     port = add_server_port(server, settings.listen_address, tls)
     if port == 0:
         raise RuntimeError(f"could not bind the roster server to {settings.listen_address}")
-    return RosterServer(server, port, health_servicer, change_sets, engine)
+    monitor.start()
+    return RosterServer(server, port, health_servicer, monitor, change_sets, engine)
 
 
 def _clean_up_periodically(change_sets: ChangeSetUseCases, interval: float, stop: threading.Event) -> None:

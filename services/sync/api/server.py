@@ -10,16 +10,18 @@ from dataclasses import dataclass
 import grpc
 from ew.client.roster import AsyncRosterClient
 from ew.sync.v1 import sync_service_pb2, sync_service_pb2_grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health, health_pb2_grpc
 
 from services.common.auth import TokenVerifier
 from services.common.auth_interceptor import AsyncAuthInterceptor
 from services.common.grpc_errors import AsyncErrorInterceptor
+from services.common.health import AsyncHealthMonitor, Readiness, database, grpc_service
+from services.common.reflection import enable_reflection
 from services.common.tls import add_server_port
 from services.sync.api.servicer import SyncServicer
 from services.sync.app import App
 from services.sync.runs import lifecycle
+from services.sync.runs.broker import broker_dependencies
 
 log = logging.getLogger(__name__)
 
@@ -34,29 +36,33 @@ class SyncServer:
     server: grpc.aio.Server
     port: int
     health: health.aio.HealthServicer
+    monitor: AsyncHealthMonitor
     roster: AsyncRosterClient
+    roster_health: grpc.Channel
     app: App
 
     async def start(self) -> None:
-        """Serve, then start what runs need (in-process worker, wake-ups, recovery)."""
+        """Serve, start what runs need (in-process worker, wake-ups, recovery), then report health."""
         await self.server.start()
         await lifecycle.start(self.app)
-        for service in (SERVICE_NAME, ""):
-            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        await self.monitor.start()
 
     async def stop(self, grace: float | None) -> None:
         """Report NOT_SERVING, let in-flight calls finish within ``grace``, then stop the run machinery."""
         await self.health.enter_graceful_shutdown()
+        await self.monitor.stop()
         await self.server.stop(grace)
         await lifecycle.stop(self.app)
         await self.roster.close()
+        self.roster_health.close()
 
 
 def create_server(app: App, address: str | None = None) -> SyncServer:
     """A non-started server bound to ``address`` (default: the settings'; port 0 picks a free port).
 
     Call it inside the event loop that will run the server. Every RPC except health and reflection
-    needs a bearer token; domain errors become statuses in one interceptor.
+    needs a bearer token; domain errors become statuses in one interceptor. Once started, its health
+    service reports readiness from the database, the broker and the roster service.
     """
     address = address or app.settings.listen_address
     server = grpc.aio.server(
@@ -71,11 +77,28 @@ def create_server(app: App, address: str | None = None) -> SyncServer:
     sync_service_pb2_grpc.add_SyncServiceServicer_to_server(SyncServicer(app, roster), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection([SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    roster_health = _roster_channel(app)
+    dependencies = [
+        database(app.engine),
+        *broker_dependencies(app.broker),
+        grpc_service("roster", roster_health, app.settings.roster_deadline),
+    ]
+    monitor = AsyncHealthMonitor(
+        health_servicer, [SERVICE_NAME], Readiness(dependencies), app.settings.health_interval
+    )
+    enable_reflection([SERVICE_NAME, health.SERVICE_NAME], server)
     port = add_server_port(server, address, app.server_tls)
     if port == 0:
         raise RuntimeError(f"could not bind the sync server to {address}")
-    return SyncServer(server, port, health_servicer, roster, app)
+    return SyncServer(server, port, health_servicer, monitor, roster, roster_health, app)
+
+
+def _roster_channel(app: App) -> grpc.Channel:
+    """A blocking channel to RosterService for health probes (they run on a worker thread)."""
+    target = app.settings.roster_target
+    if app.roster_tls.client_enabled:
+        return grpc.secure_channel(target, app.roster_tls.channel_credentials())
+    return grpc.insecure_channel(target)
 
 
 async def serve(app: App) -> None:

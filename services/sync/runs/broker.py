@@ -17,6 +17,8 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
+from services.common.health import Dependency
+
 BROKER_URL_ENV = "EW_BROKER_URL"
 BROKER_NAMESPACE_ENV = "EW_BROKER_NAMESPACE"
 DEFAULT_NAMESPACE = "ew-rostersync"
@@ -44,6 +46,18 @@ def _make_broker() -> dramatiq.Broker:
 
 broker: dramatiq.Broker = _make_broker()
 dramatiq.set_broker(broker)
+
+
+def broker_dependencies(chosen: dramatiq.Broker) -> list[Dependency]:
+    """What the health service probes for ``chosen``: Redis answers PING; the stub broker is in-process."""
+    if isinstance(chosen, RedisBroker):
+        client = chosen.client
+
+        def ping() -> None:
+            client.ping()
+
+        return [Dependency("broker", ping)]
+    return []
 
 
 def is_embedded() -> bool:
