@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from services.common.auth import AuthSettings
 from services.common.logs import configure_logging
+from services.common.metrics import start_metrics_server
 from services.common.migrations import ensure_sqlite_folder
 from services.common.tls import TlsSettings
 from services.roster.db import roster_engine
@@ -19,6 +20,7 @@ from services.roster.settings import load_settings
 def main() -> None:
     """Entry point."""
     configure_logging()
+    start_metrics_server()
     settings = load_settings()
     try:
         auth, tls = AuthSettings(), TlsSettings()

@@ -20,6 +20,7 @@ from services.common.auth_interceptor import AuthInterceptor
 from services.common.clock import Clock, utc_now
 from services.common.grpc_errors import ErrorInterceptor
 from services.common.health import HealthMonitor, Readiness, database
+from services.common.metrics import MetricsInterceptor
 from services.common.pagetokens import RosterPageTokens
 from services.common.reflection import enable_reflection
 from services.common.tls import TlsSettings, add_server_port
@@ -78,7 +79,7 @@ def create_server(
     change_sets = ChangeSetUseCases(store, settings.change_set_ttl)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="roster-rpc"),
-        interceptors=[AuthInterceptor(verifier), *interceptors, ErrorInterceptor()],
+        interceptors=[MetricsInterceptor(), AuthInterceptor(verifier), *interceptors, ErrorInterceptor()],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),

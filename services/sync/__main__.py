@@ -6,13 +6,16 @@ import asyncio
 import sys
 from pathlib import Path
 
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from services.common.db import make_engine
 from services.common.logs import configure_logging
+from services.common.metrics import start_metrics_server
 from services.sync.api.server import serve
 from services.sync.app import create_app
+from services.sync.metrics import RunQueueCollector
 from services.sync.migrate import upgrade
 from services.sync.settings import load_settings
 
@@ -34,6 +37,8 @@ def main() -> None:
         app = create_app(settings)
     except ValidationError as error:
         sys.exit(f"Invalid sync service configuration:\n{error}")
+    start_metrics_server()
+    REGISTRY.register(RunQueueCollector(app.sessions, app.broker, app.clock))
     try:
         asyncio.run(serve(app))
     finally:

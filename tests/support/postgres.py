@@ -11,7 +11,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -19,18 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.common.processes import free_port
+
 
 def _bin_dir() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
     if not found:
         raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
     return Path(found[-1]).parent
-
-
-def _spare_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -77,7 +72,7 @@ def own_postgres() -> Iterator[OwnPostgres]:
     if user is not None:
         entry = pwd.getpwnam(user)
         os.chown(folder, entry.pw_uid, entry.pw_gid)
-    cluster = OwnPostgres(folder, _spare_port(), _bin_dir(), user)
+    cluster = OwnPostgres(folder, free_port(), _bin_dir(), user)
     try:
         cluster.run("initdb", "-D", str(folder / "data"), "-U", "postgres", "--auth=trust", "--no-sync")
         cluster.start()

@@ -16,6 +16,7 @@ from services.common.auth import TokenVerifier
 from services.common.auth_interceptor import AsyncAuthInterceptor
 from services.common.grpc_errors import AsyncErrorInterceptor
 from services.common.health import AsyncHealthMonitor, Readiness, database, grpc_service
+from services.common.metrics import AsyncMetricsInterceptor
 from services.common.reflection import enable_reflection
 from services.common.tls import add_server_port
 from services.sync.api.servicer import SyncServicer
@@ -66,7 +67,11 @@ def create_server(app: App, address: str | None = None) -> SyncServer:
     """
     address = address or app.settings.listen_address
     server = grpc.aio.server(
-        interceptors=[AsyncAuthInterceptor(TokenVerifier(app.auth)), AsyncErrorInterceptor()],
+        interceptors=[
+            AsyncMetricsInterceptor(),
+            AsyncAuthInterceptor(TokenVerifier(app.auth)),
+            AsyncErrorInterceptor(),
+        ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),

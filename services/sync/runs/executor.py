@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 from services.common.errors import DomainError
 from services.common.logs import log_context
 from services.sync.api.plan_messages import guard_message, summary_message
+from services.sync.metrics import count_finished_run
 from services.sync.oneroster import Roster, ServerConfig
 from services.sync.oneroster.errors import OneRosterError, wait_seconds
 from services.sync.planning import ew_roster, planner, source_roster
@@ -588,6 +589,7 @@ async def _execute_claimed(app: App, run: SyncRun, worker_id: str) -> None:
         await _fail_quietly(app, reporter, INTERNAL_FAILURE)
     finally:
         reporter.stop_heartbeat()
+    await count_finished_run(app, run_id)
 
 
 async def _fail_quietly(app: App, reporter: ProgressReporter, message: str) -> None:
