@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -43,8 +43,8 @@ MAX_MESSAGE_BYTES = 768
 INTERNAL_MESSAGE = "Internal server error; the failure was logged. Retry later or contact support."
 
 
-def to_status(error: DomainError) -> grpc.Status:
-    """Build the rich status for a domain error."""
+def to_status(error: DomainError, extra: Sequence[Message] = ()) -> grpc.Status:
+    """Build the rich status for a domain error, with ``extra`` details (``RetryInfo``) after its own."""
     details: list[Message] = [
         error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)
     ]
@@ -58,7 +58,7 @@ def to_status(error: DomainError) -> grpc.Status:
             )
         )
     packed = []
-    for detail in details:
+    for detail in [*details, *extra]:
         any_detail = any_pb2.Any()
         any_detail.Pack(detail)
         packed.append(any_detail)

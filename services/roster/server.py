@@ -19,6 +19,7 @@ from services.common.auth import AuthSettings, TokenVerifier
 from services.common.auth_interceptor import AuthInterceptor
 from services.common.clock import Clock, utc_now
 from services.common.grpc_errors import ErrorInterceptor
+from services.common.grpc_server import ServerConnectionSettings, server_options
 from services.common.health import HealthMonitor, Readiness, database
 from services.common.metrics import MetricsInterceptor
 from services.common.pagetokens import RosterPageTokens
@@ -33,7 +34,6 @@ from services.roster.usecases import RosterUseCases, Store
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = roster_service_pb2.DESCRIPTOR.services_by_name["RosterService"].full_name
-MAX_MESSAGE = 16 * 1024 * 1024
 
 
 @dataclass
@@ -63,6 +63,7 @@ def create_server(
     interceptors: Sequence[grpc.ServerInterceptor] = (),
     clock: Clock = utc_now,
     engine: Engine | None = None,
+    connections: ServerConnectionSettings | None = None,
 ) -> RosterServer:
     """Build a non-started server bound to ``settings.listen_address`` (port 0 picks a free port).
 
@@ -70,7 +71,8 @@ def create_server(
     until ``stop``. Token and TLS settings not given are read from ``EW_JWT_*`` and ``EW_TLS_*``
     here, once, so a bad configuration fails at startup. The auth interceptor sees every call
     first: each RPC except health and reflection needs a valid bearer token. ``interceptors`` run
-    next, then the error interceptor that maps domain errors to statuses.
+    next, then the error interceptor that maps domain errors to statuses. ``connections`` (keepalive,
+    connection age) not given are read from ``EW_GRPC_*``.
     """
     verifier = TokenVerifier(auth or AuthSettings())
     tls = tls or TlsSettings()
@@ -80,11 +82,7 @@ def create_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="roster-rpc"),
         interceptors=[MetricsInterceptor(), AuthInterceptor(verifier), *interceptors, ErrorInterceptor()],
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE),
-            ("grpc.max_send_message_length", MAX_MESSAGE),
-            ("grpc.so_reuseport", 0),
-        ],
+        options=server_options(connections),
     )
     roster_service_pb2_grpc.add_RosterServiceServicer_to_server(
         RosterServicer(RosterUseCases(store), change_sets), server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from wsgiref.simple_server import WSGIServer
 
@@ -52,17 +53,29 @@ def scrape(url: str) -> Samples:
     }
 
 
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels include ``labels``."""
+    wanted = set(labels.items())
+    return sum(number for (sample, have), number in samples.items() if sample == name and wanted <= have)
 
 
-def rpc(service: str, method: str, kind: str, code: str) -> dict[str, str]:
-    return {"grpc_service": service, "grpc_method": method, "grpc_type": kind, "grpc_code": code}
+def moved(url: str, before: Samples, name: str, **labels: str) -> float:
+    """How far ``name`` (with ``labels``) moved since ``before``, once it moved at all.
+
+    Servers and workers record a call or a run as they finish, a moment after the client read its
+    last event (and closed the call, so a stream's code may be OK or CANCELLED): poll, bounded.
+    """
+    deadline = time.monotonic() + 10
+    while (change := total(scrape(url), name, **labels) - total(before, name, **labels)) == 0:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    return change
 
 
-SYNC_ROSTERS_OK = rpc("ew.sync.v1.SyncService", "SyncRosters", "server_stream", "OK")
-COMMIT_OK = rpc("ew.roster.v1.RosterService", "CommitChangeSet", "unary", "OK")
-GET_CONNECTION_UNAUTHENTICATED = rpc("ew.sync.v1.SyncService", "GetConnection", "unary", "UNAUTHENTICATED")
+SYNC_ROSTERS = {"grpc_service": "ew.sync.v1.SyncService", "grpc_method": "SyncRosters"}
+COMMIT_OK = {"grpc_method": "CommitChangeSet", "grpc_code": "OK"}
+GET_CONNECTION_UNAUTHENTICATED = {"grpc_method": "GetConnection", "grpc_code": "UNAUTHENTICATED"}
 MANUAL_SUCCEEDED = {"trigger": "MANUAL", "state": "SUCCEEDED"}
 
 
@@ -77,24 +90,22 @@ def test_a_scrape_during_a_sync_sees_the_run_and_after_it_the_run_rpc_and_oneros
         if during is None and event.phase == sync_pb2.SYNC_PHASE_READING_TEACHERS:
             during = scrape(metrics_url)
         last = event
-    after = scrape(metrics_url)
 
     assert last.state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED, last.message
     assert during is not None
-    assert value(during, "ew_sync_runs_active", state="RUNNING") == 1
-    assert value(after, "ew_sync_runs_active", state="RUNNING") == 0
-
-    def moved(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
-
-    assert moved("ew_sync_runs_finished_total", **MANUAL_SUCCEEDED) == 1
-    assert moved("ew_sync_run_duration_seconds_count", **MANUAL_SUCCEEDED) == 1
-    assert moved("ew_sync_teachers_changed_total", kind="added") == last.summary.teachers_added > 0
-    assert moved("grpc_server_handled_total", **SYNC_ROSTERS_OK) == 1
-    assert moved("grpc_server_handling_seconds_count", **SYNC_ROSTERS_OK) == 1
-    assert moved("grpc_server_handled_total", **COMMIT_OK) == 1
-    assert moved("ew_oneroster_requests_total", status="200") >= 7  # 60 teachers in pages of 10, and schools
-    assert value(after, "ew_queue_messages", queue="sync") == 0
+    assert total(during, "ew_sync_runs_active", state="RUNNING") == 1
+    assert moved(metrics_url, before, "ew_sync_runs_finished_total", **MANUAL_SUCCEEDED) == 1
+    assert moved(metrics_url, before, "ew_sync_run_duration_seconds_count", **MANUAL_SUCCEEDED) == 1
+    added = moved(metrics_url, before, "ew_sync_teachers_changed_total", kind="added")
+    assert added == last.summary.teachers_added > 0
+    assert moved(metrics_url, before, "grpc_server_handled_total", **SYNC_ROSTERS) == 1
+    assert moved(metrics_url, before, "grpc_server_handling_seconds_count", **SYNC_ROSTERS) == 1
+    assert moved(metrics_url, before, "grpc_server_handled_total", **COMMIT_OK) == 1
+    # 60 teachers in pages of 10, and the schools.
+    assert moved(metrics_url, before, "ew_oneroster_requests_total", status="200") >= 7
+    after = scrape(metrics_url)
+    assert total(after, "ew_sync_runs_active", state="RUNNING") == 0
+    assert total(after, "ew_queue_messages", queue="sync") == 0
 
 
 def test_refused_calls_are_counted_with_the_status_the_caller_got(stack: SyncStack, metrics_url: str) -> None:
@@ -103,8 +114,4 @@ def test_refused_calls_are_counted_with_the_status_the_caller_got(stack: SyncSta
     with stack.client_as("not-a-token") as stranger, pytest.raises(UnauthenticatedError):
         stranger.get_connection(stack.district_id)
 
-    after = scrape(metrics_url)
-    moved = value(after, "grpc_server_handled_total", **GET_CONNECTION_UNAUTHENTICATED) - value(
-        before, "grpc_server_handled_total", **GET_CONNECTION_UNAUTHENTICATED
-    )
-    assert moved == 1
+    assert moved(metrics_url, before, "grpc_server_handled_total", **GET_CONNECTION_UNAUTHENTICATED) == 1

@@ -8,6 +8,7 @@ import signal
 from dataclasses import dataclass
 
 import grpc
+from ew.client.channels import open_channel
 from ew.client.roster import AsyncRosterClient
 from ew.sync.v1 import sync_service_pb2, sync_service_pb2_grpc
 from grpc_health.v1 import health, health_pb2_grpc
@@ -15,6 +16,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from services.common.auth import TokenVerifier
 from services.common.auth_interceptor import AsyncAuthInterceptor
 from services.common.grpc_errors import AsyncErrorInterceptor
+from services.common.grpc_server import AsyncStreamDrainer, ServerConnectionSettings, server_options
 from services.common.health import AsyncHealthMonitor, Readiness, database, grpc_service
 from services.common.metrics import AsyncMetricsInterceptor
 from services.common.reflection import enable_reflection
@@ -27,7 +29,6 @@ from services.sync.runs.broker import broker_dependencies
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = sync_service_pb2.DESCRIPTOR.services_by_name["SyncService"].full_name
-MAX_MESSAGE = 16 * 1024 * 1024
 
 
 @dataclass
@@ -38,6 +39,7 @@ class SyncServer:
     port: int
     health: health.aio.HealthServicer
     monitor: AsyncHealthMonitor
+    drainer: AsyncStreamDrainer
     roster: AsyncRosterClient
     roster_health: grpc.Channel
     app: App
@@ -49,34 +51,40 @@ class SyncServer:
         await self.monitor.start()
 
     async def stop(self, grace: float | None) -> None:
-        """Report NOT_SERVING, let in-flight calls finish within ``grace``, then stop the run machinery."""
+        """Report NOT_SERVING, end streams (callers re-attach), let unary calls finish within ``grace``.
+
+        Then stop the run machinery.
+        """
         await self.health.enter_graceful_shutdown()
         await self.monitor.stop()
+        self.drainer.drain()
         await self.server.stop(grace)
         await lifecycle.stop(self.app)
         await self.roster.close()
         self.roster_health.close()
 
 
-def create_server(app: App, address: str | None = None) -> SyncServer:
+def create_server(
+    app: App, address: str | None = None, *, connections: ServerConnectionSettings | None = None
+) -> SyncServer:
     """A non-started server bound to ``address`` (default: the settings'; port 0 picks a free port).
 
     Call it inside the event loop that will run the server. Every RPC except health and reflection
     needs a bearer token; domain errors become statuses in one interceptor. Once started, its health
-    service reports readiness from the database, the broker and the roster service.
+    service reports readiness from the database, the broker and the roster service. ``connections``
+    (keepalive, connection age) not given are read from ``EW_GRPC_*``.
     """
     address = address or app.settings.listen_address
+    # After authentication, so the stream tasks it starts see the caller's principal.
+    drainer = AsyncStreamDrainer()
     server = grpc.aio.server(
         interceptors=[
             AsyncMetricsInterceptor(),
             AsyncAuthInterceptor(TokenVerifier(app.auth)),
+            drainer,
             AsyncErrorInterceptor(),
         ],
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE),
-            ("grpc.max_send_message_length", MAX_MESSAGE),
-            ("grpc.so_reuseport", 0),
-        ],
+        options=server_options(connections),
     )
     roster = app.new_roster_client()
     sync_service_pb2_grpc.add_SyncServiceServicer_to_server(SyncServicer(app, roster), server)
@@ -95,15 +103,13 @@ def create_server(app: App, address: str | None = None) -> SyncServer:
     port = add_server_port(server, address, app.server_tls)
     if port == 0:
         raise RuntimeError(f"could not bind the sync server to {address}")
-    return SyncServer(server, port, health_servicer, monitor, roster, roster_health, app)
+    return SyncServer(server, port, health_servicer, monitor, drainer, roster, roster_health, app)
 
 
 def _roster_channel(app: App) -> grpc.Channel:
     """A blocking channel to RosterService for health probes (they run on a worker thread)."""
-    target = app.settings.roster_target
-    if app.roster_tls.client_enabled:
-        return grpc.secure_channel(target, app.roster_tls.channel_credentials())
-    return grpc.insecure_channel(target)
+    credentials = app.roster_tls.channel_credentials() if app.roster_tls.client_enabled else None
+    return open_channel(app.settings.roster_target, credentials, [])
 
 
 async def serve(app: App) -> None:
