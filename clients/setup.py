@@ -21,7 +21,7 @@ STUB_PACKAGES = ("ew/roster", "ew/sync")
 
 
 def generate_stubs(destination: Path) -> None:
-    """Write the Python stubs (``*_pb2.py``, ``*_pb2_grpc.py``, ``*.pyi``) of ``protos/ew`` under ``destination``."""
+    """Write the stubs (``*_pb2.py``, ``*_pb2_grpc.py``, ``*.pyi``) of ``protos/ew`` under ``destination``."""
     import grpc_tools
     from grpc_tools import protoc
 
@@ -47,6 +47,7 @@ class BuildPyWithStubs(build_py):
     """Copies the package, then generates the stubs into the build directory (from a checkout)."""
 
     def run(self) -> None:
+        """Build as usual, then add the stubs."""
         super().run()
         if PROTOS.is_dir():
             generate_stubs(Path(self.build_lib))
@@ -56,6 +57,7 @@ class SdistWithStubs(sdist):
     """An sdist that carries the generated stubs, since ``../protos`` is outside it."""
 
     def make_release_tree(self, base_dir: str, files: list[str]) -> None:
+        """Lay out the sdist, then add the stubs to it."""
         super().make_release_tree(base_dir, files)
         if PROTOS.is_dir():
             generate_stubs(Path(base_dir) / "src")
