@@ -9,7 +9,7 @@ server may have happened. Progress streams re-attach by themselves (``ew.client.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -57,12 +57,37 @@ def channel_options(service: str, read_methods: Sequence[str]) -> list[tuple[str
     return [("grpc.enable_retries", 1), ("grpc.service_config", json.dumps(config)), *KEEPALIVE_OPTIONS]
 
 
+class BearerToken(grpc.AuthMetadataPlugin):
+    """gRPC call credentials: ``authorization: Bearer <token>`` from ``token()`` on every call."""
+
+    def __init__(self, token: Callable[[], str]) -> None:
+        self._token = token
+
+    def __call__(self, context: grpc.AuthMetadataContext, callback: grpc.AuthMetadataPluginCallback) -> None:
+        """Hand gRPC the header, or the error the token provider raised."""
+        try:
+            callback((("authorization", f"Bearer {self._token()}"),), None)
+        except Exception as error:  # the provider's failure fails the call, with its message
+            callback((), error)
+
+
 def open_channel(
-    target: str, credentials: grpc.ChannelCredentials | None, options: list[tuple[str, Any]]
+    target: str,
+    credentials: grpc.ChannelCredentials | None,
+    options: list[tuple[str, Any]],
+    token: Callable[[], str] | None = None,
 ) -> grpc.Channel:
-    """A blocking channel, secure when ``credentials`` are given."""
+    """A blocking channel, secure when ``credentials`` are given.
+
+    On a secure channel ``token`` travels as gRPC call credentials; gRPC sends call credentials
+    only over TLS, so on a plaintext channel (local development) callers add the header themselves.
+    """
     if credentials is None:
         return grpc.insecure_channel(target, options=options)
+    if token is not None:
+        credentials = grpc.composite_channel_credentials(
+            credentials, grpc.metadata_call_credentials(BearerToken(token))
+        )
     return grpc.secure_channel(target, credentials, options=options)
 
 

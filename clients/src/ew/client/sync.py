@@ -239,11 +239,13 @@ class SyncClient:
         reattach: ReattachPolicy | None = None,
         channel: grpc.Channel | None = None,
     ) -> None:
+        # Over TLS the channel's call credentials carry the token; on plaintext, each call's metadata.
+        self._token = token
         if channel is None:
-            channel = open_channel(target, credentials, OPTIONS)
+            channel = open_channel(target, credentials, OPTIONS, token)
+            self._token = token if credentials is None else None
         self._channel = channel
         self._stub = sync_service_pb2_grpc.SyncServiceStub(channel)
-        self._token = token
         self._timeout = timeout
         self._reattach = reattach or ReattachPolicy()
 
