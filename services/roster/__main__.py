@@ -10,6 +10,7 @@ from services.common.auth import AuthSettings
 from services.common.logs import configure_logging
 from services.common.metrics import start_metrics_server
 from services.common.migrations import ensure_sqlite_folder
+from services.common.secret_files import apply_secret_files
 from services.common.tls import TlsSettings
 from services.roster.db import roster_engine
 from services.roster.migrate import upgrade
@@ -19,6 +20,7 @@ from services.roster.settings import load_settings
 
 def main() -> None:
     """Entry point."""
+    apply_secret_files()
     configure_logging()
     start_metrics_server()
     settings = load_settings()

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from services.common.db import make_engine
 from services.common.logs import configure_logging
 from services.common.metrics import start_metrics_server
+from services.common.secret_files import apply_secret_files
 from services.sync.api.server import serve
 from services.sync.app import create_app
 from services.sync.metrics import RunQueueCollector
@@ -22,6 +23,7 @@ from services.sync.settings import load_settings
 
 def main() -> None:
     """Read the settings, migrate when configured to, serve until SIGTERM."""
+    apply_secret_files()
     configure_logging()
     settings = load_settings()
     url = make_url(settings.database_url)

@@ -11,6 +11,7 @@ from google.protobuf.descriptor_pb2 import FileDescriptorProto
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
 
+from services.common import healthcheck
 from services.common.health import LIVENESS_SERVICE, READINESS_SERVICE
 from services.common.reflection import V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME
 from services.roster.server import SERVICE_NAME as ROSTER_SERVICE
@@ -87,6 +88,10 @@ def test_the_sync_service_is_not_ready_while_the_roster_service_is_down(
         assert reaches(stack.server.target, READINESS_SERVICE, NOT_SERVING)
         assert status(stack.server.target, SYNC_SERVICE) == NOT_SERVING
         assert status(stack.server.target, LIVENESS_SERVICE) == SERVING
+        # The container health check command says the same.
+        assert healthcheck.main([stack.server.target]) == 1
+        assert healthcheck.main([stack.server.target, LIVENESS_SERVICE]) == 0
+        assert healthcheck.main([stack.roster.address]) == 1  # nothing listens there any more
 
 
 def reflect(

@@ -18,6 +18,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 from services.common.health import Dependency
+from services.common.secret_files import secret_value
 
 BROKER_URL_ENV = "EW_BROKER_URL"
 BROKER_NAMESPACE_ENV = "EW_BROKER_NAMESPACE"
@@ -26,7 +27,7 @@ DEFAULT_NAMESPACE = "ew-rostersync"
 
 def broker_url() -> str:
     """The Redis URL of the broker, or "" for the embedded stub broker."""
-    return os.environ.get(BROKER_URL_ENV, "").strip()
+    return (secret_value(BROKER_URL_ENV) or "").strip()
 
 
 def broker_namespace() -> str:

@@ -18,6 +18,7 @@ from dramatiq import Worker
 
 from services.common.logs import configure_logging
 from services.common.metrics import start_metrics_server
+from services.common.secret_files import apply_secret_files
 from services.sync.runs import broker, recovery, tasks
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ STOP_TIMEOUT_MS = 60_000
 
 def main() -> None:
     """Run the worker until a signal stops it."""
+    apply_secret_files()
     configure_logging()
     start_metrics_server()
     if broker.is_embedded():
