@@ -4,9 +4,9 @@ Every process calls ``configure_logging()`` once at startup. ``EW_LOG_LEVEL`` (D
 WARNING, ERROR; default INFO) sets the level and ``EW_LOG_FORMAT`` (``json``, the default, or
 ``console`` for development) the shape. A JSON line carries ``timestamp`` (ISO 8601, UTC),
 ``level``, ``logger`` and ``message``, plus every field bound with ``log_context`` — a sync run binds
-``run_id`` and ``district``, so each line a run writes names it, in whichever thread or task writes
-it (the binding lives in a ``contextvars.ContextVar``; code that starts a thread hands it
-``contextvars.copy_context().run``).
+``run_id`` and ``district``, so each line a run writes names it (and ``trace_id`` when tracing is
+on), in whichever thread or task writes it (the binding lives in a ``contextvars.ContextVar``; code
+that starts a thread hands it ``contextvars.copy_context().run``).
 
 httpx writes one INFO line per request, which for a OneRoster pull means one per page: those lines
 show only at DEBUG. Secret redaction (``services.common.redaction``) applies to every record, and
@@ -24,6 +24,7 @@ from enum import StrEnum
 from types import MappingProxyType, TracebackType
 from typing import TextIO
 
+from opentelemetry import trace
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pythonjsonlogger.json import JsonFormatter
@@ -79,9 +80,12 @@ class ContextFilter(logging.Filter):
     """Copies the bound context fields onto each record, so formatters see them as attributes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Add the fields; never drops a record."""
+        """Add the fields, and the trace id inside a recorded span; never drops a record."""
         for key, value in _context.get().items():
             setattr(record, key, value)
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            record.trace_id = format(span.trace_id, "032x")
         return True
 
 

@@ -12,6 +12,7 @@ from services.common.metrics import start_metrics_server
 from services.common.migrations import ensure_sqlite_folder
 from services.common.secret_files import apply_secret_files
 from services.common.tls import TlsSettings
+from services.common.tracing import configure_tracing
 from services.roster.db import roster_engine
 from services.roster.migrate import upgrade
 from services.roster.server import serve
@@ -22,6 +23,7 @@ def main() -> None:
     """Entry point."""
     apply_secret_files()
     configure_logging()
+    configure_tracing("ew-roster")
     start_metrics_server()
     settings = load_settings()
     try:

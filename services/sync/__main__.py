@@ -14,6 +14,7 @@ from services.common.db import make_engine
 from services.common.logs import configure_logging
 from services.common.metrics import start_metrics_server
 from services.common.secret_files import apply_secret_files
+from services.common.tracing import configure_tracing
 from services.sync.api.server import serve
 from services.sync.app import create_app
 from services.sync.metrics import RunQueueCollector
@@ -25,6 +26,7 @@ def main() -> None:
     """Read the settings, migrate when configured to, serve until SIGTERM."""
     apply_secret_files()
     configure_logging()
+    configure_tracing("ew-sync")
     settings = load_settings()
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and url.database:

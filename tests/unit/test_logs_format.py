@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry import trace
 from pydantic import ValidationError
 
 from services.common import redaction
@@ -79,3 +80,21 @@ def test_settings_read_the_environment_and_refuse_unknown_values(monkeypatch: py
     monkeypatch.setenv("EW_LOG_FORMAT", "xml")
     with pytest.raises(ValidationError, match="EW_LOG_FORMAT|format"):
         LogSettings()
+
+
+def test_lines_inside_a_span_carry_its_trace_id() -> None:
+    buffer = io.StringIO()
+    logger = logger_writing_to(buffer, LogFormat.JSON)
+    span = trace.NonRecordingSpan(
+        trace.SpanContext(
+            trace_id=0x4BF92F3577B34DA6A3CE929D0E0E4736, span_id=0x00F067AA0BA902B7, is_remote=False
+        )
+    )
+
+    with trace.use_span(span):
+        logger.info("inside")
+    logger.info("outside")
+
+    inside, outside = (json.loads(line) for line in buffer.getvalue().splitlines())
+    assert inside["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert "trace_id" not in outside

@@ -19,6 +19,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from services.common.health import Dependency
 from services.common.secret_files import secret_value
+from services.common.tracing import TraceContextMiddleware
 
 BROKER_URL_ENV = "EW_BROKER_URL"
 BROKER_NAMESPACE_ENV = "EW_BROKER_NAMESPACE"
@@ -38,11 +39,13 @@ def broker_namespace() -> str:
 def _make_broker() -> dramatiq.Broker:
     url = broker_url()
     if not url:
-        stub = StubBroker()
-        stub.emit_after("process_boot")
-        return stub
-    # dramatiq's RedisBroker constructor has no annotations.
-    return RedisBroker(url=url, namespace=broker_namespace())  # type: ignore[no-untyped-call]
+        made: dramatiq.Broker = StubBroker()
+        made.emit_after("process_boot")
+    else:
+        # dramatiq's RedisBroker constructor has no annotations.
+        made = RedisBroker(url=url, namespace=broker_namespace())  # type: ignore[no-untyped-call]
+    made.add_middleware(TraceContextMiddleware())
+    return made
 
 
 broker: dramatiq.Broker = _make_broker()

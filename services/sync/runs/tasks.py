@@ -13,6 +13,7 @@ import asyncio
 import threading
 
 import dramatiq
+from opentelemetry import trace
 
 from services.sync.app import App, create_app
 from services.sync.runs.broker import broker
@@ -20,6 +21,7 @@ from services.sync.runs.executor import execute_run
 from services.sync.settings import load_settings
 
 QUEUE = "sync"
+tracer = trace.get_tracer(__name__)
 TIME_LIMIT_MS = 2 * 60 * 60 * 1000
 
 _app_lock = threading.Lock()
@@ -59,8 +61,9 @@ def worker_app() -> App:
     throws=(),
 )
 def run_sync(run_id: str) -> None:
-    """Execute one sync run (idempotent: only a QUEUED run is claimed)."""
-    asyncio.run(execute_run(worker_app(), run_id))
+    """Execute one sync run (idempotent: only a QUEUED run is claimed), in a span of the sender's trace."""
+    with tracer.start_as_current_span("sync run", attributes={"ew.run_id": run_id}):
+        asyncio.run(execute_run(worker_app(), run_id))
 
 
 def enqueue_run(run_id: str) -> None:

@@ -19,6 +19,7 @@ from dramatiq import Worker
 from services.common.logs import configure_logging
 from services.common.metrics import start_metrics_server
 from services.common.secret_files import apply_secret_files
+from services.common.tracing import configure_tracing
 from services.sync.runs import broker, recovery, tasks
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def main() -> None:
     """Run the worker until a signal stops it."""
     apply_secret_files()
     configure_logging()
+    configure_tracing("ew-sync-worker")
     start_metrics_server()
     if broker.is_embedded():
         raise SystemExit(
