@@ -1,21 +1,30 @@
-# One image for every process of the production topology (roster, sync, worker, sandbox);
-# docker-compose.yml picks the command. Stubs are generated at build time, as `make` does, in a
-# build stage that has the development set (grpcio-tools); the image itself has only the runtime set.
-FROM python:3.11-slim AS stubs
-WORKDIR /app
-COPY requirements/ requirements/
-RUN pip install --no-cache-dir --require-hashes -r requirements/runtime.txt -r requirements/dev.txt
-COPY protos/ protos/
-RUN mkdir -p clients/src && python -m grpc_tools.protoc -Iprotos --python_out=clients/src \
-        --grpc_python_out=clients/src $(find protos -name '*.proto')
+# One image, built once, for every process of the production topology (migrate, roster, sync,
+# worker, sandbox); docker-compose.yml picks the command. The build stage installs the pinned,
+# hash-checked runtime set into a virtualenv and builds the client package (its build hook
+# generates the gRPC stubs from protos/ with grpcio-tools, which stays in the build stage). The
+# image gets that virtualenv and the services' code only: no compilers, no development tools, no
+# pip; it runs as an unprivileged user. The base is pinned to an exact release.
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
-FROM python:3.11-slim
-WORKDIR /app
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/app:/app/clients/src
-COPY requirements/runtime.txt requirements/
+FROM ${PYTHON_IMAGE} AS build
+WORKDIR /src
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+COPY requirements/runtime.txt requirements/runtime.txt
 RUN pip install --no-cache-dir --require-hashes -r requirements/runtime.txt
-COPY . .
-COPY --from=stubs /app/clients/src/ew/roster clients/src/ew/roster
-COPY --from=stubs /app/clients/src/ew/sync clients/src/ew/sync
-RUN pip install --no-cache-dir --no-deps -e . -e clients
-USER nobody
+COPY protos/ protos/
+COPY clients/pyproject.toml clients/setup.py clients/
+COPY clients/src/ew/client/ clients/src/ew/client/
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels ./clients \
+    && pip install --no-cache-dir --no-deps /wheels/*.whl \
+    && pip uninstall --yes pip setuptools
+
+FROM ${PYTHON_IMAGE}
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/app
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin ew
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY services/ services/
+USER 10001
+# 50051 roster, 50052 sync, 8080 sandbox, 9100 metrics (EW_METRICS_PORT).
+EXPOSE 50051 50052 8080 9100

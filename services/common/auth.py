@@ -8,6 +8,14 @@ service tokens (``ServiceTokenProvider``) to call the roster service.
 
 The development HS256 key is public (it is in this file), so tokens signed with it are accepted
 only when ``EW_JWT_ALLOW_DEV_KEY=true``; any other configuration that would use it refuses to start.
+
+Tokens from an identity provider: with ``EW_JWT_JWKS_URL`` (RS256/ES256) a token whose header names a
+``kid`` is verified with that key from the provider's JWKS (PyJWT's ``PyJWKClient``: the key set is
+cached for ``EW_JWT_JWKS_CACHE_SECONDS``, and a ``kid`` it does not know refetches it, at most once per
+``EW_JWT_JWKS_REFRESH_COOLDOWN_SECONDS``, so a rotated key is picked up at once). The PEM public key
+stays for the sync service's own identity: with a JWKS, ``role: service`` tokens are accepted only
+when signed by the PEM key, and people's tokens only from the JWKS, so neither key can mint the other
+kind.
 """
 
 from __future__ import annotations
@@ -25,10 +33,11 @@ from typing import Any, Literal, Self
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+from jwt import PyJWKClient, PyJWKClientConnectionError, PyJWKClientError
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.errors import Unauthenticated
+from services.common.errors import Unauthenticated, Unavailable
 
 DEV_JWT_SECRET = "ew-rostersync-development-key-not-for-production-use"
 """Signs development tokens. Public by design: accepted only with ``EW_JWT_ALLOW_DEV_KEY=true``."""
@@ -86,6 +95,10 @@ class AuthSettings(BaseSettings):
     public_key_file: Path | None = None
     private_key: SecretStr | None = None
     private_key_file: Path | None = None
+    jwks_url: str | None = None
+    jwks_cache_seconds: float = 300.0
+    jwks_refresh_cooldown_seconds: float = 30.0
+    jwks_timeout_seconds: float = 5.0
     issuer: str = "ew-rostersync"
     audience: str = "ew-rostersync"
     leeway_seconds: float = 30.0
@@ -99,6 +112,8 @@ class AuthSettings(BaseSettings):
         if self.leeway_seconds < 0:
             raise ValueError("EW_JWT_LEEWAY_SECONDS must not be negative")
         if self.algorithm == "HS256":
+            if self.jwks_url:
+                raise ValueError("EW_JWT_JWKS_URL needs EW_JWT_ALGORITHM=RS256 or ES256")
             self._check_hmac()
         else:
             self._check_asymmetric()
@@ -133,14 +148,20 @@ class AuthSettings(BaseSettings):
             raise ValueError("set only one of EW_JWT_PUBLIC_KEY and EW_JWT_PUBLIC_KEY_FILE")
         if self.private_key and self.private_key_file:
             raise ValueError("set only one of EW_JWT_PRIVATE_KEY and EW_JWT_PRIVATE_KEY_FILE")
-        if not (self.public_key or self.public_key_file):
+        if self.has_public_key:
+            self.verification_key()
+        elif not self.jwks_url:
             raise ValueError(
                 f"EW_JWT_ALGORITHM={self.algorithm} needs EW_JWT_PUBLIC_KEY_FILE (or EW_JWT_PUBLIC_KEY) "
-                "to verify tokens"
+                "or EW_JWT_JWKS_URL to verify tokens"
             )
-        self.verification_key()
         if self.private_key or self.private_key_file:
             self.signing_key()
+
+    @property
+    def has_public_key(self) -> bool:
+        """True when a PEM public key (the service identity's, or every token's) is configured."""
+        return bool(self.public_key or self.public_key_file)
 
     @property
     def uses_dev_key(self) -> bool:
@@ -223,14 +244,56 @@ class TokenVerifier:
 
     def __init__(self, settings: AuthSettings) -> None:
         self._settings = settings
-        self._key = settings.verification_key()
+        self._key = (
+            settings.verification_key() if settings.algorithm == "HS256" or settings.has_public_key else None
+        )
+        self._jwks = (
+            PyJWKClient(
+                settings.jwks_url,
+                lifespan=settings.jwks_cache_seconds,
+                timeout=settings.jwks_timeout_seconds,
+                cooldown_duration=settings.jwks_refresh_cooldown_seconds,
+            )
+            if settings.jwks_url
+            else None
+        )
+
+    def _key_for(self, token: str) -> tuple[Any, bool]:
+        """The key to check ``token`` with, and whether it came from the identity provider's JWKS."""
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.DecodeError as error:
+            raise _invalid("token is not a well-formed JWT") from error
+        if self._jwks is not None and kid:
+            try:
+                return self._jwks.get_signing_key(str(kid)).key, True
+            except PyJWKClientConnectionError as error:
+                raise Unavailable(
+                    "The identity provider's signing keys could not be fetched; try again shortly.",
+                    reason="JWKS_UNAVAILABLE",
+                ) from error
+            except PyJWKClientError as error:
+                raise _invalid("token is signed by a key the identity provider does not publish") from error
+        if self._key is None:
+            raise _invalid("token names no key id (kid) of the identity provider")
+        return self._key, False
 
     def verify(self, token: str) -> Principal:
         """The caller a valid token names; ``Unauthenticated`` with a safe message otherwise."""
+        key, from_identity_provider = self._key_for(token)
+        principal = self._decode(token, key)
+        if self._jwks is not None and principal.is_service == from_identity_provider:
+            raise _invalid(
+                "token role does not match its key: the service identity's key signs service tokens, "
+                "the identity provider signs people's"
+            )
+        return principal
+
+    def _decode(self, token: str, key: Any) -> Principal:
         try:
             claims = jwt.decode(
                 token,
-                self._key,
+                key,
                 algorithms=[self._settings.algorithm],
                 audience=self._settings.audience,
                 issuer=self._settings.issuer,

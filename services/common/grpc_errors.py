@@ -8,8 +8,9 @@ trailing metadata clients accept). Anything else is logged with its traceback an
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -42,8 +43,8 @@ MAX_MESSAGE_BYTES = 768
 INTERNAL_MESSAGE = "Internal server error; the failure was logged. Retry later or contact support."
 
 
-def to_status(error: DomainError) -> grpc.Status:
-    """Build the rich status for a domain error."""
+def to_status(error: DomainError, extra: Sequence[Message] = ()) -> grpc.Status:
+    """Build the rich status for a domain error, with ``extra`` details (``RetryInfo``) after its own."""
     details: list[Message] = [
         error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)
     ]
@@ -57,7 +58,7 @@ def to_status(error: DomainError) -> grpc.Status:
             )
         )
     packed = []
-    for detail in details:
+    for detail in [*details, *extra]:
         any_detail = any_pb2.Any()
         any_detail.Pack(detail)
         packed.append(any_detail)
@@ -154,7 +155,12 @@ class AsyncErrorInterceptor(AsyncWrappingInterceptor):
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
                 try:
-                    async for response in inner(_decoded(request), context):
+                    produced = inner(_decoded(request), context)
+                    if inspect.isawaitable(produced):
+                        # A servicer that writes with context.write (grpc's aio Health.Watch).
+                        await produced
+                        return
+                    async for response in produced:
                         yield response
                 except grpc.aio.AbortError:
                     raise

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, MetaData
 from sqlalchemy.engine import make_url
 
 from services.common.db import make_engine
+from services.common.secret_files import apply_secret_files
 
 
 def ensure_sqlite_folder(url: str) -> None:
@@ -124,6 +125,7 @@ class Migrations:
         args = parser.parse_args(argv)
         if args.check:
             return self.check()
+        apply_secret_files()
         url = self.database_url()
         ensure_sqlite_folder(url)
         engine = self.engine(url)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from pydantic import ValidationError
 
 from services.common.auth import AuthSettings
+from services.common.logs import configure_logging
+from services.common.metrics import start_metrics_server
 from services.common.migrations import ensure_sqlite_folder
-from services.common.redaction import install_redaction
+from services.common.secret_files import apply_secret_files
 from services.common.tls import TlsSettings
+from services.common.tracing import configure_tracing
 from services.roster.db import roster_engine
 from services.roster.migrate import upgrade
 from services.roster.server import serve
@@ -19,8 +21,10 @@ from services.roster.settings import load_settings
 
 def main() -> None:
     """Entry point."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    install_redaction()
+    apply_secret_files()
+    configure_logging()
+    configure_tracing("ew-roster")
+    start_metrics_server()
     settings = load_settings()
     try:
         auth, tls = AuthSettings(), TlsSettings()

@@ -13,15 +13,18 @@ from types import FrameType
 
 import grpc
 from ew.roster.v1 import roster_service_pb2, roster_service_pb2_grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health, health_pb2_grpc
 from sqlalchemy import Engine
 
 from services.common.auth import AuthSettings, TokenVerifier
 from services.common.auth_interceptor import AuthInterceptor
 from services.common.clock import Clock, utc_now
 from services.common.grpc_errors import ErrorInterceptor
+from services.common.grpc_server import ServerConnectionSettings, server_options
+from services.common.health import HealthMonitor, Readiness, database
+from services.common.metrics import MetricsInterceptor
 from services.common.pagetokens import RosterPageTokens
+from services.common.reflection import enable_reflection
 from services.common.tls import TlsSettings, add_server_port
 from services.roster.audit import AuditInterceptor, AuditLog
 from services.roster.changesets import ChangeSetUseCases
@@ -33,7 +36,6 @@ from services.roster.usecases import RosterUseCases, Store
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = roster_service_pb2.DESCRIPTOR.services_by_name["RosterService"].full_name
-MAX_MESSAGE = 16 * 1024 * 1024
 
 
 @dataclass
@@ -43,6 +45,7 @@ class RosterServer:
     server: grpc.Server
     port: int
     health: health.HealthServicer
+    monitor: HealthMonitor
     change_sets: ChangeSetUseCases
     engine: Engine
     audit_log: AuditLog
@@ -50,6 +53,7 @@ class RosterServer:
     def stop(self, grace: float | None) -> None:
         """Report NOT_SERVING, let in-flight calls finish within ``grace``, release the database."""
         self.health.enter_graceful_shutdown()
+        self.monitor.stop()
         self.server.stop(grace).wait()
         self.engine.dispose()
 
@@ -62,13 +66,17 @@ def create_server(
     interceptors: Sequence[grpc.ServerInterceptor] = (),
     clock: Clock = utc_now,
     engine: Engine | None = None,
+    connections: ServerConnectionSettings | None = None,
 ) -> RosterServer:
     """Build a non-started server bound to ``settings.listen_address`` (port 0 picks a free port).
 
-    Token and TLS settings not given are read from ``EW_JWT_*`` and ``EW_TLS_*`` here, once, so a bad
-    configuration fails at startup. The auth interceptor sees every call first: each RPC except
-    health and reflection needs a valid bearer token. ``interceptors`` run next, then the error
-    interceptor that maps domain errors to statuses, and innermost the audit hook of ``audit``.
+    Its health service reports readiness from its database (``services.common.health``) from now
+    until ``stop``. Token and TLS settings not given are read from ``EW_JWT_*`` and ``EW_TLS_*``
+    here, once, so a bad configuration fails at startup. The auth interceptor sees every call
+    first: each RPC except health and reflection needs a valid bearer token. ``interceptors`` run
+    next, then the error interceptor that maps domain errors to statuses, and innermost the audit
+    hook of ``audit``. ``connections`` (keepalive,
+    connection age) not given are read from ``EW_GRPC_*``.
     """
     verifier = TokenVerifier(auth or AuthSettings())
     tls = tls or TlsSettings()
@@ -78,25 +86,29 @@ def create_server(
     audit_log = AuditLog(store, dt.timedelta(days=settings.audit_retention_days))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="roster-rpc"),
-        interceptors=[AuthInterceptor(verifier), *interceptors, ErrorInterceptor(), AuditInterceptor(store)],
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE),
-            ("grpc.max_send_message_length", MAX_MESSAGE),
-            ("grpc.so_reuseport", 0),
+        interceptors=[
+            MetricsInterceptor(),
+            AuthInterceptor(verifier),
+            *interceptors,
+            ErrorInterceptor(),
+            AuditInterceptor(store),
         ],
+        options=server_options(connections),
     )
     roster_service_pb2_grpc.add_RosterServiceServicer_to_server(
         RosterServicer(RosterUseCases(store), change_sets, audit_log), server
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection([SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    monitor = HealthMonitor(
+        health_servicer, [SERVICE_NAME], Readiness([database(engine)]), settings.health_interval
+    )
+    enable_reflection([SERVICE_NAME, health.SERVICE_NAME], server)
     port = add_server_port(server, settings.listen_address, tls)
     if port == 0:
         raise RuntimeError(f"could not bind the roster server to {settings.listen_address}")
-    return RosterServer(server, port, health_servicer, change_sets, engine, audit_log)
+    monitor.start()
+    return RosterServer(server, port, health_servicer, monitor, change_sets, engine, audit_log)
 
 
 def _clean_up_periodically(roster: RosterServer, interval: float, stop: threading.Event) -> None:

@@ -26,6 +26,9 @@ class RosterSettings(BaseSettings):
     )
     grace_period: float = Field(default=10.0, ge=0, description="Seconds in-flight RPCs get on shutdown.")
     cleanup_interval: float = Field(default=60.0, gt=0, description="Seconds between purges.")
+    health_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between probes of the database for the health service."
+    )
     auto_migrate: bool | None = Field(
         default=None, description="Apply migrations at startup; defaults to true for SQLite URLs only."
     )

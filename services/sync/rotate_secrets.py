@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.db import make_engine
+from services.common.secret_files import apply_secret_files
 from services.common.secrets import SecretBox, SecretSettings, UndecryptableSecret
 from services.sync.settings import load_settings
 from services.sync.store.models import Connection
@@ -58,6 +59,7 @@ def rotate_connection_secrets(sessions: sessionmaker[Session], box: SecretBox) -
 
 def main() -> int:
     """Rotate the database of ``EW_SYNC_DATABASE_URL`` with the keys of ``EW_SECRET_KEYS``."""
+    apply_secret_files()
     settings = load_settings()
     try:
         box = SecretBox.from_settings(SecretSettings())

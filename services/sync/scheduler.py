@@ -8,9 +8,12 @@ due time still produces one run. Stops on SIGINT/SIGTERM after the tick in progr
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
+from services.common.logs import configure_logging
+from services.common.metrics import start_metrics_server
+from services.common.secret_files import apply_secret_files
+from services.common.tracing import configure_tracing
 from services.sync.autosync.scheduler import run_scheduler
 from services.sync.runs import broker, tasks
 
@@ -33,7 +36,10 @@ async def _serve() -> None:
 
 def main() -> None:
     """Run the scheduler until a signal stops it."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    apply_secret_files()
+    configure_logging()
+    configure_tracing("ew-sync-scheduler")
+    start_metrics_server()
     if broker.is_embedded():
         raise SystemExit(
             "EW_BROKER_URL is empty: with the in-process stub broker the sync server runs the AutoSync "

@@ -53,6 +53,9 @@ class SyncSettings(BaseSettings):
         default=15.0, gt=0, description="Seconds between checks for stale runs."
     )
     worker_threads: int = Field(default=4, ge=1, le=64, description="Threads of the in-process worker.")
+    health_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between probes of the database, broker and roster."
+    )
     allow_insecure_http: bool = Field(
         default=False, description="Accept http:// OneRoster and ClassLink URLs (local sandboxes only)."
     )

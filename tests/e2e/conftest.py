@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +19,21 @@ from services.common.devtoken import mint_dev_token
 from services.common.processes import ProcessGroup, base_environment, free_address, wait_serving
 from tests.support.deployment import DISTRICT, Deployment
 from tests.support.sandbox import SandboxHandle, start_sandbox
+
+NODE_EXAMPLES = Path(__file__).resolve().parents[2] / "clients" / "node"
+
+
+@pytest.fixture(scope="session")
+def node_examples() -> Path:
+    """``clients/node`` with its packages installed (once per session)."""
+    for tool in ("node", "npm"):
+        assert shutil.which(tool), f"{tool} is not installed; the Node client tests need Node.js 18 or newer"
+    subprocess.run(
+        ["npm", "install", "--prefix", str(NODE_EXAMPLES), "--no-audit", "--no-fund", "--silent"],
+        check=True,
+        timeout=240,
+    )
+    return NODE_EXAMPLES
 
 
 @pytest.fixture

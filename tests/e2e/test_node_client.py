@@ -8,7 +8,6 @@ files) with @grpc/proto-loader, calls GetConnection with a caller the rules refu
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,17 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 NODE_CLIENT = ROOT / "clients" / "node"
 
 
-@pytest.fixture(scope="module")
-def node_client() -> Path:
-    """``clients/node`` with its packages installed (once per module): the path of refused.js."""
-    for tool in ("node", "npm"):
-        assert shutil.which(tool), f"{tool} is not installed; the Node client test needs Node.js 18 or newer"
-    subprocess.run(
-        ["npm", "install", "--prefix", str(NODE_CLIENT), "--no-audit", "--no-fund", "--silent"],
-        check=True,
-        timeout=240,
-    )
-    return NODE_CLIENT / "refused.js"
+@pytest.fixture
+def node_client(node_examples: Path) -> Path:
+    """The path of refused.js, its packages installed."""
+    return node_examples / "refused.js"
 
 
 @pytest.fixture

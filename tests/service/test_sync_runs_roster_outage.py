@@ -10,8 +10,9 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable
 
-import grpc
 import pytest
+from ew.client import roster as roster_client
+from ew.client.channels import open_aio_channel
 from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2
 from sqlalchemy import update
@@ -38,10 +39,11 @@ def stored_run(stack: SyncStack, run_id: str) -> SyncRun:
 async def roster_answers_again(stack: SyncStack) -> None:
     """Wait until the sync service's roster channels reconnect.
 
-    Channels to one address share a subchannel that is still backing off from the outage; a
-    recovery pass before it reconnects fails like one during the outage, and the next pass retries.
+    Channels to one address with the same options share a subchannel that is still backing off
+    from the outage; a recovery pass before it reconnects fails like one during the outage, and the
+    next pass retries.
     """
-    async with grpc.aio.insecure_channel(stack.app.settings.roster_target) as channel:
+    async with open_aio_channel(stack.app.settings.roster_target, None, roster_client.OPTIONS) as channel:
         await asyncio.wait_for(channel.channel_ready(), timeout=30)
 
 

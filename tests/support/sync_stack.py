@@ -18,7 +18,6 @@ from typing import Any
 import grpc
 from ew.client.sync import SyncClient
 from ew.sync.v1 import sync_pb2
-from grpc_health.v1 import health_pb2
 from pydantic import SecretStr
 
 from services.common.auth import AuthSettings, Role
@@ -26,7 +25,7 @@ from services.common.clock import Clock, utc_now
 from services.common.db import make_engine
 from services.common.devtoken import mint_dev_token
 from services.common.secrets import DEV_SECRET_KEY, SecretBox
-from services.sync.api.server import SERVICE_NAME, SyncServer, create_server
+from services.sync.api.server import SyncServer, create_server
 from services.sync.app import App, create_app
 from services.sync.migrate import upgrade
 from services.sync.settings import SyncSettings
@@ -56,8 +55,6 @@ class ServerThread:
     async def _start(self) -> SyncServer:
         server = create_server(self.app, "127.0.0.1:0")
         await server.start()
-        for service in (SERVICE_NAME, ""):
-            await server.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         return server
 
     def stop(self) -> None:

@@ -33,6 +33,7 @@ from services.sync.oneroster.errors import (
     excerpt,
     not_json,
 )
+from services.sync.oneroster.metrics import ONEROSTER_ERRORS, ONEROSTER_REQUESTS, ONEROSTER_RETRIES
 from services.sync.oneroster.parsing import imsx_description
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
@@ -178,6 +179,8 @@ class Transport:
         def before_sleep(state: RetryCallState) -> None:
             budget.spend(state.upcoming_sleep)
             error = state.outcome.exception() if state.outcome is not None else None
+            if isinstance(error, _Retryable):
+                ONEROSTER_RETRIES.labels(type(error.final).__name__).inc()
             if self._on_wait is not None and isinstance(error, _Retryable) and error.retry_after is not None:
                 self._on_wait(state.upcoming_sleep)
 
@@ -194,8 +197,13 @@ class Transport:
                     return await self._attempt(url, params, decode, sent)
         except _Retryable as exhausted:
             if exhausted.retry_after is not None and not budget.allows(exhausted.retry_after):
+                ONEROSTER_ERRORS.labels(WaitTooLongError.__name__).inc()
                 raise WaitTooLongError(exhausted.retry_after) from None
+            ONEROSTER_ERRORS.labels(type(exhausted.final).__name__).inc()
             raise exhausted.final from None
+        except OneRosterError as error:
+            ONEROSTER_ERRORS.labels(type(error).__name__).inc()
+            raise
         raise AssertionError("tenacity ended without a result")
 
     async def _attempt(
@@ -209,13 +217,16 @@ class Transport:
         try:
             response = await self._http.get(url, params=params, extensions=extensions)
         except httpx.TimeoutException as exc:
+            ONEROSTER_REQUESTS.labels("timeout").inc()
             raise _Retryable(
                 UnreachableError(f"The OneRoster server did not answer in time ({type(exc).__name__}).")
             ) from None
         except httpx.TransportError as exc:
+            ONEROSTER_REQUESTS.labels("unreachable").inc()
             raise _Retryable(
                 UnreachableError(f"Could not reach the OneRoster server ({type(exc).__name__}).")
             ) from None
+        ONEROSTER_REQUESTS.labels(str(response.status_code)).inc()
         if response.status_code in RETRYABLE_STATUSES:
             raise _Retryable(
                 _error_for(response, self._secrets), parse_retry_after(response.headers.get("retry-after"))

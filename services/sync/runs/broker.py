@@ -15,9 +15,14 @@ import os
 from typing import Protocol
 
 import dramatiq
+import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+
+from services.common.health import Dependency
+from services.common.secret_files import secret_value
+from services.common.tracing import TraceContextMiddleware
 
 BROKER_URL_ENV = "EW_BROKER_URL"
 BROKER_NAMESPACE_ENV = "EW_BROKER_NAMESPACE"
@@ -28,7 +33,7 @@ RABBITMQ_SCHEMES = ("amqp", "amqps")
 
 def broker_url() -> str:
     """The Redis or RabbitMQ URL of the broker, or "" for the embedded stub broker."""
-    return os.environ.get(BROKER_URL_ENV, "").strip()
+    return (secret_value(BROKER_URL_ENV) or "").strip()
 
 
 def broker_namespace() -> str:
@@ -43,22 +48,47 @@ def _scheme(url: str) -> str:
 def _make_broker() -> dramatiq.Broker:
     url = broker_url()
     if not url:
-        stub = StubBroker()
-        stub.emit_after("process_boot")
-        return stub
-    if _scheme(url) in RABBITMQ_SCHEMES:
-        return RabbitmqBroker(url=url)
-    if _scheme(url) in REDIS_SCHEMES:
+        made: dramatiq.Broker = StubBroker()
+        made.emit_after("process_boot")
+    elif _scheme(url) in RABBITMQ_SCHEMES:
+        made = RabbitmqBroker(url=url)
+    elif _scheme(url) in REDIS_SCHEMES:
         # dramatiq's RedisBroker constructor has no annotations.
-        return RedisBroker(url=url, namespace=broker_namespace())  # type: ignore[no-untyped-call]
-    raise RuntimeError(
-        f"{BROKER_URL_ENV} must be empty (in-process stub broker), a redis:// URL or an amqp:// URL; "
-        f"got one starting with {_scheme(url)!r}"
-    )
+        made = RedisBroker(url=url, namespace=broker_namespace())  # type: ignore[no-untyped-call]
+    else:
+        raise RuntimeError(
+            f"{BROKER_URL_ENV} must be empty (in-process stub broker), a redis:// URL or an amqp:// URL; "
+            f"got one starting with {_scheme(url)!r}"
+        )
+    made.add_middleware(TraceContextMiddleware())
+    return made
 
 
 broker: dramatiq.Broker = _make_broker()
 dramatiq.set_broker(broker)
+
+
+def broker_dependencies(chosen: dramatiq.Broker) -> list[Dependency]:
+    """What the health service probes for ``chosen``: a PING, a connection, nothing.
+
+    Redis answers PING; RabbitMQ accepts a connection; the stub broker is in-process.
+    """
+    if isinstance(chosen, RedisBroker):
+        client = chosen.client
+
+        def ping() -> None:
+            client.ping()
+
+        return [Dependency("broker", ping)]
+    if isinstance(chosen, RabbitmqBroker):
+        parameters = pika.URLParameters(broker_url())
+
+        def connect() -> None:
+            # A connection of its own: the broker's are per thread and belong to its workers.
+            pika.BlockingConnection(parameters).close()
+
+        return [Dependency("broker", connect)]
+    return []
 
 
 def is_embedded() -> bool:

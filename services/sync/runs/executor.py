@@ -45,7 +45,9 @@ from ew.roster.v1 import roster_pb2
 from sqlalchemy.orm import Session
 
 from services.common.errors import DomainError
+from services.common.logs import log_context
 from services.sync.api.plan_messages import guard_message, summary_message
+from services.sync.metrics import count_finished_run
 from services.sync.oneroster import Roster, ServerConfig
 from services.sync.oneroster.errors import OneRosterError, wait_seconds
 from services.sync.planning import ew_roster, planner, source_roster
@@ -564,12 +566,23 @@ async def fail(app: App, reporter: ProgressReporter, message: str) -> None:
 
 
 async def execute_run(app: App, run_id: str) -> None:
-    """Claim and execute one run; every outcome ends in a terminal state or with recovery."""
-    worker_id = new_worker_id()
-    run = await claim(app, run_id, worker_id)
-    if run is None:
-        logger.info("run %s is not queued any more; nothing to do", run_id)
-        return
+    """Claim and execute one run; every outcome ends in a terminal state or with recovery.
+
+    Every log line the run writes (in this task, the tasks and threads it starts) carries its
+    ``run_id`` and ``district``.
+    """
+    with log_context(run_id=run_id):
+        worker_id = new_worker_id()
+        run = await claim(app, run_id, worker_id)
+        if run is None:
+            logger.info("run %s is not queued any more; nothing to do", run_id)
+            return
+        with log_context(district=run.district_id):
+            await _execute_claimed(app, run, worker_id)
+
+
+async def _execute_claimed(app: App, run: SyncRun, worker_id: str) -> None:
+    run_id = run.id
     reporter = ProgressReporter(app.sessions, app.notifier, run_id, worker_id, now=app.clock)
     reporter.start_heartbeat()
     try:
@@ -589,6 +602,7 @@ async def execute_run(app: App, run_id: str) -> None:
         await _fail_quietly(app, reporter, INTERNAL_FAILURE)
     finally:
         reporter.stop_heartbeat()
+    await count_finished_run(app, run_id)
 
 
 async def _end_cancelled(app: App, reporter: ProgressReporter) -> None:

@@ -12,6 +12,7 @@ loop is busy with CPU work such as planning 100,000 teachers.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -103,7 +104,10 @@ class ProgressReporter:
     def start_heartbeat(self) -> None:
         """Start the ticker that keeps events flowing while the run works."""
         self._ticker = threading.Thread(
-            target=self._beat, name=f"sync-heartbeat-{self.run_id[:8]}", daemon=True
+            target=contextvars.copy_context().run,
+            args=(self._beat,),
+            name=f"sync-heartbeat-{self.run_id[:8]}",
+            daemon=True,
         )
         self._ticker.start()
 

@@ -31,6 +31,7 @@ from ew.client.roster import AsyncRosterClient
 from ew.roster.v1 import roster_pb2
 from sqlalchemy.orm import Session
 
+from services.sync.metrics import count_finished_run
 from services.sync.runs import bookkeeping, journal, repository
 from services.sync.runs.repository import EventValues, RunLost
 from services.sync.setup.audit_trail import prune_audit
@@ -124,11 +125,13 @@ async def reconcile(app: App, roster: AsyncRosterClient, run: SyncRun, cutoff: d
         if change_set is not None and change_set.state == roster_pb2.CHANGE_SET_STATE_COMMITTED:
             outcome = await bookkeeping.read_outcome(roster, run.change_set_name)
             await app.transaction(lambda session: _succeed(session, run, outcome, cutoff, app.clock()))
+            await count_finished_run(app, run.id)
             logger.info("run %s: committed before its worker died; bookkeeping finished", run.id)
             return
         if change_set is not None and change_set.state == roster_pb2.CHANGE_SET_STATE_OPEN:
             await roster.abandon_change_set(run.change_set_name, "the sync's worker died")
     await app.transaction(lambda session: _fail(session, run, cutoff, app.clock()))
+    await count_finished_run(app, run.id)
     logger.info("run %s: its worker died; marked FAILED", run.id)
 
 

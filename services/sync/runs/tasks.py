@@ -19,6 +19,7 @@ import threading
 import dramatiq
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Retries
+from opentelemetry import trace
 
 from services.sync.app import App, create_app
 from services.sync.runs.broker import broker, queue_name
@@ -29,6 +30,7 @@ from services.sync.settings import load_settings
 logger = logging.getLogger(__name__)
 
 QUEUE = queue_name("sync")
+tracer = trace.get_tracer(__name__)
 TIME_LIMIT_MS = 2 * 60 * 60 * 1000
 MAX_RETRIES = 3
 MIN_BACKOFF_MS = 1_000
@@ -73,8 +75,9 @@ def worker_app() -> App:
     throws=(),
 )
 def run_sync(run_id: str) -> None:
-    """Execute one sync run (idempotent: only a QUEUED run is claimed)."""
-    asyncio.run(execute_run(worker_app(), run_id))
+    """Execute one sync run (idempotent: only a QUEUED run is claimed), in a span of the sender's trace."""
+    with tracer.start_as_current_span("sync run", attributes={"ew.run_id": run_id}):
+        asyncio.run(execute_run(worker_app(), run_id))
 
 
 def enqueue_run(run_id: str) -> None:

@@ -16,6 +16,10 @@ from types import FrameType
 
 from dramatiq import Worker
 
+from services.common.logs import configure_logging
+from services.common.metrics import start_metrics_server
+from services.common.secret_files import apply_secret_files
+from services.common.tracing import configure_tracing
 from services.sync.runs import broker, recovery, tasks
 
 logger = logging.getLogger(__name__)
@@ -25,7 +29,10 @@ STOP_TIMEOUT_MS = 60_000
 
 def main() -> None:
     """Run the worker until a signal stops it."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    apply_secret_files()
+    configure_logging()
+    configure_tracing("ew-sync-worker")
+    start_metrics_server()
     if broker.is_embedded():
         raise SystemExit(
             "EW_BROKER_URL is empty: runs execute inside the sync server (stub broker); "

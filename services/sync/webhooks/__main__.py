@@ -16,6 +16,10 @@ from pydantic import ValidationError
 from sqlalchemy.orm import sessionmaker
 
 from services.common.db import make_engine
+from services.common.logs import configure_logging
+from services.common.metrics import start_metrics_server
+from services.common.secret_files import apply_secret_files
+from services.common.tracing import configure_tracing
 from services.sync.settings import load_settings
 from services.sync.webhooks.sender import WebhookSender
 from services.sync.webhooks.settings import WebhookSettings
@@ -38,7 +42,10 @@ async def _serve(sender: WebhookSender) -> None:
 
 def main() -> None:
     """Run the sender until a signal stops it."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    apply_secret_files()
+    configure_logging()
+    configure_tracing("ew-webhook-sender")
+    start_metrics_server()
     try:
         settings = WebhookSettings()
     except ValidationError as error:

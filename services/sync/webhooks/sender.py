@@ -22,6 +22,7 @@ from ew.client.webhooks import SIGNATURE_HEADER, sign
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.clock import Clock, utc_now
+from services.sync.metrics import WEBHOOK_DELIVERIES
 from services.sync.store import outbox
 from services.sync.store.outbox import Delivery
 from services.sync.webhooks.settings import WebhookSettings
@@ -88,6 +89,7 @@ class WebhookSender:
         except httpx.HTTPError as failure:
             error = f"the request failed: {type(failure).__name__}"
         now = self._clock()
+        WEBHOOK_DELIVERIES.labels("failed" if error else "delivered").inc()
         if not error:
             await self._transaction(lambda session: outbox.record_delivered(session, delivery.position, now))
             logger.info("webhook event %s (%s) delivered", delivery.event_id, delivery.event_type.value)

@@ -98,3 +98,18 @@ def from_rpc_error(error: grpc.RpcError) -> RosterError:
                 detail.Unpack(bad)
                 violations.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
     return _BY_CODE.get(code, RosterError)(code, reason, message, tuple(violations))
+
+
+def retry_delay(error: grpc.RpcError) -> float | None:
+    """The seconds the server's ``RetryInfo`` asks to wait before trying again; None without one."""
+    call: grpc.Call = error  # type: ignore[assignment]
+    status = rpc_status.from_call(call)
+    if status is None:
+        return None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            seconds: float = info.retry_delay.ToTimedelta().total_seconds()
+            return seconds
+    return None

@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import grpc
+from ew.client.channels import ROSTER_READS, channel_options, open_aio_channel, open_channel
 from ew.client.errors import from_rpc_error
 from ew.roster.v1 import roster_pb2 as pb
 from ew.roster.v1 import roster_service_pb2 as rpc
@@ -24,6 +25,7 @@ DEFAULT_TIMEOUT = 30.0
 PAGE_SIZE = 1000
 RESULTS_PAGE_SIZE = 5000
 Response = TypeVar("Response")
+OPTIONS = channel_options(rpc.DESCRIPTOR.services_by_name["RosterService"].full_name, ROSTER_READS)
 
 
 def district_name(district_id: str) -> str:
@@ -69,10 +71,7 @@ class RosterClient:
         metadata: MetadataHook | None = None,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
-        if credentials is None:
-            self._channel = grpc.insecure_channel(target)
-        else:
-            self._channel = grpc.secure_channel(target, credentials)
+        self._channel = open_channel(target, credentials, OPTIONS)
         self._stub = roster_service_pb2_grpc.RosterServiceStub(self._channel)
         self._calls = _Calls(timeout, metadata)
 
@@ -256,10 +255,7 @@ class AsyncRosterClient:
         metadata: MetadataHook | None = None,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
-        if credentials is None:
-            self._channel = grpc.aio.insecure_channel(target)
-        else:
-            self._channel = grpc.aio.secure_channel(target, credentials)
+        self._channel = open_aio_channel(target, credentials, OPTIONS)
         self._stub = roster_service_pb2_grpc.RosterServiceStub(self._channel)
         self._calls = _Calls(timeout, metadata)
 

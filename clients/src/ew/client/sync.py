@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from types import TracebackType
 
 import grpc
-from ew.client.errors import UnavailableError, from_rpc_error
+from ew.client.channels import SYNC_READS, channel_options, open_channel
+from ew.client.errors import UnavailableError, from_rpc_error, retry_delay
 from ew.sync.v1 import sync_pb2, sync_service_pb2, sync_service_pb2_grpc
 
 TokenProvider = Callable[[], str]
@@ -34,6 +35,7 @@ TERMINAL_STATES = frozenset(
 )
 
 # A connection reset mid-stream surfaces as INTERNAL or UNKNOWN with one of these in the details.
+OPTIONS = channel_options(sync_service_pb2.DESCRIPTOR.services_by_name["SyncService"].full_name, SYNC_READS)
 _RESET_MARKERS = ("rst_stream", "connection reset", "socket closed", "stream removed")
 
 
@@ -104,8 +106,10 @@ class RunEvents(Iterator[sync_pb2.SyncEvent]):
 
     ``start()`` opens the first stream while the run's name is unknown (``SyncRosters``); once it
     is known, every (re-)open is ``watch(run_name, last_sequence)``. A stream that breaks with a
-    transient error, or ends before the terminal event, is re-opened after a backoff; events at
-    or below the last yielded sequence are dropped, so nothing is lost and nothing shows twice.
+    transient error (a server shutting down says ``UNAVAILABLE``, reason ``SERVER_SHUTTING_DOWN``),
+    or ends before the terminal event, is re-opened after a backoff (at least the server's
+    ``RetryInfo`` delay); events at or below the last yielded sequence are dropped, so nothing is
+    lost and nothing shows twice.
     When a stream ends cleanly, ``get_run`` tells whether the run had already ended before
     ``after_sequence`` (watching a finished run from its end yields nothing and stops).
     Non-transient errors raise the ``ew.client.errors`` exception at once.
@@ -199,7 +203,8 @@ class RunEvents(Iterator[sync_pb2.SyncEvent]):
             self._finished = True
             raise StreamBroken(self.run_name, self.last_sequence, self._policy.max_attempts) from error
         self.reattach_count += 1
-        self._sleep(self._policy.backoff(self._failed_attempts))
+        asked = retry_delay(error) if error is not None else None
+        self._sleep(max(asked or 0.0, self._policy.backoff(self._failed_attempts)))
 
 
 def _cancelling(call: Iterator[sync_service_pb2.SyncRostersResponse]) -> Responses:
@@ -241,15 +246,13 @@ class SyncClient:
         reattach: ReattachPolicy | None = None,
         channel: grpc.Channel | None = None,
     ) -> None:
+        # Over TLS the channel's call credentials carry the token; on plaintext, each call's metadata.
+        self._token = token
         if channel is None:
-            channel = (
-                grpc.secure_channel(target, credentials)
-                if credentials is not None
-                else grpc.insecure_channel(target)
-            )
+            channel = open_channel(target, credentials, OPTIONS, token)
+            self._token = token if credentials is None else None
         self._channel = channel
         self._stub = sync_service_pb2_grpc.SyncServiceStub(channel)
-        self._token = token
         self._timeout = timeout
         self._reattach = reattach or ReattachPolicy()
 
