@@ -230,11 +230,14 @@ def test_autosync_switches_and_an_automatic_run_that_needs_review_reach_the_webh
             teachers = [u for u in stack.sandbox.roster()["users"] if u["role"] == "teacher"]
             stack.sandbox.mutate([{"op": "remove_user", "sourcedId": u["sourcedId"]} for u in teachers[:10]])
             before = stack.roster.snapshot()
+            # Each delivery is signed with the sender's clock: let it land before the clock moves on.
+            assert receiver.wait_for(lambda r: len(r.acknowledged) == 2)
 
             clock.advance(autosync.next_run_time.ToDatetime(dt.UTC) - clock())
             (run_id,) = asyncio.run(tick(stack.app, enqueue_run)).started
             name = f"districts/{stack.district_id}/syncRuns/{run_id}"
             assert list(stack.client.watch_run(name))[-1].state == sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW
+            assert receiver.wait_for(lambda r: len(r.acknowledged) == 3)
             clock.advance(dt.timedelta(days=1, minutes=1))
             assert asyncio.run(tick(stack.app, enqueue_run)).started == []
             autosync.enabled = False
@@ -244,6 +247,7 @@ def test_autosync_switches_and_an_automatic_run_that_needs_review_reach_the_webh
             assert stack.roster.snapshot() == before
             assert len(stack.client.list_runs(stack.district_id).runs) == 2
             reviewed = stack.client.get_run(name).summary
+    assert receiver.bad_signatures == 0
     succeeded, enabled, review, disabled = receiver.acknowledged
     assert succeeded["type"] == "sync_run.succeeded"
     assert succeeded["data"]["trigger"] == "MANUAL" and succeeded["data"]["summary"]["teachers_added"] == str(
