@@ -7,7 +7,9 @@ COPY requirements/ requirements/
 RUN pip install --no-cache-dir --require-hashes -r requirements/runtime.txt -r requirements/dev.txt
 COPY protos/ protos/
 RUN mkdir -p clients/src && python -m grpc_tools.protoc -Iprotos --python_out=clients/src \
-        --grpc_python_out=clients/src $(find protos -name '*.proto')
+        --grpc_python_out=clients/src $(find protos -name '*.proto') \
+    && python -m grpc_tools.protoc -Iprotos --include_imports --include_source_info \
+        --descriptor_set_out=clients/src/ew/sync/v1/api.binpb $(find protos/ew -name '*.proto')
 
 FROM python:3.11-slim
 WORKDIR /app
