@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,6 +11,7 @@ import grpc
 from google.protobuf.message import Message
 from google.rpc import code_pb2
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -24,9 +26,11 @@ from services.gateway.errors import GatewayError, gateway_error_response, rpc_er
 from services.gateway.openapi import openapi_document
 from services.gateway.routes import Route, build_routes
 from services.gateway.settings import GatewaySettings
-from services.gateway.transcode import build_request, to_json
+from services.gateway.transcode import build_request, message_class, to_json
 
 HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+# What gRPC allows in an ASCII metadata value.
+_PRINTABLE_ASCII = re.compile("[\x20-\x7e]*")
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -39,7 +43,13 @@ def _metadata(request: Request, route: Route) -> Metadata:
     token = request.query_params.get("access_token")
     if authorization is None and token and route.server_streaming:
         authorization = f"Bearer {token}"
-    return [("authorization", authorization)] if authorization else []
+    if not authorization:
+        return []
+    if not _PRINTABLE_ASCII.fullmatch(authorization):
+        raise GatewayError(
+            code_pb2.UNAUTHENTICATED, "the Authorization header must be 'Bearer <token>' in ASCII"
+        )
+    return [("authorization", authorization)]
 
 
 def _resume_after(request: Request, message: Message) -> None:
@@ -95,6 +105,7 @@ class Gateway:
                 code_pb2.UNIMPLEMENTED,
                 f"{request.method} is not allowed here; use {', '.join(allowed)}",
                 http_status=405,
+                headers={"Allow": ", ".join(allowed)},
             )
         raise GatewayError(code_pb2.NOT_FOUND, f"no API route matches {request.url.path}")
 
@@ -117,10 +128,15 @@ class Gateway:
         """Transcode one /v1 request to its RPC and the answer back."""
         try:
             route, path_fields = self._route(request)
-            message = build_request(
-                route, path_fields, request.query_params.multi_items(), await self._body(request)
-            )
             metadata = _metadata(request, route)
+            if metadata:
+                message = build_request(
+                    route, path_fields, request.query_params.multi_items(), await self._body(request)
+                )
+            else:
+                # Without credentials the backend refuses before reading the request, exactly as
+                # it does over gRPC; the gateway does not judge the request first.
+                message = message_class(route.method.input_type)()
             if route.server_streaming:
                 _resume_after(request, message)
                 return await self._stream(route, message, metadata)
@@ -162,6 +178,20 @@ class Gateway:
         return JSONResponse(self.openapi)
 
 
+_CODE_OF_HTTP = {404: code_pb2.NOT_FOUND, 405: code_pb2.UNIMPLEMENTED}
+
+
+async def _http_error(_request: Request, error: Exception) -> Response:
+    """Starlette's own refusals (no route at all, a method a route lacks) as Status JSON too."""
+    assert isinstance(error, HTTPException)
+    code = _CODE_OF_HTTP.get(error.status_code, code_pb2.INVALID_ARGUMENT)
+    return gateway_error_response(
+        GatewayError(
+            code, str(error.detail), http_status=error.status_code, headers=dict(error.headers or {})
+        )
+    )
+
+
 def create_app(settings: GatewaySettings, backends: Backends | None = None) -> Starlette:
     """The ASGI application."""
     gateway = Gateway(settings, backends)
@@ -180,11 +210,16 @@ def create_app(settings: GatewaySettings, backends: Backends | None = None) -> S
         HttpRoute("/readyz", gateway.readyz, methods=["GET"]),
         HttpRoute("/openapi.json", gateway.openapi_json, methods=["GET"]),
         HttpRoute("/", lambda _request: RedirectResponse("/settings/"), methods=["GET"]),
-        HttpRoute("/v1/{rest:path}", gateway.handle, methods=HTTP_METHODS),
+        HttpRoute("/v1/{rest:path}", gateway.handle, methods=[*HTTP_METHODS, "HEAD", "OPTIONS"]),
         Mount(
             "/settings",
             StaticFiles(directory=settings.static_dir, html=True, check_dir=False),
             name="settings",
         ),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=gateway.lifespan)
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=gateway.lifespan,
+        exception_handlers={HTTPException: _http_error},
+    )

@@ -38,12 +38,21 @@ _KNOWN_DETAILS = {
 class GatewayError(Exception):
     """A request the gateway refuses itself, before any backend sees it."""
 
-    def __init__(self, code: int, message: str, *, http_status: int | None = None, field: str = "") -> None:
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        *,
+        http_status: int | None = None,
+        field: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.http_status = http_status or HTTP_STATUS[code]
         self.field = field
+        self.headers = headers or {}
 
     def status(self) -> status_pb2.Status:
         """The Status, with a field violation when the error names a field."""
@@ -80,9 +89,13 @@ def status_json(status: status_pb2.Status) -> dict[str, Any]:
     return {"code": status.code, "message": status.message} | body
 
 
-def status_response(status: status_pb2.Status, http_status: int | None = None) -> JSONResponse:
+def status_response(
+    status: status_pb2.Status, http_status: int | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """A JSON response carrying ``status``."""
-    return JSONResponse(status_json(status), status_code=http_status or HTTP_STATUS.get(status.code, 500))
+    return JSONResponse(
+        status_json(status), status_code=http_status or HTTP_STATUS.get(status.code, 500), headers=headers
+    )
 
 
 def rpc_error_response(error: grpc.aio.AioRpcError) -> JSONResponse:
@@ -92,4 +105,4 @@ def rpc_error_response(error: grpc.aio.AioRpcError) -> JSONResponse:
 
 def gateway_error_response(error: GatewayError) -> JSONResponse:
     """The response for a request the gateway refused itself."""
-    return status_response(error.status(), error.http_status)
+    return status_response(error.status(), error.http_status, error.headers)

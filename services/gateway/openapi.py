@@ -71,11 +71,16 @@ class _Schemas:
         return schema | {"description": description} if description else schema
 
     def _single(self, field: FieldDescriptor) -> dict[str, Any]:
+        """A field's value; proto3 JSON reads ``null`` as the default value of any field."""
         if field.enum_type is not None:
-            return {"type": "string", "enum": [value.name for value in field.enum_type.values]}
+            return {
+                "type": ["string", "null"],
+                "enum": [value.name for value in field.enum_type.values] + [None],
+            }
         if field.message_type is not None:
-            return self.ref(field.message_type)
-        return dict(_SCALARS[field.type])
+            return {"anyOf": [self.ref(field.message_type), {"type": "null"}]}
+        scalar = dict(_SCALARS[field.type])
+        return scalar | {"type": [scalar["type"], "null"]}
 
     def ref(self, message: Descriptor) -> dict[str, Any]:
         if message.full_name in _WELL_KNOWN:
@@ -91,6 +96,15 @@ class _Schemas:
             "properties": {f.json_name: self.field(f) for f in message.fields if f.name not in without},
             "additionalProperties": False,
         }
+        exclusive = [
+            {"required": [first.json_name, second.json_name]}
+            for oneof in message.oneofs
+            for index, first in enumerate(oneof.fields)
+            for second in oneof.fields[index + 1 :]
+            if first.name not in without and second.name not in without
+        ]
+        if exclusive:
+            schema["not"] = {"anyOf": exclusive}
         description = comment_of(message)
         return schema | {"description": description} if description else schema
 
@@ -148,7 +162,25 @@ def _request_body(route: Route, schemas: _Schemas) -> dict[str, Any] | None:
         schema = schemas.object(message, without=_path_fields(route))
     else:
         schema = schemas.field(message.fields_by_name[route.body])
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+    # An empty body reads as {} (every field at its default), so a body is never required.
+    return {"required": False, "content": {"application/json": {"schema": schema}}}
+
+
+def _sse_event_schema(data: dict[str, Any]) -> dict[str, Any]:
+    """One Server-Sent Event: a response (``progress``), ``end``, or a Status (``error``)."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"enum": ["progress", "end", "error"]},
+            "id": {"type": "string", "pattern": "^[0-9]+$", "description": "The run event's sequence."},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"anyOf": [data, {"$ref": _REF + "google.rpc.Status"}, {"const": {}}]},
+            },
+        },
+    }
 
 
 def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
@@ -156,7 +188,7 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
     if route.server_streaming:
         success = {
             "description": f"Server-Sent Events: each `data` is a {output.name} in proto3 JSON.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": _sse_event_schema(schemas.ref(output))}},
         }
     else:
         success = {

@@ -103,6 +103,22 @@ def _body(route: Route, raw: bytes) -> dict[str, Any]:
     return merged
 
 
+def _reject_boolean_enums(descriptor: Descriptor, value: Any) -> None:
+    """json_format reads ``true``/``false`` as enum numbers 1/0; the JSON mapping does not."""
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        field = _field(descriptor, key) if isinstance(key, str) else None
+        if field is None:
+            continue
+        items = item if isinstance(item, list) and field.is_repeated else [item]
+        for element in items:
+            if field.enum_type is not None and isinstance(element, bool):
+                raise _invalid(f"{field.name}: expected an enum name or number, got {element}", field.name)
+            if field.message_type is not None:
+                _reject_boolean_enums(field.message_type, element)
+
+
 def build_request(
     route: Route, path_fields: dict[str, str], query: Iterable[tuple[str, str]], raw_body: bytes
 ) -> Message:
@@ -120,6 +136,7 @@ def build_request(
         _put(merged, fields, _query_value(fields, values))
     for dotted, value in path_fields.items():
         _put(merged, _resolve(descriptor, dotted), value)
+    _reject_boolean_enums(descriptor, merged)
     request = message_class(descriptor)()
     try:
         json_format.ParseDict(merged, request)
