@@ -103,7 +103,8 @@ export class Api {
         for await (const message of readEvents(response.body)) {
           if (message.event === "end") return last;
           if (message.event === "error") throw new ApiError(500, JSON.parse(message.data));
-          const event = JSON.parse(message.data);
+          const response = JSON.parse(message.data);
+          const event = response.event || response;
           const sequence = Number(event.sequence || message.id || 0);
           if (sequence && sequence <= last) continue;
           last = sequence || last;

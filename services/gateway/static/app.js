@@ -25,6 +25,7 @@ const PHASES = {
 let api;
 let watching = null;
 let currentAutoSync = {};
+let autoSyncSaves = 0;
 
 /** Builds an element: el("li", {class: "x", onclick: f}, "text", child). Text is never parsed as HTML. */
 function el(tag, attributes = {}, ...children) {
@@ -155,7 +156,7 @@ function suggestionsOf(mapping) {
           "aria-label": `Choose ${suggestion.ewSchoolName} for ${mapping.classlinkSchoolName}`,
           onclick: () => selectPair(mapping.classlinkSchoolId, suggestion.ewSchoolId),
         },
-        `${suggestion.ewSchoolName} (${Math.round(suggestion.score * 100)}%)`,
+        `${suggestion.ewSchoolName} (${Math.round(suggestion.score)}% alike)`,
       ),
     ),
   );
@@ -289,6 +290,11 @@ async function showProgress(run) {
   $("progress-bar").setAttribute("aria-valuenow", "0");
   $("progress-live").dataset.announced = "0";
   renderProgress(run.percent || 0, run.phase);
+  $("progress-outcome").textContent = "";
+  $("progress-note").hidden = false;
+  $("progress-continue").hidden = true;
+  $("progress-run").dataset.run = run.name;
+  $("progress-run").textContent = `Requested by ${run.requestedBy || "you"} at ${when(run.createTime)}`;
   show("progress");
   if (watching) watching.abort();
   watching = new AbortController();
@@ -309,8 +315,16 @@ async function finished(event) {
     SYNC_RUN_STATE_FAILED: `The sync failed and changed nothing. ${event.message || ""}`,
     SYNC_RUN_STATE_CANCELLED: "The sync was cancelled and changed nothing.",
   };
+  $("progress-outcome").textContent = messages[event.state] || "";
+  $("progress-note").hidden = true;
+  $("progress-continue").hidden = false;
+  $("progress-continue").focus();
+}
+
+async function leaveProgress() {
+  const outcome = $("progress-outcome").textContent;
   await showManage();
-  notify(messages[event.state] || "");
+  notify(outcome);
 }
 
 async function begin(action) {
@@ -339,14 +353,19 @@ function renderAutoSync(autoSync, hasSucceeded) {
   $("autosync-enabled").checked = Boolean(autoSync.enabled);
   $("autosync-enabled").disabled = !hasSucceeded;
   if (autoSync.cadence && autoSync.cadence !== "AUTO_SYNC_CADENCE_UNSPECIFIED") $("autosync-cadence").value = autoSync.cadence;
-  $("autosync-next").textContent = autoSync.enabled && autoSync.nextRunTime ? `Next run: ${when(autoSync.nextRunTime)}` : "";
+  $("autosync-next").textContent =
+    autoSync.enabled && autoSync.nextRunTime ? `Next run: ${when(autoSync.nextRunTime)} (${autoSync.timeZone} time zone)` : "";
   $("autosync-hint").textContent = hasSucceeded ? "" : "AutoSync can be turned on after a first successful sync.";
 }
 
 async function saveAutoSync() {
-  const { day, hour, timeZone, pauseWindows } = currentAutoSync;
+  const { day, hour, pauseWindows } = currentAutoSync;
+  // AutoSync runs at the district's local hour: the administrator's time zone unless one is set.
+  const timeZone = currentAutoSync.timeZone || Intl.DateTimeFormat().resolvedOptions().timeZone;
   const autoSync = { day, hour, timeZone, pauseWindows, enabled: $("autosync-enabled").checked, cadence: $("autosync-cadence").value };
+  const save = ++autoSyncSaves;
   const saved = await attempt(() => api.setAutoSync(autoSync));
+  if (save !== autoSyncSaves) return; // a later change is on its way; its answer is the one to show
   if (saved) {
     renderAutoSync(saved.autoSync, true);
     notify(saved.autoSync.enabled ? "AutoSync is on." : "AutoSync is off.");
@@ -456,6 +475,7 @@ function wire() {
   $("begin-sync").addEventListener("click", () => begin(() => api.startSyncRun("")));
   $("force-sync").addEventListener("click", () => begin(() => api.forceSyncNow()));
   $("edit-mapping").addEventListener("click", showMapping);
+  $("progress-continue").addEventListener("click", leaveProgress);
   $("autosync-enabled").addEventListener("change", saveAutoSync);
   $("autosync-cadence").addEventListener("change", saveAutoSync);
 }
@@ -463,7 +483,7 @@ function wire() {
 async function main() {
   wire();
   const token = await obtainToken();
-  const claims = claimsOf(token);
+  const claims = token && claimsOf(token);
   if (!claims || !claims.district) {
     show("signin");
     return;

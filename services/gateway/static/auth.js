@@ -3,8 +3,8 @@
 //
 // In order: `#token=…` in the URL (development: `make run` prints such a URL), `window.EW_TOKEN`
 // (set by the EW product's page before this module loads), or a `{type: "ew-token", token}` message
-// posted by the embedding EW product window (an <iframe> embed; the origin must be allowed by
-// `window.EW_PARENT_ORIGIN`).
+// posted by the embedding EW product window: an <iframe src=".../settings/?embedder=<EW origin>">
+// asks its parent with `{type: "ew-token-request"}` and accepts the answer from that origin only.
 
 /** Decodes a JWT's payload without verifying it; null when the token is not a JWT. */
 export function claimsOf(token) {
@@ -30,22 +30,21 @@ function tokenFromFragment() {
   return token;
 }
 
-/** Resolves with the bearer token as soon as one of the sources has it. */
+/** Resolves with the bearer token as soon as one of the sources has it; null when none can. */
 export function obtainToken() {
+  const embedder = new URLSearchParams(window.location.search).get("embedder") || window.EW_PARENT_ORIGIN;
   const immediate = tokenFromFragment() || window.EW_TOKEN || window.sessionStorage.getItem("ew-token");
   if (immediate) return Promise.resolve(immediate);
+  if (!embedder || window.parent === window) return Promise.resolve(null);
   return new Promise((resolve) => {
     window.addEventListener("message", function listen(event) {
-      const allowed = window.EW_PARENT_ORIGIN;
-      if (!allowed || event.origin !== allowed) return;
+      if (!embedder || event.origin !== embedder) return;
       if (event.data && event.data.type === "ew-token" && typeof event.data.token === "string") {
         window.removeEventListener("message", listen);
         window.sessionStorage.setItem("ew-token", event.data.token);
         resolve(event.data.token);
       }
     });
-    if (window.parent !== window && window.EW_PARENT_ORIGIN) {
-      window.parent.postMessage({ type: "ew-token-request" }, window.EW_PARENT_ORIGIN);
-    }
+    window.parent.postMessage({ type: "ew-token-request" }, embedder);
   });
 }
