@@ -76,7 +76,7 @@ export class Api {
   forceSyncNow() { return this.call("POST", `${this.district}/syncRuns:force`, {}); }
   listRuns(pageToken) { return this.call("GET", `${this.district}/syncRuns${this.query({ pageSize: 20, pageToken })}`); }
   getRun(name) { return this.call("GET", name); }
-  listRunItems(name) { return this.call("GET", `${name}/items${this.query({ pageSize: 50 })}`); }
+  listRunItems(name, kind) { return this.call("GET", `${name}/items${this.query({ pageSize: 100, kind })}`); }
 
   getAutoSync() { return this.call("GET", `${this.district}/autoSync`); }
   /** Replaces every writable AutoSync field with those of autoSync. */

@@ -397,9 +397,9 @@ function summaryText(summary) {
 }
 
 async function showProblems(run, cell) {
-  const page = await attempt(() => api.listRunItems(run.name));
+  const page = await attempt(() => api.listRunItems(run.name, "PLAN_ITEM_KIND_SKIP"));
   if (!page) return;
-  const problems = (page.items || []).filter((item) => item.skipReason || (item.warnings || []).length);
+  const problems = page.items || [];
   cell.replaceChildren(
     el("ul", {}, ...(problems.length ? problems.map(describeItem) : [el("li", { class: "muted" }, "No problems.")])),
   );
@@ -409,7 +409,9 @@ function renderHistory(runs) {
   $("history-rows").replaceChildren(
     ...runs.map((run) => {
       const problems = el("td", {});
-      problems.append(el("button", { type: "button", onclick: () => showProblems(run, problems) }, "Show problems"));
+      problems.append(
+        el("button", { type: "button", "aria-label": `Show problems of the run of ${when(run.createTime)}`, onclick: () => showProblems(run, problems) }, "Show problems"),
+      );
       return el(
         "tr",
         {},
