@@ -20,12 +20,13 @@ from starlette.routing import Mount
 from starlette.routing import Route as HttpRoute
 from starlette.staticfiles import StaticFiles
 
+from services.common.tls import TlsSettings
 from services.gateway import sse
 from services.gateway.backends import Backends, Metadata
 from services.gateway.errors import GatewayError, gateway_error_response, rpc_error_response
 from services.gateway.openapi import openapi_document
 from services.gateway.routes import Route, build_routes
-from services.gateway.settings import GatewaySettings
+from services.gateway.settings import GatewaySettings, GatewayTlsSettings
 from services.gateway.transcode import build_request, message_class, to_json
 
 HTTP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -69,10 +70,11 @@ def _resume_after(request: Request, message: Message) -> None:
 class Gateway:
     """The routes, the backends and the request handling between them."""
 
-    def __init__(self, settings: GatewaySettings, backends: Backends | None = None) -> None:
+    def __init__(self, settings: GatewaySettings, tls: TlsSettings) -> None:
         self.settings = settings
+        self.tls = tls
         self.routes = build_routes()
-        self._backends = backends
+        self._backends: Backends | None = None
         self.openapi = openapi_document(self.routes)
 
     @property
@@ -85,7 +87,7 @@ class Gateway:
     @asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         """Open the channels at start-up and close them at shutdown."""
-        self._backends = self._backends or Backends(self.settings)
+        self._backends = Backends(self.settings, self.tls)
         try:
             yield
         finally:
@@ -192,9 +194,9 @@ async def _http_error(_request: Request, error: Exception) -> Response:
     )
 
 
-def create_app(settings: GatewaySettings, backends: Backends | None = None) -> Starlette:
-    """The ASGI application."""
-    gateway = Gateway(settings, backends)
+def create_app(settings: GatewaySettings, tls: TlsSettings | None = None) -> Starlette:
+    """The ASGI application; ``tls`` (default: ``EW_GATEWAY_TLS_*``) secures the backend channels."""
+    gateway = Gateway(settings, tls or GatewayTlsSettings())
     middleware: list[Middleware] = []
     if settings.cors_origins:
         middleware.append(

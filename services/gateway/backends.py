@@ -10,6 +10,7 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.tls import TlsSettings
 from services.gateway.routes import Route
 from services.gateway.settings import GatewaySettings
 from services.gateway.transcode import message_class
@@ -24,11 +25,18 @@ def _serialize(message: Message) -> bytes:
 class Backends:
     """One ``grpc.aio`` channel per backend service, chosen by the route's service."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, tls: TlsSettings) -> None:
         self._settings = settings
+        credentials = tls.channel_credentials() if tls.client_enabled else None
+
+        def channel(target: str) -> grpc.aio.Channel:
+            if credentials is None:
+                return grpc.aio.insecure_channel(target)
+            return grpc.aio.secure_channel(target, credentials)
+
         self._channels = {
-            "ew.sync.v1.SyncService": grpc.aio.insecure_channel(settings.sync_target),
-            "ew.roster.v1.RosterService": grpc.aio.insecure_channel(settings.roster_target),
+            "ew.sync.v1.SyncService": channel(settings.sync_target),
+            "ew.roster.v1.RosterService": channel(settings.roster_target),
         }
 
     def _channel(self, route: Route) -> grpc.aio.Channel:

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.common.settings import valid_address
+from services.common.tls import TlsSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -44,6 +45,16 @@ class GatewaySettings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+
+class GatewayTlsSettings(TlsSettings):
+    """How the gateway reaches the services over TLS (``EW_GATEWAY_TLS_*``).
+
+    ``CA_FILE`` to trust their certificates; ``CERT_FILE`` and ``KEY_FILE`` when they require
+    client certificates.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="EW_GATEWAY_TLS_", extra="ignore")
 
 
 def load_settings() -> GatewaySettings:

@@ -9,11 +9,15 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 
+from services.common.tls import TlsSettings
+from tests.conftest import DatabaseFactory
 from tests.support.gateway import gateway_client, gateway_settings, running_gateway
+from tests.support.pki import make_pki
 from tests.support.sync_stack import SyncStack, sync_stack
 
 pytestmark = pytest.mark.timeout(120)
@@ -215,3 +219,22 @@ def socket_closed_port() -> Iterator[str]:
     port = sock.getsockname()[1]
     sock.close()
     yield f"127.0.0.1:{port}"
+
+
+def test_the_gateway_reaches_services_that_require_client_certificates(
+    database_url: DatabaseFactory, tmp_path: Path
+) -> None:
+    pki = make_pki(tmp_path)
+    with sync_stack(database_url("roster"), database_url("sync"), tls=pki, schools=2, teachers=4) as stack:
+        settings = gateway_settings(stack)
+        with running_gateway(settings, pki.client()) as base_url:
+            trusted = httpx.get(
+                f"{base_url}{district(stack, '/connection')}",
+                headers={"Authorization": f"Bearer {stack.token()}"},
+            )
+            ready = httpx.get(f"{base_url}/readyz")
+        with running_gateway(settings, TlsSettings(ca_file=pki.ca)) as base_url:
+            without_certificate = httpx.get(f"{base_url}/readyz")
+
+    assert trusted.status_code == 200 and ready.status_code == 200
+    assert without_certificate.status_code == 503

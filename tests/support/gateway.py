@@ -12,13 +12,14 @@ from typing import Any
 import httpx
 import uvicorn
 
+from services.common.tls import TlsSettings
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from tests.support.sync_stack import SyncStack
 
 
 @contextmanager
-def running_gateway(settings: GatewaySettings) -> Iterator[str]:
+def running_gateway(settings: GatewaySettings, tls: TlsSettings | None = None) -> Iterator[str]:
     """Serve the gateway on 127.0.0.1 at a free port and yield its base URL.
 
     The socket listens before the server thread starts, so a request made at once waits in the
@@ -28,7 +29,12 @@ def running_gateway(settings: GatewaySettings) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+        uvicorn.Config(
+            create_app(settings, tls or TlsSettings()),
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
     )
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
