@@ -152,10 +152,9 @@ class Gateway:
     async def _stream(self, route: Route, message: Message, metadata: Metadata) -> Response:
         call = self.backends.stream(route, message, metadata)
         pending = await sse.first_read(call, self.settings.heartbeat_seconds)
-        if pending.done() and isinstance(pending.exception(), grpc.aio.AioRpcError):
-            error = pending.exception()
-            assert isinstance(error, grpc.aio.AioRpcError)
-            return rpc_error_response(error)
+        refused = pending.exception() if pending.done() else None
+        if isinstance(refused, grpc.aio.AioRpcError):
+            return rpc_error_response(refused)
         return StreamingResponse(
             sse.events(call, pending, self.settings.heartbeat_seconds),
             media_type="text/event-stream",
