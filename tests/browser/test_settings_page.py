@@ -144,6 +144,7 @@ def test_connect_by_single_sign_on(launch: Callable[..., Stack], open_page: Open
     page = open_page(stack.page_url)
 
     # By keyboard: the screen's heading has the focus; Tab reaches the sign-in button, Enter presses it.
+    expect(page.get_by_role("heading", name="Connect ClassLink")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Sign in with ClassLink")).to_be_focused()
     page.keyboard.press("Enter")
@@ -163,8 +164,9 @@ def test_closing_the_page_mid_sync_and_reopening_it_shows_the_same_run(
 ) -> None:
     stack = launch(schools=3, teachers=60, page_cap=5)
     stack.deployment.connect()
-    # Every teachers page answers 2 s late: the pull takes half a minute until the faults are cleared.
-    stack.deployment.sandbox.set_faults([{"kind": "slow", "delay": 2, "times": -1, "path": "teachers"}])
+    # Every teachers page answers 4 s late, so the run outlasts closing and reopening the page by far;
+    # clearing the faults afterwards lets it finish.
+    stack.deployment.sandbox.set_faults([{"kind": "slow", "delay": 4, "times": -1, "path": "teachers"}])
     page = open_page(stack.page_url)
     page.get_by_role("button", name="Done Mapping").click()
     page.get_by_role("button", name="Begin ClassLink Sync").click()

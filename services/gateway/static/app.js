@@ -58,7 +58,12 @@ function showError(error) {
 /** Runs an action, showing its error (and field violations, when a form is given) instead of throwing. */
 async function attempt(action, form) {
   showError(null);
-  if (form) for (const id of Object.values(CONNECT_FIELDS)) $(`${id}-error`).textContent = "";
+  if (form) {
+    for (const id of Object.values(CONNECT_FIELDS)) {
+      $(`${id}-error`).textContent = "";
+      $(id).removeAttribute("aria-invalid");
+    }
+  }
   try {
     return await action();
   } catch (error) {
@@ -76,7 +81,6 @@ function showFieldViolations(error) {
     if (id) {
       $(`${id}-error`).textContent = violation.description;
       $(id).setAttribute("aria-invalid", "true");
-      $(id).setAttribute("aria-describedby", `${id}-error`);
     }
   }
 }
@@ -297,21 +301,31 @@ async function showProgress(run) {
   $("progress-run").textContent = `Requested by ${run.requestedBy || "you"} at ${when(run.createTime)}`;
   show("progress");
   if (watching) watching.abort();
-  watching = new AbortController();
+  const controller = new AbortController();
+  watching = controller;
   let final = null;
   await attempt(() =>
     api.watchRun(run.name, Number(run.lastSequence || 0), (event) => {
       renderProgress(event.percent || 0, event.phase, event);
       final = event;
-    }, watching.signal),
+    }, controller.signal),
   );
-  if (final) await finished(final);
+  const aborted = controller.signal.aborted;
+  if (!final && !aborted) {
+    // The stream had nothing after the run's last event: it had ended already. Show how it ended.
+    const current = await attempt(() => api.getRun(run.name));
+    if (current) {
+      renderProgress(current.run.percent || 0, current.run.phase);
+      final = { ...current.run, message: current.run.errorMessage };
+    }
+  }
+  if (final && !aborted) await finished(final);
 }
 
 async function finished(event) {
   const messages = {
     SYNC_RUN_STATE_SUCCEEDED: "Sync complete. Education Walkthrough now matches ClassLink.",
-    SYNC_RUN_STATE_NEEDS_REVIEW: "This sync needs your review before it changes anything: see Needs review below.",
+    SYNC_RUN_STATE_NEEDS_REVIEW: "This sync needs your review before it changes anything: approve it under Needs review.",
     SYNC_RUN_STATE_FAILED: `The sync failed and changed nothing. ${event.message || ""}`,
     SYNC_RUN_STATE_CANCELLED: "The sync was cancelled and changed nothing.",
   };
