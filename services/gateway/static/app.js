@@ -47,8 +47,8 @@ function show(screen) {
   }
 }
 
-function notify(text) {
-  $("notice").replaceChildren(text ? el("p", { class: "success" }, text) : "");
+function notify(text, kind = "success") {
+  $("notice").replaceChildren(text ? el("p", { class: kind }, text) : "");
 }
 
 function showError(error) {
@@ -330,15 +330,16 @@ async function finished(event) {
     SYNC_RUN_STATE_CANCELLED: "The sync was cancelled and changed nothing.",
   };
   $("progress-outcome").textContent = messages[event.state] || "";
+  $("progress-outcome").dataset.kind = event.state === "SYNC_RUN_STATE_SUCCEEDED" ? "success" : "warning";
   $("progress-note").hidden = true;
   $("progress-continue").hidden = false;
   $("progress-continue").focus();
 }
 
 async function leaveProgress() {
-  const outcome = $("progress-outcome").textContent;
+  const outcome = $("progress-outcome");
   await showManage();
-  notify(outcome);
+  notify(outcome.textContent, outcome.dataset.kind);
 }
 
 async function begin(action) {
