@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from ew.client.errors import NotFoundError
 from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2
 from playwright.sync_api import Page, expect
@@ -157,6 +158,25 @@ def test_connect_by_single_sign_on(launch: Callable[..., Stack], open_page: Open
     assert connection.connect_method == sync_pb2.CONNECT_METHOD_SIGN_IN
     assert connection.tenant_id == stack.deployment.sandbox.tenant().tenant_id
     screenshot(page, "signed-in")
+
+
+def test_a_refused_single_sign_on_says_so_and_connects_nothing(
+    launch: Callable[..., Stack], open_page: Opener, screenshot: Shot
+) -> None:
+    stack = launch(schools=3, teachers=20)
+    page = open_page(stack.page_url)
+    # The administrator refuses at ClassLink's sign-in (the sandbox refuses the login "deny").
+    sign_in = f"{stack.deployment.sandbox.sso['launchpad_url']}/oauth2/v2/auth?*"
+    page.route(sign_in, lambda route: route.continue_(url=f"{route.request.url}&login_hint=deny"))
+
+    page.get_by_role("button", name="Sign in with ClassLink").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("ClassLink sign-in was cancelled or refused")
+    expect(page.get_by_role("heading", name="Connect ClassLink")).to_be_visible()
+    assert "error=" not in page.url
+    screenshot(page, "refused")
+    with pytest.raises(NotFoundError):
+        stack.deployment.sync.get_connection(stack.deployment.district_id)
 
 
 def test_closing_the_page_mid_sync_and_reopening_it_shows_the_same_run(
