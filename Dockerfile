@@ -1,9 +1,10 @@
 # One image, built once, for every process of the production topology (migrate, roster, sync,
-# worker, sandbox); docker-compose.yml picks the command. The build stage installs the pinned,
-# hash-checked runtime set into a virtualenv and builds the client package (its build hook
-# generates the gRPC stubs from protos/ with grpcio-tools, which stays in the build stage). The
-# image gets that virtualenv and the services' code only: no compilers, no development tools, no
-# pip; it runs as an unprivileged user. The base is pinned to an exact release.
+# gateway, worker, scheduler, webhook sender, sandbox); docker-compose.yml picks the command. The
+# build stage installs the pinned, hash-checked runtime set into a virtualenv and builds the client
+# package (its build hook generates the gRPC stubs and the gateway's descriptor set from protos/
+# with grpcio-tools, which stays in the build stage). The image gets that virtualenv and the
+# services' code only: no compilers, no development tools, no pip; it runs as an unprivileged user.
+# The base is pinned to an exact release.
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -26,5 +27,5 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY services/ services/
 USER 10001
-# 50051 roster, 50052 sync, 8080 sandbox, 9100 metrics (EW_METRICS_PORT).
+# 50051 roster, 50052 sync, 8080 sandbox and gateway, 9100 metrics (EW_METRICS_PORT).
 EXPOSE 50051 50052 8080 9100

@@ -37,6 +37,8 @@ $(STUBS_STAMP): $(STAMP) $(PROTOS)
 	rm -rf clients/src/ew/roster clients/src/ew/sync
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m grpc_tools.protoc -Iprotos --python_out=clients/src --grpc_python_out=clients/src \
 		--mypy_out=clients/src --mypy_grpc_out=clients/src $(PROTOS)
+	$(PY) -m grpc_tools.protoc -Iprotos --include_imports --include_source_info \
+		--descriptor_set_out=clients/src/ew/sync/v1/api.binpb $(PROTOS)
 	touch $@
 
 .PHONY: install
@@ -156,3 +158,11 @@ all: lint typecheck migrations-check test ## The checks CI runs on embedded defa
 .PHONY: run-scheduler
 run-scheduler: install ## Run the AutoSync scheduler alone (EW_BROKER_URL must name Redis; several replicas are safe)
 	$(PY) -m services.sync.scheduler
+
+.PHONY: run-gateway
+run-gateway: install ## Run the HTTP/JSON gateway alone (EW_GATEWAY_* settings: listen address, backends, CORS)
+	$(PY) -m services.gateway
+
+.PHONY: test-browser
+test-browser: install ## Click through the ClassLink Settings page in Debian's chromium against real processes (worker on Redis)
+	EW_TEST_BROKER_URL=$(EW_TEST_BROKER_URL) $(PY) -m pytest tests/browser

@@ -21,7 +21,7 @@ STUB_PACKAGES = ("ew/roster", "ew/sync")
 
 
 def generate_stubs(destination: Path) -> None:
-    """Write the stubs (``*_pb2.py``, ``*_pb2_grpc.py``, ``*.pyi``) of ``protos/ew`` under ``destination``."""
+    """Write the stubs (``*_pb2.py``, ``*_pb2_grpc.py``, ``*.pyi``) and the descriptor set of ``protos/ew``."""
     import grpc_tools
     from grpc_tools import protoc
 
@@ -35,6 +35,10 @@ def generate_stubs(destination: Path) -> None:
         f"--python_out={destination}",
         f"--pyi_out={destination}",
         f"--grpc_python_out={destination}",
+        # The gateway reads the API's comments (its OpenAPI descriptions) from this descriptor set.
+        "--include_imports",
+        "--include_source_info",
+        f"--descriptor_set_out={destination / 'ew/sync/v1/api.binpb'}",
         *sources,
     ]
     if protoc.main(arguments) != 0:

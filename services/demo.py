@@ -64,6 +64,7 @@ from services.common.processes import (
     base_environment,
     first_line,
     free_address,
+    wait_for_log,
     wait_serving,
 )
 from services.oneroster_sandbox import truth
@@ -103,6 +104,11 @@ class Stack:
     sandbox: dict[str, Any]
     roster_target: str
     sync_target: str
+    gateway_url: str
+
+    def settings_page(self, token: str) -> str:
+        """The ClassLink Settings page, signed in with ``token`` (the page reads it from the fragment)."""
+        return f"{self.gateway_url}/settings/#token={token}"
 
 
 def start_stack(processes: ProcessGroup, *, schools: int, teachers: int, seed: int) -> Stack:
@@ -133,7 +139,35 @@ def start_stack(processes: ProcessGroup, *, schools: int, teachers: int, seed: i
     sync = processes.start("sync", "services.sync")
     wait_serving(sync, sync_target, deadline=left())
     console.print(f"Sync service        {sync_target}  (with its worker and the AutoSync scheduler)")
-    return Stack(info, roster_target, sync_target)
+
+    gateway_address = free_address()
+    processes.environment |= {
+        "EW_GATEWAY_LISTEN_ADDRESS": gateway_address,
+        "EW_GATEWAY_SYNC_TARGET": sync_target,
+        "EW_GATEWAY_ROSTER_TARGET": roster_target,
+    }
+    gateway = processes.start("gateway", "services.gateway")
+    wait_for_log(gateway, "Application startup complete", deadline=left())
+    console.print(f"HTTP gateway        http://{gateway_address}  (OpenAPI at /openapi.json)")
+    return Stack(info, roster_target, sync_target, f"http://{gateway_address}")
+
+
+def check_gateway(stack: Stack, user_token: str) -> None:
+    """The runs the demo made, read back over HTTP through the gateway; DemoFailed if they differ."""
+    response = httpx.get(
+        f"{stack.gateway_url}/v1/districts/{DISTRICT_ID}/syncRuns",
+        headers={"Authorization": f"Bearer {user_token}"},
+        timeout=30,
+    )
+    if response.status_code != 200:
+        raise DemoFailed(f"the gateway answered {response.status_code}: {response.text[:300]}")
+    runs = response.json().get("runs", [])
+    states = {run["state"] for run in runs}
+    if len(runs) < 2 or states != {"SYNC_RUN_STATE_SUCCEEDED"}:
+        raise DemoFailed(f"the gateway listed {len(runs)} runs in states {sorted(states)}")
+    console.print(
+        f"GET /v1/districts/{DISTRICT_ID}/syncRuns through the gateway: {len(runs)} succeeded runs."
+    )
 
 
 def look_alike(name: str) -> str:
@@ -357,6 +391,9 @@ def wait_for_interrupt(stack: Stack, user_token: str) -> None:
     ):
         console.print(f"export {name}={value}", soft_wrap=True)
     console.print("then, for example: ew-sync mapping; ew-sync preview; ew-sync sync; ew-sync runs")
+    console.print(f"ClassLink Settings page: {stack.settings_page(user_token)}", soft_wrap=True)
+    runs_url = f"{stack.gateway_url}/v1/districts/{DISTRICT_ID}/syncRuns"
+    console.print(f'or: curl -H "Authorization: Bearer $EW_TOKEN" {runs_url}', soft_wrap=True)
     console.print(
         f"OneRoster sandbox: {stack.sandbox['server_url']} (admin API {stack.sandbox['admin_url']})"
     )
@@ -414,9 +451,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             service_token = mint_dev_token(
                 auth, district_id=ALL_DISTRICTS, role=Role.SERVICE, plan=SERVICE_PLAN
             )
-            step("Starting the sandbox and both services")
+            step("Starting the sandbox, both services and the HTTP gateway")
             stack = start_stack(processes, schools=args.schools, teachers=args.teachers, seed=args.seed)
             demo(stack, user_token=user_token, service_token=service_token)
+            step("10. The same district over HTTP")
+            check_gateway(stack, user_token)
+            console.print(f"ClassLink Settings page: {stack.settings_page(user_token)}", soft_wrap=True)
             console.print()
             console.print(f"[bold green]Demo finished: every step did what it should.[/] Logs: {workdir}")
             if args.serve:

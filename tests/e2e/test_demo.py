@@ -21,7 +21,9 @@ def demo_environment() -> dict[str, str]:
     environment = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("EW_JWT_", "EW_SECRET_", "EW_TLS_", "EW_SYNC_", "EW_ROSTER_", "EW_BROKER_"))
+        if not name.startswith(
+            ("EW_JWT_", "EW_SECRET_", "EW_TLS_", "EW_SYNC_", "EW_ROSTER_", "EW_BROKER_", "EW_GATEWAY_")
+        )
     }
     environment["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "clients" / "src")])
     return environment
@@ -60,6 +62,8 @@ def test_the_demo_connects_maps_previews_syncs_twice_and_leaves_no_process_behin
     assert "Mapped by hand" in output
     assert "AutoSync" in output and "Next run (UTC)" in output
     assert "Second sync" in output and "Demo finished" in output
+    assert "through the gateway: 2 succeeded runs" in output
+    assert "/settings/#token=" in output
     assert started_by(workdir) == []
 
 

@@ -25,6 +25,7 @@ from services.common.metrics import MetricsSettings
 from services.common.secret_files import FILE_SUFFIX, SECRET_VARIABLES
 from services.common.secrets import SecretSettings
 from services.common.tls import TlsSettings
+from services.gateway.settings import GatewaySettings
 from services.roster.settings import RosterSettings
 from services.sync.app import RosterClientTlsSettings
 from services.sync.settings import SyncSettings
@@ -38,6 +39,7 @@ SETTINGS: tuple[type[BaseSettings], ...] = (
     RosterSettings,
     SyncSettings,
     WebhookSettings,
+    GatewaySettings,
     AuthSettings,
     TlsSettings,
     RosterClientTlsSettings,
@@ -106,7 +108,7 @@ def test_services_restart_wait_for_migrations_and_publish_only_the_api() -> None
     for name in ("roster", "sync", "worker"):
         assert SERVICES[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     published = {name for name, service in SERVICES.items() if service.get("ports")}
-    assert published == {"sync", "sandbox"}
+    assert published == {"sync", "gateway", "sandbox"}
     assert SERVICES["sandbox"]["profiles"] == ["demo"]
 
 
