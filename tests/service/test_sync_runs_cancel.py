@@ -8,6 +8,8 @@ commit has started. A cancelled run leaves EW's roster exactly as it was, and no
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -20,14 +22,15 @@ from ew.client.errors import (
     PermissionDeniedError,
 )
 from ew.sync.v1 import sync_pb2
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from typer.testing import CliRunner, Result
 
+from services.common.errors import FailedPrecondition
 from services.common.pagetokens import SyncPageTokens
 from services.sync.runs import tasks
-from services.sync.runs.usecases import Runs
-from services.sync.store.models import OutboxEvent
-from services.sync.vocabulary import WebhookEventType
+from services.sync.runs.usecases import Runs, create_or_attach
+from services.sync.store.models import OutboxEvent, SyncRun
+from services.sync.vocabulary import SyncRunState, SyncTrigger, WebhookEventType
 from tests.support.roster import HoldOnCall
 from tests.support.sync_stack import SyncStack, sync_stack
 
@@ -177,6 +180,85 @@ def test_a_reviewed_run_that_was_approved_and_applied_cannot_be_cancelled(stack:
 
     assert refused.value.reason == "RUN_ALREADY_APPROVED"
     assert stack.client.get_run(reviewed.name).state == sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW
+
+
+def test_a_reviewed_run_whose_approval_is_applying_it_points_at_the_approval_run(stack: SyncStack) -> None:
+    reviewed = run_needing_review(stack)
+    sent: list[str] = []
+    runs = Runs(stack.app, SyncPageTokens(b"k" * 32), enqueue=sent.append)
+    approval = asyncio.run(
+        runs.start(district_id=stack.district_id, requested_by="admin", approve_run_id=reviewed.run_id)
+    ).run
+    before = stack.roster.snapshot()
+
+    with pytest.raises(FailedPreconditionError) as refused:
+        stack.client.cancel_run(reviewed.name)
+
+    assert refused.value.reason == "RUN_APPROVAL_ACTIVE"
+    assert f"cancel run {approval.id} instead" in refused.value.message
+    assert stack.client.get_run(reviewed.name).state == sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW
+    # Cancelling the approval run instead works, and the review can then be cancelled too.
+    cancelled = stack.client.cancel_run(f"districts/{stack.district_id}/syncRuns/{approval.id}")
+    assert cancelled.state == sync_pb2.SYNC_RUN_STATE_CANCELLED
+    assert stack.client.cancel_run(reviewed.name).state == sync_pb2.SYNC_RUN_STATE_CANCELLED
+    assert stack.roster.snapshot() == before
+
+
+def _waiting_on_a_lock(stack: SyncStack, done: threading.Event) -> bool:
+    """Poll until the other transaction waits on a row lock (True) or has finished without one."""
+    while not done.wait(0.02):
+        with stack.app.sessions() as session:
+            waiting = session.scalar(
+                select(func.count())
+                .select_from(text("pg_stat_activity"))
+                .where(text("datname = current_database() AND wait_event_type = 'Lock'"))
+            )
+        if waiting:
+            return True
+    return False
+
+
+@pytest.mark.skipif(
+    not os.environ.get("EW_TEST_DATABASE_URL"),
+    reason="PostgreSQL only: SQLite begins every transaction IMMEDIATE, so the two cannot interleave",
+)
+def test_a_cancel_racing_an_approval_of_the_same_review_waits_for_it_and_is_refused(
+    stack: SyncStack,
+) -> None:
+    reviewed = run_needing_review(stack)
+    outcome: list[BaseException | bool] = []
+    done = threading.Event()
+
+    def cancel() -> None:
+        runs = Runs(stack.app, SyncPageTokens(b"k" * 32), enqueue=lambda run_id: None)
+        try:
+            outcome.append(asyncio.run(runs.cancel(stack.district_id, reviewed.run_id)) is not None)
+        except BaseException as error:
+            outcome.append(error)
+        finally:
+            done.set()
+
+    with stack.app.sessions.begin() as approving:
+        # The approval is written but not committed when the cancel arrives.
+        create_or_attach(
+            approving,
+            district_id=stack.district_id,
+            requested_by="admin",
+            approve_run_id=reviewed.run_id,
+            trigger=SyncTrigger.MANUAL,
+            now=stack.app.clock(),
+        )
+        canceller = threading.Thread(target=cancel)
+        canceller.start()
+        assert _waiting_on_a_lock(stack, done), f"the cancel did not wait for the approval: {outcome}"
+    canceller.join(HOLD_TIMEOUT)
+
+    assert len(outcome) == 1 and isinstance(outcome[0], FailedPrecondition), outcome
+    assert outcome[0].reason == "RUN_APPROVAL_ACTIVE"
+    with stack.app.sessions() as session:
+        states = {run.id: run.state for run in session.scalars(select(SyncRun))}
+    assert states[reviewed.run_id] is SyncRunState.NEEDS_REVIEW
+    assert SyncRunState.QUEUED in states.values()
 
 
 def test_an_ended_run_cannot_be_cancelled_and_the_refusal_names_its_state(stack: SyncStack) -> None:

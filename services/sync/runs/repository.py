@@ -130,6 +130,22 @@ def get_district_run(session: Session, district_id: str, run_id: str) -> SyncRun
     return run
 
 
+def lock_district_run(session: Session, district_id: str, run_id: str) -> SyncRun | None:
+    """The district's run, read fresh with its row locked until the transaction ends.
+
+    Approving a reviewed run and cancelling it both start here, so on PostgreSQL (READ COMMITTED)
+    one waits for the other and then sees what it committed: a cancel after an approval finds the
+    approval run, an approval after a cancel finds the run CANCELLED. SQLite needs no lock (every
+    transaction begins IMMEDIATE, one writer at a time).
+    """
+    return session.scalars(
+        select(SyncRun)
+        .where(SyncRun.id == run_id, SyncRun.district_id == district_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
 def active_run(session: Session, district_id: str) -> SyncRun | None:
     """The district's QUEUED or RUNNING run, if any."""
     return session.scalars(

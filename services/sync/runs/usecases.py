@@ -76,7 +76,8 @@ def _read(session: Session, run_id: str) -> SyncRun:
 
 
 def _check_approval(session: Session, district_id: str, approve_run_id: str) -> None:
-    reviewed = repository.get_district_run(session, district_id, approve_run_id)
+    # Locked: a concurrent cancel of the reviewed run waits for this approval, or this for it.
+    reviewed = repository.lock_district_run(session, district_id, approve_run_id)
     if reviewed is None:
         raise NotFound(
             f"Sync run {approve_run_id} does not exist in this district; "
@@ -198,9 +199,10 @@ def _try_cancel(session: Session, district_id: str, run_id: str, now: dt.datetim
     """One attempt at cancelling; False when the run changed state between the read and the write.
 
     A QUEUED or NEEDS_REVIEW run ends CANCELLED now; a RUNNING run before its commit is asked to
-    stop (its worker ends it CANCELLED at the next checkpoint).
+    stop (its worker ends it CANCELLED at the next checkpoint). The run's row is locked first, so a
+    concurrent approval of a reviewed run is either seen (and refused here) or refused itself.
     """
-    run = repository.get_district_run(session, district_id, run_id)
+    run = repository.lock_district_run(session, district_id, run_id)
     if run is None:
         raise NotFound(f"Sync run {run_id} does not exist.")
     if run.state in (SyncRunState.QUEUED, SyncRunState.NEEDS_REVIEW):
