@@ -25,10 +25,10 @@ from ew.sync.v1 import sync_pb2
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner, Result
 
-from services.common.errors import FailedPrecondition
+from services.common.errors import Aborted, FailedPrecondition
 from services.common.pagetokens import SyncPageTokens
-from services.sync.runs import tasks
-from services.sync.runs.usecases import Runs, create_or_attach
+from services.sync.runs import repository, tasks
+from services.sync.runs.usecases import Runs, _cancel_waiting, create_or_attach
 from services.sync.store.models import OutboxEvent, SyncRun
 from services.sync.vocabulary import SyncRunState, SyncTrigger, WebhookEventType
 from tests.support.roster import HoldOnCall
@@ -259,6 +259,23 @@ def test_a_cancel_racing_an_approval_of_the_same_review_waits_for_it_and_is_refu
         states = {run.id: run.state for run in session.scalars(select(SyncRun))}
     assert states[reviewed.run_id] is SyncRunState.NEEDS_REVIEW
     assert SyncRunState.QUEUED in states.values()
+
+
+def test_a_cancel_whose_fenced_write_is_refused_says_try_again_and_changes_nothing(stack: SyncStack) -> None:
+    runs = Runs(stack.app, SyncPageTokens(b"k" * 32), enqueue=lambda run_id: None)
+    queued = asyncio.run(runs.start(district_id=stack.district_id, requested_by="admin", approve_run_id=None))
+    # The run as a cancel read it; a worker claims it before the cancel writes.
+    with stack.app.sessions.begin() as session:
+        assert repository.claim(session, queued.run.id, "worker-1", stack.app.clock())
+
+    with pytest.raises(Aborted) as refused, stack.app.sessions.begin() as session:
+        _cancel_waiting(session, queued.run, stack.app.clock())
+
+    assert refused.value.reason == "RUN_CHANGED"
+    assert "changed while cancelling; try again" in str(refused.value)
+    with stack.app.sessions() as session:
+        run = session.get(SyncRun, queued.run.id)
+        assert run is not None and run.state is SyncRunState.RUNNING and not run.cancel_requested
 
 
 def test_an_ended_run_cannot_be_cancelled_and_the_refusal_names_its_state(stack: SyncStack) -> None:

@@ -51,7 +51,7 @@ TOO_LATE_TO_CANCEL = (
     "Sync run {run_id}: too late to cancel; the sync is saving its changes, all in one step. "
     "Watch it to see how it ends."
 )
-CANCEL_RACE_ATTEMPTS = 3
+CHANGED_WHILE_CANCELLING = "Sync run {run_id} changed while cancelling; try again."
 
 QUEUE_UNAVAILABLE = (
     "The sync could not be queued because the job queue is unavailable; nothing was changed. "
@@ -164,8 +164,12 @@ def _fail_unqueued(session: Session, run_id: str, now: dt.datetime) -> bool:
     return repository.fail_queued(session, run_id, QUEUE_UNAVAILABLE, now)
 
 
-def _cancel_waiting(session: Session, run: SyncRun, now: dt.datetime) -> bool:
-    """End a QUEUED or NEEDS_REVIEW run CANCELLED; False when it left that state meanwhile."""
+def _changed_while_cancelling(run_id: str) -> Aborted:
+    return Aborted(CHANGED_WHILE_CANCELLING.format(run_id=run_id), reason="RUN_CHANGED")
+
+
+def _cancel_waiting(session: Session, run: SyncRun, now: dt.datetime) -> None:
+    """End a QUEUED or NEEDS_REVIEW run CANCELLED."""
     if run.state is SyncRunState.NEEDS_REVIEW:
         approval = repository.approval_of(session, run.id)
         if approval is not None and approval.state in (SyncRunState.QUEUED, SyncRunState.RUNNING):
@@ -191,26 +195,30 @@ def _cancel_waiting(session: Session, run: SyncRun, now: dt.datetime) -> bool:
             in_state=run.state,
         )
     except RunLost:
-        return False
-    return True
+        raise _changed_while_cancelling(run.id) from None
 
 
-def _try_cancel(session: Session, district_id: str, run_id: str, now: dt.datetime) -> bool:
-    """One attempt at cancelling; False when the run changed state between the read and the write.
+def _cancel(session: Session, district_id: str, run_id: str, now: dt.datetime) -> None:
+    """Cancel the run, or say why it cannot be cancelled.
 
     A QUEUED or NEEDS_REVIEW run ends CANCELLED now; a RUNNING run before its commit is asked to
-    stop (its worker ends it CANCELLED at the next checkpoint). The run's row is locked first, so a
-    concurrent approval of a reviewed run is either seen (and refused here) or refused itself.
+    stop (its worker ends it CANCELLED at the next checkpoint). The run's row is locked first, so
+    nothing changes it between this read and the write (and a concurrent approval of a reviewed run
+    is either seen and refused here, or refused itself). The writes stay fenced on the state read;
+    should one still be refused, the caller gets ABORTED.
     """
     run = repository.lock_district_run(session, district_id, run_id)
     if run is None:
         raise NotFound(f"Sync run {run_id} does not exist.")
     if run.state in (SyncRunState.QUEUED, SyncRunState.NEEDS_REVIEW):
-        return _cancel_waiting(session, run, now)
+        _cancel_waiting(session, run, now)
+        return
     if run.state is SyncRunState.RUNNING:
         if run.phase in UNCANCELLABLE_PHASES:
             raise FailedPrecondition(TOO_LATE_TO_CANCEL.format(run_id=run_id), reason="RUN_COMMITTING")
-        return repository.request_cancel(session, run_id)
+        if not repository.request_cancel(session, run_id):
+            raise _changed_while_cancelling(run_id)
+        return
     raise FailedPrecondition(
         f"Sync run {run_id} has already ended ({run.state.value}); only a queued, running or "
         "review-waiting run can be cancelled.",
@@ -301,14 +309,8 @@ class Runs:
         return started
 
     async def cancel(self, district_id: str, run_id: str) -> SyncRun:
-        """Cancel the district's run (see ``_try_cancel``) and return it as it now is."""
-        for _ in range(CANCEL_RACE_ATTEMPTS):
-            # A fenced write that lost a race (a worker claimed the run, or its commit began) is
-            # decided again from the run's new state.
-            if await self._app.transaction(
-                lambda session: _try_cancel(session, district_id, run_id, self._app.clock())
-            ):
-                break
+        """Cancel the district's run (see ``_cancel``) and return it as it now is."""
+        await self._app.transaction(lambda session: _cancel(session, district_id, run_id, self._app.clock()))
         self._app.notifier.notify(run_id)
         return await self._app.transaction(lambda session: _read(session, run_id))
 
