@@ -8,7 +8,6 @@ commit has started. A cancelled run leaves EW's roster exactly as it was, and no
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from ew.client.errors import (
     PermissionDeniedError,
 )
 from ew.sync.v1 import sync_pb2
-from sqlalchemy import func, select, text
+from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
 from services.common.errors import Aborted, FailedPrecondition
@@ -31,6 +30,7 @@ from services.sync.runs import repository, tasks
 from services.sync.runs.usecases import Runs, _cancel_waiting, create_or_attach
 from services.sync.store.models import OutboxEvent, SyncRun
 from services.sync.vocabulary import SyncRunState, SyncTrigger, WebhookEventType
+from tests.support.pg_locks import blocked_on_a_lock, postgresql_only
 from tests.support.roster import HoldOnCall
 from tests.support.sync_stack import SyncStack, sync_stack
 
@@ -204,24 +204,7 @@ def test_a_reviewed_run_whose_approval_is_applying_it_points_at_the_approval_run
     assert stack.roster.snapshot() == before
 
 
-def _waiting_on_a_lock(stack: SyncStack, done: threading.Event) -> bool:
-    """Poll until the other transaction waits on a row lock (True) or has finished without one."""
-    while not done.wait(0.02):
-        with stack.app.sessions() as session:
-            waiting = session.scalar(
-                select(func.count())
-                .select_from(text("pg_stat_activity"))
-                .where(text("datname = current_database() AND wait_event_type = 'Lock'"))
-            )
-        if waiting:
-            return True
-    return False
-
-
-@pytest.mark.skipif(
-    not os.environ.get("EW_TEST_DATABASE_URL"),
-    reason="PostgreSQL only: SQLite begins every transaction IMMEDIATE, so the two cannot interleave",
-)
+@postgresql_only
 def test_a_cancel_racing_an_approval_of_the_same_review_waits_for_it_and_is_refused(
     stack: SyncStack,
 ) -> None:
@@ -250,7 +233,9 @@ def test_a_cancel_racing_an_approval_of_the_same_review_waits_for_it_and_is_refu
         )
         canceller = threading.Thread(target=cancel)
         canceller.start()
-        assert _waiting_on_a_lock(stack, done), f"the cancel did not wait for the approval: {outcome}"
+        assert blocked_on_a_lock(stack.app.sessions, done), (
+            f"the cancel did not wait for the approval: {outcome}"
+        )
     canceller.join(HOLD_TIMEOUT)
 
     assert len(outcome) == 1 and isinstance(outcome[0], FailedPrecondition), outcome

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,6 +33,7 @@ from services.sync.vocabulary import WebhookEventType
 from services.sync.webhooks.sender import WebhookSender
 from services.sync.webhooks.settings import WebhookSettings
 from tests.support.autosync import WallClock
+from tests.support.pg_locks import blocked_on_a_lock, postgresql_only
 from tests.support.roster import Clock
 from tests.support.sandbox import REPO_ROOT
 from tests.support.sync_stack import sync_stack
@@ -279,3 +281,34 @@ def test_several_senders_deliver_each_event_once_and_each_district_in_order(sync
 
     delivered_in_order(receiver, ids)
     assert len(receiver.requests) == total
+
+
+@postgresql_only
+def test_a_later_event_of_a_district_cannot_commit_before_an_earlier_one(
+    sync_sessions: sessionmaker[Session],
+) -> None:
+    now = dt.datetime(2027, 1, 4, 9, 0, tzinfo=dt.UTC)
+    done = threading.Event()
+    later: list[str] = []
+
+    def enqueue_later() -> None:
+        try:
+            with sync_sessions.begin() as session:
+                later.append(outbox.enqueue(session, "d-a", WebhookEventType.AUTOSYNC_DISABLED, {}, now=now))
+        finally:
+            done.set()
+
+    with sync_sessions.begin() as session:
+        earlier = outbox.enqueue(session, "d-a", WebhookEventType.SYNC_RUN_FAILED, {}, now=now)
+        writer = threading.Thread(target=enqueue_later)
+        writer.start()
+        # The later write waits for this transaction: nothing of the district is visible meanwhile.
+        assert blocked_on_a_lock(sync_sessions, done), "the later event committed before the earlier one"
+        with sync_sessions.begin() as claiming:
+            assert outbox.claim_due(claiming, now, lease=dt.timedelta(minutes=1), limit=10) == []
+    writer.join(30)
+
+    with sync_sessions.begin() as claiming:
+        claimed = outbox.claim_due(claiming, now, lease=dt.timedelta(minutes=1), limit=10)
+    assert [delivery.event_id for delivery in claimed] == [earlier]
+    assert len(later) == 1

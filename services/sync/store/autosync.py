@@ -10,13 +10,13 @@ room under a server's cap and both start a run.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
+from services.sync.store import _advisory
 from services.sync.store._upsert import upsert
 from services.sync.store.models import AutoSyncPause, AutoSyncSettings, Connection, SyncRun
 from services.sync.vocabulary import AutoSyncCadence, SyncRunState, SyncTrigger
@@ -130,11 +130,8 @@ def claim_due(
 
 def lock_servers(session: Session, server_urls: Iterable[str]) -> None:
     """Hold a transaction-scoped lock per ClassLink server (PostgreSQL; SQLite has one writer anyway)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
     for url in sorted(set(server_urls)):
-        key = int.from_bytes(hashlib.sha256(url.encode()).digest()[:8], "big", signed=True)
-        session.execute(select(func.pg_advisory_xact_lock(key)))
+        _advisory.lock(session, "classlink-server", url)
 
 
 def active_auto_runs(session: Session, server_url: str) -> int:
