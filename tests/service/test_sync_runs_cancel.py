@@ -233,7 +233,7 @@ def test_a_cancel_racing_an_approval_of_the_same_review_waits_for_it_and_is_refu
         )
         canceller = threading.Thread(target=cancel)
         canceller.start()
-        assert blocked_on_a_lock(stack.app.sessions, done), (
+        assert blocked_on_a_lock(stack.app.engine, done.is_set), (
             f"the cancel did not wait for the approval: {outcome}"
         )
     canceller.join(HOLD_TIMEOUT)

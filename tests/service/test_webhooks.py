@@ -285,7 +285,7 @@ def test_several_senders_deliver_each_event_once_and_each_district_in_order(sync
 
 @postgresql_only
 def test_a_later_event_of_a_district_cannot_commit_before_an_earlier_one(
-    sync_sessions: sessionmaker[Session],
+    sync_engine: Engine, sync_sessions: sessionmaker[Session]
 ) -> None:
     now = dt.datetime(2027, 1, 4, 9, 0, tzinfo=dt.UTC)
     done = threading.Event()
@@ -303,7 +303,7 @@ def test_a_later_event_of_a_district_cannot_commit_before_an_earlier_one(
         writer = threading.Thread(target=enqueue_later)
         writer.start()
         # The later write waits for this transaction: nothing of the district is visible meanwhile.
-        assert blocked_on_a_lock(sync_sessions, done), "the later event committed before the earlier one"
+        assert blocked_on_a_lock(sync_engine, done.is_set), "the later event committed before the earlier one"
         with sync_sessions.begin() as claiming:
             assert outbox.claim_due(claiming, now, lease=dt.timedelta(minutes=1), limit=10) == []
     writer.join(30)

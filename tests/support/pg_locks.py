@@ -1,13 +1,13 @@
-"""Deterministic interleavings on PostgreSQL: wait until another transaction is blocked on a lock."""
+"""Deterministic interleavings on PostgreSQL: wait until other transactions are blocked on a lock."""
 
 from __future__ import annotations
 
 import os
-import threading
+import time
+from collections.abc import Callable
 
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, func, select, text
 
 postgresql_only = pytest.mark.skipif(
     not os.environ.get("EW_TEST_DATABASE_URL"),
@@ -15,18 +15,20 @@ postgresql_only = pytest.mark.skipif(
 )
 
 
-def blocked_on_a_lock(sessions: sessionmaker[Session], done: threading.Event) -> bool:
-    """True once a transaction in this database waits on a lock; False if ``done`` is set first.
+def blocked_on_a_lock(engine: Engine, finished: Callable[[], bool], *, waiting: int = 1) -> bool:
+    """True once ``waiting`` transactions in this database wait on a lock; False if ``finished()`` first.
 
-    ``done`` is set by the thread under test when it finishes: one that never blocks ends the wait.
+    ``finished`` says the code under test has ended without blocking (a thread set its event, a
+    process exited), which ends the wait.
     """
-    while not done.wait(0.02):
-        with sessions() as session:
-            waiting = session.scalar(
+    while not finished():
+        with engine.connect() as connection:
+            blocked = connection.scalar(
                 select(func.count())
                 .select_from(text("pg_stat_activity"))
                 .where(text("datname = current_database() AND wait_event_type = 'Lock'"))
             )
-        if waiting:
+        if (blocked or 0) >= waiting:
             return True
+        time.sleep(0.02)  # polling pace only: the condition above is what the caller waits for
     return False

@@ -61,6 +61,13 @@ class Tick:
     failed: int = 0
     capped_servers: set[str] = field(default_factory=set)
 
+    def add(self, other: Tick) -> None:
+        """Count ``other``'s work in this one (a scheduler's totals over its ticks)."""
+        self.started += other.started
+        self.passed += other.passed
+        self.failed += other.failed
+        self.capped_servers |= other.capped_servers
+
 
 def _start_due(session: Session, app: App, tick: Tick) -> tuple[int, list[str]]:
     """One batch: claim, advance and start; (districts claimed, runs created to queue)."""
@@ -147,15 +154,24 @@ async def tick(app: App, enqueue: Callable[[str], None]) -> Tick:
     return result
 
 
-async def run_scheduler(app: App, enqueue: Callable[[str], None], stopping: asyncio.Event) -> None:
-    """Tick every ``EW_SYNC_SCHEDULER_INTERVAL`` until ``stopping`` is set; a failed tick is logged."""
+async def run_scheduler(
+    app: App, enqueue: Callable[[str], None], stopping: asyncio.Event, *, ticks: int | None = None
+) -> Tick:
+    """Tick every ``EW_SYNC_SCHEDULER_INTERVAL`` until ``stopping`` is set, or ``ticks`` times.
+
+    Returns what all its ticks did together; a failed tick is logged and counts as a tick.
+    """
     interval = app.settings.scheduler_interval.total_seconds()
+    total = Tick()
+    count = 0
     while not stopping.is_set():
+        count += 1
         try:
             done = await tick(app, enqueue)
         except Exception:
             logger.exception("AutoSync scheduler tick failed; trying again in %.0f s", interval)
         else:
+            total.add(done)
             if done.started or done.capped_servers or done.failed:
                 logger.info(
                     "AutoSync started %d runs, passed over %d districts, %d failed, %d servers at their cap",
@@ -164,5 +180,8 @@ async def run_scheduler(app: App, enqueue: Callable[[str], None], stopping: asyn
                     done.failed,
                     len(done.capped_servers),
                 )
+        if ticks is not None and count >= ticks:
+            break
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), interval)
+    return total

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from dramatiq import Worker
 
-from services.sync.autosync.scheduler import run_scheduler
+from services.sync.autosync.scheduler import Tick, run_scheduler
 from services.sync.runs import broker, recovery, tasks
 from services.sync.webhooks.sender import WebhookSender
 
@@ -41,7 +41,7 @@ class _Webhooks:
 class _Running:
     worker: Worker | None
     recovery: asyncio.Task[None]
-    scheduler: asyncio.Task[None] | None
+    scheduler: asyncio.Task[Tick] | None
     stopping: asyncio.Event
     webhooks: _Webhooks | None
 
