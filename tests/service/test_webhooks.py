@@ -184,16 +184,20 @@ def test_a_sender_killed_mid_retry_and_started_again_loses_nothing(
     upgrade(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
     try:
-        with running_receiver(lambda n: 500 if n <= 4 else 200) as receiver:
+        # Every delivery fails until the test opens the gate: the kill is surely mid-retry.
+        gate = threading.Event()
+        with running_receiver(lambda n: 200 if gate.is_set() else 500) as receiver:
             ids = enqueue_events(sessions, dt.datetime.now(dt.UTC))
             with sender_process(url, receiver) as first:
                 assert receiver.wait_for(lambda r: len(r.requests) >= 3)
                 first.send_signal(signal.SIGKILL)
                 first.wait(timeout=30)
+            assert receiver.acknowledged == []
             with sessions() as session:
                 left = session.scalars(select(OutboxEvent).where(OutboxEvent.delivered_time.is_(None))).all()
                 assert len(left) == sum(DISTRICTS.values())
                 assert max(event.attempts for event in left) >= 1
+            gate.set()
             with sender_process(url, receiver) as second:
                 assert receiver.wait_for(lambda r: len(r.acknowledged) >= sum(DISTRICTS.values()))
                 second.send_signal(signal.SIGTERM)
