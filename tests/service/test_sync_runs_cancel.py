@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -124,6 +125,28 @@ def test_a_running_run_stops_before_its_commit_abandons_its_change_set_and_chang
         assert (
             list(stack.client.sync_rosters(stack.district_id))[-1].state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED
         )
+
+
+SLOW_PAGE_SECONDS = 10.0
+
+
+def test_a_run_reading_a_slow_classlink_page_stops_without_waiting_for_it(stack: SyncStack) -> None:
+    before = stack.roster.snapshot()
+    stack.sandbox.set_faults([{"kind": "slow", "delay": SLOW_PAGE_SECONDS, "times": 1, "path": "teachers"}])
+    run = stack.client.start_sync_run(stack.district_id)
+    events = iter(stack.client.watch_run(run.name))
+    assert any(event.phase == sync_pb2.SYNC_PHASE_READING_TEACHERS for event in events)
+
+    cancelled_at = time.monotonic()
+    assert stack.client.cancel_run(run.name).cancel_requested
+    last = list(events)[-1]
+
+    # The heartbeat reads the cancel within about a second; the page is still seconds away.
+    assert time.monotonic() - cancelled_at < SLOW_PAGE_SECONDS / 2
+    assert last.state == sync_pb2.SYNC_RUN_STATE_CANCELLED
+    assert last.phase == sync_pb2.SYNC_PHASE_READING_TEACHERS
+    assert stack.roster.snapshot() == before
+    assert webhook_types(stack) == [WebhookEventType.SYNC_RUN_CANCELLED]
 
 
 def test_once_the_commit_has_started_it_is_too_late_to_cancel(database_url: Callable[[str], str]) -> None:
