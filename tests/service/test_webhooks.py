@@ -316,3 +316,53 @@ def test_a_later_event_of_a_district_cannot_commit_before_an_earlier_one(
         claimed = outbox.claim_due(claiming, now, lease=dt.timedelta(minutes=1), limit=10)
     assert [delivery.event_id for delivery in claimed] == [earlier]
     assert len(later) == 1
+
+
+def test_the_sender_prunes_delivered_events_past_their_retention_and_keeps_the_rest(
+    sync_sessions: sessionmaker[Session],
+) -> None:
+    clock = Clock()
+    start = clock()
+    stops: list[Callable[[], object]] = []
+
+    def enqueue_one(number: int) -> str:
+        with sync_sessions.begin() as session:
+            event_type = WebhookEventType.SYNC_RUN_SUCCEEDED
+            return outbox.enqueue(session, "d-a", event_type, {"n": number}, now=clock())
+
+    def deliver_all(webhooks: WebhookSettings) -> None:
+        asyncio.run(
+            deliver_until_done(WebhookSender(sync_sessions, webhooks, clock=clock), sync_sessions, clock)
+        )
+
+    def answer(n: int) -> int:
+        if n <= 2:
+            return 200
+        stops[0]()  # the loop's first delivery: it pruned before it
+        return 500
+
+    async def run_until_a_request(sender: WebhookSender) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        stops.append(lambda: loop.call_soon_threadsafe(stop.set))
+        await sender.run(stop)
+        await sender.close()
+
+    with running_receiver(answer, now=lambda: clock().timestamp()) as receiver:
+        webhooks = settings(receiver, retention_days=30)
+        old = enqueue_one(1)
+        deliver_all(webhooks)
+        clock.advance(dt.timedelta(days=29))
+        recent = enqueue_one(2)
+        deliver_all(webhooks)
+        clock.advance(dt.timedelta(days=2))  # the first event was delivered 31 days ago
+        waiting = enqueue_one(3)
+
+        asyncio.run(run_until_a_request(WebhookSender(sync_sessions, webhooks, clock=clock)))
+
+    with sync_sessions() as session:
+        kept = {event.event_id: event.delivered_time for event in session.scalars(select(OutboxEvent))}
+    assert old not in kept
+    assert set(kept) == {recent, waiting}
+    assert kept[waiting] is None
+    assert clock() - start == dt.timedelta(days=31)

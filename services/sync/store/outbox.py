@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from services.sync.store import _advisory
@@ -158,3 +158,13 @@ def record_failed(session: Session, position: int, next_attempt_time: dt.datetim
         )
         .execution_options(synchronize_session=False)
     )
+
+
+def prune_delivered(session: Session, delivered_before: dt.datetime) -> int:
+    """Delete events delivered before ``delivered_before``; returns how many. Undelivered ones stay."""
+    result = session.execute(
+        delete(OutboxEvent)
+        .where(OutboxEvent.delivered_time.is_not(None), OutboxEvent.delivered_time < delivered_before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
