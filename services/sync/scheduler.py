@@ -57,7 +57,8 @@ def main() -> None:
     if broker.is_embedded():
         raise SystemExit(
             "EW_BROKER_URL is empty: with the in-process stub broker the sync server runs the AutoSync "
-            "scheduler itself (EW_SYNC_SCHEDULER_EMBEDDED); set EW_BROKER_URL=redis://… to run it alone."
+            "scheduler itself (EW_SYNC_SCHEDULER_EMBEDDED); set EW_BROKER_URL (redis://… or amqp://…) to run "
+            "it alone."
         )
     asyncio.run(_serve(arguments.ticks))
 

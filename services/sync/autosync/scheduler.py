@@ -19,7 +19,7 @@ resolving, an unexpected error) is rolled back alone, logged, and retried ``RETR
 later, so it cannot stop AutoSync for everyone else by failing first in every tick.
 
 Time comes from ``app.clock``; the embedded scheduler (stub broker) runs inside the sync server,
-``python -m services.sync.scheduler`` runs it alone (Redis broker).
+``python -m services.sync.scheduler`` runs it alone (Redis or RabbitMQ broker).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from services.common.errors import Unavailable
 from services.sync.app import App
 from services.sync.autosync.schedule import next_run_time
 from services.sync.autosync.usecases import schedule_of, turn_off
-from services.sync.runs.repository import active_run
+from services.sync.runs import repository
 from services.sync.runs.usecases import create_or_attach, queue
 from services.sync.store import autosync as store
 from services.sync.store.autosync import DueDistrict
@@ -69,16 +69,18 @@ class Tick:
         self.capped_servers |= other.capped_servers
 
 
-def _start_due(session: Session, app: App, tick: Tick) -> tuple[int, list[str]]:
+def _start_due(session: Session, app: App, progress: Tick) -> tuple[int, list[str]]:
     """One batch: claim, advance and start; (districts claimed, runs created to queue)."""
     now = app.clock()
-    due = store.claim_due(session, now, limit=app.settings.scheduler_batch, skip_servers=tick.capped_servers)
+    due = store.claim_due(
+        session, now, limit=app.settings.scheduler_batch, skip_servers=progress.capped_servers
+    )
     store.lock_servers(session, [district.server_url for district in due if district.server_url])
     created: list[str] = []
     for district in due:
         try:
             with session.begin_nested():
-                run_id = _start_one(session, app, district, tick, now)
+                run_id = _start_one(session, app, district, progress, now)
         except Exception as error:
             district_id = district.settings.district_id
             # The error's type only: its text may quote settings or a server's answer.
@@ -89,32 +91,34 @@ def _start_due(session: Session, app: App, tick: Tick) -> tuple[int, list[str]]:
                 (now + RETRY_AFTER_FAILURE).isoformat(),
             )
             store.advance(session, district_id, now + RETRY_AFTER_FAILURE, last_auto_run_id=None)
-            tick.failed += 1
+            progress.failed += 1
             continue
         if run_id is not None:
             created.append(run_id)
     return len(due), created
 
 
-def _start_one(session: Session, app: App, district: DueDistrict, tick: Tick, now: dt.datetime) -> str | None:
+def _start_one(
+    session: Session, app: App, district: DueDistrict, progress: Tick, now: dt.datetime
+) -> str | None:
     """Advance one claimed district and start its run; the run's id, or None when it gets none."""
     settings = app.settings
     district_id = district.settings.district_id
     if district.server_url is None:  # disconnected: AutoSync cannot run, so it is off
         turn_off(session, district_id, by=REQUESTED_BY, now=now)
-        tick.passed += 1
+        progress.passed += 1
         return None
     following = next_run_time(
         schedule_of(district.settings, district.pauses), district_id, settings.autosync_spread, now
     )
     if _busy(session, district_id):
         store.advance(session, district_id, following, last_auto_run_id=None)
-        tick.passed += 1
+        progress.passed += 1
         return None
-    if district.server_url in tick.capped_servers or (
-        store.active_auto_runs(session, district.server_url) >= settings.autosync_max_runs_per_server
+    if district.server_url in progress.capped_servers or (
+        repository.active_auto_runs(session, district.server_url) >= settings.autosync_max_runs_per_server
     ):
-        tick.capped_servers.add(district.server_url)
+        progress.capped_servers.add(district.server_url)
         return None
     started = create_or_attach(
         session,
@@ -126,7 +130,7 @@ def _start_one(session: Session, app: App, district: DueDistrict, tick: Tick, no
     )
     if started.attached:  # an administrator's run began since ``_busy`` looked: it is this due time's
         store.advance(session, district_id, following, last_auto_run_id=None)
-        tick.passed += 1
+        progress.passed += 1
         return None
     store.advance(session, district_id, following, last_auto_run_id=started.run.id)
     return started.run.id
@@ -134,9 +138,9 @@ def _start_one(session: Session, app: App, district: DueDistrict, tick: Tick, no
 
 def _busy(session: Session, district_id: str) -> bool:
     """True when the district has a queued or running run, or its newest run waits for review."""
-    if active_run(session, district_id) is not None:
+    if repository.active_run(session, district_id) is not None:
         return True
-    return store.latest_run_state(session, district_id) is SyncRunState.NEEDS_REVIEW
+    return repository.latest_run_state(session, district_id) is SyncRunState.NEEDS_REVIEW
 
 
 async def tick(app: App, enqueue: Callable[[str], None]) -> Tick:

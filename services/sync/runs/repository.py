@@ -20,11 +20,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.sync.store import outbox
-from services.sync.store.models import SyncRun, SyncRunEvent
+from services.sync.store.models import Connection, SyncRun, SyncRunEvent
 from services.sync.vocabulary import SyncPhase, SyncRunState, SyncTrigger, WebhookEventType
 
 ACTIVE_STATES = (SyncRunState.QUEUED, SyncRunState.RUNNING)
@@ -151,6 +151,44 @@ def active_run(session: Session, district_id: str) -> SyncRun | None:
     return session.scalars(
         select(SyncRun).where(SyncRun.district_id == district_id, SyncRun.state.in_(ACTIVE_STATES))
     ).first()
+
+
+def has_succeeded(session: Session, district_id: str) -> bool:
+    """True when the district has had at least one successful sync."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(SyncRun.district_id == district_id, SyncRun.state == SyncRunState.SUCCEEDED)
+            )
+        )
+    )
+
+
+def latest_run_state(session: Session, district_id: str) -> SyncRunState | None:
+    """The state of the district's newest run, if it has one."""
+    return session.scalars(
+        select(SyncRun.state)
+        .where(SyncRun.district_id == district_id)
+        .order_by(SyncRun.create_time.desc(), SyncRun.id.desc())
+        .limit(1)
+    ).first()
+
+
+def active_auto_runs(session: Session, server_url: str) -> int:
+    """How many AUTO runs are queued or running for districts on this ClassLink server."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(SyncRun)
+            .join(Connection, Connection.district_id == SyncRun.district_id)
+            .where(
+                Connection.server_url == server_url,
+                SyncRun.trigger == SyncTrigger.AUTO,
+                SyncRun.state.in_(ACTIVE_STATES),
+            )
+        )
+        or 0
+    )
 
 
 def mark_revert(session: Session, run_id: str, reverted_run_id: str) -> None:

@@ -159,11 +159,6 @@ def _detached(session: Session, run_id: str) -> SyncRun:
     return run
 
 
-def _fail_unqueued(session: Session, run_id: str, now: dt.datetime) -> bool:
-    """Fail a run that could not be queued; False when it is not QUEUED any more."""
-    return repository.fail_queued(session, run_id, QUEUE_UNAVAILABLE, now)
-
-
 def _changed_while_cancelling(run_id: str) -> Aborted:
     return Aborted(CHANGED_WHILE_CANCELLING.format(run_id=run_id), reason="RUN_CHANGED")
 
@@ -270,7 +265,9 @@ async def queue(app: App, run_id: str, enqueue: Callable[[str], None]) -> None:
         await asyncio.to_thread(enqueue, run_id)
     except Exception as error:
         logger.exception("could not queue sync run %s", run_id)
-        if await app.transaction(lambda session: _fail_unqueued(session, run_id, app.clock())):
+        if await app.transaction(
+            lambda session: repository.fail_queued(session, run_id, QUEUE_UNAVAILABLE, app.clock())
+        ):
             app.notifier.notify(run_id)
         raise Unavailable(QUEUE_UNAVAILABLE) from error
 

@@ -13,15 +13,13 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from services.sync.store import _advisory
 from services.sync.store._upsert import upsert
-from services.sync.store.models import AutoSyncPause, AutoSyncSettings, Connection, SyncRun
-from services.sync.vocabulary import AutoSyncCadence, SyncRunState, SyncTrigger
-
-_ACTIVE = (SyncRunState.QUEUED, SyncRunState.RUNNING)
+from services.sync.store.models import AutoSyncPause, AutoSyncSettings, Connection
+from services.sync.vocabulary import AutoSyncCadence
 
 
 @dataclass(frozen=True)
@@ -95,17 +93,6 @@ def turn_off(session: Session, district_id: str, *, by: str, now: dt.datetime) -
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def has_succeeded(session: Session, district_id: str) -> bool:
-    """True when the district has had at least one successful sync."""
-    return bool(
-        session.scalar(
-            select(
-                exists().where(SyncRun.district_id == district_id, SyncRun.state == SyncRunState.SUCCEEDED)
-            )
-        )
-    )
-
-
 def claim_due(
     session: Session, now: dt.datetime, *, limit: int, skip_servers: Iterable[str]
 ) -> list[DueDistrict]:
@@ -134,23 +121,6 @@ def lock_servers(session: Session, server_urls: Iterable[str]) -> None:
         _advisory.lock(session, "classlink-server", url)
 
 
-def active_auto_runs(session: Session, server_url: str) -> int:
-    """How many AUTO runs are queued or running for districts on this ClassLink server."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(SyncRun)
-            .join(Connection, Connection.district_id == SyncRun.district_id)
-            .where(
-                Connection.server_url == server_url,
-                SyncRun.trigger == SyncTrigger.AUTO,
-                SyncRun.state.in_(_ACTIVE),
-            )
-        )
-        or 0
-    )
-
-
 def advance(
     session: Session, district_id: str, next_run_time: dt.datetime, *, last_auto_run_id: str | None
 ) -> None:
@@ -164,13 +134,3 @@ def advance(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-
-
-def latest_run_state(session: Session, district_id: str) -> SyncRunState | None:
-    """The state of the district's newest run, if it has one."""
-    return session.scalars(
-        select(SyncRun.state)
-        .where(SyncRun.district_id == district_id)
-        .order_by(SyncRun.create_time.desc(), SyncRun.id.desc())
-        .limit(1)
-    ).first()
