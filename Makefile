@@ -118,6 +118,10 @@ run-sync: install ## Run the sync service alone (EW_SYNC_*, EW_JWT_*, EW_SECRET_
 run-worker: install ## Run a Dramatiq worker for sync runs (EW_BROKER_URL must name Redis or RabbitMQ)
 	$(PY) -m services.sync.worker
 
+.PHONY: run-scheduler
+run-scheduler: install ## Run the AutoSync scheduler alone (EW_BROKER_URL: Redis or RabbitMQ; several replicas are safe)
+	$(PY) -m services.sync.scheduler
+
 .PHONY: run-webhook-sender
 run-webhook-sender: install ## Deliver webhook events from the outbox (EW_SYNC_DATABASE_URL, EW_WEBHOOK_*)
 	$(PY) -m services.sync.webhooks
@@ -152,7 +156,3 @@ bench: bench-roster bench-oneroster bench-planner bench-sync ## Every benchmark
 
 .PHONY: all
 all: lint typecheck migrations-check test ## The checks CI runs on embedded defaults
-
-.PHONY: run-scheduler
-run-scheduler: install ## Run the AutoSync scheduler alone (EW_BROKER_URL must name Redis; several replicas are safe)
-	$(PY) -m services.sync.scheduler
