@@ -73,14 +73,7 @@ def _fail(session: Session, run: SyncRun, cutoff: dt.datetime, now: dt.datetime)
         values = EventValues(
             state=SyncRunState.CANCELLED, phase=run.phase, percent=run.percent, message=CANCELLED
         )
-    repository.append_event(
-        session,
-        run.id,
-        values,
-        now,
-        worker_id=None,
-        stale_before=cutoff,
-    )
+    repository.append_recovery_event(session, run.id, values, now, cutoff)
 
 
 def _succeed(
@@ -98,7 +91,7 @@ def _succeed(
         now=now,
     )
     connections.record_success(session, run.district_id, now)
-    repository.append_event(
+    repository.append_recovery_event(
         session,
         run.id,
         EventValues(
@@ -109,8 +102,7 @@ def _succeed(
             summary_json=run.summary_json,
         ),
         now,
-        worker_id=None,
-        stale_before=cutoff,
+        cutoff,
     )
 
 

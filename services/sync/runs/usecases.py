@@ -181,13 +181,12 @@ def _cancel_waiting(session: Session, run: SyncRun, now: dt.datetime) -> None:
             )
     message = CANCELLED_BEFORE_START if run.state is SyncRunState.QUEUED else CANCELLED_IN_REVIEW
     try:
-        repository.append_event(
+        repository.append_event_in_state(
             session,
             run.id,
             EventValues(state=SyncRunState.CANCELLED, phase=run.phase, percent=run.percent, message=message),
             now,
-            worker_id=None,
-            in_state=run.state,
+            run.state,
         )
     except RunLost:
         raise _changed_while_cancelling(run.id) from None
