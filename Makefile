@@ -74,6 +74,10 @@ test-integration: install ## Run the service, end-to-end and broker suites again
 	EW_TEST_DATABASE_URL=$(EW_TEST_DATABASE_URL) EW_TEST_BROKER_URL=$(EW_TEST_BROKER_URL) \
 		EW_TEST_RABBITMQ_URL=$(EW_TEST_RABBITMQ_URL) $(PY) -m pytest tests/service tests/e2e tests/integration
 
+.PHONY: test-browser
+test-browser: install ## Click through the ClassLink Settings page in Debian's chromium against real processes (worker on Redis)
+	EW_TEST_BROKER_URL=$(EW_TEST_BROKER_URL) $(PY) -m pytest tests/browser
+
 BUF := .tools/node_modules/.bin/buf
 
 $(BUF):
@@ -120,6 +124,14 @@ run-sync: install ## Run the sync service alone (EW_SYNC_*, EW_JWT_*, EW_SECRET_
 run-worker: install ## Run a Dramatiq worker for sync runs (EW_BROKER_URL must name Redis or RabbitMQ)
 	$(PY) -m services.sync.worker
 
+.PHONY: run-scheduler
+run-scheduler: install ## Run the AutoSync scheduler alone (EW_BROKER_URL: Redis or RabbitMQ; several replicas are safe)
+	$(PY) -m services.sync.scheduler
+
+.PHONY: run-gateway
+run-gateway: install ## Run the HTTP/JSON gateway alone (EW_GATEWAY_* settings: listen address, backends, CORS)
+	$(PY) -m services.gateway
+
 .PHONY: run-webhook-sender
 run-webhook-sender: install ## Deliver webhook events from the outbox (EW_SYNC_DATABASE_URL, EW_WEBHOOK_*)
 	$(PY) -m services.sync.webhooks
@@ -154,15 +166,3 @@ bench: bench-roster bench-oneroster bench-planner bench-sync ## Every benchmark
 
 .PHONY: all
 all: lint typecheck migrations-check test ## The checks CI runs on embedded defaults
-
-.PHONY: run-scheduler
-run-scheduler: install ## Run the AutoSync scheduler alone (EW_BROKER_URL must name Redis; several replicas are safe)
-	$(PY) -m services.sync.scheduler
-
-.PHONY: run-gateway
-run-gateway: install ## Run the HTTP/JSON gateway alone (EW_GATEWAY_* settings: listen address, backends, CORS)
-	$(PY) -m services.gateway
-
-.PHONY: test-browser
-test-browser: install ## Click through the ClassLink Settings page in Debian's chromium against real processes (worker on Redis)
-	EW_TEST_BROKER_URL=$(EW_TEST_BROKER_URL) $(PY) -m pytest tests/browser

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -16,7 +17,7 @@ from sqlalchemy import delete, select
 
 from services.sync.app import App
 from services.sync.autosync.schedule import spread_offset
-from services.sync.autosync.scheduler import REQUESTED_BY, tick
+from services.sync.autosync.scheduler import REQUESTED_BY, RETRY_AFTER_FAILURE, tick
 from services.sync.runs import repository
 from services.sync.store.models import AutoSyncSettings, Connection, SyncRun
 from services.sync.vocabulary import AutoSyncCadence, SyncRunState, SyncTrigger
@@ -247,3 +248,42 @@ def test_a_due_district_without_a_connection_gets_no_run_and_its_autosync_turns_
     assert not settings.enabled and settings.next_run_time is None
     with app.sessions() as session:
         assert runs_by_district(session) == {}
+
+
+def test_a_district_that_fails_to_start_is_retried_later_and_does_not_stop_the_others(
+    app: App, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    at(clock, NEW_YORK_03 + dt.timedelta(minutes=1))
+    with app.sessions.begin() as session:
+        # Due first, with a stored time zone that no longer resolves: its start raises.
+        add_district(
+            session,
+            "d0-broken",
+            server_url=SERVER,
+            next_run_time=NEW_YORK_03 - dt.timedelta(hours=1),
+            now=clock(),
+            time_zone="Mars/Olympus_Mons",
+        )
+        for n in range(3):
+            add_district(
+                session, f"d{n + 1}", server_url=f"{SERVER}/{n}", next_run_time=NEW_YORK_03, now=clock()
+            )
+
+    with caplog.at_level(logging.INFO, logger="services.sync.autosync.scheduler"):
+        sent = run_tick(app)
+
+    with app.sessions() as session:
+        assert runs_by_district(session) == {"d1": 1, "d2": 1, "d3": 1}
+    assert len(sent) == 3
+    assert settings_of(app, "d0-broken").next_run_time == clock() + RETRY_AFTER_FAILURE
+    assert settings_of(app, "d0-broken").enabled
+    failure = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
+    assert len(failure) == 1 and "d0-broken" in failure[0] and "ZoneInfoNotFoundError" in failure[0]
+    assert "not-a-real-token" not in caplog.text
+    # The next tick leaves it alone until its retry time, then tries it again.
+    assert run_tick(app) == []
+    at(clock, clock() + RETRY_AFTER_FAILURE)
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="services.sync.autosync.scheduler"):
+        assert run_tick(app) == []
+    assert "d0-broken" in caplog.text

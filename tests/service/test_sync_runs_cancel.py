@@ -8,6 +8,8 @@ commit has started. A cancelled run leaves EW's roster exactly as it was, and no
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -23,11 +25,13 @@ from ew.sync.v1 import sync_pb2
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
+from services.common.errors import Aborted, FailedPrecondition
 from services.common.pagetokens import SyncPageTokens
-from services.sync.runs import tasks
-from services.sync.runs.usecases import Runs
-from services.sync.store.models import OutboxEvent
-from services.sync.vocabulary import WebhookEventType
+from services.sync.runs import repository, tasks
+from services.sync.runs.usecases import Runs, _cancel_waiting, create_or_attach
+from services.sync.store.models import OutboxEvent, SyncRun
+from services.sync.vocabulary import SyncRunState, SyncTrigger, WebhookEventType
+from tests.support.pg_locks import blocked_on_a_lock, postgresql_only
 from tests.support.roster import HoldOnCall
 from tests.support.sync_stack import SyncStack, sync_stack
 
@@ -123,6 +127,28 @@ def test_a_running_run_stops_before_its_commit_abandons_its_change_set_and_chang
         )
 
 
+SLOW_PAGE_SECONDS = 10.0
+
+
+def test_a_run_reading_a_slow_classlink_page_stops_without_waiting_for_it(stack: SyncStack) -> None:
+    before = stack.roster.snapshot()
+    stack.sandbox.set_faults([{"kind": "slow", "delay": SLOW_PAGE_SECONDS, "times": 1, "path": "teachers"}])
+    run = stack.client.start_sync_run(stack.district_id)
+    events = iter(stack.client.watch_run(run.name))
+    assert any(event.phase == sync_pb2.SYNC_PHASE_READING_TEACHERS for event in events)
+
+    cancelled_at = time.monotonic()
+    assert stack.client.cancel_run(run.name).cancel_requested
+    last = list(events)[-1]
+
+    # The heartbeat reads the cancel within about a second; the page is still seconds away.
+    assert time.monotonic() - cancelled_at < SLOW_PAGE_SECONDS / 2
+    assert last.state == sync_pb2.SYNC_RUN_STATE_CANCELLED
+    assert last.phase == sync_pb2.SYNC_PHASE_READING_TEACHERS
+    assert stack.roster.snapshot() == before
+    assert webhook_types(stack) == [WebhookEventType.SYNC_RUN_CANCELLED]
+
+
 def test_once_the_commit_has_started_it_is_too_late_to_cancel(database_url: Callable[[str], str]) -> None:
     with held_stack(database_url, "CommitChangeSet") as (stack, hold):
         run = stack.client.start_sync_run(stack.district_id)
@@ -177,6 +203,87 @@ def test_a_reviewed_run_that_was_approved_and_applied_cannot_be_cancelled(stack:
 
     assert refused.value.reason == "RUN_ALREADY_APPROVED"
     assert stack.client.get_run(reviewed.name).state == sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW
+
+
+def test_a_reviewed_run_whose_approval_is_applying_it_points_at_the_approval_run(stack: SyncStack) -> None:
+    reviewed = run_needing_review(stack)
+    sent: list[str] = []
+    runs = Runs(stack.app, SyncPageTokens(b"k" * 32), enqueue=sent.append)
+    approval = asyncio.run(
+        runs.start(district_id=stack.district_id, requested_by="admin", approve_run_id=reviewed.run_id)
+    ).run
+    before = stack.roster.snapshot()
+
+    with pytest.raises(FailedPreconditionError) as refused:
+        stack.client.cancel_run(reviewed.name)
+
+    assert refused.value.reason == "RUN_APPROVAL_ACTIVE"
+    assert f"cancel run {approval.id} instead" in refused.value.message
+    assert stack.client.get_run(reviewed.name).state == sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW
+    # Cancelling the approval run instead works, and the review can then be cancelled too.
+    cancelled = stack.client.cancel_run(f"districts/{stack.district_id}/syncRuns/{approval.id}")
+    assert cancelled.state == sync_pb2.SYNC_RUN_STATE_CANCELLED
+    assert stack.client.cancel_run(reviewed.name).state == sync_pb2.SYNC_RUN_STATE_CANCELLED
+    assert stack.roster.snapshot() == before
+
+
+@postgresql_only
+def test_a_cancel_racing_an_approval_of_the_same_review_waits_for_it_and_is_refused(
+    stack: SyncStack,
+) -> None:
+    reviewed = run_needing_review(stack)
+    outcome: list[BaseException | bool] = []
+    done = threading.Event()
+
+    def cancel() -> None:
+        runs = Runs(stack.app, SyncPageTokens(b"k" * 32), enqueue=lambda run_id: None)
+        try:
+            outcome.append(asyncio.run(runs.cancel(stack.district_id, reviewed.run_id)) is not None)
+        except BaseException as error:
+            outcome.append(error)
+        finally:
+            done.set()
+
+    with stack.app.sessions.begin() as approving:
+        # The approval is written but not committed when the cancel arrives.
+        create_or_attach(
+            approving,
+            district_id=stack.district_id,
+            requested_by="admin",
+            approve_run_id=reviewed.run_id,
+            trigger=SyncTrigger.MANUAL,
+            now=stack.app.clock(),
+        )
+        canceller = threading.Thread(target=cancel)
+        canceller.start()
+        assert blocked_on_a_lock(stack.app.engine, done.is_set), (
+            f"the cancel did not wait for the approval: {outcome}"
+        )
+    canceller.join(HOLD_TIMEOUT)
+
+    assert len(outcome) == 1 and isinstance(outcome[0], FailedPrecondition), outcome
+    assert outcome[0].reason == "RUN_APPROVAL_ACTIVE"
+    with stack.app.sessions() as session:
+        states = {run.id: run.state for run in session.scalars(select(SyncRun))}
+    assert states[reviewed.run_id] is SyncRunState.NEEDS_REVIEW
+    assert SyncRunState.QUEUED in states.values()
+
+
+def test_a_cancel_whose_fenced_write_is_refused_says_try_again_and_changes_nothing(stack: SyncStack) -> None:
+    runs = Runs(stack.app, SyncPageTokens(b"k" * 32), enqueue=lambda run_id: None)
+    queued = asyncio.run(runs.start(district_id=stack.district_id, requested_by="admin", approve_run_id=None))
+    # The run as a cancel read it; a worker claims it before the cancel writes.
+    with stack.app.sessions.begin() as session:
+        assert repository.claim(session, queued.run.id, "worker-1", stack.app.clock())
+
+    with pytest.raises(Aborted) as refused, stack.app.sessions.begin() as session:
+        _cancel_waiting(session, queued.run, stack.app.clock())
+
+    assert refused.value.reason == "RUN_CHANGED"
+    assert "changed while cancelling; try again" in str(refused.value)
+    with stack.app.sessions() as session:
+        run = session.get(SyncRun, queued.run.id)
+        assert run is not None and run.state is SyncRunState.RUNNING and not run.cancel_requested
 
 
 def test_an_ended_run_cannot_be_cancelled_and_the_refusal_names_its_state(stack: SyncStack) -> None:

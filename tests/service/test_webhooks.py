@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,6 +33,7 @@ from services.sync.vocabulary import WebhookEventType
 from services.sync.webhooks.sender import WebhookSender
 from services.sync.webhooks.settings import WebhookSettings
 from tests.support.autosync import WallClock
+from tests.support.pg_locks import blocked_on_a_lock, postgresql_only
 from tests.support.roster import Clock
 from tests.support.sandbox import REPO_ROOT
 from tests.support.sync_stack import sync_stack
@@ -182,16 +184,20 @@ def test_a_sender_killed_mid_retry_and_started_again_loses_nothing(
     upgrade(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
     try:
-        with running_receiver(lambda n: 500 if n <= 4 else 200) as receiver:
+        # Every delivery fails until the test opens the gate: the kill is surely mid-retry.
+        gate = threading.Event()
+        with running_receiver(lambda n: 200 if gate.is_set() else 500) as receiver:
             ids = enqueue_events(sessions, dt.datetime.now(dt.UTC))
             with sender_process(url, receiver) as first:
                 assert receiver.wait_for(lambda r: len(r.requests) >= 3)
                 first.send_signal(signal.SIGKILL)
                 first.wait(timeout=30)
+            assert receiver.acknowledged == []
             with sessions() as session:
                 left = session.scalars(select(OutboxEvent).where(OutboxEvent.delivered_time.is_(None))).all()
                 assert len(left) == sum(DISTRICTS.values())
                 assert max(event.attempts for event in left) >= 1
+            gate.set()
             with sender_process(url, receiver) as second:
                 assert receiver.wait_for(lambda r: len(r.acknowledged) >= sum(DISTRICTS.values()))
                 second.send_signal(signal.SIGTERM)
@@ -283,3 +289,84 @@ def test_several_senders_deliver_each_event_once_and_each_district_in_order(sync
 
     delivered_in_order(receiver, ids)
     assert len(receiver.requests) == total
+
+
+@postgresql_only
+def test_a_later_event_of_a_district_cannot_commit_before_an_earlier_one(
+    sync_engine: Engine, sync_sessions: sessionmaker[Session]
+) -> None:
+    now = dt.datetime(2027, 1, 4, 9, 0, tzinfo=dt.UTC)
+    done = threading.Event()
+    later: list[str] = []
+
+    def enqueue_later() -> None:
+        try:
+            with sync_sessions.begin() as session:
+                later.append(outbox.enqueue(session, "d-a", WebhookEventType.AUTOSYNC_DISABLED, {}, now=now))
+        finally:
+            done.set()
+
+    with sync_sessions.begin() as session:
+        earlier = outbox.enqueue(session, "d-a", WebhookEventType.SYNC_RUN_FAILED, {}, now=now)
+        writer = threading.Thread(target=enqueue_later)
+        writer.start()
+        # The later write waits for this transaction: nothing of the district is visible meanwhile.
+        assert blocked_on_a_lock(sync_engine, done.is_set), "the later event committed before the earlier one"
+        with sync_sessions.begin() as claiming:
+            assert outbox.claim_due(claiming, now, lease=dt.timedelta(minutes=1), limit=10) == []
+    writer.join(30)
+
+    with sync_sessions.begin() as claiming:
+        claimed = outbox.claim_due(claiming, now, lease=dt.timedelta(minutes=1), limit=10)
+    assert [delivery.event_id for delivery in claimed] == [earlier]
+    assert len(later) == 1
+
+
+def test_the_sender_prunes_delivered_events_past_their_retention_and_keeps_the_rest(
+    sync_sessions: sessionmaker[Session],
+) -> None:
+    clock = Clock()
+    start = clock()
+    stops: list[Callable[[], object]] = []
+
+    def enqueue_one(number: int) -> str:
+        with sync_sessions.begin() as session:
+            event_type = WebhookEventType.SYNC_RUN_SUCCEEDED
+            return outbox.enqueue(session, "d-a", event_type, {"n": number}, now=clock())
+
+    def deliver_all(webhooks: WebhookSettings) -> None:
+        asyncio.run(
+            deliver_until_done(WebhookSender(sync_sessions, webhooks, clock=clock), sync_sessions, clock)
+        )
+
+    def answer(n: int) -> int:
+        if n <= 2:
+            return 200
+        stops[0]()  # the loop's first delivery: it pruned before it
+        return 500
+
+    async def run_until_a_request(sender: WebhookSender) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        stops.append(lambda: loop.call_soon_threadsafe(stop.set))
+        await sender.run(stop)
+        await sender.close()
+
+    with running_receiver(answer, now=lambda: clock().timestamp()) as receiver:
+        webhooks = settings(receiver, retention_days=30)
+        old = enqueue_one(1)
+        deliver_all(webhooks)
+        clock.advance(dt.timedelta(days=29))
+        recent = enqueue_one(2)
+        deliver_all(webhooks)
+        clock.advance(dt.timedelta(days=2))  # the first event was delivered 31 days ago
+        waiting = enqueue_one(3)
+
+        asyncio.run(run_until_a_request(WebhookSender(sync_sessions, webhooks, clock=clock)))
+
+    with sync_sessions() as session:
+        kept = {event.event_id: event.delivered_time for event in session.scalars(select(OutboxEvent))}
+    assert old not in kept
+    assert set(kept) == {recent, waiting}
+    assert kept[waiting] is None
+    assert clock() - start == dt.timedelta(days=31)

@@ -6,7 +6,9 @@ property tests draw schedules and clocks and check what every due time must sati
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import itertools
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -155,6 +157,21 @@ def test_downtime_across_three_due_times_gives_one_due_time_after_now() -> None:
     assert next_due(schedule, back_up) == local(NEW_YORK, 2027, 5, 1, 3)
 
 
+def test_an_offset_that_carries_a_late_hour_into_a_pause_window_moves_the_run_past_it() -> None:
+    summer = PauseWindow(dt.date(2027, 6, 2), dt.date(2027, 6, 30))
+    schedule = Schedule(MONTHLY, day=1, hour=23, zone=UTC, pauses=[summer])
+    spread = dt.timedelta(hours=6)
+    district = next(
+        f"d{n}" for n in itertools.count() if spread_offset(f"d{n}", spread) > dt.timedelta(hours=1)
+    )
+    offset = spread_offset(district, spread)
+
+    # Due 1 June at 23:00, but it would start on 2 June, the first paused day.
+    run_time = next_run_time(schedule, district, spread, utc(2027, 5, 15, 0))
+
+    assert run_time == utc(2027, 7, 1, 23) + offset
+
+
 def test_the_spread_offset_is_fixed_per_district_and_inside_the_window() -> None:
     spread = dt.timedelta(hours=1)
     offsets = {spread_offset(f"district-{n}", spread) for n in range(200)}
@@ -236,12 +253,27 @@ def test_no_due_time_is_skipped_between_now_and_the_next_one(
     assert next_due(schedule, now + (due - now) * fraction * 0.999) == due
 
 
-@settings(max_examples=200, deadline=None)
-@given(schedules(), clocks, st.text(min_size=1, max_size=20))
-def test_the_run_time_is_after_now_and_a_due_time_plus_the_district_offset(
-    schedule: Schedule, now: dt.datetime, district: str
+@settings(max_examples=300, deadline=None)
+@given(
+    schedules(),
+    clocks,
+    st.text(min_size=1, max_size=20),
+    st.sampled_from([45, 6 * 60]),
+    st.none() | st.integers(0, 30),
+)
+def test_the_run_time_is_after_now_a_due_time_plus_the_district_offset_and_never_paused(
+    schedule: Schedule, now: dt.datetime, district: str, spread_minutes: int, pause_after_due: int | None
 ) -> None:
-    spread = dt.timedelta(minutes=45)
+    spread = dt.timedelta(minutes=spread_minutes)
+    offset = spread_offset(district, spread)
+    if pause_after_due is not None:
+        # A window from the day after the due date this run stands for: where an offset carries a
+        # late hour.
+        due_day = next_due(schedule, now - offset).astimezone(schedule.zone).date()
+        window = PauseWindow(due_day + dt.timedelta(days=1), due_day + dt.timedelta(days=1 + pause_after_due))
+        schedule = dataclasses.replace(schedule, pauses=[*schedule.pauses, window])
     run_time = next_run_time(schedule, district, spread, now)
     assert run_time > now
-    assert_due_time(schedule, run_time - spread_offset(district, spread))
+    assert_due_time(schedule, run_time - offset)
+    # The run itself starts outside every pause window, offset included.
+    assert not any(window.covers(run_time.astimezone(schedule.zone).date()) for window in schedule.pauses)

@@ -17,7 +17,8 @@ date ranges). The rules, each chosen so one answer is always right:
   scheduler that was down across several due times asks once with ``after`` = now and gets one.
 - **Spread.** ``next_run_time`` adds a deterministic per-district offset in ``[0, spread)``, so
   thousands of districts due at the same local hour do not start together; the offset never makes
-  a district skip or repeat a due time.
+  a district skip or repeat a due time. Pause windows apply to the start with its offset: a late
+  hour carried into a paused day moves past the window too.
 """
 
 from __future__ import annotations
@@ -89,30 +90,43 @@ class Schedule:
         return day
 
 
-def next_due(schedule: Schedule, after: dt.datetime) -> dt.datetime:
-    """The first due time strictly after ``after`` (UTC), pause windows applied.
+def next_due(schedule: Schedule, after: dt.datetime, offset: dt.timedelta = dt.timedelta(0)) -> dt.datetime:
+    """The first start strictly after ``after`` (UTC): a due time plus ``offset``, pause windows applied.
 
-    A due date inside a pause window stands for the day after the window, so the search starts at
-    the beginning of any window that ends just before ``after`` or contains it.
+    A due date inside a pause window stands for the day after the window, so the search starts the
+    day before any window that ends just before ``after`` or contains it (a due date the day before
+    a window may have been moved past it by its offset, see ``_start``).
     """
     day = _search_start(schedule, after.astimezone(schedule.zone).date() - dt.timedelta(days=1))
     for _ in range(_SEARCH_DAYS):
         if schedule.falls_on(day):
-            due = schedule.at(schedule.after_pauses(day))
-            if due > after:
-                return due
+            start = _start(schedule, day, offset)
+            if start > after:
+                return start
         day += dt.timedelta(days=1)
     raise ValueError("the schedule is never due; its pause windows should have been refused")
 
 
+def _start(schedule: Schedule, day: dt.date, offset: dt.timedelta) -> dt.datetime:
+    """When the run due on ``day`` starts: the hour plus ``offset``, never on a paused local date.
+
+    The offset can carry a late hour into the next day; when that day is paused, the run moves past
+    the window like a due date inside it.
+    """
+    start = schedule.at(schedule.after_pauses(day)) + offset
+    while any(window.covers(paused := start.astimezone(schedule.zone).date()) for window in schedule.pauses):
+        start = schedule.at(schedule.after_pauses(paused)) + offset
+    return start
+
+
 def _search_start(schedule: Schedule, day: dt.date) -> dt.date:
-    """``day``, or the start of the pause windows whose moved due times may still lie after it."""
+    """``day``, or the day before the pause windows whose moved due times may still lie after it."""
     moved = True
     while moved:
         moved = False
         for window in schedule.pauses:
-            if window.start < day <= window.end + dt.timedelta(days=1):
-                day = window.start
+            if window.start <= day <= window.end + dt.timedelta(days=1):
+                day = window.start - dt.timedelta(days=1)
                 moved = True
     return day
 
@@ -129,6 +143,8 @@ def spread_offset(district_id: str, spread: dt.timedelta) -> dt.timedelta:
 def next_run_time(
     schedule: Schedule, district_id: str, spread: dt.timedelta, now: dt.datetime
 ) -> dt.datetime:
-    """When the scheduler should next start the district: its next due time plus its offset, after ``now``."""
-    offset = spread_offset(district_id, spread)
-    return next_due(schedule, now - offset) + offset
+    """When the scheduler should next start the district: its next due time plus its offset, after ``now``.
+
+    Pause windows apply to that start, not only to the due date (see ``_start``).
+    """
+    return next_due(schedule, now, spread_offset(district_id, spread))

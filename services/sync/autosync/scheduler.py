@@ -14,14 +14,19 @@ A tick repeats one transaction until no due district is left that it may start:
    later tick starts it when a run has ended;
 4. after the commit, the created runs are sent to the workers (a run the queue refuses ends FAILED).
 
+Each district is handled in its own savepoint: one that fails (a stored time zone that stopped
+resolving, an unexpected error) is rolled back alone, logged, and retried ``RETRY_AFTER_FAILURE``
+later, so it cannot stop AutoSync for everyone else by failing first in every tick.
+
 Time comes from ``app.clock``; the embedded scheduler (stub broker) runs inside the sync server,
-``python -m services.sync.scheduler`` runs it alone (Redis broker).
+``python -m services.sync.scheduler`` runs it alone (Redis or RabbitMQ broker).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,9 +37,10 @@ from services.common.errors import Unavailable
 from services.sync.app import App
 from services.sync.autosync.schedule import next_run_time
 from services.sync.autosync.usecases import schedule_of, turn_off
-from services.sync.runs.repository import active_run
+from services.sync.runs import repository
 from services.sync.runs.usecases import create_or_attach, queue
 from services.sync.store import autosync as store
+from services.sync.store.autosync import DueDistrict
 from services.sync.vocabulary import SyncRunState, SyncTrigger
 
 logger = logging.getLogger(__name__)
@@ -42,63 +48,99 @@ logger = logging.getLogger(__name__)
 REQUESTED_BY = "autosync"
 """The ``requested_by`` of runs the scheduler starts."""
 
+RETRY_AFTER_FAILURE = dt.timedelta(hours=1)
+"""How long a district whose start failed waits before the scheduler tries it again."""
+
 
 @dataclass
 class Tick:
-    """What one tick did: the runs it started, the districts it passed over, the servers at their cap."""
+    """What one tick did: runs started, districts passed over or failed, servers at their cap."""
 
     started: list[str] = field(default_factory=list)
     passed: int = 0
+    failed: int = 0
     capped_servers: set[str] = field(default_factory=set)
 
+    def add(self, other: Tick) -> None:
+        """Count ``other``'s work in this one (a scheduler's totals over its ticks)."""
+        self.started += other.started
+        self.passed += other.passed
+        self.failed += other.failed
+        self.capped_servers |= other.capped_servers
 
-def _start_due(session: Session, app: App, tick: Tick) -> tuple[int, list[str]]:
+
+def _start_due(session: Session, app: App, progress: Tick) -> tuple[int, list[str]]:
     """One batch: claim, advance and start; (districts claimed, runs created to queue)."""
-    settings = app.settings
     now = app.clock()
-    due = store.claim_due(session, now, limit=settings.scheduler_batch, skip_servers=tick.capped_servers)
+    due = store.claim_due(
+        session, now, limit=app.settings.scheduler_batch, skip_servers=progress.capped_servers
+    )
     store.lock_servers(session, [district.server_url for district in due if district.server_url])
     created: list[str] = []
     for district in due:
-        district_id = district.settings.district_id
-        if district.server_url is None:  # disconnected: AutoSync cannot run, so it is off
-            turn_off(session, district_id, by=REQUESTED_BY, now=now)
-            tick.passed += 1
+        try:
+            with session.begin_nested():
+                run_id = _start_one(session, app, district, progress, now)
+        except Exception as error:
+            district_id = district.settings.district_id
+            # The error's type only: its text may quote settings or a server's answer.
+            logger.error(
+                "AutoSync could not start district %s (%s); trying it again at %s",
+                district_id,
+                type(error).__name__,
+                (now + RETRY_AFTER_FAILURE).isoformat(),
+            )
+            store.advance(session, district_id, now + RETRY_AFTER_FAILURE, last_auto_run_id=None)
+            progress.failed += 1
             continue
-        following = next_run_time(
-            schedule_of(district.settings, district.pauses), district_id, settings.autosync_spread, now
-        )
-        if _busy(session, district_id):
-            store.advance(session, district_id, following, last_auto_run_id=None)
-            tick.passed += 1
-            continue
-        if district.server_url in tick.capped_servers or (
-            store.active_auto_runs(session, district.server_url) >= settings.autosync_max_runs_per_server
-        ):
-            tick.capped_servers.add(district.server_url)
-            continue
-        started = create_or_attach(
-            session,
-            district_id=district_id,
-            requested_by=REQUESTED_BY,
-            approve_run_id=None,
-            trigger=SyncTrigger.AUTO,
-            now=now,
-        )
-        if started.attached:  # an administrator's run began since ``_busy`` looked: it is this due time's
-            store.advance(session, district_id, following, last_auto_run_id=None)
-            tick.passed += 1
-            continue
-        store.advance(session, district_id, following, last_auto_run_id=started.run.id)
-        created.append(started.run.id)
+        if run_id is not None:
+            created.append(run_id)
     return len(due), created
+
+
+def _start_one(
+    session: Session, app: App, district: DueDistrict, progress: Tick, now: dt.datetime
+) -> str | None:
+    """Advance one claimed district and start its run; the run's id, or None when it gets none."""
+    settings = app.settings
+    district_id = district.settings.district_id
+    if district.server_url is None:  # disconnected: AutoSync cannot run, so it is off
+        turn_off(session, district_id, by=REQUESTED_BY, now=now)
+        progress.passed += 1
+        return None
+    following = next_run_time(
+        schedule_of(district.settings, district.pauses), district_id, settings.autosync_spread, now
+    )
+    if _busy(session, district_id):
+        store.advance(session, district_id, following, last_auto_run_id=None)
+        progress.passed += 1
+        return None
+    if district.server_url in progress.capped_servers or (
+        repository.active_auto_runs(session, district.server_url) >= settings.autosync_max_runs_per_server
+    ):
+        progress.capped_servers.add(district.server_url)
+        return None
+    started = create_or_attach(
+        session,
+        district_id=district_id,
+        requested_by=REQUESTED_BY,
+        approve_run_id=None,
+        trigger=SyncTrigger.AUTO,
+        now=now,
+    )
+    if started.attached:  # an administrator's run began since ``_busy`` looked: it is this due time's
+        store.advance(session, district_id, following, last_auto_run_id=None)
+        progress.passed += 1
+        return None
+    store.advance(session, district_id, following, last_auto_run_id=started.run.id)
+    return started.run.id
 
 
 def _busy(session: Session, district_id: str) -> bool:
     """True when the district has a queued or running run, or its newest run waits for review."""
-    if active_run(session, district_id) is not None:
+    if repository.active_run(session, district_id) is not None:
         return True
-    return store.latest_run_state(session, district_id) is SyncRunState.NEEDS_REVIEW
+    return repository.latest_run_state(session, district_id) is SyncRunState.NEEDS_REVIEW
 
 
 async def tick(app: App, enqueue: Callable[[str], None]) -> Tick:
@@ -116,21 +158,34 @@ async def tick(app: App, enqueue: Callable[[str], None]) -> Tick:
     return result
 
 
-async def run_scheduler(app: App, enqueue: Callable[[str], None], stopping: asyncio.Event) -> None:
-    """Tick every ``EW_SYNC_SCHEDULER_INTERVAL`` until ``stopping`` is set; a failed tick is logged."""
+async def run_scheduler(
+    app: App, enqueue: Callable[[str], None], stopping: asyncio.Event, *, ticks: int | None = None
+) -> Tick:
+    """Tick every ``EW_SYNC_SCHEDULER_INTERVAL`` until ``stopping`` is set, or ``ticks`` times.
+
+    Returns what all its ticks did together; a failed tick is logged and counts as a tick.
+    """
     interval = app.settings.scheduler_interval.total_seconds()
+    total = Tick()
+    count = 0
     while not stopping.is_set():
+        count += 1
         try:
             done = await tick(app, enqueue)
         except Exception:
             logger.exception("AutoSync scheduler tick failed; trying again in %.0f s", interval)
         else:
-            if done.started or done.capped_servers:
+            total.add(done)
+            if done.started or done.capped_servers or done.failed:
                 logger.info(
-                    "AutoSync started %d runs, passed over %d districts, %d servers at their cap",
+                    "AutoSync started %d runs, passed over %d districts, %d failed, %d servers at their cap",
                     len(done.started),
                     done.passed,
+                    done.failed,
                     len(done.capped_servers),
                 )
+        if ticks is not None and count >= ticks:
+            break
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), interval)
+    return total

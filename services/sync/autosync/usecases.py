@@ -29,6 +29,7 @@ from services.sync.autosync.schedule import (
     Schedule,
     next_run_time,
 )
+from services.sync.runs import repository
 from services.sync.store import autosync as store
 from services.sync.store import outbox
 from services.sync.store.models import AutoSyncPause, AutoSyncSettings, Connection, SyncRun
@@ -242,7 +243,7 @@ def _view(session: Session, district_id: str) -> AutoSyncView:
 def _check_can_turn_on(session: Session, district_id: str) -> None:
     if session.get(Connection, district_id) is None:
         raise FailedPrecondition(NOT_CONNECTED, reason="NOT_CONNECTED")
-    if not store.has_succeeded(session, district_id):
+    if not repository.has_succeeded(session, district_id):
         raise FailedPrecondition(NO_SUCCESSFUL_SYNC, reason="NO_SUCCESSFUL_SYNC")
 
 

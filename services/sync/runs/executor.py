@@ -7,15 +7,16 @@ links, run SUCCEEDED with its summary, the connection's last success, the final 
 
 All or nothing: every failure before the commit abandons the change set and marks the run FAILED
 with a message an administrator can act on; EW is unchanged. A cancelled run (``RunCancelled``,
-raised at the reporter's next checkpoint: any progress write before the commit) abandons its change
-set the same way and ends CANCELLED. An abandon the roster service did not
-answer is recorded on the run (``abandon_pending``) and retried by recovery. A commit refused
-because EW's roster changed meanwhile (at staging or commit) is re-planned once against the fresh
-roster. When a commit's outcome cannot be learned, or its bookkeeping cannot be written, the run is
-left RUNNING with its change set recorded, and recovery settles it from the change set's state once
-the heartbeat has gone stale; when the roster service stopped answering, the run says so meanwhile
-and is marked ``commit_interrupted`` so recovery's verdict names the cause. The plan (the run's
-journal) is written while the batches are staged, and always before the commit.
+raised at the reporter's next checkpoint: any progress write before the commit, or, while ClassLink
+is being read, the heartbeat's) abandons its change set the same way and ends CANCELLED. An abandon
+the roster service did not answer is recorded on the run (``abandon_pending``) and retried by
+recovery. A commit refused because EW's roster changed meanwhile (at staging or commit) is re-planned
+once against the fresh roster. When a commit's outcome cannot be learned, or its
+bookkeeping cannot be written, the run is left RUNNING with its change set recorded, and recovery
+settles it from the change set's state once the heartbeat has gone stale; when the roster service
+stopped answering, the run says so meanwhile and is marked ``commit_interrupted`` so recovery's
+verdict names the cause. The plan (the run's journal) is written while the batches are staged, and
+always before the commit.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 1000
 STAGE_CONCURRENCY = 4
 MAX_PLAN_ATTEMPTS = 2
+PULL_CHECK_SECONDS = 0.25
+"""How often a ClassLink pull in flight looks whether the heartbeat found its run cancelled."""
 
 ROSTER_CHANGED = "EW's roster changed while syncing; run the sync again."
 ROSTER_UNAVAILABLE = (
@@ -210,6 +213,26 @@ class RunExecution:
             await roster.close()
 
     async def _pull(self, config: ServerConfig) -> Roster:
+        """``_read_classlink``, abandoned as soon as the heartbeat finds the run cancelled (or lost).
+
+        A long pull writes no progress between its phases, so without this a cancel would wait for
+        the whole pull; the heartbeat reads the cancel within a second and this sees it within
+        ``PULL_CHECK_SECONDS`` more. The abandoned HTTP requests are cancelled with the task.
+        """
+        pulling = asyncio.create_task(self._read_classlink(config))
+        try:
+            while not pulling.done():
+                await asyncio.wait({pulling}, timeout=PULL_CHECK_SECONDS)
+                if not pulling.done():
+                    self.reporter.check()
+        finally:
+            if not pulling.done():
+                pulling.cancel()
+                with contextlib.suppress(BaseException):
+                    await pulling
+        return pulling.result()
+
+    async def _read_classlink(self, config: ServerConfig) -> Roster:
         """The complete roster, or RunFailed: an incomplete pull never reaches the planner.
 
         Staff accounts are read alongside the teachers; a ``Retry-After`` wait shows as the message.

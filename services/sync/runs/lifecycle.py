@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from dramatiq import Worker
 
-from services.sync.autosync.scheduler import run_scheduler
+from services.sync.autosync.scheduler import Tick, run_scheduler
 from services.sync.runs import broker, recovery, tasks
 from services.sync.webhooks.sender import WebhookSender
 
@@ -33,7 +33,6 @@ WORKER_STOP_TIMEOUT_MS = 5000
 @dataclass
 class _Webhooks:
     sender: WebhookSender
-    stop: asyncio.Event
     task: asyncio.Task[None]
 
 
@@ -41,7 +40,7 @@ class _Webhooks:
 class _Running:
     worker: Worker | None
     recovery: asyncio.Task[None]
-    scheduler: asyncio.Task[None] | None
+    scheduler: asyncio.Task[Tick] | None
     stopping: asyncio.Event
     webhooks: _Webhooks | None
 
@@ -54,16 +53,17 @@ async def start(app: App) -> None:
     await app.notifier.start()
     worker: Worker | None = None
     webhooks: _Webhooks | None = None
+    # One event stops the scheduler and the webhook sender (each after the pass in progress).
+    stopping = asyncio.Event()
     if broker.is_embedded():
         tasks.install_app(app)
         worker = Worker(app.broker, worker_timeout=WORKER_POLL_MS, worker_threads=app.settings.worker_threads)
         worker.start()
         await recovery.recover(app, tasks.enqueue_run, requeue_all_queued=True)
         if app.webhooks.configured:
-            webhooks = _start_webhooks(app)
+            webhooks = _start_webhooks(app, stopping)
     else:
         await recovery.recover(app, tasks.enqueue_run)
-    stopping = asyncio.Event()
     _running[id(app)] = _Running(
         worker=worker,
         recovery=asyncio.create_task(recovery.recovery_loop(app, tasks.enqueue_run), name="run-recovery"),
@@ -77,10 +77,9 @@ async def start(app: App) -> None:
     )
 
 
-def _start_webhooks(app: App) -> _Webhooks:
+def _start_webhooks(app: App, stopping: asyncio.Event) -> _Webhooks:
     sender = WebhookSender(app.sessions, app.webhooks, clock=app.clock)
-    stop = asyncio.Event()
-    return _Webhooks(sender, stop, asyncio.create_task(sender.run(stop), name="webhook-sender"))
+    return _Webhooks(sender, asyncio.create_task(sender.run(stopping), name="webhook-sender"))
 
 
 def _detach(worker: Worker) -> None:
@@ -112,7 +111,6 @@ async def stop(app: App) -> None:
             _detach(running.worker)
             tasks.uninstall_app(app)
         if running.webhooks is not None:
-            running.webhooks.stop.set()
             await running.webhooks.task
             await running.webhooks.sender.close()
     await app.notifier.close()

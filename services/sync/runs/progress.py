@@ -175,7 +175,7 @@ class ProgressReporter:
         """
         phase = SyncPhase.DONE if state is SyncRunState.SUCCEEDED else self._phase
         percent = 100 if state is SyncRunState.SUCCEEDED else self._percent
-        return repository.append_event(
+        return repository.append_worker_event(
             session,
             self.run_id,
             EventValues(
@@ -214,7 +214,7 @@ class ProgressReporter:
         )
         try:
             with self._sessions.begin() as session:
-                repository.append_event(session, self.run_id, values, self._now(), worker_id=self.worker_id)
+                repository.append_worker_event(session, self.run_id, values, self._now(), self.worker_id)
                 cancelled = repository.cancel_requested(session, self.run_id)
         except RunLost as lost:
             self._lost = lost

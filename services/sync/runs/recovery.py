@@ -74,14 +74,7 @@ def _fail(session: Session, run: SyncRun, cutoff: dt.datetime, now: dt.datetime)
         values = EventValues(
             state=SyncRunState.CANCELLED, phase=run.phase, percent=run.percent, message=CANCELLED
         )
-    repository.append_event(
-        session,
-        run.id,
-        values,
-        now,
-        worker_id=None,
-        stale_before=cutoff,
-    )
+    repository.append_recovery_event(session, run.id, values, now, cutoff)
 
 
 def _succeed(
@@ -99,7 +92,7 @@ def _succeed(
         now=now,
     )
     connections.record_success(session, run.district_id, now)
-    repository.append_event(
+    repository.append_recovery_event(
         session,
         run.id,
         EventValues(
@@ -110,8 +103,7 @@ def _succeed(
             summary_json=run.summary_json,
         ),
         now,
-        worker_id=None,
-        stale_before=cutoff,
+        cutoff,
     )
 
 

@@ -1,8 +1,12 @@
 """SQL for sync runs and their events. Every function takes the caller's session; none commits.
 
 Fencing: a worker claims a run by writing its own ``worker_id`` token; every later write of that
-worker names the token and the RUNNING state, so a worker that recovery gave up on (stale
-heartbeat) finds its writes refused (``RunLost``) instead of overwriting the verdict.
+worker names the token and the RUNNING state (``append_worker_event``), so a worker that recovery
+gave up on (stale heartbeat) finds its writes refused (``RunLost``) instead of overwriting the
+verdict. Recovery's verdict is fenced on the heartbeat still being stale
+(``append_recovery_event``); a cancel or a queue failure on the run still being in the state it
+read (``append_event_in_state``). All three share ``_append``: one conditional update that checks
+the fence and takes the next sequence number.
 
 Cancellation: ``request_cancel`` sets ``cancel_requested`` on a RUNNING run only while its phase is
 not COMMITTING, and the worker's event that enters COMMITTING (or ends the run in NEEDS_REVIEW) is
@@ -20,11 +24,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.sync.store import outbox
-from services.sync.store.models import SyncRun, SyncRunEvent
+from services.sync.store.models import Connection, SyncRun, SyncRunEvent
 from services.sync.vocabulary import SyncPhase, SyncRunState, SyncTrigger, WebhookEventType
 
 ACTIVE_STATES = (SyncRunState.QUEUED, SyncRunState.RUNNING)
@@ -130,11 +134,65 @@ def get_district_run(session: Session, district_id: str, run_id: str) -> SyncRun
     return run
 
 
+def lock_district_run(session: Session, district_id: str, run_id: str) -> SyncRun | None:
+    """The district's run, read fresh with its row locked until the transaction ends.
+
+    Approving a reviewed run and cancelling it both start here, so on PostgreSQL (READ COMMITTED)
+    one waits for the other and then sees what it committed: a cancel after an approval finds the
+    approval run, an approval after a cancel finds the run CANCELLED. SQLite needs no lock (every
+    transaction begins IMMEDIATE, one writer at a time).
+    """
+    return session.scalars(
+        select(SyncRun)
+        .where(SyncRun.id == run_id, SyncRun.district_id == district_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
 def active_run(session: Session, district_id: str) -> SyncRun | None:
     """The district's QUEUED or RUNNING run, if any."""
     return session.scalars(
         select(SyncRun).where(SyncRun.district_id == district_id, SyncRun.state.in_(ACTIVE_STATES))
     ).first()
+
+
+def has_succeeded(session: Session, district_id: str) -> bool:
+    """True when the district has had at least one successful sync."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(SyncRun.district_id == district_id, SyncRun.state == SyncRunState.SUCCEEDED)
+            )
+        )
+    )
+
+
+def latest_run_state(session: Session, district_id: str) -> SyncRunState | None:
+    """The state of the district's newest run, if it has one."""
+    return session.scalars(
+        select(SyncRun.state)
+        .where(SyncRun.district_id == district_id)
+        .order_by(SyncRun.create_time.desc(), SyncRun.id.desc())
+        .limit(1)
+    ).first()
+
+
+def active_auto_runs(session: Session, server_url: str) -> int:
+    """How many AUTO runs are queued or running for districts on this ClassLink server."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(SyncRun)
+            .join(Connection, Connection.district_id == SyncRun.district_id)
+            .where(
+                Connection.server_url == server_url,
+                SyncRun.trigger == SyncTrigger.AUTO,
+                SyncRun.state.in_(ACTIVE_STATES),
+            )
+        )
+        or 0
+    )
 
 
 def mark_revert(session: Session, run_id: str, reverted_run_id: str) -> None:
@@ -186,51 +244,71 @@ def _passes_point_of_no_return(values: EventValues) -> bool:
     )
 
 
-def _refusal(session: Session, run_id: str, worker_id: str | None) -> Exception:
-    """Why a fenced write was refused: the worker's run was cancelled, or it is lost."""
-    if worker_id is not None:
-        cancelled = session.scalar(
-            select(SyncRun.cancel_requested).where(
-                SyncRun.id == run_id, SyncRun.worker_id == worker_id, SyncRun.state == SyncRunState.RUNNING
-            )
+def _refusal(session: Session, run_id: str, worker_id: str) -> Exception:
+    """Why a worker's fenced write was refused: its run was cancelled, or it is lost."""
+    cancelled = session.scalar(
+        select(SyncRun.cancel_requested).where(
+            SyncRun.id == run_id, SyncRun.worker_id == worker_id, SyncRun.state == SyncRunState.RUNNING
         )
-        if cancelled:
-            return RunCancelled(run_id)
-    return RunLost(run_id)
+    )
+    return RunCancelled(run_id) if cancelled else RunLost(run_id)
 
 
-def append_event(
-    session: Session,
-    run_id: str,
-    values: EventValues,
-    now: dt.datetime,
-    *,
-    worker_id: str | None,
-    stale_before: dt.datetime | None = None,
-    in_state: SyncRunState | None = None,
+def append_worker_event(
+    session: Session, run_id: str, values: EventValues, now: dt.datetime, worker_id: str
 ) -> int:
-    """Append the run's next event (gapless sequence) and mirror it on the run row.
+    """Append a worker's event: fenced to that worker's RUNNING run (see ``_append``).
 
-    With ``worker_id`` the write is fenced to that worker's RUNNING run (and, for the event that
-    starts the commit or stops for review, to a run nobody cancelled); with ``stale_before``
-    (recovery) to a RUNNING run whose heartbeat is still older than that; with ``in_state`` to a
-    run in that state; otherwise any active run accepts it. ``RunLost`` (or ``RunCancelled``)
-    when the fence refuses. An event that ends the run enqueues its webhook event.
+    The event that starts the commit or stops for review is also fenced to a run nobody cancelled
+    (see the module's words on cancellation). ``RunCancelled`` when that fence refuses because of a
+    cancel, ``RunLost`` otherwise.
     """
-    conditions = [SyncRun.id == run_id]
-    if worker_id is not None:
-        conditions += [SyncRun.worker_id == worker_id, SyncRun.state == SyncRunState.RUNNING]
-        if _passes_point_of_no_return(values):
-            conditions.append(SyncRun.cancel_requested.is_(False))
-    elif stale_before is not None:
-        conditions += [
-            SyncRun.state == SyncRunState.RUNNING,
-            or_(SyncRun.heartbeat_time.is_(None), SyncRun.heartbeat_time < stale_before),
-        ]
-    elif in_state is not None:
-        conditions.append(SyncRun.state == in_state)
-    else:
-        conditions.append(SyncRun.state.in_(ACTIVE_STATES))
+    conditions = [SyncRun.worker_id == worker_id, SyncRun.state == SyncRunState.RUNNING]
+    if _passes_point_of_no_return(values):
+        conditions.append(SyncRun.cancel_requested.is_(False))
+    sequence = _append(session, run_id, values, now, conditions)
+    if sequence is None:
+        raise _refusal(session, run_id, worker_id)
+    return sequence
+
+
+def append_recovery_event(
+    session: Session, run_id: str, values: EventValues, now: dt.datetime, stale_before: dt.datetime
+) -> int:
+    """Append recovery's verdict; ``RunLost`` when refused.
+
+    Fenced to a RUNNING run whose heartbeat is still older than ``stale_before``: a worker that beat
+    meanwhile keeps its run.
+    """
+    conditions = [
+        SyncRun.state == SyncRunState.RUNNING,
+        or_(SyncRun.heartbeat_time.is_(None), SyncRun.heartbeat_time < stale_before),
+    ]
+    sequence = _append(session, run_id, values, now, conditions)
+    if sequence is None:
+        raise RunLost(run_id)
+    return sequence
+
+
+def append_event_in_state(
+    session: Session, run_id: str, values: EventValues, now: dt.datetime, state: SyncRunState
+) -> int:
+    """Append an event to a run still in ``state`` (a cancel, a queue failure); ``RunLost`` when not."""
+    sequence = _append(session, run_id, values, now, [SyncRun.state == state])
+    if sequence is None:
+        raise RunLost(run_id)
+    return sequence
+
+
+def _append(
+    session: Session, run_id: str, values: EventValues, now: dt.datetime, fence: list[ColumnElement[bool]]
+) -> int | None:
+    """Append the run's next event (gapless sequence) and mirror it on the run row; None if fenced out.
+
+    One ``UPDATE … WHERE <fence> RETURNING last_sequence`` both checks the fence and takes the next
+    sequence number, so two writers can never both pass a fence nor share a sequence. An event that
+    ends the run enqueues its webhook event in the same transaction.
+    """
     row_values: dict[str, object] = {
         "last_sequence": SyncRun.last_sequence + 1,
         "state": values.state,
@@ -246,13 +324,13 @@ def append_event(
         row_values["error_message"] = values.error_message
     row = session.execute(
         update(SyncRun)
-        .where(*conditions)
+        .where(SyncRun.id == run_id, *fence)
         .values(row_values)
         .returning(SyncRun.last_sequence, SyncRun.district_id, SyncRun.trigger)
         .execution_options(synchronize_session=False)
     ).one_or_none()
     if row is None:
-        raise _refusal(session, run_id, worker_id)
+        return None
     sequence, district_id, trigger = row
     if values.state in TERMINAL_STATES:
         _enqueue_webhook(session, run_id, district_id, SyncTrigger(trigger), values, now)
@@ -300,13 +378,8 @@ def fail_queued(session: Session, run_id: str, message: str, now: dt.datetime) -
     if run is None:
         return False
     try:
-        append_event(
-            session,
-            run_id,
-            EventValues.failed(run.phase, run.percent, message),
-            now,
-            worker_id=None,
-            in_state=SyncRunState.QUEUED,
+        append_event_in_state(
+            session, run_id, EventValues.failed(run.phase, run.percent, message), now, SyncRunState.QUEUED
         )
     except RunLost:
         return False

@@ -51,7 +51,7 @@ TOO_LATE_TO_CANCEL = (
     "Sync run {run_id}: too late to cancel; the sync is saving its changes, all in one step. "
     "Watch it to see how it ends."
 )
-CANCEL_RACE_ATTEMPTS = 3
+CHANGED_WHILE_CANCELLING = "Sync run {run_id} changed while cancelling; try again."
 
 QUEUE_UNAVAILABLE = (
     "The sync could not be queued because the job queue is unavailable; nothing was changed. "
@@ -76,7 +76,8 @@ def _read(session: Session, run_id: str) -> SyncRun:
 
 
 def _check_approval(session: Session, district_id: str, approve_run_id: str) -> None:
-    reviewed = repository.get_district_run(session, district_id, approve_run_id)
+    # Locked: a concurrent cancel of the reviewed run waits for this approval, or this for it.
+    reviewed = repository.lock_district_run(session, district_id, approve_run_id)
     if reviewed is None:
         raise NotFound(
             f"Sync run {approve_run_id} does not exist in this district; "
@@ -158,13 +159,12 @@ def _detached(session: Session, run_id: str) -> SyncRun:
     return run
 
 
-def _fail_unqueued(session: Session, run_id: str, now: dt.datetime) -> bool:
-    """Fail a run that could not be queued; False when it is not QUEUED any more."""
-    return repository.fail_queued(session, run_id, QUEUE_UNAVAILABLE, now)
+def _changed_while_cancelling(run_id: str) -> Aborted:
+    return Aborted(CHANGED_WHILE_CANCELLING.format(run_id=run_id), reason="RUN_CHANGED")
 
 
-def _cancel_waiting(session: Session, run: SyncRun, now: dt.datetime) -> bool:
-    """End a QUEUED or NEEDS_REVIEW run CANCELLED; False when it left that state meanwhile."""
+def _cancel_waiting(session: Session, run: SyncRun, now: dt.datetime) -> None:
+    """End a QUEUED or NEEDS_REVIEW run CANCELLED."""
     if run.state is SyncRunState.NEEDS_REVIEW:
         approval = repository.approval_of(session, run.id)
         if approval is not None and approval.state in (SyncRunState.QUEUED, SyncRunState.RUNNING):
@@ -181,34 +181,38 @@ def _cancel_waiting(session: Session, run: SyncRun, now: dt.datetime) -> bool:
             )
     message = CANCELLED_BEFORE_START if run.state is SyncRunState.QUEUED else CANCELLED_IN_REVIEW
     try:
-        repository.append_event(
+        repository.append_event_in_state(
             session,
             run.id,
             EventValues(state=SyncRunState.CANCELLED, phase=run.phase, percent=run.percent, message=message),
             now,
-            worker_id=None,
-            in_state=run.state,
+            run.state,
         )
     except RunLost:
-        return False
-    return True
+        raise _changed_while_cancelling(run.id) from None
 
 
-def _try_cancel(session: Session, district_id: str, run_id: str, now: dt.datetime) -> bool:
-    """One attempt at cancelling; False when the run changed state between the read and the write.
+def _cancel(session: Session, district_id: str, run_id: str, now: dt.datetime) -> None:
+    """Cancel the run, or say why it cannot be cancelled.
 
     A QUEUED or NEEDS_REVIEW run ends CANCELLED now; a RUNNING run before its commit is asked to
-    stop (its worker ends it CANCELLED at the next checkpoint).
+    stop (its worker ends it CANCELLED at the next checkpoint). The run's row is locked first, so
+    nothing changes it between this read and the write (and a concurrent approval of a reviewed run
+    is either seen and refused here, or refused itself). The writes stay fenced on the state read;
+    should one still be refused, the caller gets ABORTED.
     """
-    run = repository.get_district_run(session, district_id, run_id)
+    run = repository.lock_district_run(session, district_id, run_id)
     if run is None:
         raise NotFound(f"Sync run {run_id} does not exist.")
     if run.state in (SyncRunState.QUEUED, SyncRunState.NEEDS_REVIEW):
-        return _cancel_waiting(session, run, now)
+        _cancel_waiting(session, run, now)
+        return
     if run.state is SyncRunState.RUNNING:
         if run.phase in UNCANCELLABLE_PHASES:
             raise FailedPrecondition(TOO_LATE_TO_CANCEL.format(run_id=run_id), reason="RUN_COMMITTING")
-        return repository.request_cancel(session, run_id)
+        if not repository.request_cancel(session, run_id):
+            raise _changed_while_cancelling(run_id)
+        return
     raise FailedPrecondition(
         f"Sync run {run_id} has already ended ({run.state.value}); only a queued, running or "
         "review-waiting run can be cancelled.",
@@ -260,7 +264,9 @@ async def queue(app: App, run_id: str, enqueue: Callable[[str], None]) -> None:
         await asyncio.to_thread(enqueue, run_id)
     except Exception as error:
         logger.exception("could not queue sync run %s", run_id)
-        if await app.transaction(lambda session: _fail_unqueued(session, run_id, app.clock())):
+        if await app.transaction(
+            lambda session: repository.fail_queued(session, run_id, QUEUE_UNAVAILABLE, app.clock())
+        ):
             app.notifier.notify(run_id)
         raise Unavailable(QUEUE_UNAVAILABLE) from error
 
@@ -299,14 +305,8 @@ class Runs:
         return started
 
     async def cancel(self, district_id: str, run_id: str) -> SyncRun:
-        """Cancel the district's run (see ``_try_cancel``) and return it as it now is."""
-        for _ in range(CANCEL_RACE_ATTEMPTS):
-            # A fenced write that lost a race (a worker claimed the run, or its commit began) is
-            # decided again from the run's new state.
-            if await self._app.transaction(
-                lambda session: _try_cancel(session, district_id, run_id, self._app.clock())
-            ):
-                break
+        """Cancel the district's run (see ``_cancel``) and return it as it now is."""
+        await self._app.transaction(lambda session: _cancel(session, district_id, run_id, self._app.clock()))
         self._app.notifier.notify(run_id)
         return await self._app.transaction(lambda session: _read(session, run_id))
 

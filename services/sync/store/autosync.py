@@ -10,18 +10,16 @@ room under a server's cap and both start a run.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from services.sync.store import _advisory
 from services.sync.store._upsert import upsert
-from services.sync.store.models import AutoSyncPause, AutoSyncSettings, Connection, SyncRun
-from services.sync.vocabulary import AutoSyncCadence, SyncRunState, SyncTrigger
-
-_ACTIVE = (SyncRunState.QUEUED, SyncRunState.RUNNING)
+from services.sync.store.models import AutoSyncPause, AutoSyncSettings, Connection
+from services.sync.vocabulary import AutoSyncCadence
 
 
 @dataclass(frozen=True)
@@ -95,17 +93,6 @@ def turn_off(session: Session, district_id: str, *, by: str, now: dt.datetime) -
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def has_succeeded(session: Session, district_id: str) -> bool:
-    """True when the district has had at least one successful sync."""
-    return bool(
-        session.scalar(
-            select(
-                exists().where(SyncRun.district_id == district_id, SyncRun.state == SyncRunState.SUCCEEDED)
-            )
-        )
-    )
-
-
 def claim_due(
     session: Session, now: dt.datetime, *, limit: int, skip_servers: Iterable[str]
 ) -> list[DueDistrict]:
@@ -130,28 +117,8 @@ def claim_due(
 
 def lock_servers(session: Session, server_urls: Iterable[str]) -> None:
     """Hold a transaction-scoped lock per ClassLink server (PostgreSQL; SQLite has one writer anyway)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
     for url in sorted(set(server_urls)):
-        key = int.from_bytes(hashlib.sha256(url.encode()).digest()[:8], "big", signed=True)
-        session.execute(select(func.pg_advisory_xact_lock(key)))
-
-
-def active_auto_runs(session: Session, server_url: str) -> int:
-    """How many AUTO runs are queued or running for districts on this ClassLink server."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(SyncRun)
-            .join(Connection, Connection.district_id == SyncRun.district_id)
-            .where(
-                Connection.server_url == server_url,
-                SyncRun.trigger == SyncTrigger.AUTO,
-                SyncRun.state.in_(_ACTIVE),
-            )
-        )
-        or 0
-    )
+        _advisory.lock(session, "classlink-server", url)
 
 
 def advance(
@@ -167,13 +134,3 @@ def advance(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-
-
-def latest_run_state(session: Session, district_id: str) -> SyncRunState | None:
-    """The state of the district's newest run, if it has one."""
-    return session.scalars(
-        select(SyncRun.state)
-        .where(SyncRun.district_id == district_id)
-        .order_by(SyncRun.create_time.desc(), SyncRun.id.desc())
-        .limit(1)
-    ).first()

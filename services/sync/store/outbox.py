@@ -8,6 +8,12 @@ records each attempt. Claims are leases taken by a conditional update (``FOR UPD
 first on PostgreSQL), so several senders never deliver one event at the same time; a sender that
 dies mid-delivery leaves a lease that expires, and another sender delivers the event again (at
 least once). Every function takes the caller's session; none commits.
+
+Order: ``position`` comes from a sequence when the row is inserted, but transactions may commit in
+another order, and ``claim_due`` cannot see an uncommitted earlier event, so it could deliver a
+later one first. ``enqueue`` therefore holds a per-district lock until its transaction ends
+(PostgreSQL advisory lock; SQLite has one writer anyway): a district's events commit in position
+order.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from services.sync.store import _advisory
 from services.sync.store.models import OutboxEvent
 from services.sync.vocabulary import WebhookEventType
 
@@ -65,7 +72,11 @@ def enqueue(
     *,
     now: dt.datetime,
 ) -> str:
-    """Add an event to the outbox in the caller's transaction; returns its event id."""
+    """Add an event to the outbox in the caller's transaction; returns its event id.
+
+    Waits while another transaction holds the district's outbox lock (see the module docstring).
+    """
+    _advisory.lock(session, "webhook-outbox", district_id)
     event_id = str(uuid.uuid4())
     session.add(
         OutboxEvent(
@@ -147,3 +158,13 @@ def record_failed(session: Session, position: int, next_attempt_time: dt.datetim
         )
         .execution_options(synchronize_session=False)
     )
+
+
+def prune_delivered(session: Session, delivered_before: dt.datetime) -> int:
+    """Delete events delivered before ``delivered_before``; returns how many. Undelivered ones stay."""
+    result = session.execute(
+        delete(OutboxEvent)
+        .where(OutboxEvent.delivered_time.is_not(None), OutboxEvent.delivered_time < delivered_before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

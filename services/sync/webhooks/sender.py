@@ -6,6 +6,10 @@ the district's next event is due at once; anything else (an error status, a time
 connection) schedules the next attempt after an exponential back-off — ``backoff_base_seconds``
 doubled per failed attempt, capped at ``backoff_max_seconds`` — stored in the row, so a restarted
 sender keeps the schedule and loses nothing. Events are retried until delivered.
+
+Delivered events are kept ``retention_days`` (``EW_WEBHOOK_RETENTION_DAYS``) for inspection, then
+the sender prunes them (when it starts, then every ``PRUNE_EVERY``), so the outbox does not grow
+forever. Undelivered events are never pruned.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+PRUNE_EVERY = dt.timedelta(hours=1)
+"""How often a running sender prunes delivered events past their retention."""
+
 
 def backoff(settings: WebhookSettings, attempts: int) -> dt.timedelta:
     """The wait after ``attempts`` failed attempts (1, 2, …): base × 2^(attempts-1), capped."""
@@ -53,6 +60,7 @@ class WebhookSender:
         self._settings = settings
         self._clock = clock
         self._client = client or httpx.AsyncClient(timeout=settings.timeout_seconds)
+        self._next_prune: dt.datetime | None = None
 
     async def _transaction(self, work: Callable[[Session], T]) -> T:
         def run() -> T:
@@ -70,6 +78,20 @@ class WebhookSender:
         )
         await asyncio.gather(*(self._deliver(delivery) for delivery in due))
         return len(due)
+
+    async def prune(self) -> int:
+        """Delete events delivered more than ``retention_days`` ago; returns how many."""
+        before = self._clock() - dt.timedelta(days=self._settings.retention_days)
+        pruned = await self._transaction(lambda session: outbox.prune_delivered(session, before))
+        if pruned:
+            logger.info("pruned %d webhook events delivered before %s", pruned, before.isoformat())
+        return pruned
+
+    async def _prune_when_due(self) -> None:
+        now = self._clock()
+        if self._next_prune is None or now >= self._next_prune:
+            self._next_prune = now + PRUNE_EVERY
+            await self.prune()
 
     async def _deliver(self, delivery: Delivery) -> None:
         body = delivery.body.encode()
@@ -110,6 +132,7 @@ class WebhookSender:
         """Deliver until ``stop`` is set; polls the outbox every ``poll_interval_seconds`` when idle."""
         while not stop.is_set():
             try:
+                await self._prune_when_due()
                 attempted = await self.deliver_due()
             except Exception:
                 logger.exception("webhook delivery pass failed")

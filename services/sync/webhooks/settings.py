@@ -25,6 +25,9 @@ class WebhookSettings(BaseSettings):
         default=60.0, gt=0, description="A claimed event goes to another sender after this long."
     )
     batch_size: int = Field(default=20, ge=1, le=500, description="Districts delivered to at once.")
+    retention_days: int = Field(
+        default=30, ge=1, description="Delivered events older than this many days are pruned."
+    )
 
     @field_validator("url")
     @classmethod
