@@ -6,6 +6,7 @@ Each test clicks through what a district administrator does; the assertions read
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -211,7 +212,7 @@ def remove_teachers(stack: Stack, rows: list[dict[str, Any]]) -> None:
     stack.deployment.sandbox.mutate([{"op": "remove_user", "sourcedId": row["sourcedId"]} for row in rows])
 
 
-def test_needs_review_then_approve_and_unarchive_a_teacher(
+def test_needs_review_then_approve_unarchive_history_and_revert(
     launch: Callable[..., Stack], open_page: Opener, screenshot: Shot
 ) -> None:
     stack = launch(schools=3, teachers=40)
@@ -254,3 +255,37 @@ def test_needs_review_then_approve_and_unarchive_a_teacher(
     expect(archived).to_have_count(11)
     teacher = next(iter(deployment.roster.list_teachers(deployment.district_id, email=leaver["email"])))
     assert teacher.state == roster_pb2.TEACHER_STATE_ACTIVE
+
+    # Why was a teacher archived? Their history says so, with the run that did it.
+    other = leavers[1]
+    other_name = f"{other['givenName']} {other['familyName']}".strip()
+    page.get_by_role("button", name=f"History of {other_name}").click()
+    history = page.get_by_role("dialog", name=f"History of {other_name}")
+    expect(history).to_contain_text("archived — No longer in ClassLink")
+    expect(history).to_contain_text("approval run")
+    screenshot(page, "teacher-history")
+    history.get_by_role("button", name="Close").click()
+    expect(history).to_be_hidden()
+
+    # Revert the approved run. The teacher unarchived by hand was changed since: the whole revert is
+    # refused naming them, and "Revert the rest" undoes the other archives.
+    approval = page.locator("#history-rows tr").filter(has_text="approval")
+    approval.get_by_role("button", name=re.compile("^Revert the run of")).click()
+    panel = page.get_by_role("region", name=re.compile("^Revert the approval run"))
+    undone = panel.get_by_role("list", name="What the revert undoes").get_by_role("listitem")
+    expect(undone).to_have_count(len(leavers) - 1)
+    expect(undone.filter(has_text=other["email"])).to_contain_text("undo archived")
+    changed = panel.get_by_role("list", name="Rows changed since")
+    expect(changed).to_contain_text(leaver["email"])
+    expect(changed).to_contain_text("someone outside the sync")
+    screenshot(page, "revert-preview")
+    panel.get_by_role("button", name="Revert", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("cannot be reverted as a whole")
+    panel.get_by_role("button", name="Revert the rest").click()
+    sync_to_the_end(page, screenshot, "reverted")
+    expect(page.locator("#notice")).to_contain_text("Revert complete")
+    expect(page.locator("#history-rows tr").first).to_contain_text("revert")
+    expect(page.locator("#archived-list")).to_have_text("No archived teachers.")
+    for row in leavers:
+        teacher = next(iter(deployment.roster.list_teachers(deployment.district_id, email=row["email"])))
+        assert teacher.state == roster_pb2.TEACHER_STATE_ACTIVE, row["email"]

@@ -77,6 +77,8 @@ export class Api {
   listRuns(pageToken) { return this.call("GET", `${this.district}/syncRuns${this.query({ pageSize: 20, pageToken })}`); }
   getRun(name) { return this.call("GET", name); }
   listRunItems(name, kind) { return this.call("GET", `${name}/items${this.query({ pageSize: 100, kind })}`); }
+  /** Previews (validateOnly) or lands the revert of a run; partial leaves rows changed since as they are. */
+  revertRun(name, validateOnly, partial) { return this.call("POST", `${name}:revert`, { validateOnly, partial }); }
 
   getAutoSync() { return this.call("GET", `${this.district}/autoSync`); }
   /** Replaces every writable AutoSync field with those of autoSync. */
@@ -86,6 +88,9 @@ export class Api {
     return this.call("GET", `${this.district}/teachers${this.query({ state: "TEACHER_STATE_ARCHIVED", pageSize: 50 })}`);
   }
   unarchiveTeacher(name) { return this.call("POST", `${name}:unarchive`, {}); }
+  teacherHistory(teacherId) {
+    return this.call("GET", `${this.district}/teacherHistory${this.query({ teacherId, pageSize: 100 })}`);
+  }
 
   /**
    * Follows a run's events until its final one, calling onEvent(event) once per sequence number.

@@ -26,6 +26,8 @@ let api;
 let watching = null;
 let currentAutoSync = {};
 let autoSyncSaves = 0;
+let historyRuns = [];
+let reverting = null;
 
 /** Builds an element: el("li", {class: "x", onclick: f}, "text", child). Text is never parsed as HTML. */
 function el(tag, attributes = {}, ...children) {
@@ -87,6 +89,8 @@ function showFieldViolations(error) {
 
 const label = (value, prefix) => (value || "").replace(prefix, "").toLowerCase().replace(/_/g, " ");
 const when = (time) => (time ? new Date(time).toLocaleString() : "");
+// proto3 JSON leaves empty values out: a field that had none reads "(none)", not "undefined".
+const fieldChangeText = (change) => `${change.field}: ${change.oldValue || "(none)"} → ${change.newValue || "(none)"};`;
 
 // Connect ClassLink -------------------------------------------------------------------------------
 
@@ -223,7 +227,7 @@ function describeItem(item) {
   if (item.email) parts.push(`<${item.email}>`);
   if (item.skipReason) parts.push(`— ${label(item.skipReason, "SKIP_REASON_")}`);
   if (item.reason) parts.push(`— ${item.reason}`);
-  for (const change of item.fieldChanges || []) parts.push(`${change.field}: ${change.oldValue} → ${change.newValue}`);
+  parts.push(...(item.fieldChanges || []).map(fieldChangeText));
   return el("li", {}, parts.join(" "));
 }
 
@@ -319,12 +323,14 @@ async function showProgress(run) {
       final = { ...current.run, message: current.run.errorMessage };
     }
   }
-  if (final && !aborted) await finished(final);
+  if (final && !aborted) await finished(final, run.trigger === "SYNC_TRIGGER_REVERT");
 }
 
-async function finished(event) {
+async function finished(event, revert) {
   const messages = {
-    SYNC_RUN_STATE_SUCCEEDED: "Sync complete. Education Walkthrough now matches ClassLink.",
+    SYNC_RUN_STATE_SUCCEEDED: revert
+      ? "Revert complete: the run's changes are undone."
+      : "Sync complete. Education Walkthrough now matches ClassLink.",
     SYNC_RUN_STATE_NEEDS_REVIEW: "This sync needs your review before it changes anything: approve it under Needs review.",
     SYNC_RUN_STATE_FAILED: `The sync failed and changed nothing. ${event.message || ""}`,
     SYNC_RUN_STATE_CANCELLED: "The sync was cancelled and changed nothing.",
@@ -358,6 +364,8 @@ async function showManage() {
   const list = (runs && runs.runs) || [];
   renderAutoSync((autoSync && autoSync.autoSync) || {}, list.some((run) => run.state === "SYNC_RUN_STATE_SUCCEEDED"));
   renderReviews(list);
+  historyRuns = list;
+  $("revert-panel").hidden = true;
   renderHistory(list);
   renderArchived((archived && archived.teachers) || []);
   show("manage");
@@ -435,9 +443,67 @@ function renderHistory(runs) {
         el("td", {}, label(run.state, "SYNC_RUN_STATE_")),
         el("td", {}, run.errorMessage || summaryText(run.summary)),
         problems,
+        el("td", {}, revertible(run) ? el("button", { type: "button", "aria-label": `Revert the run of ${when(run.createTime)}`, onclick: () => previewRevert(run) }, "Revert") : null),
       );
     }),
   );
+}
+
+// Revert a run: preview (validateOnly) first, then land it and follow it like a sync ---------------
+
+const revertible = (run) => run.state === "SYNC_RUN_STATE_SUCCEEDED" && run.trigger !== "SYNC_TRIGGER_REVERT";
+
+/** "the approval run of <time>" for a run of the history shown, else the run's id. */
+function describeRun(name, trigger) {
+  const run = historyRuns.find((candidate) => candidate.name === name);
+  const kind = label(trigger || (run && run.trigger), "SYNC_TRIGGER_");
+  return run ? `the ${kind} run of ${when(run.startTime || run.createTime)}` : `the ${kind} run ${name.split("/").pop()}`;
+}
+
+function describeUndo(item) {
+  const what = `${label(item.subject, "CHANGE_SUBJECT_")} ${item.displayName || item.subjectId}`;
+  return el("li", {}, `${what} — undo ${label(item.undone, "CHANGE_ACTION_")}`);
+}
+
+function describeConflict(conflict) {
+  const who = conflict.laterRun ? describeRun(conflict.laterRun) : "someone outside the sync";
+  const what = `${label(conflict.subject, "CHANGE_SUBJECT_")} ${conflict.displayName || conflict.subjectId}`;
+  return el("li", { class: "conflict" }, `${what} — changed since by ${who}`);
+}
+
+async function previewRevert(run) {
+  notify("");
+  const preview = await attempt(() => api.revertRun(run.name, true, false));
+  if (!preview) return;
+  const items = preview.items || [];
+  const conflicts = preview.conflicts || [];
+  reverting = run;
+  $("revert-title").textContent = `Revert the ${label(run.trigger, "SYNC_TRIGGER_")} run of ${when(run.startTime || run.createTime)}`;
+  $("revert-summary").textContent =
+    `${items.length} change(s) would be undone` + (conflicts.length ? `; ${conflicts.length} row(s) were changed again since.` : ".");
+  $("revert-items").replaceChildren(...(items.length ? items.map(describeUndo) : [el("li", { class: "muted" }, "Nothing to undo.")]));
+  $("revert-conflicts-intro").hidden = !conflicts.length;
+  $("revert-conflicts").replaceChildren(...conflicts.map(describeConflict));
+  $("revert-confirm").disabled = !items.length;
+  $("revert-partial").hidden = !(conflicts.length && items.length);
+  $("revert-panel").hidden = false;
+  $("revert-title").tabIndex = -1;
+  $("revert-title").focus();
+}
+
+async function landRevert(partial) {
+  const run = reverting;
+  const landed = await attempt(() => api.revertRun(run.name, false, partial));
+  if (!landed) return;
+  reverting = null;
+  $("revert-panel").hidden = true;
+  await showProgress(landed.run);
+}
+
+function cancelRevert() {
+  reverting = null;
+  $("revert-panel").hidden = true;
+  showError(null);
 }
 
 function renderArchived(teachers) {
@@ -449,6 +515,8 @@ function renderArchived(teachers) {
             "li",
             {},
             `${name} <${teacher.email}> `,
+            el("button", { type: "button", "aria-label": `History of ${name}`, onclick: () => showTeacherHistory(teacher, name) }, "History"),
+            " ",
             el("button", { type: "button", "aria-label": `Unarchive ${name}`, onclick: () => unarchive(teacher, name) }, "Unarchive"),
           );
         })
@@ -461,6 +529,30 @@ async function unarchive(teacher, name) {
     await showManage();
     notify(`${name} is active again.`);
   }
+}
+
+// A teacher's history: every change a run made, oldest first ("why was this teacher archived?") --
+
+function describeEntry(entry) {
+  const parts = [`${when(entry.time)}: ${label(entry.action, "CHANGE_ACTION_")}`];
+  if (entry.reason) parts.push(`— ${entry.reason}`);
+  parts.push(...(entry.fieldChanges || []).map(fieldChangeText));
+  if ((entry.schoolsAdded || []).length) parts.push(`joined ${entry.schoolsAdded.length} school(s)`);
+  if ((entry.schoolsRemoved || []).length) parts.push(`left ${entry.schoolsRemoved.length} school(s)`);
+  parts.push(`(${describeRun(entry.run, entry.trigger)}, requested by ${entry.requestedBy || "the sync"})`);
+  return el("li", {}, parts.join(" "));
+}
+
+async function showTeacherHistory(teacher, name) {
+  const page = await attempt(() => api.teacherHistory(teacher.teacherId));
+  if (!page) return;
+  const entries = page.entries || [];
+  $("teacher-history-title").textContent = `History of ${name}`;
+  $("teacher-history-entries").replaceChildren(
+    ...(entries.length ? entries.map(describeEntry) : [el("li", { class: "muted" }, "No sync changed this teacher.")]),
+  );
+  $("teacher-history").showModal();
+  $("teacher-history-close").focus();
 }
 
 // Start -------------------------------------------------------------------------------------------
@@ -495,6 +587,10 @@ function wire() {
   $("progress-continue").addEventListener("click", leaveProgress);
   $("autosync-enabled").addEventListener("change", saveAutoSync);
   $("autosync-cadence").addEventListener("change", saveAutoSync);
+  $("revert-confirm").addEventListener("click", () => landRevert(false));
+  $("revert-partial").addEventListener("click", () => landRevert(true));
+  $("revert-cancel").addEventListener("click", cancelRevert);
+  $("teacher-history-close").addEventListener("click", () => $("teacher-history").close());
 }
 
 async function main() {
