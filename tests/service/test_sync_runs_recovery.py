@@ -14,6 +14,7 @@ import pytest
 from ew.roster.v1 import roster_pb2
 from ew.sync.v1 import sync_pb2
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from services.common.clock import utc_now as utcnow
 from services.sync.runs import recovery, repository, tasks
@@ -31,6 +32,20 @@ LONG_AGO = dt.timedelta(hours=1)
 def stack(database_url: Callable[[str], str]) -> Iterator[SyncStack]:
     with sync_stack(database_url("roster"), database_url("sync"), schools=4, teachers=40) as running:
         yield running
+
+
+def queue_run(session: Session, stack: SyncStack, run_id: str, *, queued: dt.datetime) -> None:
+    """A manual run of the stack's district, QUEUED since ``queued``."""
+    repository.insert_run(
+        session,
+        run_id=run_id,
+        district_id=stack.district_id,
+        trigger=SyncTrigger.MANUAL,
+        requested_by="test",
+        approved_run_id=None,
+        now=queued,
+        message="queued",
+    )
 
 
 def bookkeeping_records(stack: SyncStack) -> tuple[dict[str, str], dict[str, str | None]]:
@@ -101,16 +116,7 @@ async def test_a_run_that_died_with_an_open_change_set_fails_and_the_change_set_
     )
     run_id = str(uuid.uuid4())
     with stack.app.sessions.begin() as session:
-        repository.insert_run(
-            session,
-            run_id=run_id,
-            district_id=stack.district_id,
-            trigger=SyncTrigger.MANUAL,
-            requested_by="test",
-            approved_run_id=None,
-            now=utcnow() - LONG_AGO,
-            message="queued",
-        )
+        queue_run(session, stack, run_id, queued=utcnow() - LONG_AGO)
         assert repository.claim(session, run_id, "dead-worker", utcnow() - LONG_AGO)
         repository.set_run_fields(session, run_id, "dead-worker", change_set_name=change_set.name)
 
@@ -129,16 +135,7 @@ async def test_a_cancelled_run_whose_worker_died_ends_cancelled(stack: SyncStack
     roster_before = stack.roster.snapshot()
     run_id = str(uuid.uuid4())
     with stack.app.sessions.begin() as session:
-        repository.insert_run(
-            session,
-            run_id=run_id,
-            district_id=stack.district_id,
-            trigger=SyncTrigger.MANUAL,
-            requested_by="test",
-            approved_run_id=None,
-            now=utcnow() - LONG_AGO,
-            message="queued",
-        )
+        queue_run(session, stack, run_id, queued=utcnow() - LONG_AGO)
         assert repository.claim(session, run_id, "dead-worker", utcnow() - LONG_AGO)
         assert repository.request_cancel(session, run_id)
 
@@ -152,16 +149,7 @@ async def test_a_cancelled_run_whose_worker_died_ends_cancelled(stack: SyncStack
 async def test_a_running_run_with_a_fresh_heartbeat_is_left_alone(stack: SyncStack) -> None:
     run_id = str(uuid.uuid4())
     with stack.app.sessions.begin() as session:
-        repository.insert_run(
-            session,
-            run_id=run_id,
-            district_id=stack.district_id,
-            trigger=SyncTrigger.MANUAL,
-            requested_by="test",
-            approved_run_id=None,
-            now=utcnow(),
-            message="queued",
-        )
+        queue_run(session, stack, run_id, queued=utcnow())
         assert repository.claim(session, run_id, "live-worker", utcnow())
 
     await recovery.recover(stack.app, tasks.enqueue_run)
@@ -173,16 +161,7 @@ async def test_a_running_run_with_a_fresh_heartbeat_is_left_alone(stack: SyncSta
 async def test_a_queued_run_whose_message_was_lost_is_sent_again_and_runs(stack: SyncStack) -> None:
     run_id = str(uuid.uuid4())
     with stack.app.sessions.begin() as session:
-        repository.insert_run(
-            session,
-            run_id=run_id,
-            district_id=stack.district_id,
-            trigger=SyncTrigger.MANUAL,
-            requested_by="test",
-            approved_run_id=None,
-            now=utcnow() - LONG_AGO,
-            message="queued",
-        )
+        queue_run(session, stack, run_id, queued=utcnow() - LONG_AGO)
 
     await recovery.recover(stack.app, tasks.enqueue_run)
 
