@@ -97,7 +97,10 @@ def _change_sets(stack: SyncStack) -> tuple[str, str, str]:
 def running_world(base: Path) -> Iterator[World]:
     """Start the stack on SQLite files under ``base``, sync its district once and set the scene."""
     with sync_stack(
-        f"sqlite:///{base / 'roster.db'}", f"sqlite:///{base / 'sync.db'}", schools=3, teachers=8
+        f"sqlite:///{base / 'roster.db'}", f"sqlite:///{base / 'sync.db'}",
+        settings={"oneroster_retry_delay": 0.01},
+        schools=3,
+        teachers=8,
     ) as stack:
         list(stack.client.sync_rosters(stack.district_id))
         client = stack.roster.client
