@@ -14,7 +14,7 @@ import grpc
 from google.protobuf.message import Message
 
 from tests.badinput import tally
-from tests.badinput.world import World
+from tests.badinput.world import Snapshot, World
 
 Metadata = tuple[tuple[str, str], ...]
 # Above the servers' 16 MB receive limit (services.common.grpc_server.MAX_MESSAGE).
@@ -57,23 +57,26 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
+def _raw(data: bytes) -> bytes:
+    """The wire bytes as they are, both ways."""
+    return data
+
+
 def send(
     channel: grpc.Channel, method: str, payload: bytes, metadata: Metadata, *, stream: bool
 ) -> tuple[grpc.StatusCode, str]:
     """Send ``payload`` as the request of ``method``; the status and message that came back."""
     try:
         if stream:
-            list(channel.unary_stream(method)(payload, metadata=metadata, timeout=60))
+            list(channel.unary_stream(method, _raw, _raw)(payload, metadata=metadata, timeout=60))
         else:
-            channel.unary_unary(method)(payload, metadata=metadata, timeout=60)
+            channel.unary_unary(method, _raw, _raw)(payload, metadata=metadata, timeout=60)
     except grpc.RpcError as error:
         return error.code(), error.details() or ""
     return grpc.StatusCode.OK, ""
 
 
-def judge(
-    table: str, world: World, channel: grpc.Channel, service: str, row: Row, default: Metadata
-) -> None:
+def judge(table: str, world: World, channel: grpc.Channel, service: str, row: Row, default: Metadata) -> None:
     """Send ``row``; record and assert its status, its message and that no stored row changed."""
     request = row.request(world)
     payload = request if isinstance(request, bytes) else request.SerializeToString()

@@ -1,4 +1,4 @@
-"""Counts of the bad-input tables: per table, rows tried, rows with the right outcome, rows that changed nothing.
+"""Counts of the bad-input tables: per table, rows tried, with the right outcome, and that changed nothing.
 
 Each table's test records its row here before asserting, so a failing row still counts as tried;
 ``conftest.py`` prints the counts at the end of the session.

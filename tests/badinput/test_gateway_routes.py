@@ -8,7 +8,7 @@ code, with a body of exactly ``code``, ``message`` and optional ``details``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,14 +23,17 @@ from tests.badinput.world import FOREIGN, World
 from tests.support.gateway import gateway_settings, running_gateway
 
 TABLE = "HTTP gateway"
+Headers = Mapping[str, str] | Mapping[bytes, bytes]
 STATUS_KEYS = {"code", "message", "details"}
 DENIED = "use a token issued for that district"
 
 
 @dataclass(frozen=True)
 class Call:
-    """One HTTP request (``path`` and ``content`` may use the world's names), the HTTP status and
-    gRPC code it must get, and a fragment its message must hold (case-insensitive)."""
+    """One HTTP request, the HTTP status and gRPC code it must get, and a fragment of its message.
+
+    ``path`` and ``content`` may use the world's names; the fragment is matched case-insensitively.
+    """
 
     id: str
     method: str
@@ -41,7 +44,7 @@ class Call:
     content: Callable[[World], bytes] | None = None
     params: dict[str, str] = field(default_factory=dict)
     # None: the district administrator's token.
-    headers: Callable[[World], dict[str, str | bytes]] | None = None
+    headers: Callable[[World], Headers] | None = None
 
 
 def at(suffix: str) -> Callable[[World], str]:
@@ -53,7 +56,7 @@ def body(text: str | bytes) -> Callable[[World], bytes]:
     return lambda w: raw
 
 
-def bearer(token: Callable[[World], str]) -> Callable[[World], dict[str, str | bytes]]:
+def bearer(token: Callable[[World], str]) -> Callable[[World], Headers]:
     return lambda w: {"Authorization": f"Bearer {token(w)}", "Content-Type": "application/json"}
 
 
@@ -67,45 +70,241 @@ CALLS = [
     Call("wrong-method-delete-runs", "DELETE", at("/syncRuns"), 405, code_pb2.UNIMPLEMENTED, "use POST, GET"),
     Call("wrong-method-patch-autosync", "PATCH", at("/autoSync"), 405, code_pb2.UNIMPLEMENTED, "not allowed"),
     Call("bad-run-id", "GET", at("/syncRuns/not-a-uuid"), 400, BAD, "name"),
-    Call("unknown-run", "GET", lambda w: f"/v1/{w.parent}/syncRuns/{uuid.uuid4()}", 404, code_pb2.NOT_FOUND, "run"),
+    Call(
+        "unknown-run",
+        "GET",
+        lambda w: f"/v1/{w.parent}/syncRuns/{uuid.uuid4()}",
+        404,
+        code_pb2.NOT_FOUND,
+        "run",
+    ),
     Call("bad-teacher-id", "GET", at("/teachers/garbage"), 400, BAD, "name"),
-    Call("foreign-teacher", "GET", lambda w: f"/v1/{w.foreign_teacher}", 403, code_pb2.PERMISSION_DENIED, DENIED),
-    Call("foreign-district-runs", "GET", lambda w: f"/v1/districts/{FOREIGN}/syncRuns", 403, code_pb2.PERMISSION_DENIED, DENIED),
-    Call("foreign-delete-connection", "DELETE", lambda w: f"/v1/districts/{FOREIGN}/connection", 403, code_pb2.PERMISSION_DENIED, DENIED),
+    Call(
+        "foreign-teacher",
+        "GET",
+        lambda w: f"/v1/{w.foreign_teacher}",
+        403,
+        code_pb2.PERMISSION_DENIED,
+        DENIED,
+    ),
+    Call(
+        "foreign-district-runs",
+        "GET",
+        lambda w: f"/v1/districts/{FOREIGN}/syncRuns",
+        403,
+        code_pb2.PERMISSION_DENIED,
+        DENIED,
+    ),
+    Call(
+        "foreign-delete-connection",
+        "DELETE",
+        lambda w: f"/v1/districts/{FOREIGN}/connection",
+        403,
+        code_pb2.PERMISSION_DENIED,
+        DENIED,
+    ),
     Call("nul-in-district", "GET", lambda w: "/v1/districts/d%00runs/schools", 400, BAD, "parent"),
-    Call("missing-token", "GET", at("/syncRuns"), 401, code_pb2.UNAUTHENTICATED, "token", headers=lambda w: {}),
-    Call("forged-token", "GET", at("/syncRuns"), 401, code_pb2.UNAUTHENTICATED, "token", headers=bearer(lambda w: "eyJhbGciOiJIUzI1NiJ9.e30.forged")),
-    Call("non-ascii-authorization", "GET", at("/syncRuns"), 401, code_pb2.UNAUTHENTICATED, "ASCII", headers=lambda w: {"Authorization": "Bearer tökén".encode("latin-1")}),
-    Call("teacher-forces-sync", "POST", at("/syncRuns:force"), 403, code_pb2.PERMISSION_DENIED, "administrator", content=body("{}"), headers=bearer(lambda w: w.stack.token(role=Role.TEACHER))),
+    Call(
+        "missing-token", "GET", at("/syncRuns"), 401, code_pb2.UNAUTHENTICATED, "token", headers=lambda w: {}
+    ),
+    Call(
+        "forged-token",
+        "GET",
+        at("/syncRuns"),
+        401,
+        code_pb2.UNAUTHENTICATED,
+        "token",
+        headers=bearer(lambda w: "eyJhbGciOiJIUzI1NiJ9.e30.forged"),
+    ),
+    Call(
+        "non-ascii-authorization",
+        "GET",
+        at("/syncRuns"),
+        401,
+        code_pb2.UNAUTHENTICATED,
+        "ASCII",
+        headers=lambda w: {b"Authorization": "Bearer tökén".encode("latin-1")},
+    ),
+    Call(
+        "teacher-forces-sync",
+        "POST",
+        at("/syncRuns:force"),
+        403,
+        code_pb2.PERMISSION_DENIED,
+        "administrator",
+        content=body("{}"),
+        headers=bearer(lambda w: w.stack.token(role=Role.TEACHER)),
+    ),
     # Query parameters.
     Call("page-size-negative", "GET", at("/syncRuns"), 400, BAD, "page_size", params={"pageSize": "-1"}),
     Call("page-size-not-a-number", "GET", at("/syncRuns"), 400, BAD, "page", params={"pageSize": "ten"}),
     Call("page-size-overflow", "GET", at("/schools"), 400, BAD, "page", params={"pageSize": "99999999999"}),
-    Call("forged-page-token", "GET", at("/schoolMappings"), 400, BAD, "page_token", params={"pageToken": "Zm9yZ2Vk"}),
-    Call("foreign-page-token", "GET", at("/syncRuns"), 400, BAD, "page_token", params={"pageToken": "@teachers"}),
+    Call(
+        "forged-page-token",
+        "GET",
+        at("/schoolMappings"),
+        400,
+        BAD,
+        "page_token",
+        params={"pageToken": "Zm9yZ2Vk"},
+    ),
+    Call(
+        "foreign-page-token",
+        "GET",
+        at("/syncRuns"),
+        400,
+        BAD,
+        "page_token",
+        params={"pageToken": "@teachers"},
+    ),
     Call("unknown-query-field", "GET", at("/syncRuns"), 400, BAD, "unknown field", params={"colour": "red"}),
-    Call("unknown-enum-state", "GET", at("/teachers"), 400, BAD, "state", params={"state": "TEACHER_STATE_ASLEEP"}),
+    Call(
+        "unknown-enum-state",
+        "GET",
+        at("/teachers"),
+        400,
+        BAD,
+        "state",
+        params={"state": "TEACHER_STATE_ASLEEP"},
+    ),
     Call("bad-audit-time", "GET", at("/auditEvents"), 400, BAD, "start", params={"startTime": "yesterday"}),
-    Call("history-bad-teacher-id", "GET", at("/teacherHistory"), 400, BAD, "teacher_id", params={"teacherId": "nope"}),
+    Call(
+        "history-bad-teacher-id",
+        "GET",
+        at("/teacherHistory"),
+        400,
+        BAD,
+        "teacher_id",
+        params={"teacherId": "nope"},
+    ),
     # Bodies.
     Call("malformed-json", "POST", at("/syncRuns"), 400, BAD, "json", content=body("{not json")),
     Call("json-array-body", "POST", at("/syncRuns"), 400, BAD, "object", content=body("[]")),
-    Call("wrong-type-approve-run", "POST", at("/syncRuns"), 400, BAD, "approve", content=body('{"approveRun": 5}')),
-    Call("unknown-body-field", "POST", at("/syncRuns"), 400, BAD, 'no field named "approveRunz"', content=body('{"approveRunz": ""}')),
-    Call("invalid-utf8-body", "POST", at("/syncRuns"), 400, BAD, "utf-8", content=body(b'{"approveRun": "\xff\xfe"}')),
-    Call("approve-run-not-in-review", "POST", at("/syncRuns"), 400, PRECONDITION, "review", content=lambda w: f'{{"approveRun": "{w.run}"}}'.encode()),
+    Call(
+        "wrong-type-approve-run",
+        "POST",
+        at("/syncRuns"),
+        400,
+        BAD,
+        "approve",
+        content=body('{"approveRun": 5}'),
+    ),
+    Call(
+        "unknown-body-field",
+        "POST",
+        at("/syncRuns"),
+        400,
+        BAD,
+        'no field named "approveRunz"',
+        content=body('{"approveRunz": ""}'),
+    ),
+    Call(
+        "invalid-utf8-body",
+        "POST",
+        at("/syncRuns"),
+        400,
+        BAD,
+        "utf-8",
+        content=body(b'{"approveRun": "\xff\xfe"}'),
+    ),
+    Call(
+        "approve-run-not-in-review",
+        "POST",
+        at("/syncRuns"),
+        400,
+        PRECONDITION,
+        "review",
+        content=lambda w: f'{{"approveRun": "{w.run}"}}'.encode(),
+    ),
     Call("map-no-pairs", "POST", at("/schoolMappings:map"), 400, BAD, "pairs", content=body('{"pairs": []}')),
-    Call("map-pair-wrong-type", "POST", at("/schoolMappings:map"), 400, BAD, "classlink", content=body('{"pairs": [{"classlinkSchoolId": 12}]}')),
-    Call("map-20mb-body", "POST", at("/schoolMappings:map"), 413, code_pb2.RESOURCE_EXHAUSTED, "larger than", content=body(TWENTY_MB)),
+    Call(
+        "map-pair-wrong-type",
+        "POST",
+        at("/schoolMappings:map"),
+        400,
+        BAD,
+        "classlink",
+        content=body('{"pairs": [{"classlinkSchoolId": 12}]}'),
+    ),
+    Call(
+        "map-20mb-body",
+        "POST",
+        at("/schoolMappings:map"),
+        413,
+        code_pb2.RESOURCE_EXHAUSTED,
+        "larger than",
+        content=body(TWENTY_MB),
+    ),
     Call("connect-no-method", "POST", at("/connection:connect"), 400, BAD, "method", content=body("{}")),
-    Call("connect-ftp-url", "POST", at("/connection:connect"), 400, BAD, "server_url", content=body('{"manual": {"serverUrl": "ftp://x", "clientId": "id", "clientSecret": "secret-secret", "authMethod": "AUTH_METHOD_OAUTH1"}}')),
-    Call("autosync-unknown-cadence", "PUT", at("/autoSync"), 400, BAD, "cadence", content=body('{"cadence": "AUTO_SYNC_CADENCE_HOURLY"}')),
-    Call("autosync-hour-wrong-type", "PUT", at("/autoSync"), 400, BAD, "hour", content=body('{"hour": "noon"}')),
-    Call("autosync-deep-nesting", "PUT", at("/autoSync"), 400, BAD, "nested too deeply", content=body(b'{"pauseWindows": ' + b"[" * 50_000 + b"]" * 50_000 + b"}")),
-    Call("autosync-nested-objects", "PUT", at("/autoSync"), 400, BAD, "pause", content=body(b'{"pauseWindows": [' + b'{"start": ' * 400 + b"1" + b"}" * 400 + b"]}")),
-    Call("cancel-ended-run", "POST", lambda w: f"/v1/{w.run}:cancel", 400, PRECONDITION, "ended", content=body("{}")),
-    Call("revert-wrong-type-flag", "POST", lambda w: f"/v1/{w.run}:revert", 400, BAD, "validate", content=body('{"validateOnly": "yes"}')),
-    Call("unarchive-active-teacher", "POST", lambda w: f"/v1/{w.teacher}:unarchive", 400, PRECONDITION, "active", content=body("{}")),
+    Call(
+        "connect-ftp-url",
+        "POST",
+        at("/connection:connect"),
+        400,
+        BAD,
+        "server_url",
+        content=body(
+            '{"manual": {"serverUrl": "ftp://x", "clientId": "id", "clientSecret": "secret-secret", '
+            '"authMethod": "AUTH_METHOD_OAUTH1"}}'
+        ),
+    ),
+    Call(
+        "autosync-unknown-cadence",
+        "PUT",
+        at("/autoSync"),
+        400,
+        BAD,
+        "cadence",
+        content=body('{"cadence": "AUTO_SYNC_CADENCE_HOURLY"}'),
+    ),
+    Call(
+        "autosync-hour-wrong-type", "PUT", at("/autoSync"), 400, BAD, "hour", content=body('{"hour": "noon"}')
+    ),
+    Call(
+        "autosync-deep-nesting",
+        "PUT",
+        at("/autoSync"),
+        400,
+        BAD,
+        "nested too deeply",
+        content=body(b'{"pauseWindows": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"),
+    ),
+    Call(
+        "autosync-nested-objects",
+        "PUT",
+        at("/autoSync"),
+        400,
+        BAD,
+        "pause",
+        content=body(b'{"pauseWindows": [' + b'{"start": ' * 400 + b"1" + b"}" * 400 + b"]}"),
+    ),
+    Call(
+        "cancel-ended-run",
+        "POST",
+        lambda w: f"/v1/{w.run}:cancel",
+        400,
+        PRECONDITION,
+        "ended",
+        content=body("{}"),
+    ),
+    Call(
+        "revert-wrong-type-flag",
+        "POST",
+        lambda w: f"/v1/{w.run}:revert",
+        400,
+        BAD,
+        "validate",
+        content=body('{"validateOnly": "yes"}'),
+    ),
+    Call(
+        "unarchive-active-teacher",
+        "POST",
+        lambda w: f"/v1/{w.teacher}:unarchive",
+        400,
+        PRECONDITION,
+        "active",
+        content=body("{}"),
+    ),
     Call("preview-unknown-kind", "POST", at(":previewSync"), 400, BAD, "kind", content=body('{"kind": 99}')),
 ]
 
@@ -136,7 +335,9 @@ def test_gateway_refuses(world: World, http: httpx.Client, call: Call) -> None:
         headers=headers,
     )
     changed = changed_tables(before, world.snapshot())
-    status: Any = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+    status: Any = (
+        response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+    )
     shaped = isinstance(status, dict) and set(status) <= STATUS_KEYS and {"code", "message"} <= set(status)
     message = str(status.get("message", "")) if isinstance(status, dict) else ""
     right = (
@@ -146,5 +347,7 @@ def test_gateway_refuses(world: World, http: httpx.Client, call: Call) -> None:
         and call.fragment.lower() in message.lower()
     )
     tally.record(TABLE, right=right, unchanged=not changed)
-    assert right, f"HTTP {response.status_code} {response.text[:300]!r}; expected {call.status} {call.fragment!r}"
+    assert right, (
+        f"HTTP {response.status_code} {response.text[:300]!r}; expected {call.status} {call.fragment!r}"
+    )
     assert not changed, f"{call.id} changed {changed}"

@@ -29,7 +29,12 @@ Rows = list[Any]
 
 
 def school(n: int, **fields: Any) -> dict[str, Any]:
-    return {"sourcedId": f"sch-{n}", "status": "active", "name": f"Canned School {n}", "type": "school"} | fields
+    return {
+        "sourcedId": f"sch-{n}",
+        "status": "active",
+        "name": f"Canned School {n}",
+        "type": "school",
+    } | fields
 
 
 def teacher(key: str, **fields: Any) -> dict[str, Any]:
@@ -71,7 +76,9 @@ def schools_plus(*extra: Any) -> Callable[[Rows, Rows], Script]:
     return lambda schools, teachers: Script(schools=schools + list(extra), teachers=teachers)
 
 
-def replaced(collection: str, body: bytes, status: int = 200, content_type: str = "application/json") -> Callable[[Rows, Rows], Script]:
+def replaced(
+    collection: str, body: bytes, status: int = 200, content_type: str = "application/json"
+) -> Callable[[Rows, Rows], Script]:
     reply = Reply(body, status, content_type)
     return lambda schools, teachers: Script(schools=schools, teachers=teachers, replies={collection: reply})
 
@@ -99,47 +106,165 @@ PAYLOADS = [
     # Whole collections that cannot be read: the run fails, EW unchanged.
     Payload("schools-html-200", "fails", "schools", replaced("schools", HTML, content_type="text/html")),
     Payload("schools-imsx-failure-200", "fails", "Tenant suspended", replaced("schools", IMSX_FAILURE)),
-    Payload("schools-truncated", "fails", "schools", replaced("schools", json.dumps({"orgs": [school(1)]}).encode()[:30])),
-    Payload("schools-invalid-utf8", "fails", "schools", replaced("schools", b'{"orgs": [{"sourcedId": "sch-1", "name": "\xff\xfe"}]}')),
-    Payload("schools-deep-nesting", "fails", "schools", replaced("schools", b'{"orgs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")),
+    Payload(
+        "schools-truncated",
+        "fails",
+        "schools",
+        replaced("schools", json.dumps({"orgs": [school(1)]}).encode()[:30]),
+    ),
+    Payload(
+        "schools-invalid-utf8",
+        "fails",
+        "schools",
+        replaced("schools", b'{"orgs": [{"sourcedId": "sch-1", "name": "\xff\xfe"}]}'),
+    ),
+    Payload(
+        "schools-deep-nesting",
+        "fails",
+        "schools",
+        replaced("schools", b'{"orgs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    ),
     Payload("schools-no-collection", "fails", "orgs", replaced("schools", b'{"courses": []}')),
     Payload("schools-not-json-object", "fails", "schools", replaced("schools", b"[1, 2, 3]")),
     Payload("schools-lying-total", "fails", "schools", lying_total("schools")),
     Payload("teachers-html-200", "fails", "teachers", replaced("teachers", HTML, content_type="text/html")),
     Payload("teachers-imsx-failure-200", "fails", "Tenant suspended", replaced("teachers", IMSX_FAILURE)),
-    Payload("teachers-truncated", "fails", "teachers", replaced("teachers", TEACHERS_PAGE[: len(TEACHERS_PAGE) // 2])),
-    Payload("teachers-invalid-utf8", "fails", "teachers", replaced("teachers", TEACHERS_PAGE.replace(b"Tess", b"T\xc3\x28ss"))),
+    Payload(
+        "teachers-truncated",
+        "fails",
+        "teachers",
+        replaced("teachers", TEACHERS_PAGE[: len(TEACHERS_PAGE) // 2]),
+    ),
+    Payload(
+        "teachers-invalid-utf8",
+        "fails",
+        "teachers",
+        replaced("teachers", TEACHERS_PAGE.replace(b"Tess", b"T\xc3\x28ss")),
+    ),
     Payload("teachers-lying-total", "fails", "teachers", lying_total("teachers")),
-    Payload("teachers-unauthorized", "fails", "rejected the client id or secret", replaced("teachers", IMSX_FAILURE, status=401)),
+    Payload(
+        "teachers-unauthorized",
+        "fails",
+        "rejected the client id or secret",
+        replaced("teachers", IMSX_FAILURE, status=401),
+    ),
     Payload("staff-garbage", "fails", "users", replaced("users", b"\x00\x01garbage")),
     # Empty collections trip the safety guard: nobody archived, EW unchanged.
     Payload("no-teachers", "review", "archive", edited(lambda s, t: (s, []))),
     Payload("no-schools", "review", "school", edited(lambda s, t: ([], t))),
     # Bad teacher rows: skipped and reported, the rest applied, nobody archived.
     Payload("teacher-row-not-object", "skips", "not a JSON object", teachers_plus(7)),
-    Payload("teacher-without-sourced-id", "skips", "sourcedId", teachers_plus({k: v for k, v in teacher("x").items() if k != "sourcedId"})),
-    Payload("teacher-email-wrong-type", "skips", "wrong type", teachers_plus(teacher("bad-type", email=12345))),
+    Payload(
+        "teacher-without-sourced-id",
+        "skips",
+        "sourcedId",
+        teachers_plus({k: v for k, v in teacher("x").items() if k != "sourcedId"}),
+    ),
+    Payload(
+        "teacher-email-wrong-type", "skips", "wrong type", teachers_plus(teacher("bad-type", email=12345))
+    ),
     Payload("teacher-email-a-at", "skips", "email", teachers_plus(teacher("bad-email", email="a@"))),
     Payload("teacher-no-email", "skips", "email", teachers_plus(teacher("no-email", email=""))),
-    Payload("teacher-no-name", "skips", "name", teachers_plus(teacher("no-name", givenName="", familyName=" "))),
-    Payload("teacher-orgs-wrong-type", "skips", "wrong type", teachers_plus(teacher("bad-orgs", orgs="sch-1"))),
-    Payload("teacher-same-email-other-name", "skips", "t-2@canned.test", teachers_plus(teacher("t-2-twin", givenName="Other", familyName="Person", email="t-2@canned.test"))),
-    Payload("teacher-1mb-name", "warns", "shortened to 200 characters", teachers_plus(teacher("huge-name", givenName="G" * MB))),
-    Payload("teacher-control-chars-name", "warns", "control characters were removed", teachers_plus(teacher("ctrl-name", familyName="Bell\x07\x1b[2J"))),
-    Payload("existing-teacher-row-unreadable", "skips", "wrong type", edited(lambda s, t: (s, [teacher("t-1", email=["t-1@canned.test"], givenName=5)] + t[1:]))),
-    Payload("teacher-listed-twice", "fails", "teachers row t-1 was listed twice", edited(lambda s, t: (s, t + [t[0]]))),
-    Payload("teacher-markup-name", "applies", "<script>alert(1)</script>]", teachers_plus(teacher("markup", familyName="<script>alert(1)</script>"))),
-    Payload("teacher-padded-email", "applies", "[Padded Padded]", teachers_plus(teacher("padded", givenName="Padded", email="  padded@canned.test  "))),
-    Payload("teacher-unknown-school", "applies", "[Tess Lost]", teachers_plus(teacher("lost", orgs=[{"sourcedId": "sch-nowhere"}]))),
+    Payload(
+        "teacher-no-name", "skips", "name", teachers_plus(teacher("no-name", givenName="", familyName=" "))
+    ),
+    Payload(
+        "teacher-orgs-wrong-type", "skips", "wrong type", teachers_plus(teacher("bad-orgs", orgs="sch-1"))
+    ),
+    Payload(
+        "teacher-same-email-other-name",
+        "skips",
+        "t-2@canned.test",
+        teachers_plus(teacher("t-2-twin", givenName="Other", familyName="Person", email="t-2@canned.test")),
+    ),
+    Payload(
+        "teacher-1mb-name",
+        "warns",
+        "shortened to 200 characters",
+        teachers_plus(teacher("huge-name", givenName="G" * MB)),
+    ),
+    Payload(
+        "teacher-control-chars-name",
+        "warns",
+        "control characters were removed",
+        teachers_plus(teacher("ctrl-name", familyName="Bell\x07\x1b[2J")),
+    ),
+    Payload(
+        "existing-teacher-row-unreadable",
+        "skips",
+        "wrong type",
+        edited(lambda s, t: (s, [teacher("t-1", email=["t-1@canned.test"], givenName=5)] + t[1:])),
+    ),
+    Payload(
+        "teacher-listed-twice",
+        "fails",
+        "teachers row t-1 was listed twice",
+        edited(lambda s, t: (s, t + [t[0]])),
+    ),
+    Payload(
+        "teacher-markup-name",
+        "applies",
+        "<script>alert(1)</script>]",
+        teachers_plus(teacher("markup", familyName="<script>alert(1)</script>")),
+    ),
+    Payload(
+        "teacher-padded-email",
+        "applies",
+        "[Padded Padded]",
+        teachers_plus(teacher("padded", givenName="Padded", email="  padded@canned.test  ")),
+    ),
+    Payload(
+        "teacher-unknown-school",
+        "applies",
+        "[Tess Lost]",
+        teachers_plus(teacher("lost", orgs=[{"sourcedId": "sch-nowhere"}])),
+    ),
     # Bad school rows.
-    Payload("school-row-not-object", "notes", "1 ClassLink school row could not be read", schools_plus("a school")),
-    Payload("school-no-name", "notes", "1 ClassLink school row could not be read", schools_plus(school(8, name=""))),
-    Payload("school-name-wrong-type", "notes", "1 ClassLink school row could not be read", schools_plus(school(9, name=["x"]))),
+    Payload(
+        "school-row-not-object", "notes", "1 ClassLink school row could not be read", schools_plus("a school")
+    ),
+    Payload(
+        "school-no-name",
+        "notes",
+        "1 ClassLink school row could not be read",
+        schools_plus(school(8, name="")),
+    ),
+    Payload(
+        "school-name-wrong-type",
+        "notes",
+        "1 ClassLink school row could not be read",
+        schools_plus(school(9, name=["x"])),
+    ),
     Payload("school-1mb-name", "applies", "[" + "S" * 200 + "]", schools_plus(school(10, name="S" * MB))),
-    Payload("school-listed-twice", "fails", "schools row sch-1 was listed twice", edited(lambda s, t: (s + [s[0]], t))),
-    Payload("school-unknown-parent", "applies", "[Canned School 1]", edited(lambda s, t: ([school(1, parent={"sourcedId": "org-nowhere"})] + s[1:], t))),
-    Payload("schools-cyclic-parents", "applies", "[Canned School 2]", edited(lambda s, t: ([school(1, parent={"sourcedId": "sch-2"}), school(2, parent={"sourcedId": "sch-1"})] + s[2:], t))),
-    Payload("school-markup-name", "applies", "[<b>Bold</b> Academy]", schools_plus(school(11, name="<b>Bold</b> Academy"))),
+    Payload(
+        "school-listed-twice",
+        "fails",
+        "schools row sch-1 was listed twice",
+        edited(lambda s, t: (s + [s[0]], t)),
+    ),
+    Payload(
+        "school-unknown-parent",
+        "applies",
+        "[Canned School 1]",
+        edited(lambda s, t: ([school(1, parent={"sourcedId": "org-nowhere"})] + s[1:], t)),
+    ),
+    Payload(
+        "schools-cyclic-parents",
+        "applies",
+        "[Canned School 2]",
+        edited(
+            lambda s, t: (
+                [school(1, parent={"sourcedId": "sch-2"}), school(2, parent={"sourcedId": "sch-1"})] + s[2:],
+                t,
+            )
+        ),
+    ),
+    Payload(
+        "school-markup-name",
+        "applies",
+        "[<b>Bold</b> Academy]",
+        schools_plus(school(11, name="<b>Bold</b> Academy")),
+    ),
 ]
 
 
@@ -183,7 +308,12 @@ def canned(world: World) -> Iterator[Canned]:
             schools = [school(n) for n in (1, 2, 3)]
             teachers = [teacher(f"t-{n}", orgs=[{"sourcedId": f"sch-{n % 3 + 1}"}]) for n in range(1, 7)]
             server.script = Script(schools=schools, teachers=teachers)
-            client.connect_manual(DISTRICT, server_url=server.url, client_id="canned-client", client_secret="canned-client-secret")
+            client.connect_manual(
+                DISTRICT,
+                server_url=server.url,
+                client_id="canned-client",
+                client_secret="canned-client-secret",
+            )
             state = Canned(server, client, world, schools, teachers)
             assert sync(state).state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED
             yield state
@@ -233,7 +363,11 @@ def test_malformed_payload(canned: Canned, index: int) -> None:
     active_after = active_teachers(canned.world)
     nobody_archived = set(active_before) <= set(active_after)
     if payload.outcome in ("fails", "review"):
-        state = sync_pb2.SYNC_RUN_STATE_FAILED if payload.outcome == "fails" else sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW
+        state = (
+            sync_pb2.SYNC_RUN_STATE_FAILED
+            if payload.outcome == "fails"
+            else sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW
+        )
         said = f"{run.error_message} {run.guard.message}"
         unchanged = canned.world.stack.roster.snapshot() == before
     else:

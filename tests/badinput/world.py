@@ -15,8 +15,8 @@ from pathlib import Path
 import grpc
 from ew.roster.v1 import roster_pb2, roster_service_pb2, roster_service_pb2_grpc
 
-from tests.support.db_dump import Dump, TableDump
 from services.common.auth import Role
+from tests.support.db_dump import Dump, TableDump
 from tests.support.sync_stack import PREMIUM, SyncStack, sync_stack
 
 FOREIGN = "d-foreign"
@@ -91,13 +91,12 @@ def _change_sets(stack: SyncStack) -> tuple[str, str, str]:
     return opened.name, committed.name, abandoned.name
 
 
-
-
 @contextmanager
 def running_world(base: Path) -> Iterator[World]:
     """Start the stack on SQLite files under ``base``, sync its district once and set the scene."""
     with sync_stack(
-        f"sqlite:///{base / 'roster.db'}", f"sqlite:///{base / 'sync.db'}",
+        f"sqlite:///{base / 'roster.db'}",
+        f"sqlite:///{base / 'sync.db'}",
         settings={"oneroster_retry_delay": 0.01},
         schools=3,
         teachers=8,

@@ -71,7 +71,7 @@ class CannedServer:
 
 def _handler(server: CannedServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             parts = urlsplit(self.path)
             reply, total = server.answer(parts.path, parts.query)
             self.send_response(reply.status)
@@ -82,7 +82,7 @@ def _handler(server: CannedServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(reply.body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the suite's output is its tables."""
 
     return Handler

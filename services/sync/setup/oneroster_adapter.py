@@ -13,7 +13,6 @@ token URL cannot always be derived).
 from __future__ import annotations
 
 import dataclasses
-
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
