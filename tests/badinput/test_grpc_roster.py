@@ -305,6 +305,13 @@ ROWS = [
         INVALID,
         "utf-8",
     ),
+    Row(
+        "list-teachers-nul-in-email",
+        "ListTeachers",
+        lambda w: rpc.ListTeachersRequest(parent=w.parent, email="ann\x00@x.test"),
+        INVALID,
+        "email: contains the NUL character",
+    ),
     # BatchUpsertTeachers
     Row("upsert-none", "BatchUpsertTeachers", lambda w: upsert(w), INVALID, "teachers"),
     Row("upsert-email-a-at", "BatchUpsertTeachers", lambda w: upsert(w, teacher("a@")), INVALID, "email"),
@@ -386,6 +393,15 @@ ROWS = [
         lambda w: rpc.BatchArchiveTeachersRequest(parent=w.parent, teacher_ids=[last(w.teacher)]),
         INVALID,
         "reason",
+    ),
+    Row(
+        "archive-reason-nul",
+        "BatchArchiveTeachers",
+        lambda w: rpc.BatchArchiveTeachersRequest(
+            parent=w.parent, teacher_ids=[last(w.teacher)], reason="left\x00"
+        ),
+        INVALID,
+        "reason: contains the NUL character",
     ),
     Row(
         "archive-reason-too-long",
@@ -582,6 +598,13 @@ ROWS = [
         lambda w: rpc.AbandonChangeSetRequest(name=w.open_change_set, reason="r" * MB),
         INVALID,
         "reason",
+    ),
+    Row(
+        "abandon-nul-reason",
+        "AbandonChangeSet",
+        lambda w: rpc.AbandonChangeSetRequest(name=w.open_change_set, reason="why\x00"),
+        INVALID,
+        "reason: contains the NUL character",
     ),
     # ListChangeSetResults
     Row(

@@ -14,7 +14,7 @@ from ew.sync.v1 import sync_service_pb2 as rpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.auth import Role
-from tests.badinput.grpc_rows import KB10, MB, OVERSIZED, Row, judge, string_field
+from tests.badinput.grpc_rows import KB10, MB, OVERSIZED, Row, judge, send, string_field
 from tests.badinput.world import FOREIGN, World
 
 SERVICE = "ew.sync.v1.SyncService"
@@ -242,6 +242,20 @@ ROWS = [
         lambda w: rpc.UnmapSchoolRequest(name=f"{w.parent}/schoolMappings/cl-nowhere"),
         Code.NOT_FOUND,
         "cl-nowhere",
+    ),
+    Row(
+        "unmap-nul-in-school",
+        "UnmapSchool",
+        lambda w: rpc.UnmapSchoolRequest(name=f"{w.parent}/schoolMappings/cl\x00x"),
+        Code.NOT_FOUND,
+        "is not in the district's ClassLink roster",
+    ),
+    Row(
+        "map-control-chars-classlink-id",
+        "MapSchools",
+        lambda w: rpc.MapSchoolsRequest(parent=w.parent, pairs=[pair("cl\x00\x1b", last(w.school))]),
+        Code.NOT_FOUND,
+        "is not in the district's ClassLink roster",
     ),
     # PreviewSync
     Row(
@@ -532,3 +546,18 @@ ROWS = [
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
 def test_sync_refuses(world: World, row: Row) -> None:
     judge(TABLE, world, world.sync_channel, SERVICE, row, world.admin())
+
+
+def test_a_refusal_echoing_a_nul_is_audited_with_the_nul_escaped(world: World) -> None:
+    # PostgreSQL cannot store a NUL in text: written as is, the refusal would be missing from the trail.
+    request = rpc.MergeSchoolRequest(parent=world.parent, ew_school_id="gone\x00", into_ew_school_id="x")
+    code, _ = send(
+        world.sync_channel,
+        f"/{SERVICE}/MergeSchool",
+        request.SerializeToString(),
+        world.admin(),
+        stream=False,
+    )
+    assert code == Code.NOT_FOUND
+    latest = world.stack.client.list_audit_events(world.district, page_size=1).events[0]
+    assert latest.target.startswith("gone\\x00") and latest.outcome == "NOT_FOUND"
