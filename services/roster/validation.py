@@ -62,7 +62,7 @@ def check_text(value: str, field: str, *, maximum: int = MAX_NAME, required: boo
         raise bad_field(field, f"is {len(value)} characters long; at most {maximum} are allowed")
     position = value.find("\x00")
     if position >= 0:
-        raise bad_field(field, f"contains the NUL character (U+0000) at position {position}")
+        raise bad_field(field, f"contains the control character U+0000 at position {position}")
     return value
 
 

@@ -310,7 +310,7 @@ ROWS = [
         "ListTeachers",
         lambda w: rpc.ListTeachersRequest(parent=w.parent, email="ann\x00@x.test"),
         INVALID,
-        "email: contains the NUL character",
+        "email: contains the control character U+0000",
     ),
     # BatchUpsertTeachers
     Row("upsert-none", "BatchUpsertTeachers", lambda w: upsert(w), INVALID, "teachers"),
@@ -401,7 +401,7 @@ ROWS = [
             parent=w.parent, teacher_ids=[last(w.teacher)], reason="left\x00"
         ),
         INVALID,
-        "reason: contains the NUL character",
+        "reason: contains the control character U+0000",
     ),
     Row(
         "archive-reason-too-long",
@@ -604,7 +604,7 @@ ROWS = [
         "AbandonChangeSet",
         lambda w: rpc.AbandonChangeSetRequest(name=w.open_change_set, reason="why\x00"),
         INVALID,
-        "reason: contains the NUL character",
+        "reason: contains the control character U+0000",
     ),
     # ListChangeSetResults
     Row(
