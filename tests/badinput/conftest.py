@@ -1,7 +1,7 @@
 """The session's running stack for the bad-input tables, and their count table at the end of the session.
 
-The gRPC and gateway tables share one stack (sandbox, roster and sync servers on real ports,
-SQLite files): every row is refused, so no row leaves anything for the next.
+The tables share one stack (sandbox, roster and sync servers on real ports, on SQLite, or on
+PostgreSQL under ``make test-integration``): a refused row leaves nothing for the next one.
 """
 
 from __future__ import annotations
@@ -12,12 +12,17 @@ import pytest
 
 from tests.badinput import tally
 from tests.badinput.world import World, running_world
+from tests.support.databases import FreshDatabases
 
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with running_world(tmp_path_factory.mktemp("badinput")) as running:
-        yield running
+    databases = FreshDatabases(tmp_path_factory.mktemp("badinput"))
+    try:
+        with running_world(databases.make("roster"), databases.make("sync")) as running:
+            yield running
+    finally:
+        databases.drop_all()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

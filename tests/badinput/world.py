@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 from ew.roster.v1 import roster_pb2, roster_service_pb2, roster_service_pb2_grpc
@@ -92,11 +91,11 @@ def _change_sets(stack: SyncStack) -> tuple[str, str, str]:
 
 
 @contextmanager
-def running_world(base: Path) -> Iterator[World]:
-    """Start the stack on SQLite files under ``base``, sync its district once and set the scene."""
+def running_world(roster_url: str, sync_url: str) -> Iterator[World]:
+    """Start the stack on these two empty databases, sync its district once and set the scene."""
     with sync_stack(
-        f"sqlite:///{base / 'roster.db'}",
-        f"sqlite:///{base / 'sync.db'}",
+        roster_url,
+        sync_url,
         settings={"oneroster_retry_delay": 0.01},
         schools=3,
         teachers=8,
