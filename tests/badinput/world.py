@@ -1,7 +1,8 @@
-"""The running stack the gRPC and gateway tables share, and the names their rows point at.
+"""The running stack every bad-input table shares, and the names their rows point at.
 
 It holds one synced district, a foreign district with its own school and teacher, and change sets
-in each state, so the state rows have something to be wrong about.
+in each state, so the state rows have something to be wrong about. (The OneRoster table adds a
+district of its own, connected to its scripted server.)
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from tests.support.db_dump import Dump, TableDump
 from tests.support.sync_stack import PREMIUM, SyncStack, sync_stack
 
 FOREIGN = "d-foreign"
+# The roster's rows, then the sync store's.
+Snapshot = tuple[Dump, Dump]
 # Refusals are audited by design (sync: "every administrative action, allowed or refused"; roster:
 # every unarchive asked for): the audit trails are the one table a refused call may add to.
-Snapshot = tuple[Dump, Dump]
 AUDIT_TABLES = frozenset({"audit_events"})
 
 
