@@ -120,7 +120,9 @@ def test_a_detached_preview_job_is_shown_later_by_its_id(stack: SyncStack) -> No
     assert f"ew-sync preview --job {job.run_id}" in detached.stdout
     list(stack.client.watch_run(job.name))
 
-    shown = ew_sync(stack, "preview", "--job", job.run_id, "--kind", "add-teacher", "--page-size", "4", "--all")
+    shown = ew_sync(
+        stack, "preview", "--job", job.run_id, "--kind", "add-teacher", "--page-size", "4", "--all"
+    )
     assert shown.exit_code == 0, shown.output
     added = stack.client.get_run(job.name).summary.teachers_added
     assert added > 4 and shown.stdout.count("add teacher") == added
