@@ -7,6 +7,7 @@ events and its stored plan, and must plan exactly what the sync that follows it 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterator
 
@@ -25,6 +26,7 @@ from services.sync.runs import repository
 from services.sync.store.models import Plan
 from services.sync.vocabulary import PlanPurpose
 from tests.support.db_dump import Dump, TableDump
+from tests.support.roster import Clock
 from tests.support.sync_stack import SyncStack, sync_stack
 
 pytestmark = pytest.mark.timeout(120)
@@ -271,3 +273,25 @@ def test_starting_a_preview_job_is_audited(stack: SyncStack) -> None:
     events = stack.client.list_audit_events(stack.district_id, action=sync_pb2.AUDIT_ACTION_PREVIEW).events
 
     assert [(event.target, event.outcome) for event in events] == [(run.name, "OK")]
+
+
+def test_an_expired_preview_job_says_so_and_keeps_its_summary(database_url: Callable[[str], str]) -> None:
+    clock = Clock()
+    with sync_stack(
+        database_url("roster"), database_url("sync"), clock=clock, schools=2, teachers=8
+    ) as stack:
+        first = stack.client.start_sync_preview(stack.district_id).run
+        follow(stack.client, first)
+        clock.advance(stack.app.settings.preview_ttl + dt.timedelta(seconds=1))
+        # Storing the next preview deletes the plans that expired.
+        second = stack.client.start_sync_preview(stack.district_id).run
+        follow(stack.client, second)
+
+        with pytest.raises(FailedPreconditionError, match="expired"):
+            stack.client.preview_sync(stack.district_id, sync_run=first.name)
+        with pytest.raises(FailedPreconditionError, match="expired"):
+            stack.client.list_run_items(first.name)
+        expired = stack.client.get_run(first.name)
+        assert expired.state == sync_pb2.SYNC_RUN_STATE_PREVIEWED
+        assert expired.summary == stack.client.get_run(second.name).summary
+        assert stack.client.preview_sync(stack.district_id, sync_run=second.name).summary == expired.summary
