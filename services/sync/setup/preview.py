@@ -98,7 +98,8 @@ class Previews:
             job = run_id
 
             def stored(session: Session) -> Plan:
-                return self._live_plan(session, district_id, self._job_plan_id(session, district_id, job))
+                plan_id = self._job_plan_id(session, district_id, job)
+                return self._live_plan(session, district_id, plan_id, job=job)
 
             plan = await self._app.transaction(stored)
             after = -1
@@ -152,12 +153,16 @@ class Previews:
             raise job_expired(run_id)
         return run.plan_id
 
-    def _live_plan(self, session: Session, district_id: str, plan_id: str) -> Plan:
+    def _live_plan(self, session: Session, district_id: str, plan_id: str, *, job: str | None = None) -> Plan:
+        """The stored preview, unless it expired: a page token's, or the plan of the preview ``job``."""
         plan = plans.get_plan(session, district_id, plan_id)
-        if plan is None or plan.purpose is not PlanPurpose.PREVIEW or plan.expire_time is None:
-            raise _expired()
-        if plan.expire_time <= self._app.clock():
-            raise _expired()
+        if (
+            plan is None
+            or plan.purpose is not PlanPurpose.PREVIEW
+            or plan.expire_time is None
+            or plan.expire_time <= self._app.clock()
+        ):
+            raise _expired() if job is None else job_expired(job)
         return plan
 
     async def _new_plan(self, district_id: str, roster: AsyncRosterClient, time_left: float | None) -> Plan:
