@@ -285,6 +285,8 @@ def test_an_expired_preview_job_says_so_and_keeps_its_summary(database_url: Call
         clock.advance(stack.app.settings.preview_ttl + dt.timedelta(seconds=1))
         with pytest.raises(FailedPreconditionError, match="expired"):
             stack.client.preview_sync(stack.district_id, sync_run=first.name)
+        with pytest.raises(FailedPreconditionError, match="expired"):
+            stack.client.list_run_items(first.name)
         # Storing the next preview deletes the plans that expired.
         second = stack.client.start_sync_preview(stack.district_id).run
         follow(stack.client, second)

@@ -251,13 +251,17 @@ def _items(
     kind: PlanItemKind | None,
     after_position: int,
     limit: int,
+    now: dt.datetime,
 ) -> Sequence[PlanItem]:
     run = repository.get_district_run(session, district_id, run_id)
     if run is None:
         raise NotFound(f"Sync run {run_id} does not exist.")
-    if run.plan_id is None:
-        if run.trigger is SyncTrigger.PREVIEW and run.state is SyncRunState.PREVIEWED:
+    if run.trigger is SyncTrigger.PREVIEW and run.state is SyncRunState.PREVIEWED:
+        # A preview job's plan is paged until it expires, like any preview.
+        plan = plans.get_plan(session, district_id, run.plan_id) if run.plan_id else None
+        if plan is None or plan.expire_time is None or plan.expire_time <= now:
             raise job_expired(run_id)
+    if run.plan_id is None:
         return []
     page = plans.list_items(session, run.plan_id, after_position=after_position, limit=limit, kind=kind)
     session.expunge_all()
@@ -394,8 +398,9 @@ class Runs:
                     "not a page token of this run and kind; " + ITEMS_RESTART_HINT,
                 )
             after = value[2]
+        now = self._app.clock()
         page = await self._app.transaction(
-            lambda session: _items(session, district_id, run_id, kind, after, page_size + 1)
+            lambda session: _items(session, district_id, run_id, kind, after, page_size + 1, now)
         )
         if len(page) <= page_size:
             return page, ""
