@@ -13,6 +13,7 @@ successful sync (AutoSync still waits for one). A cancel before that transaction
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,8 @@ from services.sync.vocabulary import PlanPurpose, SyncPhase, SyncRunState, SyncT
 if TYPE_CHECKING:
     from services.sync.app import App
 
+logger = logging.getLogger(__name__)
+
 PREVIEWED_MESSAGE = "Preview ready: nothing was changed. Page it with PreviewSync or ListSyncRunItems."
 
 
@@ -45,16 +48,20 @@ class PreviewExecution(RunExecution):
     ) -> None:
         self.reporter.enter(SyncPhase.PLANNING)
         plan = await self._plan(source, await ew_read, None)
-        await self.app.transaction(lambda session: self._store(session, plan))
+        items = await self.app.transaction(lambda session: self._store(session, plan))
         self.reporter.announce()
         self.reporter.stop_heartbeat()
+        logger.info("preview job %s: plan of %d items stored", self.run.id, items)
 
-    def _store(self, session: Session, plan: planner.Plan) -> None:
-        """The plan as a PREVIEW, the run pointing at it, and the PREVIEWED event: all or nothing."""
+    def _store(self, session: Session, plan: planner.Plan) -> int:
+        """The plan as a PREVIEW, the run pointing at it, and the PREVIEWED event: all or nothing.
+
+        Returns how many items the plan has.
+        """
         now = self.app.clock()
         plan_id = str(uuid.uuid4())
         plans.purge_previews(session, self.district_id, now)
-        plan_records.save_plan(
+        stored = plan_records.save_plan(
             session,
             plan,
             plan_id=plan_id,
@@ -78,6 +85,7 @@ class PreviewExecution(RunExecution):
             message=PREVIEWED_MESSAGE,
             summary_json=plan_records.to_json(summary_message(plan.summary)),
         )
+        return stored.item_count
 
 
 def execution_for(app: App, run: SyncRun, reporter: ProgressReporter) -> RunExecution:
