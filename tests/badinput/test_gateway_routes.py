@@ -235,6 +235,15 @@ CALLS = [
         "review",
         content=lambda w: f'{{"approveRun": "{w.run}"}}'.encode(),
     ),
+    Call(
+        "preview-job-body-not-object",
+        "POST",
+        at("/syncRuns:preview"),
+        400,
+        BAD,
+        "must be a JSON object",
+        content=body('"preview please"'),
+    ),
     Call("map-no-pairs", "POST", at("/schoolMappings:map"), 400, BAD, "pairs", content=body('{"pairs": []}')),
     Call(
         "map-pair-wrong-type",

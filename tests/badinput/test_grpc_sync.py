@@ -272,6 +272,50 @@ ROWS = [
         INVALID,
         "page_token",
     ),
+    Row(
+        "preview-garbage-sync-run",
+        "PreviewSync",
+        lambda w: rpc.PreviewSyncRequest(parent=w.parent, sync_run="syncRuns/garbage"),
+        INVALID,
+        "sync_run",
+    ),
+    Row(
+        "preview-unknown-sync-run",
+        "PreviewSync",
+        lambda w: rpc.PreviewSyncRequest(parent=w.parent, sync_run=f"{w.parent}/syncRuns/{uuid.uuid4()}"),
+        Code.NOT_FOUND,
+        "run",
+    ),
+    Row(
+        "preview-of-a-sync-run",
+        "PreviewSync",
+        lambda w: rpc.PreviewSyncRequest(parent=w.parent, sync_run=w.run),
+        INVALID,
+        "names a sync run, not a preview job",
+    ),
+    # StartSyncPreview
+    Row(
+        "start-preview-empty-parent",
+        "StartSyncPreview",
+        lambda w: rpc.StartSyncPreviewRequest(),
+        INVALID,
+        "parent",
+    ),
+    Row(
+        "start-preview-foreign-district",
+        "StartSyncPreview",
+        lambda w: rpc.StartSyncPreviewRequest(parent=f"districts/{FOREIGN}"),
+        Code.PERMISSION_DENIED,
+        DENIED,
+    ),
+    Row(
+        "start-preview-as-teacher",
+        "StartSyncPreview",
+        lambda w: rpc.StartSyncPreviewRequest(parent=w.parent),
+        Code.PERMISSION_DENIED,
+        "administrator",
+        metadata=teacher_role,
+    ),
     # StartSyncRun / SyncRosters
     Row(
         "start-approve-run-not-in-review",
