@@ -70,9 +70,9 @@ test: install ## Run every test on embedded defaults (SQLite, stub broker)
 	$(PY) -m pytest
 
 .PHONY: test-integration
-test-integration: install ## Run the service, end-to-end and broker suites against PostgreSQL, Redis and RabbitMQ
+test-integration: install ## Run the service, end-to-end, broker and bad-input suites against PostgreSQL, Redis and RabbitMQ
 	EW_TEST_DATABASE_URL=$(EW_TEST_DATABASE_URL) EW_TEST_BROKER_URL=$(EW_TEST_BROKER_URL) \
-		EW_TEST_RABBITMQ_URL=$(EW_TEST_RABBITMQ_URL) $(PY) -m pytest tests/service tests/e2e tests/integration
+		EW_TEST_RABBITMQ_URL=$(EW_TEST_RABBITMQ_URL) $(PY) -m pytest tests/service tests/e2e tests/integration tests/badinput
 
 .PHONY: test-browser
 test-browser: install ## Click through the ClassLink Settings page in Debian's chromium against real processes (worker on Redis)

@@ -9,17 +9,16 @@ the test; it is never skipped.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.common.db import make_engine, normalise_url
+from services.common.db import make_engine
 from services.sync.migrate import upgrade
+from tests.support.databases import FreshDatabases
 
 DatabaseFactory = Callable[[str], str]
 
@@ -30,28 +29,9 @@ def database_url(tmp_path: Path) -> Iterator[DatabaseFactory]:
 
     The argument names the database's purpose ("roster", "sync"); each call makes a new one.
     """
-    server_url = os.environ.get("EW_TEST_DATABASE_URL")
-    created: list[str] = []
-
-    def make(purpose: str) -> str:
-        if not server_url:
-            return f"sqlite:///{tmp_path / f'{purpose}-{uuid.uuid4().hex[:8]}.db'}"
-        name = f"ew_test_{purpose}_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        created.append(name)
-        return make_url(normalise_url(server_url)).set(database=name).render_as_string(hide_password=False)
-
-    yield make
-
-    if created:
-        admin = create_engine(normalise_url(server_url or ""), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            for name in created:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    databases = FreshDatabases(tmp_path)
+    yield databases.make
+    databases.drop_all()
 
 
 @pytest.fixture

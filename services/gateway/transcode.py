@@ -93,6 +93,8 @@ def _body(route: Route, raw: bytes) -> dict[str, Any]:
             parsed = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise _invalid(f"the body is not JSON: {error}") from None
+        except RecursionError:
+            raise _invalid("the body is JSON nested too deeply to read") from None
     if route.body == "*":
         if not isinstance(parsed, dict):
             raise _invalid("the body must be a JSON object")

@@ -726,8 +726,10 @@ class ChangeSetUseCases:
     def apply_one(self, district_id: str, change: Change) -> None:
         """One change in a change set of its own, committed: the convenience RPCs' path, same rules.
 
-        A refused change abandons its change set, so nothing stays open.
+        A change malformed on its own is refused before any change set exists; one the roster
+        refuses abandons its change set, so nothing stays open.
         """
+        check_each([change], _check_change)
         change_set_id = self.create(district_id, None).change_set_id
         try:
             self.stage(district_id, change_set_id, 1, [change])

@@ -52,11 +52,17 @@ def check_optional_uuid(value: str, field: str) -> str | None:
 
 
 def check_text(value: str, field: str, *, maximum: int = MAX_NAME, required: bool = True) -> str:
-    """Text of at most ``maximum`` characters; when required, not blank."""
+    """Text of at most ``maximum`` characters, with no NUL (PostgreSQL cannot store one).
+
+    When ``required``, it must not be blank.
+    """
     if required and not value.strip():
         raise bad_field(field, "is required")
     if len(value) > maximum:
         raise bad_field(field, f"is {len(value)} characters long; at most {maximum} are allowed")
+    position = value.find("\x00")
+    if position >= 0:
+        raise bad_field(field, f"contains the control character U+0000 at position {position}")
     return value
 
 

@@ -93,6 +93,13 @@ class SyncSettings(BaseSettings):
 
     oneroster_page_size: int = Field(default=1000, ge=1, le=10000, description="Rows per OneRoster page.")
     oneroster_concurrency: int = Field(default=4, ge=1, le=32, description="OneRoster pages fetched at once.")
+    oneroster_retry_delay: float = Field(
+        default=0.5,
+        gt=0,
+        le=30,
+        description="A sync's first wait before retrying a OneRoster request; each later wait doubles, "
+        "with up to as much again of jitter.",
+    )
 
     guard_fraction: float = Field(
         default=0.10,

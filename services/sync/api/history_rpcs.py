@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import uuid
 from typing import Any
 
 import grpc
@@ -22,6 +24,10 @@ from services.sync.vocabulary import AuditAction
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
+MAX_ACTOR = 256
+# A token subject never holds control characters; PostgreSQL refuses a NUL in a query parameter.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
 
 def _stamp(value: Any) -> Timestamp:
     stamp = Timestamp()
@@ -40,7 +46,25 @@ def _filters(request: sync_service_pb2.ListAuditEventsRequest) -> AuditFilter:
     end = request.end_time.ToDatetime(tzinfo=dt.UTC) if request.HasField("end_time") else None
     if start is not None and end is not None and end <= start:
         raise bad_field("end_time", "must be after start_time")
-    return AuditFilter(action=action, actor=request.actor.strip() or None, start_time=start, end_time=end)
+    return AuditFilter(action=action, actor=_actor(request.actor), start_time=start, end_time=end)
+
+
+def _actor(value: str) -> str | None:
+    actor = value.strip()
+    if len(actor) > MAX_ACTOR or _CONTROL.search(actor):
+        raise bad_field(
+            "actor", f"must be a token subject: at most {MAX_ACTOR} characters and no control characters"
+        )
+    return actor or None
+
+
+def _teacher_id(value: str) -> str:
+    teacher_id = value.strip()
+    try:
+        uuid.UUID(teacher_id)
+    except ValueError:
+        raise bad_field("teacher_id", f"{teacher_id[:80]!r} is not an EW teacher id (a UUID)") from None
+    return teacher_id
 
 
 def event_message(event: AuditEvent) -> sync_pb2.AuditEvent:
@@ -100,9 +124,10 @@ class HistoryRpcs:
         """One page of every change runs made to one teacher, oldest first."""
         district_id = parse_parent(request.parent)
         size = page_size(request.page_size)
+        teacher_id = _teacher_id(request.teacher_id)
         authorize_sync_admin(district_id)
         entries, token = await self.teacher_histories.list(
-            district_id, request.teacher_id.strip(), page_size=size, page_token=request.page_token
+            district_id, teacher_id, page_size=size, page_token=request.page_token
         )
         return sync_service_pb2.ListTeacherHistoryResponse(
             entries=[history_message(e) for e in entries], next_page_token=token

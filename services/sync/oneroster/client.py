@@ -395,7 +395,7 @@ class OneRosterClient:
         while True:
             for sourced_id in page.ids:
                 if sourced_id is not None and sourced_id in seen:
-                    raise _Inconsistent(f"{collection.name} row {sourced_id} appeared on two pages")
+                    raise _Inconsistent(f"{collection.name} row {sourced_id} was listed twice")
                 if sourced_id is not None:
                     seen.add(sourced_id)
             if page.row_count == 0:
@@ -485,7 +485,7 @@ class OneRosterClient:
                 if sourced_id is None:
                     continue
                 if sourced_id in seen:
-                    raise _Inconsistent(f"{collection.name} row {sourced_id} appeared on two pages")
+                    raise _Inconsistent(f"{collection.name} row {sourced_id} was listed twice")
                 seen.add(sourced_id)
         pages.sort(key=lambda p: p.offset)
         return CollectionResult(

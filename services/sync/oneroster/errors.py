@@ -63,9 +63,9 @@ class MalformedResponseError(OneRosterError):
     """A 200 response that is not a OneRoster collection: no collection key, bad or truncated JSON."""
 
 
-def not_json(detail: str) -> MalformedResponseError:
-    """The error for a response body that is not valid JSON."""
-    return MalformedResponseError(f"ClassLink sent a response that is not valid JSON ({detail}).")
+def not_json(detail: str, where: str) -> MalformedResponseError:
+    """The error for a response body of the request to path ``where`` that is not valid JSON."""
+    return MalformedResponseError(f"ClassLink sent a response to {where} that is not valid JSON ({detail}).")
 
 
 class UnreachableError(OneRosterError):

@@ -233,12 +233,13 @@ class Transport:
             )
         if response.status_code != 200:
             raise _error_for(response, self._secrets)
+        where = response.request.url.path
         try:
             body = decode(response.content)
         except msgspec.DecodeError as exc:
-            raise _Retryable(not_json(str(exc))) from None
+            raise _Retryable(not_json(str(exc), where)) from None
         except UnicodeDecodeError:
-            raise _Retryable(not_json("invalid UTF-8")) from None
+            raise _Retryable(not_json("invalid UTF-8", where)) from None
         except RecursionError:
-            raise _Retryable(not_json("nested too deeply")) from None
+            raise _Retryable(not_json("nested too deeply", where)) from None
         return Decoded(url=response.request.url, headers=response.headers, body=body)

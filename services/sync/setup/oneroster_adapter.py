@@ -12,6 +12,7 @@ token URL cannot always be derived).
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
@@ -55,8 +56,10 @@ def token_url(server_url: str, given: str | None = None) -> str:
     return f"{parts.scheme}://{parts.netloc}/oauth/token"
 
 
-def server_config(app: App, connection: Connection, *, retry: RetryPolicy = SYNC_RETRY) -> ServerConfig:
+def server_config(app: App, connection: Connection, *, retry: RetryPolicy | None = None) -> ServerConfig:
     """The OneRoster client configuration of a stored connection (the secret decrypted in memory only).
+
+    ``retry`` defaults to :data:`SYNC_RETRY` with the settings' ``oneroster_retry_delay``.
 
     The secret is registered with the process's log redaction, so no log line can carry it; this
     is how a process that started after the connect learns the stored secrets it uses.
@@ -72,8 +75,14 @@ def server_config(app: App, connection: Connection, *, retry: RetryPolicy = SYNC
         version=VERSIONS[connection.oneroster_version],
         page_size=app.settings.oneroster_page_size,
         concurrency=app.settings.oneroster_concurrency,
-        retry=retry,
+        retry=retry or sync_retry(app),
     )
+
+
+def sync_retry(app: App) -> RetryPolicy:
+    """:data:`SYNC_RETRY` waiting ``oneroster_retry_delay`` first (jitter of the same size)."""
+    delay = app.settings.oneroster_retry_delay
+    return dataclasses.replace(SYNC_RETRY, initial_delay=delay, jitter=delay)
 
 
 def redaction_owner(app: App, district_id: str) -> str:

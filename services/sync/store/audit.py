@@ -41,19 +41,27 @@ class AuditFilter:
 
 
 def append(session: Session, record: AuditRecord, now: dt.datetime) -> None:
-    """Add one event."""
+    r"""Add one event.
+
+    A refused request may echo a NUL it was sent, which PostgreSQL cannot store in text: it is
+    written as the four characters ``\x00``, so the refusal is still on the record.
+    """
     session.add(
         AuditEvent(
             id=str(uuid.uuid4()),
             district_id=record.district_id,
             time=now,
-            actor=record.actor,
+            actor=_storable(record.actor),
             action=record.action,
-            target=record.target,
+            target=_storable(record.target),
             outcome=record.outcome,
-            message=record.message or None,
+            message=_storable(record.message) or None,
         )
     )
+
+
+def _storable(value: str) -> str:
+    return value.replace("\x00", "\\x00")
 
 
 def list_events(
