@@ -55,20 +55,23 @@ class DistrictRows:
 
 
 def rows_from_snapshot(snapshot: Mapping[str, Any]) -> DistrictRows:
-    """The active schools and the active teachers with an email of a sandbox's ground truth."""
+    """The active schools and teachers of a sandbox's ground truth, one teacher per email as EW keeps them.
+
+    Generated districts hold what real ones do (a person listed twice, teachers without an email);
+    EW stores one teacher per email, so the floors write and read that many.
+    """
     schools = [o for o in snapshot["orgs"] if o["type"] == "school" and o["status"] == "active"]
     index = {o["sourcedId"]: n for n, o in enumerate(schools)}
-    teachers = [
-        Teacher(
-            u["givenName"],
-            u["familyName"],
-            u["email"],
-            tuple(index[org] for org in u["orgs"] if org in index),
+    teachers: dict[str, Teacher] = {}
+    for user in snapshot["users"]:
+        if user["role"] != "teacher" or user["status"] != "active" or not user["email"]:
+            continue
+        memberships = tuple(index[org] for org in user["orgs"] if org in index)
+        teachers.setdefault(
+            email_key(user["email"]),
+            Teacher(user["givenName"], user["familyName"], user["email"], memberships),
         )
-        for u in snapshot["users"]
-        if u["role"] == "teacher" and u["status"] == "active" and u["email"]
-    ]
-    return DistrictRows([o["name"] for o in schools], teachers)
+    return DistrictRows([o["name"] for o in schools], list(teachers.values()))
 
 
 async def bare_download(config: ServerConfig) -> int:
@@ -130,6 +133,8 @@ def write_floor(url: str, district: DistrictRows) -> float:
                     "display_name": name,
                     "create_time": now,
                     "update_time": now,
+                    "state": "ACTIVE",
+                    "revision": 1,
                 }
                 for sid, name in zip(school_ids, district.schools, strict=True)
             ],

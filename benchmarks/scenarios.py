@@ -10,7 +10,9 @@ import asyncio
 import statistics
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -121,8 +123,8 @@ def percentile(samples: list[float], fraction: float) -> float:
     return cuts[round(fraction * 100) - 1]
 
 
-class ListTeachersSampler:
-    """One caller paging through a district's teachers (page size 1,000) back to back, timing each call."""
+class ListTeachersCaller:
+    """One caller paging through a district's teachers (page size 1,000), timing each call."""
 
     def __init__(self, stack: Stack, district_id: str) -> None:
         self._channel = grpc.insecure_channel(stack.roster_target)
@@ -130,57 +132,61 @@ class ListTeachersSampler:
         self._metadata = stack.roster_metadata()
         self._parent = f"districts/{district_id}"
         self._token = ""
-        self.latencies: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def call(self) -> None:
-        """One page, the next after the previous call's (from the start again after the last)."""
+    def call(self) -> float:
+        """Seconds of one call for the next page (the first again after the last)."""
         request = rpc.ListTeachersRequest(
             parent=self._parent, page_size=LIST_PAGE_SIZE, page_token=self._token
         )
         started = time.perf_counter()
         response = self._stub.ListTeachers(request, metadata=self._metadata, timeout=60)
-        self.latencies.append(time.perf_counter() - started)
         self._token = response.next_page_token
+        return time.perf_counter() - started
 
     def sample(self, calls: int) -> list[float]:
-        """Latencies of ``calls`` calls made now."""
-        first = len(self.latencies)
-        for _ in range(calls):
-            self.call()
-        return self.latencies[first:]
+        """Latencies of ``calls`` calls made one after another now."""
+        return [self.call() for _ in range(calls)]
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.call()
+    @contextmanager
+    def in_background(self) -> Iterator[list[float]]:
+        """Calls back to back on a thread while the block runs; yields the list the latencies go to."""
+        latencies: list[float] = []
+        stop = threading.Event()
 
-    def __enter__(self) -> ListTeachersSampler:
-        self._thread.start()
-        return self
+        def loop() -> None:
+            while not stop.is_set():
+                latencies.append(self.call())
 
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        try:
+            yield latencies
+        finally:
+            stop.set()
+            thread.join()
+
+    def close(self) -> None:
+        """Closes the channel."""
         self._channel.close()
 
 
 @dataclass(frozen=True)
 class LoadResult:
-    """The load check: the run under load, the watchers' and the list callers' outcomes."""
+    """The load check: the run under load, the watchers' and the list calls' outcomes."""
 
     run: RunTiming
     watchers: int
     watcher_errors: int
     list_calls: int
-    list_errors: int
+    list_errors: dict[str, int]
+    """Failed list calls by status code."""
     list_p50: float
     list_p99: float
 
     @property
     def errors(self) -> int:
         """Every failed call: broken or incomplete watches and failed list calls."""
-        return self.watcher_errors + self.list_errors
+        return self.watcher_errors + sum(self.list_errors.values())
 
 
 async def _watch(stub: SyncServiceAsyncStub, run: str, metadata: Metadata) -> bool:
@@ -195,31 +201,23 @@ async def _watch(stub: SyncServiceAsyncStub, run: str, metadata: Metadata) -> bo
     return False
 
 
-async def _list_loop(
-    stub: RosterServiceAsyncStub,
-    parent: str,
-    metadata: Metadata,
-    done: asyncio.Event,
-    latencies: list[float],
-) -> int:
-    """Pages through the district's teachers until ``done``; returns the calls that failed."""
-    errors, token = 0, ""
-    while not done.is_set():
-        request = rpc.ListTeachersRequest(parent=parent, page_size=LIST_PAGE_SIZE, page_token=token)
-        started = time.perf_counter()
-        try:
-            response = await stub.ListTeachers(request, metadata=metadata, timeout=60)
-        except grpc.aio.AioRpcError:
-            errors += 1
-            continue
-        latencies.append(time.perf_counter() - started)
-        token = response.next_page_token
-    return errors
+async def _list_call(
+    stub: RosterServiceAsyncStub, parent: str, metadata: Metadata
+) -> float | grpc.StatusCode:
+    """Seconds one ListTeachers call for the district's first 1,000 teachers took, or its error."""
+    request = rpc.ListTeachersRequest(parent=parent, page_size=LIST_PAGE_SIZE)
+    started = time.perf_counter()
+    try:
+        await stub.ListTeachers(request, metadata=metadata, timeout=60)
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    return time.perf_counter() - started
 
 
-async def _load(stack: Stack, district_id: str, watchers: int, listers: int) -> LoadResult:
+async def _load(stack: Stack, district_id: str, watchers: int, calls: int) -> LoadResult:
     sync_metadata: Metadata = (("authorization", f"Bearer {stack.token(district_id)}"),)
     roster_metadata = stack.roster_metadata()
+    parent = f"districts/{district_id}"
     async with (
         grpc.aio.insecure_channel(stack.sync_target) as sync_channel,
         grpc.aio.insecure_channel(stack.roster_target) as roster_channel,
@@ -228,17 +226,12 @@ async def _load(stack: Stack, district_id: str, watchers: int, listers: int) -> 
         roster_stub = roster_service_pb2_grpc.RosterServiceStub(roster_channel)
         started = time.perf_counter()
         start = await sync_stub.StartSyncRun(
-            sync_service_pb2.StartSyncRunRequest(parent=f"districts/{district_id}"), metadata=sync_metadata
+            sync_service_pb2.StartSyncRunRequest(parent=parent), metadata=sync_metadata
         )
         run = start.run.name
-        done = asyncio.Event()
-        latencies: list[float] = []
         watching = [asyncio.create_task(_watch(sync_stub, run, sync_metadata)) for _ in range(watchers)]
         listing = [
-            asyncio.create_task(
-                _list_loop(roster_stub, f"districts/{district_id}", roster_metadata, done, latencies)
-            )
-            for _ in range(listers)
+            asyncio.create_task(_list_call(roster_stub, parent, roster_metadata)) for _ in range(calls)
         ]
         events = []
         async for response in sync_stub.WatchSyncRun(
@@ -247,21 +240,24 @@ async def _load(stack: Stack, district_id: str, watchers: int, listers: int) -> 
             events.append((time.perf_counter(), response.event))
             if response.event.state in TERMINAL_STATES:
                 break
-        done.set()
         watched = await asyncio.gather(*watching)
-        list_errors = sum(await asyncio.gather(*listing))
-    timing = follow(events, started)
+        outcomes = await asyncio.gather(*listing)
+    latencies = [o for o in outcomes if isinstance(o, float)]
+    errors = Counter(o.name for o in outcomes if isinstance(o, grpc.StatusCode))
     return LoadResult(
-        run=timing,
+        run=follow(events, started),
         watchers=watchers,
         watcher_errors=watched.count(False),
-        list_calls=len(latencies) + list_errors,
-        list_errors=list_errors,
+        list_calls=calls,
+        list_errors=dict(errors),
         list_p50=percentile(latencies, 0.5),
         list_p99=percentile(latencies, 0.99),
     )
 
 
-def load_check(stack: Stack, district_id: str, *, watchers: int = 50, listers: int = 200) -> LoadResult:
-    """One re-sync followed by ``watchers`` streams while ``listers`` callers page through the roster."""
-    return asyncio.run(_load(stack, district_id, watchers, listers))
+def load_check(stack: Stack, district_id: str, *, watchers: int = 50, calls: int = 200) -> LoadResult:
+    """One re-sync followed by ``watchers`` streams, with ``calls`` ListTeachers calls sent at once.
+
+    The calls (page size 1,000) go to the district being synced as the run starts.
+    """
+    return asyncio.run(_load(stack, district_id, watchers, calls))

@@ -74,7 +74,7 @@ def floors(backend: str, sandbox: SandboxHandle, district: DistrictRows) -> tupl
 
 
 def core(
-    label: str, stack: Stack, sandbox: SandboxHandle, district: DistrictRows, backend: str
+    label: str, stack: Stack, sandbox: SandboxHandle, district: DistrictRows, backend: str, size: int
 ) -> SizeResult:
     """Floors, initial, no-change, preview and changed re-sync of one backend at one size."""
     download, write, read = floors(backend, sandbox, district)
@@ -103,8 +103,8 @@ def core(
     runs = (initial, no_change, changed)
     return SizeResult(
         backend=backend,
-        teachers=len(district.teachers),
-        schools=len(district.schools),
+        teachers=size,
+        schools=schools_for(size),
         download=download,
         write=write,
         read=read,
@@ -119,13 +119,14 @@ def core(
 
 def headline(label: str, stack: Stack, slow: SandboxHandle, backend: str, teachers: int) -> HeadlineResult:
     """List latency idle and during a re-sync, the load check and the slow server, on a synced district."""
-    with scenarios.ListTeachersSampler(stack, DISTRICT) as idle_sampler:
-        idle = idle_sampler.sample(200)
+    caller = scenarios.ListTeachersCaller(stack, DISTRICT)
+    caller.sample(10)  # warm the roster's connections and caches
+    idle = caller.sample(200)
     with stack.sync_client(DISTRICT) as client:
         baseline = scenarios.timed_sync(client, DISTRICT)
-        with scenarios.ListTeachersSampler(stack, DISTRICT) as busy_sampler:
+        with caller.in_background() as busy:
             scenarios.timed_sync(client, DISTRICT)
-    busy = busy_sampler.latencies
+    caller.close()
     idle_p99, busy_p99 = scenarios.percentile(idle, 0.99), scenarios.percentile(busy, 0.99)
     print(
         f"  [{label}] ListTeachers p99 idle {idle_p99 * 1000:.0f} ms, during a sync {busy_p99 * 1000:.0f} ms"
@@ -133,8 +134,9 @@ def headline(label: str, stack: Stack, slow: SandboxHandle, backend: str, teache
     load = scenarios.load_check(stack, DISTRICT)
     print(
         f"  [{label}] load: run {load.run.seconds:.2f}s (without load {baseline.seconds:.2f}s), "
-        f"{load.watchers} watchers ({load.watcher_errors} failed), {load.list_calls:,} list calls "
-        f"({load.list_errors} failed), p50 {load.list_p50 * 1000:.0f} ms, p99 {load.list_p99 * 1000:.0f} ms",
+        f"{load.watchers} watchers ({load.watcher_errors} failed), {load.list_calls:,} list calls at once "
+        f"(failed: {load.list_errors or 'none'}), p50 {load.list_p50 * 1000:.0f} ms, "
+        f"p99 {load.list_p99 * 1000:.0f} ms",
         flush=True,
     )
     slow_download = download_floor(slow.server_config(concurrency=CONCURRENCY))
@@ -166,15 +168,15 @@ def headline(label: str, stack: Stack, slow: SandboxHandle, backend: str, teache
 
 
 def measure_backend(
-    backend: str, sandbox: SandboxHandle, slow: SandboxHandle | None, district: DistrictRows
+    backend: str, size: int, sandbox: SandboxHandle, slow: SandboxHandle | None, district: DistrictRows
 ) -> tuple[SizeResult, HeadlineResult | None]:
     """Everything measured on one backend at one size, on fresh databases and fresh processes."""
-    label = f"{backend} {len(district.teachers):,}"
+    label = f"{backend}-{size}"
     broker = os.environ.get("EW_BENCH_BROKER_URL", REDIS) if backend == "postgresql" else ""
     with empty_databases(backend, "roster", "sync") as (roster_url, sync_url):
-        with running_stack(label.replace(" ", "-"), roster_url, sync_url, broker) as stack:
+        with running_stack(label, roster_url, sync_url, broker) as stack:
             stack.rss.watch("sandbox", sandbox.process.pid)
-            result = core(label, stack, sandbox, district, backend)
+            result = core(label, stack, sandbox, district, backend, size)
             extra = headline(label, stack, slow, backend, result.teachers) if slow is not None else None
             peaks = dict(stack.rss.peaks)
     return SizeResult(**{**vars(result), "peaks": peaks}), extra
@@ -206,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             district = rows_from_snapshot(sandbox.roster())
             for backend in backends:
-                result, extra = measure_backend(backend, sandbox, slow, district)
+                result, extra = measure_backend(backend, size, sandbox, slow, district)
                 results.append(result)
                 headlines += [extra] if extra is not None else []
     checks = report.all_checks(results, headlines)
