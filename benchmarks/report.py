@@ -221,6 +221,7 @@ def markdown(
     sizes: Sequence[SizeResult],
     headlines: Sequence[HeadlineResult],
     checks: Sequence[Check],
+    failures: Sequence[str],
     facts: dict[str, str],
     command: str,
 ) -> str:
@@ -231,6 +232,10 @@ def markdown(
         f"Command: `{command}`",
         "",
         " · ".join(f"{name}: {value}" for name, value in facts.items()),
+        "",
+        "Sizes measured: "
+        + ", ".join(f"{size:,}" for size in sorted({r.teachers for r in sizes}))
+        + " teachers (one school per 50); the targets are set at 100,000.",
         "",
         "## Time against size",
         "",
@@ -283,6 +288,8 @@ def markdown(
             )
     lines += ["", "## Targets", "", "| figure | measured | target | result |", "| --- | ---: | ---: | --- |"]
     lines += [_row(c.figure, c.value, c.target, c.verdict) for c in checks]
+    if failures:
+        lines += ["", "## Failed", "", *(f"- {failure}" for failure in failures)]
     return "\n".join(lines) + "\n"
 
 
@@ -327,11 +334,12 @@ def write_results(
     sizes: Sequence[SizeResult],
     headlines: Sequence[HeadlineResult],
     checks: Sequence[Check],
+    failures: Sequence[str],
     command: str,
 ) -> tuple[Path, Path]:
     """Writes ``latest.md`` and ``latest.png`` under ``folder``; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     table, picture = folder / "latest.md", folder / "latest.png"
-    table.write_text(markdown(sizes, headlines, checks, machine_facts(), command))
+    table.write_text(markdown(sizes, headlines, checks, failures, machine_facts(), command))
     chart(sizes, picture)
     return table, picture

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 LIST_PAGE_SIZE = 1000
 
 
+class RunFailed(Exception):
+    """A run the bench started did not succeed, or did something it should not have."""
+
+
 @dataclass(frozen=True)
 class RunTiming:
     """One sync as its caller saw it: wall time, time per phase, how steadily progress moved."""
@@ -70,7 +74,7 @@ def follow(events: Iterable[tuple[float, sync_pb2.SyncEvent]], started: float) -
         last = event
     ended = now
     if last is None or last.state != sync_pb2.SYNC_RUN_STATE_SUCCEEDED:
-        raise SystemExit(f"the sync did not succeed: {last.message if last else 'no events'}")
+        raise RunFailed(f"the sync did not succeed: {last.message if last else 'no events'}")
     ends = [start for _, start in phase_starts[1:]] + [ended]
     phases = [(name, end - start) for (name, start), end in zip(phase_starts, ends, strict=True)]
     seconds = ended - started

@@ -23,6 +23,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from ew.client.errors import RosterError
+
 from benchmarks import report, scenarios
 from benchmarks.databases import BACKENDS, empty_databases, fresh_roster_database
 from benchmarks.floors import DistrictRows, download_floor, read_floor, rows_from_snapshot, write_floor
@@ -88,7 +90,7 @@ def core(
         no_change = scenarios.timed_sync(client, DISTRICT)
         print(f"  [{label}] no-change {no_change.seconds:.2f}s: {no_change.phase_text()}", flush=True)
         if no_change.summary.teachers_added or no_change.summary.teachers_updated:
-            raise SystemExit(f"the no-change re-sync changed something: {no_change.summary}")
+            raise scenarios.RunFailed(f"the no-change re-sync changed something: {no_change.summary}")
         preview = scenarios.timed_preview(client, DISTRICT)
         print(f"  [{label}] preview {preview:.2f}s", flush=True)
         changed_count, removed_count = scenarios.change_in_classlink(sandbox, changed=0.01, removed=0.005)
@@ -197,25 +199,37 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     results: list[SizeResult] = []
     headlines: list[HeadlineResult] = []
+    failures: list[str] = []
     for size in sizes:
         print(f"\n== {size:,} teachers, {schools_for(size):,} schools ==", flush=True)
-        with contextlib.ExitStack() as sandboxes:
-            sandbox = sandboxes.enter_context(sandbox_of(size))
+        with contextlib.ExitStack() as slow_sandbox:
+            # The slow server's district is never changed, so both backends share it.
             slow = (
-                sandboxes.enter_context(sandbox_of(size, profile="slow"))
+                slow_sandbox.enter_context(sandbox_of(size, profile="slow"))
                 if size == headline_size(sizes)
                 else None
             )
-            district = rows_from_snapshot(sandbox.roster())
             for backend in backends:
-                result, extra = measure_backend(backend, size, sandbox, slow, district)
+                # A fresh sandbox per backend: the changed re-sync edits the district.
+                with sandbox_of(size) as sandbox:
+                    district = rows_from_snapshot(sandbox.roster())
+                    try:
+                        result, extra = measure_backend(backend, size, sandbox, slow, district)
+                    except (scenarios.RunFailed, RosterError) as error:
+                        failures.append(f"{backend} {size:,}: {error}")
+                        print(f"  [{backend}-{size}] FAILED: {error}", flush=True)
+                        continue
                 results.append(result)
                 headlines += [extra] if extra is not None else []
     checks = report.all_checks(results, headlines)
     print(f"\n== results ({time.perf_counter() - started:.0f} s in all) ==")
     report.print_checks(checks)
-    table, picture = report.write_results(args.results, results, headlines, checks, command)
+    for failure in failures:
+        print(f"FAILED {failure}")
+    table, picture = report.write_results(args.results, results, headlines, checks, failures, command)
     print(f"\nwrote {table} and {picture}")
+    if failures:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -101,9 +101,11 @@ def test_a_figure_on_its_limit_meets_it(measured: float, at_least: bool, verdict
 def test_the_written_table_holds_every_size_and_every_verdict(tmp_path: Path) -> None:
     sizes = [result(20_000, initial=3.0, no_change=1.0), result(100_000, initial=15.0, no_change=5.0)]
     checks = report.all_checks(sizes, [])
-    table, picture = report.write_results(tmp_path, sizes, [], checks, "make bench")
+    failure = "postgresql 250,000: the sync did not succeed: database is locked"
+    table, picture = report.write_results(tmp_path, sizes, [], checks, [failure], "make bench")
     text = table.read_text()
     assert "| sqlite | 20,000 | 400 |" in text and "| sqlite | 100,000 | 2,000 |" in text
     assert "| 15.00 (5.00x) |" in text, "initial against download + write"
     assert text.count("| MISS |") == sum(c.verdict == "MISS" for c in checks) > 0
+    assert f"- {failure}" in text
     assert picture.read_bytes().startswith(b"\x89PNG")
