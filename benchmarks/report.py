@@ -319,11 +319,14 @@ def chart(sizes: Sequence[SizeResult], path: Path) -> None:
             linestyle=":",
             label=f"{backend}: download floor",
         )
+    if not sizes:
+        axes.text(0.5, 0.5, "no run succeeded", ha="center", va="center", transform=axes.transAxes)
     axes.set_xlabel("teachers")
     axes.set_ylabel("seconds")
     axes.set_title("Sync time against district size")
     axes.grid(True, alpha=0.3)
-    axes.legend(fontsize="small")
+    if sizes:
+        axes.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     pyplot.close(figure)

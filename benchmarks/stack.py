@@ -70,6 +70,7 @@ class Stack:
     auth: AuthSettings
     roster: RosterClient
     rss: PeakRss
+    logs: Path
 
     def roster_metadata(self) -> Metadata:
         """The service token's call metadata, for raw roster stubs."""
@@ -138,6 +139,6 @@ def running_stack(label: str, roster_url: str, sync_url: str, broker_url: str) -
                 wait_for_log(worker, "sync worker started")
             metadata = ServiceTokenProvider(auth).metadata
             with RosterClient(roster_target, timeout=CALL_TIMEOUT, metadata=metadata) as roster:
-                yield Stack(roster_target, sync_target, auth, roster, rss)
+                yield Stack(roster_target, sync_target, auth, roster, rss, workdir)
     finally:
         group.stop()

@@ -170,18 +170,33 @@ def headline(label: str, stack: Stack, slow: SandboxHandle, backend: str, teache
 
 
 def measure_backend(
-    backend: str, size: int, sandbox: SandboxHandle, slow: SandboxHandle | None, district: DistrictRows
-) -> tuple[SizeResult, HeadlineResult | None]:
-    """Everything measured on one backend at one size, on fresh databases and fresh processes."""
+    backend: str,
+    size: int,
+    sandbox: SandboxHandle,
+    slow: SandboxHandle | None,
+    district: DistrictRows,
+    failures: list[str],
+) -> tuple[SizeResult | None, HeadlineResult | None]:
+    """Everything measured on one backend at one size, on fresh databases and fresh processes.
+
+    A run that fails is added to ``failures``; the figures measured before it are kept.
+    """
     label = f"{backend}-{size}"
     broker = os.environ.get("EW_BENCH_BROKER_URL", REDIS) if backend == "postgresql" else ""
+    result: SizeResult | None = None
+    extra: HeadlineResult | None = None
     with empty_databases(backend, "roster", "sync") as (roster_url, sync_url):
         with running_stack(label, roster_url, sync_url, broker) as stack:
             stack.rss.watch("sandbox", sandbox.process.pid)
-            result = core(label, stack, sandbox, district, backend, size)
-            extra = headline(label, stack, slow, backend, result.teachers) if slow is not None else None
+            try:
+                result = core(label, stack, sandbox, district, backend, size)
+                if slow is not None:
+                    extra = headline(label, stack, slow, backend, size)
+            except (scenarios.RunFailed, RosterError) as error:
+                failures.append(f"{backend} {size:,}: {error} (logs in {stack.logs})")
+                print(f"  [{label}] FAILED: {error}", flush=True)
             peaks = dict(stack.rss.peaks)
-    return SizeResult(**{**vars(result), "peaks": peaks}), extra
+    return (None if result is None else SizeResult(**{**vars(result), "peaks": peaks})), extra
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -213,13 +228,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 # A fresh sandbox per backend: the changed re-sync edits the district.
                 with sandbox_of(size) as sandbox:
                     district = rows_from_snapshot(sandbox.roster())
-                    try:
-                        result, extra = measure_backend(backend, size, sandbox, slow, district)
-                    except (scenarios.RunFailed, RosterError) as error:
-                        failures.append(f"{backend} {size:,}: {error}")
-                        print(f"  [{backend}-{size}] FAILED: {error}", flush=True)
-                        continue
-                results.append(result)
+                    result, extra = measure_backend(backend, size, sandbox, slow, district, failures)
+                results += [result] if result is not None else []
                 headlines += [extra] if extra is not None else []
     checks = report.all_checks(results, headlines)
     print(f"\n== results ({time.perf_counter() - started:.0f} s in all) ==")
