@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from services.oneroster_sandbox.__main__ import build, parse_args
 from services.oneroster_sandbox.app import create_app
@@ -44,7 +44,7 @@ def test_refused_requests_are_not_counted() -> None:
     assert [limiter.admit() for _ in range(3)] == [None, None, 1]
 
 
-def test_the_server_answers_429_with_retry_after_above_the_limit() -> None:
+async def test_the_server_answers_429_with_retry_after_above_the_limit() -> None:
     clock = Clock()
     district = generate_district(seed=7, tenant_index=0, schools=3, teachers=30)
     sandbox = Sandbox(
@@ -55,11 +55,12 @@ def test_the_server_answers_429_with_retry_after_above_the_limit() -> None:
     sandbox.start("http://testserver")
     url = f"/districts/{district.tenant_id}/ims/oneroster/v1p1/teachers"
     headers = {"Authorization": f"Bearer {district.bearer_token}"}
-    with TestClient(create_app(sandbox)) as http:
-        statuses = [http.get(url, headers=headers).status_code for _ in range(10)]
-        refused = http.get(url, headers=headers)
+    transport = httpx.ASGITransport(app=create_app(sandbox))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        statuses = [(await http.get(url, headers=headers)).status_code for _ in range(10)]
+        refused = await http.get(url, headers=headers)
         clock.now += 1.0
-        again = http.get(url, headers=headers)
+        again = await http.get(url, headers=headers)
     assert statuses == [200] * 10
     assert refused.status_code == 429
     assert refused.headers["Retry-After"] == "1"
