@@ -5,7 +5,7 @@ the sync service and, on PostgreSQL, a separate worker on Redis. For every size 
 databases: the floors (``benchmarks.floors``), an initial sync, a no-change re-sync, a preview and a
 re-sync after 1% of the teachers changed and 0.5% were removed in the sandbox. At the headline size
 (the one closest to 100,000) also: ListTeachers latency idle and during a re-sync, the load check
-(50 watchers and 200 list callers on one re-sync) and a second district served by a slow sandbox
+(50 watchers and 200 ListTeachers calls at once on one re-sync) and a second district on a slow sandbox
 (``--profile slow``) against the bare download under the same profile. Prints every figure with its
 target and PASS or MISS, and writes ``benchmarks/results/latest.md`` and ``latest.png``.
 
