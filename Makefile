@@ -145,9 +145,13 @@ token: install ## Print a dev token (DISTRICT=d1 ROLE=district_admin PLAN=distri
 	EW_JWT_ALLOW_DEV_KEY=true $(PY) -m services.common.devtoken --district $(or $(DISTRICT),d1) \
 		--role $(or $(ROLE),district_admin) --plan $(or $(PLAN),district_premium)
 
+# Knobs of the sync bench: BENCH_SIZES=5000,20000 BENCH_BACKENDS=sqlite make bench-sync is a quick pass.
+BENCH_SIZES ?= 20000,100000,250000
+BENCH_BACKENDS ?= sqlite,postgresql
+
 .PHONY: bench-roster
-bench-roster: install ## Stage and commit 100,000 teachers in one change set (SQLite and PostgreSQL)
-	$(PY) -m benchmarks.roster
+bench-roster: install ## Stage and commit 100,000 teachers in one change set (BENCH_BACKENDS)
+	$(PY) -m benchmarks.roster --backends $(BENCH_BACKENDS)
 
 .PHONY: bench-oneroster
 bench-oneroster: install ## Pull 100,000 teachers from the sandbox, against a bare httpx loop
@@ -158,11 +162,11 @@ bench-planner: install ## The planner alone at 20,000 and 100,000 teachers: time
 	$(PY) -m benchmarks.planner
 
 .PHONY: bench-sync
-bench-sync: install ## Initial and no-change sync of 100,000 teachers (SQLite and PostgreSQL)
-	$(PY) -m benchmarks.sync
+bench-sync: install ## Syncs at BENCH_SIZES on BENCH_BACKENDS against their floors, slow server, load; writes benchmarks/results/
+	$(PY) -m benchmarks.sync --sizes $(BENCH_SIZES) --backends $(BENCH_BACKENDS)
 
 .PHONY: bench
-bench: bench-roster bench-oneroster bench-planner bench-sync ## Every benchmark
+bench: bench-roster bench-oneroster bench-planner bench-sync ## Every benchmark at full size (BENCH_SIZES, BENCH_BACKENDS)
 
 .PHONY: all
 all: lint typecheck migrations-check test ## The checks CI runs on embedded defaults

@@ -10,28 +10,17 @@ the printed ratio is (stage + commit) / baseline, target at most 5x.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
 
 from ew.client.roster import RosterClient
 from ew.roster.v1 import roster_pb2 as pb
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
 
+from benchmarks.databases import fresh_roster_database
+from benchmarks.floors import DistrictRows, Teacher, write_floor
 from services.common.auth import AuthSettings, ServiceTokenProvider
-from services.common.db import make_engine, normalise_url
-from services.roster import migrate
-from services.roster import repository as repo
-from services.roster.ids import new_id
 from services.roster.server import create_server
 from services.roster.settings import RosterSettings
-from services.roster.validation import email_key
 
 BATCH = 1000
 DISTRICT = "bench"
@@ -53,87 +42,15 @@ def email(teacher: int) -> str:
     return f"Teacher.{teacher:06d}@Bench.Example.org"
 
 
-@contextmanager
-def fresh_database(backend: str, server_url: str) -> Iterator[str]:
-    """A new, migrated, empty database URL; dropped afterwards."""
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite:///{Path(folder) / 'roster.db'}"
-            engine = make_engine(url)
-            migrate.upgrade(engine)
-            engine.dispose()
-            yield url
-        return
-    name = f"ew_bench_roster_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(normalise_url(server_url)).set(database=name).render_as_string(hide_password=False)
-    try:
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        engine.dispose()
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def bare_insert(url: str, teachers: int, schools: int) -> float:
-    """Seconds for one Core executemany per table of the same rows, in one transaction.
-
-    The engine is the plain shared one (``services.common.db.make_engine``), as any service would use.
-    """
-    engine = make_engine(url)
-    now = dt.datetime.now(dt.UTC)
-    school_ids = [new_id() for _ in range(schools)]
-    teacher_ids = [new_id() for _ in range(teachers)]
-    started = time.perf_counter()
-    with engine.begin() as conn:
-        conn.execute(insert(repo.districts).values(id=DISTRICT, display_name="Bench", create_time=now))
-        conn.execute(
-            insert(repo.schools),
-            [
-                {
-                    "id": sid,
-                    "district_id": DISTRICT,
-                    "display_name": ref,
-                    "create_time": now,
-                    "update_time": now,
-                }
-                for sid, ref in zip(school_ids, school_refs(schools), strict=True)
-            ],
-        )
-        conn.execute(
-            insert(repo.teachers),
-            [
-                {
-                    "id": tid,
-                    "district_id": DISTRICT,
-                    "given_name": f"Given{n}",
-                    "family_name": f"Family{n}",
-                    "email": email(n),
-                    "email_key": email_key(email(n)),
-                    "state": "ACTIVE",
-                    "create_time": now,
-                    "update_time": now,
-                    "revision": 1,
-                }
-                for n, tid in enumerate(teacher_ids)
-            ],
-        )
-        conn.execute(
-            insert(repo.teacher_schools),
-            [
-                {"teacher_id": tid, "school_id": school_ids[s]}
-                for n, tid in enumerate(teacher_ids)
-                for s in memberships(n, schools)
-            ],
-        )
-    elapsed = time.perf_counter() - started
-    engine.dispose()
-    return elapsed
+def district_rows(teachers: int, schools: int) -> DistrictRows:
+    """The same schools, teachers and memberships as the change set, for the bare insert."""
+    return DistrictRows(
+        school_refs(schools),
+        [
+            Teacher(f"Given{n}", f"Family{n}", email(n), tuple(memberships(n, schools)))
+            for n in range(teachers)
+        ],
+    )
 
 
 def batches(teachers: int, schools: int) -> Iterator[list[pb.Change]]:
@@ -164,12 +81,12 @@ def rate(rows: int, seconds: float) -> str:
     return f"{rows / seconds:>10,.0f} rows/s  ({seconds:7.2f} s)"
 
 
-def run(backend: str, server_url: str, teachers: int, schools: int) -> float:
+def run(backend: str, teachers: int, schools: int) -> float:
     """Benchmark one backend; returns the ratio."""
     rows = teachers + schools + sum(len(memberships(n, schools)) for n in range(teachers))
-    with fresh_database(backend, server_url) as url:
-        baseline = bare_insert(url if backend == "sqlite" else url, teachers, schools)
-    with fresh_database(backend, server_url) as url:
+    with fresh_roster_database(backend) as url:
+        baseline = write_floor(url, district_rows(teachers, schools))
+    with fresh_roster_database(backend) as url:
         settings = RosterSettings(database_url=url, listen_address="127.0.0.1:0")
         auth = AuthSettings(allow_dev_key=True)
         roster = create_server(settings, auth=auth)
@@ -213,9 +130,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--schools", type=int, default=2_000)
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
     args = parser.parse_args(argv)
-    server_url = os.environ.get("EW_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     for backend in args.backends.split(","):
-        run(backend.strip(), server_url, args.teachers, args.schools)
+        run(backend.strip(), args.teachers, args.schools)
 
 
 if __name__ == "__main__":

@@ -1,243 +1,245 @@
-"""``python -m benchmarks.sync``: initial and no-change sync of 100,000 teachers / 2,000 schools.
+"""``python -m benchmarks.sync``: the sync at several sizes and on each backend, against its floors.
 
-Real processes as in production: the OneRoster sandbox, the roster service, the sync service and,
-on PostgreSQL, a separate worker on the Redis broker (SQLite runs the stub broker's worker inside
-the sync service). Each backend gets fresh databases. Printed per backend: wall time of the
-initial sync and of a re-sync with nothing changed, each as a ratio to the time of just
-downloading the same OneRoster pages with a bare httpx loop (measured in the same run), and the
-peak RSS of every process (sampled with psutil). Targets: initial ≤ 3× download, no-change ≤ 1.5×
-download, every process ≤ 600 MB.
+Real processes as in production (see ``benchmarks.stack``): the OneRoster sandbox, the roster service,
+the sync service and, on PostgreSQL, a separate worker on Redis. For every size and backend, on fresh
+databases: the floors (``benchmarks.floors``), an initial sync, a no-change re-sync, a preview and a
+re-sync after 1% of the teachers changed and 0.5% were removed in the sandbox. At the headline size
+(the one closest to 100,000) also: ListTeachers latency idle and during a re-sync, the load check
+(50 watchers and 200 ListTeachers calls at once on one re-sync) and a second district on a slow sandbox
+(``--profile slow``) against the bare download under the same profile. Prints every figure with its
+target and PASS or MISS, and writes ``benchmarks/results/latest.md`` and ``latest.png``.
+
+Schools scale with teachers (one per 50), so 100,000 teachers come with 2,000 schools.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import os
-import tempfile
-import threading
+import shlex
+import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import psutil
-from ew.client.roster import RosterClient
-from ew.client.sync import SyncClient
-from ew.sync.v1 import sync_pb2
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from ew.client.errors import RosterError
 
-from benchmarks.oneroster import bare_loop
-from services.common.auth import AuthSettings, Role, ServiceTokenProvider
-from services.common.db import normalise_url
-from services.common.devtoken import mint_dev_token
-from services.common.processes import ProcessGroup, base_environment, free_address, wait_for_log, wait_serving
+from benchmarks import report, scenarios
+from benchmarks.databases import BACKENDS, empty_databases, fresh_roster_database
+from benchmarks.floors import DistrictRows, download_floor, read_floor, rows_from_snapshot, write_floor
+from benchmarks.report import HeadlineResult, SizeResult
+from benchmarks.stack import REDIS, Stack, running_stack
 from tests.support.sandbox import SandboxHandle, start_sandbox
 
 DISTRICT = "d-bench"
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-REDIS = "redis://127.0.0.1:6379/0"
-MB = 1024 * 1024
+SLOW_DISTRICT = "d-bench-slow"
+HEADLINE = 100_000
+RESULTS = Path(__file__).parent / "results"
+CONCURRENCY = 4  # the sync service's default OneRoster concurrency; the download floor uses the same
 
 
-class PeakRss:
-    """Samples the resident memory of processes every 100 ms and keeps each one's peak."""
-
-    def __init__(self) -> None:
-        self.processes: dict[str, psutil.Process] = {}
-        self.peaks: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def watch(self, name: str, pid: int) -> None:
-        """Samples process ``pid`` from now on, its peak reported under ``name``."""
-        self.processes[name] = psutil.Process(pid)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.1):
-            for name, process in list(self.processes.items()):
-                try:
-                    rss = process.memory_info().rss
-                except psutil.Error:
-                    continue
-                self.peaks[name] = max(self.peaks.get(name, 0), rss)
+def schools_for(teachers: int) -> int:
+    """One school per 50 teachers: 2,000 schools for 100,000 teachers."""
+    return max(1, teachers // 50)
 
 
-@contextmanager
-def postgres_databases() -> Iterator[tuple[str, str]]:
-    """Fresh roster and sync databases on the local PostgreSQL, dropped afterwards."""
-    server = os.environ.get("EW_BENCH_DATABASE_URL", POSTGRES)
-    names = [f"ew_bench_{purpose}_{uuid.uuid4().hex[:8]}" for purpose in ("roster", "sync")]
-    admin = create_engine(normalise_url(server), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for name in names:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        base = make_url(normalise_url(server))
-        roster_url, sync_url = (base.set(database=n).render_as_string(hide_password=False) for n in names)
-        yield roster_url, sync_url
-    finally:
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def headline_size(sizes: Sequence[int]) -> int:
+    """The size the once-only figures are measured at: the one closest to 100,000."""
+    return min(sizes, key=lambda size: (abs(size - HEADLINE), -size))
 
 
-@dataclass
-class Result:
-    """One backend's figures: seconds per phase, the teachers synced and each process's peak RSS in bytes."""
-
-    backend: str
-    download: float
-    initial: float
-    no_change: float
-    teachers: int
-    peaks: dict[str, int]
-
-
-def timed_sync(client: SyncClient, label: str) -> tuple[float, sync_pb2.SyncEvent]:
-    """Run one sync; print how long each phase took (time between its first event and the next's)."""
+@contextlib.contextmanager
+def sandbox_of(teachers: int, **flags: object) -> Iterator[SandboxHandle]:
+    """A sandbox serving one district of ``teachers`` teachers (no students, no staff)."""
     started = time.perf_counter()
-    phase_starts: list[tuple[str, float]] = []
-    last: sync_pb2.SyncEvent | None = None
-    for event in client.sync_rosters(DISTRICT):
-        name = sync_pb2.SyncPhase.Name(event.phase).removeprefix("SYNC_PHASE_").lower()
-        if not phase_starts or phase_starts[-1][0] != name:
-            phase_starts.append((name, time.perf_counter()))
-        last = event
-    elapsed = time.perf_counter() - started
-    assert last is not None
-    if last.state != sync_pb2.SYNC_RUN_STATE_SUCCEEDED:
-        raise SystemExit(f"sync did not succeed: {last.message}")
-    ends = [start for _, start in phase_starts[1:]] + [started + elapsed]
-    phases = ", ".join(
-        f"{name} {end - start:.2f}s" for (name, start), end in zip(phase_starts, ends, strict=True)
-    )
-    print(f"  {label}: {phases}", flush=True)
-    return elapsed, last
-
-
-def measure(backend: str, sandbox: SandboxHandle, roster_url: str, sync_url: str, broker_url: str) -> Result:
-    """Runs the services on ``backend``; times a bare download, an initial and a no-change sync."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-sync-{backend}-"))
-    print(f"  [{backend}] logs in {workdir}", flush=True)
-    roster_target, sync_target = free_address(), free_address()
-    environment = base_environment(
-        {
-            "EW_JWT_ALLOW_DEV_KEY": "true",
-            "EW_SECRET_ALLOW_DEV_KEY": "true",
-            "EW_SYNC_ALLOW_INSECURE_HTTP": "true",
-            "EW_ROSTER_DATABASE_URL": roster_url,
-            "EW_SYNC_DATABASE_URL": sync_url,
-            "EW_ROSTER_AUTO_MIGRATE": "true",
-            "EW_SYNC_AUTO_MIGRATE": "true",
-            "EW_ROSTER_LISTEN_ADDRESS": roster_target,
-            "EW_SYNC_LISTEN_ADDRESS": sync_target,
-            "EW_SYNC_ROSTER_TARGET": roster_target,
-            "EW_BROKER_URL": broker_url,
-            "EW_BROKER_NAMESPACE": f"ew-bench-{uuid.uuid4().hex[:8]}",
-        }
-    )
-    group = ProcessGroup(workdir, environment)
-    auth = AuthSettings(allow_dev_key=True)
-    token = mint_dev_token(auth, district_id=DISTRICT, role=Role.DISTRICT_ADMIN, plan="district_premium")
-    try:
-        with PeakRss() as rss:
-            rss.watch("sandbox", sandbox.process.pid)
-            rss.watch("benchmark", os.getpid())
-            roster_child = group.start("roster", "services.roster")
-            rss.watch("roster", roster_child.process.pid)
-            wait_serving(roster_child, roster_target)
-            sync_child = group.start("sync", "services.sync")
-            rss.watch("sync", sync_child.process.pid)
-            wait_serving(sync_child, sync_target)
-            if broker_url:
-                worker = group.start("worker", "services.sync.worker")
-                rss.watch("worker", worker.process.pid)
-                wait_for_log(worker, "sync worker started")
-            with (
-                RosterClient(
-                    roster_target, timeout=120, metadata=ServiceTokenProvider(auth).metadata
-                ) as roster,
-                SyncClient(sync_target, token=lambda: token, timeout=120) as client,
-            ):
-                roster.create_district(DISTRICT, "Benchmark District")
-                tenant = sandbox.tenant()
-                client.connect_manual(
-                    DISTRICT,
-                    server_url=tenant.server_url,
-                    client_id=tenant.client_id,
-                    client_secret=tenant.client_secret,
-                )
-                config = sandbox.server_config(concurrency=1)
-                started = time.perf_counter()
-                teachers = asyncio.run(bare_loop(config))
-                download = time.perf_counter() - started
-                initial, first = timed_sync(client, f"[{backend}] initial")
-                no_change, second = timed_sync(client, f"[{backend}] no-change")
-            if second.summary.teachers_added or second.summary.teachers_updated:
-                raise SystemExit(f"the re-sync changed something: {second.summary}")
-            print(
-                f"  [{backend}] initial summary: {first.summary.teachers_added:,} added, "
-                f"{first.summary.schools_created:,} schools; re-sync unchanged "
-                f"{second.summary.teachers_unchanged:,}",
-                flush=True,
-            )
-        return Result(backend, download, initial, no_change, teachers, dict(rss.peaks))
-    finally:
-        group.stop()
-
-
-def report(result: Result) -> None:
-    """Prints one backend's times as ratios to the download, and each process's peak RSS."""
-    print(f"\n== {result.backend}: {result.teachers:,} teachers ==")
-    print(f"download only (bare httpx loop):  {result.download:7.2f} s")
-    print(
-        f"initial sync:                     {result.initial:7.2f} s  "
-        f"{result.initial / result.download:5.2f}x download  (target <= 3x)"
-    )
-    print(
-        f"no-change re-sync:                {result.no_change:7.2f} s  "
-        f"{result.no_change / result.download:5.2f}x download  (target <= 1.5x)"
-    )
-    for name, peak in sorted(result.peaks.items()):
-        flag = "" if peak <= 600 * MB else "  OVER 600 MB"
-        print(f"peak RSS {name:<10}                {peak / MB:7.0f} MB{flag}")
-
-
-def main() -> None:
-    """Starts one sandbox and benchmarks each chosen backend against it, fresh databases each."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--teachers", type=int, default=100_000)
-    parser.add_argument("--schools", type=int, default=2_000)
-    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
-    args = parser.parse_args()
-    results: list[Result] = []
     with start_sandbox(
-        seed=3, schools=args.schools, teachers=args.teachers, students=0, administrators=0
+        seed=3,
+        schools=schools_for(teachers),
+        teachers=teachers,
+        students=0,
+        administrators=0,
+        startup_timeout=600,
+        **flags,
     ) as sandbox:
-        if args.backend in ("sqlite", "both"):
-            with tempfile.TemporaryDirectory(prefix="bench-sync-db-") as tmp:
-                results.append(
-                    measure("sqlite", sandbox, f"sqlite:///{tmp}/roster.db", f"sqlite:///{tmp}/sync.db", "")
-                )
-                report(results[-1])
-        if args.backend in ("postgresql", "both"):
-            with postgres_databases() as (roster_url, sync_url):
-                broker = os.environ.get("EW_BENCH_BROKER_URL", REDIS)
-                results.append(measure("postgresql+redis", sandbox, roster_url, sync_url, broker))
-                report(results[-1])
+        print(f"  sandbox {flags or ''} ready in {time.perf_counter() - started:.1f} s", flush=True)
+        yield sandbox
+
+
+def floors(backend: str, sandbox: SandboxHandle, district: DistrictRows) -> tuple[float, float, float]:
+    """The download, write and read floors of the district on ``backend``, in seconds."""
+    download = download_floor(sandbox.server_config(concurrency=CONCURRENCY))
+    with fresh_roster_database(backend) as url:
+        write = write_floor(url, district)
+        read, _ = read_floor(url)
+    return download, write, read
+
+
+def core(
+    label: str, stack: Stack, sandbox: SandboxHandle, district: DistrictRows, backend: str, size: int
+) -> SizeResult:
+    """Floors, initial, no-change, preview and changed re-sync of one backend at one size."""
+    download, write, read = floors(backend, sandbox, district)
+    print(f"  [{label}] floors: download {download:.2f}s, write {write:.2f}s, read {read:.2f}s", flush=True)
+    stack.connect(DISTRICT, sandbox)
+    with stack.sync_client(DISTRICT) as client:
+        initial = scenarios.timed_sync(client, DISTRICT)
+        print(f"  [{label}] initial {initial.seconds:.2f}s: {initial.phase_text()}", flush=True)
+        if initial.summary.teachers_added != len(district.teachers):
+            print(f"  [{label}] note: {initial.summary.teachers_added:,} added of {len(district.teachers):,}")
+        no_change = scenarios.timed_sync(client, DISTRICT)
+        print(f"  [{label}] no-change {no_change.seconds:.2f}s: {no_change.phase_text()}", flush=True)
+        if no_change.summary.teachers_added or no_change.summary.teachers_updated:
+            raise scenarios.RunFailed(f"the no-change re-sync changed something: {no_change.summary}")
+        preview = scenarios.timed_preview(client, DISTRICT)
+        print(f"  [{label}] preview {preview:.2f}s", flush=True)
+        changed_count, removed_count = scenarios.change_in_classlink(sandbox, changed=0.01, removed=0.005)
+        changed = scenarios.timed_sync(client, DISTRICT)
+        summary = changed.summary
+        print(
+            f"  [{label}] changed {changed.seconds:.2f}s ({summary.teachers_updated:,} updated, "
+            f"{summary.teachers_archived:,} archived for {changed_count:,} changed and {removed_count:,} "
+            f"removed): {changed.phase_text()}",
+            flush=True,
+        )
+    runs = (initial, no_change, changed)
+    return SizeResult(
+        backend=backend,
+        teachers=size,
+        schools=schools_for(size),
+        download=download,
+        write=write,
+        read=read,
+        initial=initial.seconds,
+        no_change=no_change.seconds,
+        changed=changed.seconds,
+        preview=preview,
+        longest_gap=max(r.longest_gap for r in runs),
+        events_per_second=min(r.events_per_second for r in runs),
+    )
+
+
+def headline(label: str, stack: Stack, slow: SandboxHandle, backend: str, teachers: int) -> HeadlineResult:
+    """List latency idle and during a re-sync, the load check and the slow server, on a synced district."""
+    caller = scenarios.ListTeachersCaller(stack, DISTRICT)
+    caller.sample(10)  # warm the roster's connections and caches
+    idle = caller.sample(200)
+    with stack.sync_client(DISTRICT) as client:
+        baseline = scenarios.timed_sync(client, DISTRICT)
+        with caller.in_background() as busy:
+            scenarios.timed_sync(client, DISTRICT)
+    caller.close()
+    idle_p99, busy_p99 = scenarios.percentile(idle, 0.99), scenarios.percentile(busy, 0.99)
+    print(
+        f"  [{label}] ListTeachers p99 idle {idle_p99 * 1000:.0f} ms, during a sync {busy_p99 * 1000:.0f} ms"
+    )
+    load = scenarios.load_check(stack, DISTRICT)
+    print(
+        f"  [{label}] load: run {load.run.seconds:.2f}s (without load {baseline.seconds:.2f}s), "
+        f"{load.watchers} watchers ({load.watcher_errors} failed), {load.list_calls:,} list calls at once "
+        f"(failed: {load.list_errors or 'none'}), p50 {load.list_p50 * 1000:.0f} ms, "
+        f"p99 {load.list_p99 * 1000:.0f} ms",
+        flush=True,
+    )
+    slow_download = download_floor(slow.server_config(concurrency=CONCURRENCY))
+    stack.connect(SLOW_DISTRICT, slow)
+    with stack.sync_client(SLOW_DISTRICT) as client:
+        slow_initial = scenarios.timed_sync(client, SLOW_DISTRICT)
+        slow_no_change = scenarios.timed_sync(client, SLOW_DISTRICT)
+    print(
+        f"  [{label}] slow server: download {slow_download:.2f}s, initial {slow_initial.seconds:.2f}s, "
+        f"no-change {slow_no_change.seconds:.2f}s",
+        flush=True,
+    )
+    return HeadlineResult(
+        backend=backend,
+        teachers=teachers,
+        list_idle_p99=idle_p99,
+        list_busy_p99=busy_p99,
+        slow_download=slow_download,
+        slow_initial=slow_initial.seconds,
+        slow_no_change=slow_no_change.seconds,
+        load_run=load.run.seconds,
+        load_baseline=baseline.seconds,
+        load_watchers=load.watchers,
+        load_list_calls=load.list_calls,
+        load_errors=load.errors,
+        load_list_p50=load.list_p50,
+        load_list_p99=load.list_p99,
+    )
+
+
+def measure_backend(
+    backend: str,
+    size: int,
+    sandbox: SandboxHandle,
+    slow: SandboxHandle | None,
+    district: DistrictRows,
+    failures: list[str],
+) -> tuple[SizeResult | None, HeadlineResult | None]:
+    """Everything measured on one backend at one size, on fresh databases and fresh processes.
+
+    A run that fails is added to ``failures``; the figures measured before it are kept.
+    """
+    label = f"{backend}-{size}"
+    broker = os.environ.get("EW_BENCH_BROKER_URL", REDIS) if backend == "postgresql" else ""
+    result: SizeResult | None = None
+    extra: HeadlineResult | None = None
+    with empty_databases(backend, "roster", "sync") as (roster_url, sync_url):
+        with running_stack(label, roster_url, sync_url, broker) as stack:
+            stack.rss.watch("sandbox", sandbox.process.pid)
+            try:
+                result = core(label, stack, sandbox, district, backend, size)
+                if slow is not None:
+                    extra = headline(label, stack, slow, backend, size)
+            except (scenarios.RunFailed, RosterError) as error:
+                failures.append(f"{backend} {size:,}: {error} (logs in {stack.logs})")
+                print(f"  [{label}] FAILED: {error}", flush=True)
+            peaks = dict(stack.rss.peaks)
+    return (None if result is None else SizeResult(**{**vars(result), "peaks": peaks})), extra
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Runs every size (outer) on every backend (inner), then prints and writes the results."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--sizes", default="20000,100000,250000", help="comma-separated teacher counts")
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,postgresql")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder for latest.md and latest.png")
+    args = parser.parse_args(argv)
+    sizes = sorted({int(size) for size in args.sizes.split(",") if size.strip()})
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not sizes or any(size < 1 for size in sizes) or set(backends) - set(BACKENDS) or not backends:
+        parser.error(f"--sizes takes positive counts; --backends a list of {', '.join(BACKENDS)}")
+    command = shlex.join(["python", "-m", "benchmarks.sync", *(argv if argv is not None else sys.argv[1:])])
+    started = time.perf_counter()
+    results: list[SizeResult] = []
+    headlines: list[HeadlineResult] = []
+    failures: list[str] = []
+    for size in sizes:
+        print(f"\n== {size:,} teachers, {schools_for(size):,} schools ==", flush=True)
+        with contextlib.ExitStack() as slow_sandbox:
+            # The slow server's district is never changed, so both backends share it.
+            slow = (
+                slow_sandbox.enter_context(sandbox_of(size, profile="slow"))
+                if size == headline_size(sizes)
+                else None
+            )
+            for backend in backends:
+                # A fresh sandbox per backend: the changed re-sync edits the district.
+                with sandbox_of(size) as sandbox:
+                    district = rows_from_snapshot(sandbox.roster())
+                    result, extra = measure_backend(backend, size, sandbox, slow, district, failures)
+                results += [result] if result is not None else []
+                headlines += [extra] if extra is not None else []
+    checks = report.all_checks(results, headlines)
+    print(f"\n== results ({time.perf_counter() - started:.0f} s in all) ==")
+    report.print_checks(checks)
+    for failure in failures:
+        print(f"FAILED {failure}")
+    table, picture = report.write_results(args.results, results, headlines, checks, failures, command)
+    print(f"\nwrote {table} and {picture}")
+    if failures:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -61,5 +61,9 @@ Data flags: ``--staff N`` adds N aides and N proctors; ``--staff-twins`` adds tw
 with a teacher's email (one under the teacher's name, one not); ``--split-rows`` sends one row per
 teacher and school (new sourcedId each). ``--schools 0`` gives a district without schools.
 
+Server profile: ``--profile slow`` behaves like a remote server under load: every OneRoster request
+takes 150 ms more (``--request-delay``), pages hold at most 1,000 rows (``--page-cap``) and more than
+10 requests within one second are answered 429 with ``Retry-After`` (``--rate-limit``).
+
 ``--csv FOLDER`` serves a OneRoster CSV bundle as the first district (see ``csv_loader``).
 """

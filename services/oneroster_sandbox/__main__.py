@@ -25,6 +25,10 @@ from services.oneroster_sandbox.model import District
 from services.oneroster_sandbox.state import VERSION_PATHS, Sandbox, Settings
 
 AUTH_MODES = ("oauth1", "bearer", "oauth2")
+# Named server behaviours: flag values a profile sets unless the flag is given explicitly.
+PROFILES: dict[str, dict[str, Any]] = {
+    "slow": {"request_delay": 0.15, "page_cap": 1000, "rate_limit": 10},
+}
 
 
 def _auth_modes(value: str) -> frozenset[str]:
@@ -88,6 +92,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--token-lifetime", type=int, default=3600, help="OAuth2 access token lifetime, seconds"
     )
     parser.add_argument("--page-cap", type=int, default=None, help="largest page the server returns")
+    parser.add_argument(
+        "--request-delay", type=float, default=None, help="seconds added to every OneRoster request"
+    )
+    parser.add_argument(
+        "--rate-limit", type=int, default=None, help="OneRoster requests per second before 429 + Retry-After"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=None,
+        help="slow: a remote server (+150 ms per request, pages of at most 1,000, 429 above 10/s); "
+        "explicit flags win over the profile's values",
+    )
     parser.add_argument("--omit-total", action="store_true", help="send no X-Total-Count (Link headers only)")
     parser.add_argument("--omit-links", action="store_true", help="send no Link header")
     parser.add_argument(
@@ -110,8 +127,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.tenants < 1 or args.schools < 0 or args.teachers < 0 or args.staff < 0:
         parser.error("--tenants must be at least 1; --schools, --teachers and --staff must not be negative")
+    for name, value in PROFILES.get(args.profile or "", {}).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if args.page_cap is not None and args.page_cap < 1:
         parser.error("--page-cap must be at least 1")
+    if args.rate_limit is not None and args.rate_limit < 1:
+        parser.error("--rate-limit must be at least 1")
+    if args.request_delay is not None and args.request_delay < 0:
+        parser.error("--request-delay must not be negative")
     return args
 
 
@@ -157,6 +181,8 @@ def build(args: argparse.Namespace) -> tuple[Sandbox, list[dict[str, object]]]:
         sso_client_id=args.sso_client_id,
         sso_client_secret=args.sso_client_secret or secrets.token_urlsafe(24),
         token_lifetime=args.token_lifetime,
+        request_delay=args.request_delay or 0.0,
+        rate_limit=args.rate_limit,
     )
     sandbox = Sandbox(settings=settings, districts=districts)
     sandbox.faults.replace(args.faults)

@@ -145,6 +145,8 @@ class _OneRosterApi:
         prefix = f"/districts/{tenant_id}/{VERSION_PATHS[self.settings.version]}/"
         if district is None or not request.url.path.startswith(prefix):
             return self.error(404, "unknownobject", "No OneRoster service at this path.")
+        if (refused := await self.throttle()) is not None:
+            return refused
         try:
             self.authenticate(request, district)
         except _Denied as exc:
@@ -173,6 +175,16 @@ class _OneRosterApi:
             return self.error(400, "invalid_filter_field", str(exc))
         except ValueError as exc:
             return self.error(400, "invaliddata", str(exc))
+
+    async def throttle(self) -> Response | None:
+        """The slow-server profile: 429 with ``Retry-After`` above the rate limit, else the added delay."""
+        if self.sandbox.limiter is not None and (wait := self.sandbox.limiter.admit()) is not None:
+            response = self.error(429, "server_busy", "Too many requests: over the rate limit per second.")
+            response.headers["Retry-After"] = str(wait)
+            return response
+        if self.settings.request_delay:
+            await asyncio.sleep(self.settings.request_delay)
+        return None
 
     def serve(self, request: Request, district: District, parts: list[str], fault: Fault | None) -> Response:
         renderer = self.sandbox.renderers[district.tenant_id]

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 
 from services.oneroster_sandbox.faults import FaultPlan
 from services.oneroster_sandbox.model import District
+from services.oneroster_sandbox.rate_limit import RateLimiter
 from services.oneroster_sandbox.render import Renderer
 
 VERSION_PATHS = {"1.1": "ims/oneroster/v1p1", "1.2": "ims/oneroster/rostering/v1p2"}
@@ -33,6 +34,10 @@ class Settings:
     sso_client_id: str = ""
     sso_client_secret: str = ""
     token_lifetime: int = 3600
+    # The slow-server profile: server time added to every OneRoster request, and the most
+    # requests per second answered before 429 with Retry-After.
+    request_delay: float = 0.0
+    rate_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,11 @@ class Sandbox:
     oauth2_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
     sso_codes: dict[str, tuple[str, float]] = field(default_factory=dict)
     sso_tokens: dict[str, str] = field(default_factory=dict)
+    limiter: RateLimiter | None = None
+
+    def __post_init__(self) -> None:
+        if self.limiter is None and self.settings.rate_limit is not None:
+            self.limiter = RateLimiter(self.settings.rate_limit)
 
     def start(self, public_url: str) -> None:
         """Records the URL the sandbox is reachable at and pre-serialises every district's records."""
