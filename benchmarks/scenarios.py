@@ -90,10 +90,16 @@ def timed_sync(client: SyncClient, district_id: str) -> RunTiming:
 def timed_preview(client: SyncClient, district_id: str) -> float:
     """Seconds until the whole plan of a sync is known (counts and guard verdict, first page of items).
 
-    Measured through the unary ``PreviewSync``; the one place to change when preview becomes a job.
+    Measured as a big district previews: start a preview job, follow it to PREVIEWED, read its first page.
     """
     started = time.perf_counter()
-    client.preview_sync(district_id, page_size=100)
+    job = client.start_sync_preview(district_id).run
+    last = None
+    for event in client.watch_run(job.name):
+        last = event
+    if last is None or last.state != sync_pb2.SYNC_RUN_STATE_PREVIEWED:
+        raise RuntimeError(f"the preview job did not end PREVIEWED: {last.message if last else 'no events'}")
+    client.preview_sync(district_id, sync_run=job.name, page_size=100)
     return time.perf_counter() - started
 
 
