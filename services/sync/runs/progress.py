@@ -5,8 +5,8 @@ them dominate); within a phase, percent follows done/total. A preview job stops 
 its phases share the whole 0–100 between them, and its messages do not speak of syncing
 (``phase_ranges``, ``phase_messages``). Percent never goes down and stays at most 99 until the run
 succeeds (or a preview job stored its plan). Events are persisted (gapless sequence, in the sync
-database) and then announced through the notifier. ``advance`` is throttled to a few events per second; a
-heartbeat thread writes an event whenever a second passed without one, and refreshes
+database) and then announced through the notifier. ``advance`` is throttled to a few events per
+second; a heartbeat thread writes an event whenever a second passed without one, and refreshes
 ``heartbeat_time``, so watchers see life at least once a second and recovery can tell a dead
 worker from a slow one. A heartbeat thread (not an asyncio task) keeps beating while the run's
 loop is busy with CPU work such as planning 100,000 teachers.
