@@ -51,6 +51,23 @@ def sync_to_the_end(page: Page, screenshot: Shot, name: str) -> None:
     expect(page.get_by_role("heading", name="ClassLink sync")).to_be_visible()
 
 
+def preview_to_the_plan(page: Page, stack: Stack, screenshot: Shot, name: str) -> None:
+    """Done Mapping starts a preview job: follow its bar, while ClassLink is slow, to the plan it stored."""
+    # Every teachers page answers 3 s late (a stack launched with a small page cap has several) until
+    # the bar has been seen reading them; then the job ends.
+    stack.deployment.sandbox.set_faults([{"kind": "slow", "delay": 3, "times": -1, "path": "teachers"}])
+    page.get_by_role("button", name="Done Mapping").click()
+    expect(page.get_by_role("heading", name="Preparing the preview")).to_be_visible()
+    expect(page.locator("#progress-message")).to_have_text("Reading teachers from ClassLink")
+    expect(page.get_by_role("progressbar")).not_to_have_attribute("aria-valuenow", "0")
+    expect(page.locator("#progress-note")).to_contain_text("The preview changes nothing")
+    screenshot(page, f"{name}-progress")
+    stack.deployment.sandbox.clear_faults()
+    expect(page.get_by_role("heading", name="Preview Sync")).to_be_visible(timeout=60_000)
+    # The bar reached 100 % only when the plan was stored, and never spoke of a sync.
+    expect(page.locator("#progress-live")).to_have_text(re.compile(r"^Preview 100% complete"))
+
+
 def connect_by_credentials(page: Page, stack: Stack) -> None:
     tenant = stack.deployment.sandbox.tenant()
     page.get_by_label("Server URL").fill(tenant.server_url)
@@ -63,7 +80,7 @@ def connect_by_credentials(page: Page, stack: Stack) -> None:
 def test_connect_map_preview_sync_autosync_and_force(
     launch: Callable[..., Stack], open_page: Opener, screenshot: Shot
 ) -> None:
-    stack = launch(seed=11, schools=6, teachers=60)
+    stack = launch(seed=11, schools=6, teachers=60, page_cap=5)
     truth = stack.deployment.sandbox.roster()
     schools = sorted(active_schools(truth), key=lambda school: school["name"])
     identical, abbreviated = schools[0]["name"].strip(), schools[1]["name"].strip()
@@ -101,8 +118,7 @@ def test_connect_map_preview_sync_autosync_and_force(
     expect(mapped).to_contain_text(f"{abbreviated} → {near_match(abbreviated)} (manual)")
     screenshot(page, "mapping-done")
 
-    page.get_by_role("button", name="Done Mapping").click()
-    expect(page.get_by_role("heading", name="Preview Sync")).to_be_visible()
+    preview_to_the_plan(page, stack, screenshot, "first-preview")
     added = len(syncable_teachers(truth))
     expect(page.get_by_role("row", name="Teachers to add")).to_contain_text(str(added))
     expect(page.locator("#guard")).to_contain_text("safety check passed")
@@ -119,10 +135,18 @@ def test_connect_map_preview_sync_autosync_and_force(
     page.get_by_role("button", name="Begin ClassLink Sync").click()
     sync_to_the_end(page, screenshot, "first")
     expect(page.locator("#notice")).to_contain_text("Sync complete")
-    expect(page.locator("#history-rows tr")).to_have_count(1)
+    rows = page.locator("#history-rows tr")
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("succeeded")
+    # The two preview jobs are listed as what they were: previews that changed nothing.
+    previews = rows.filter(has_text="previewed")
+    expect(previews).to_have_count(2)
+    for index in range(2):
+        expect(previews.nth(index)).to_contain_text("preview")
+        expect(previews.nth(index)).to_contain_text(f"Preview only, nothing changed: would add {added}")
     # The rows ClassLink sent that could not sync, and why (the sandbox always has a few).
-    page.locator("#history-rows").get_by_role("button", name="Show problems").click()
-    expect(page.locator("#history-rows")).to_contain_text("duplicate email")
+    rows.first.get_by_role("button", name="Show problems").click()
+    expect(rows.first).to_contain_text("duplicate email")
 
     toggle = page.get_by_role("switch", name="AutoSync with ClassLink")
     expect(toggle).to_be_enabled()
@@ -136,7 +160,7 @@ def test_connect_map_preview_sync_autosync_and_force(
 
     page.get_by_role("button", name="Force Sync Now").click()
     sync_to_the_end(page, screenshot, "force")
-    expect(page.locator("#history-rows tr")).to_have_count(2)
+    expect(page.locator("#history-rows tr")).to_have_count(4)
     expect(page.locator("#history-rows tr").first).to_contain_text("force")
     expect(page.locator("#history-rows tr").first).to_contain_text("succeeded")
 
@@ -185,11 +209,12 @@ def test_closing_the_page_mid_sync_and_reopening_it_shows_the_same_run(
 ) -> None:
     stack = launch(schools=3, teachers=60, page_cap=5)
     stack.deployment.connect()
+    page = open_page(stack.page_url)
+    page.get_by_role("button", name="Done Mapping").click()
+    expect(page.get_by_role("heading", name="Preview Sync")).to_be_visible()
     # Every teachers page answers 4 s late, so the run outlasts closing and reopening the page by far;
     # clearing the faults afterwards lets it finish.
     stack.deployment.sandbox.set_faults([{"kind": "slow", "delay": 4, "times": -1, "path": "teachers"}])
-    page = open_page(stack.page_url)
-    page.get_by_role("button", name="Done Mapping").click()
     page.get_by_role("button", name="Begin ClassLink Sync").click()
     expect(page.get_by_role("progressbar")).not_to_have_attribute("aria-valuenow", "0")
     run = page.locator("#progress-run").get_attribute("data-run")
@@ -289,3 +314,29 @@ def test_needs_review_then_approve_unarchive_history_and_revert(
     for row in leavers:
         teacher = next(iter(deployment.roster.list_teachers(deployment.district_id, email=row["email"])))
         assert teacher.state == roster_pb2.TEACHER_STATE_ACTIVE, row["email"]
+
+
+def test_a_preview_that_fails_says_why_and_done_mapping_tries_again(
+    launch: Callable[..., Stack], open_page: Opener, screenshot: Shot
+) -> None:
+    stack = launch(schools=3, teachers=20, page_cap=5)
+    stack.deployment.connect()
+    stack.deployment.sandbox.set_faults([{"kind": "status", "status": 403, "times": -1, "path": "teachers"}])
+    page = open_page(stack.page_url)
+
+    page.get_by_role("button", name="Done Mapping").click()
+    outcome = page.locator("#progress-outcome")
+    expect(outcome).to_contain_text("The preview failed.", timeout=60_000)
+    expect(outcome).not_to_contain_text("Sync complete")
+    screenshot(page, "preview-failed")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="Setup Sync")).to_be_visible()
+    expect(page.locator("#notice")).to_contain_text("The preview failed.")
+    runs = stack.deployment.sync.list_runs(stack.deployment.district_id).runs
+    assert [(run.trigger, run.state) for run in runs] == [
+        (sync_pb2.SYNC_TRIGGER_PREVIEW, sync_pb2.SYNC_RUN_STATE_FAILED)
+    ]
+
+    stack.deployment.sandbox.clear_faults()
+    preview_to_the_plan(page, stack, screenshot, "retried")
+    expect(page.locator("#guard")).to_contain_text("safety check passed")

@@ -121,6 +121,21 @@ def test_a_preview_job_reports_progress_then_pages_its_plan_and_changes_nothing(
         )
 
 
+def test_a_preview_jobs_percent_spans_0_to_100_over_its_reads_and_plan(stack: SyncStack) -> None:
+    events = follow(stack.client, stack.client.start_sync_preview(stack.district_id).run)
+
+    percents = [event.percent for event in events]
+    assert percents == sorted(percents)
+    assert events[-1].state == sync_pb2.SYNC_RUN_STATE_PREVIEWED and percents[-1] == 100
+    unfinished = percents[:-1]
+    assert 100 not in unfinished
+    # A sync's ranges would leave a preview at 45 when planning ends, then jump to 100.
+    assert max(unfinished) > 45
+    planning = [event for event in events[:-1] if event.phase == sync_pb2.SYNC_PHASE_PLANNING]
+    assert planning and min(event.percent for event in planning) >= 80
+    assert "Education Walkthrough" in planning[0].message
+
+
 def test_a_preview_job_plans_exactly_what_the_following_sync_applies(stack: SyncStack) -> None:
     # Some EW state for the plan to differ from an initial sync: a sync, then ClassLink changes.
     list(stack.client.sync_rosters(stack.district_id))

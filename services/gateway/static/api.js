@@ -7,6 +7,7 @@ export const TERMINAL_STATES = new Set([
   "SYNC_RUN_STATE_FAILED",
   "SYNC_RUN_STATE_NEEDS_REVIEW",
   "SYNC_RUN_STATE_CANCELLED",
+  "SYNC_RUN_STATE_PREVIEWED",
 ]);
 export const ACTIVE_STATES = new Set(["SYNC_RUN_STATE_QUEUED", "SYNC_RUN_STATE_RUNNING"]);
 
@@ -69,8 +70,11 @@ export class Api {
   mapSchools(pairs) { return this.call("POST", `${this.district}/schoolMappings:map`, { pairs }); }
   unmapSchool(name) { return this.call("POST", `${name}:unmap`, {}); }
 
-  previewSync(kind, pageToken) {
-    return this.call("POST", `${this.district}:previewSync`, { pageSize: 20, pageToken, kind });
+  /** Starts a preview job (or returns the district's active one): a run followed like a sync. */
+  startSyncPreview() { return this.call("POST", `${this.district}/syncRuns:preview`, {}); }
+  /** A page of the plan the preview job syncRun stored. */
+  previewSync(syncRun, kind, pageToken) {
+    return this.call("POST", `${this.district}:previewSync`, { syncRun, pageSize: 20, pageToken, kind });
   }
   startSyncRun(approveRun) { return this.call("POST", `${this.district}/syncRuns`, approveRun ? { approveRun } : {}); }
   forceSyncNow() { return this.call("POST", `${this.district}/syncRuns:force`, {}); }

@@ -1,6 +1,8 @@
 // The ClassLink Settings page: Connect ClassLink → Setup Sync → Preview Sync → Begin ClassLink Sync,
 // then AutoSync, Force Sync Now, run history, approvals and archived teachers. Every screen reads
 // the gateway again, so closing the page and opening it later shows the district as it is now.
+// A preview is a job like a sync (reading a big district's ClassLink takes minutes): the progress
+// screen follows it, then the preview screen pages the plan it stored.
 
 import { ACTIVE_STATES, Api, ApiError } from "./api.js";
 import { claimsOf, obtainToken } from "./auth.js";
@@ -21,6 +23,20 @@ const PHASES = {
   SYNC_PHASE_COMMITTING: "Saving",
   SYNC_PHASE_DONE: "Done",
 };
+const PREVIEW = "SYNC_TRIGGER_PREVIEW";
+// What the progress screen says while it follows a sync (or a revert), and while it follows a preview.
+const FOLLOWING = {
+  sync: {
+    title: "Data from ClassLink is syncing",
+    note: "The sync goes on without this page: you may close it and come back at any time.",
+    live: "Sync",
+  },
+  preview: {
+    title: "Preparing the preview",
+    note: "The preview changes nothing. It goes on without this page: you may close it and come back at any time.",
+    live: "Preview",
+  },
+};
 
 let api;
 let watching = null;
@@ -28,6 +44,7 @@ let currentAutoSync = {};
 let autoSyncSaves = 0;
 let historyRuns = [];
 let reverting = null;
+let following = FOLLOWING.sync;
 
 /** Builds an element: el("li", {class: "x", onclick: f}, "text", child). Text is never parsed as HTML. */
 function el(tag, attributes = {}, ...children) {
@@ -220,6 +237,7 @@ async function unmap(mapping) {
 
 // Preview Sync ------------------------------------------------------------------------------------
 
+let previewJob = "";
 let previewPage = "";
 
 function describeItem(item) {
@@ -252,7 +270,7 @@ function renderCounts(summary) {
 
 async function loadPreview(more) {
   const kind = $("preview-kind").value;
-  const page = await attempt(() => api.previewSync(kind, more ? previewPage : ""));
+  const page = await attempt(() => api.previewSync(previewJob, kind, more ? previewPage : ""));
   if (!page) return false;
   previewPage = page.nextPageToken || "";
   const items = (page.items || []).map(describeItem);
@@ -273,8 +291,14 @@ async function loadPreview(more) {
   return true;
 }
 
-async function showPreview() {
+async function startPreview() {
   notify("");
+  await begin(() => api.startSyncPreview());
+}
+
+/** Shows the plan a preview job stored, from its first page. */
+async function showPreview(run) {
+  previewJob = run;
   if (await loadPreview(false)) show("preview");
 }
 
@@ -288,13 +312,19 @@ function renderProgress(percent, phase, event) {
   $("progress-percent").textContent = `${shown}%`;
   const counts = event && event.total ? ` (${event.done || 0} of ${event.total})` : "";
   $("progress-phase").textContent = `${PHASES[phase] || "Working"}${counts}`;
+  // The run's own words while it works (a ClassLink Retry-After wait, say); its outcome says the end.
+  if (event) $("progress-message").textContent = ACTIVE_STATES.has(event.state) ? event.message || "" : "";
   if (shown === 100 || shown - Number($("progress-live").dataset.announced || 0) >= 25) {
     $("progress-live").dataset.announced = String(shown);
-    $("progress-live").textContent = `Sync ${shown}% complete: ${PHASES[phase] || ""}`;
+    $("progress-live").textContent = `${following.live} ${shown}% complete: ${PHASES[phase] || ""}`;
   }
 }
 
 async function showProgress(run) {
+  following = run.trigger === PREVIEW ? FOLLOWING.preview : FOLLOWING.sync;
+  $("progress-title").textContent = following.title;
+  $("progress-note").textContent = following.note;
+  $("progress-message").textContent = "";
   $("progress-bar").setAttribute("aria-valuenow", "0");
   $("progress-live").dataset.announced = "0";
   renderProgress(run.percent || 0, run.phase);
@@ -323,18 +353,29 @@ async function showProgress(run) {
       final = { ...current.run, message: current.run.errorMessage };
     }
   }
-  if (final && !aborted) await finished(final, run.trigger === "SYNC_TRIGGER_REVERT");
+  if (final && !aborted) await finished(final, run);
 }
 
-async function finished(event, revert) {
-  const messages = {
-    SYNC_RUN_STATE_SUCCEEDED: revert
-      ? "Revert complete: the run's changes are undone."
-      : "Sync complete. Education Walkthrough now matches ClassLink.",
-    SYNC_RUN_STATE_NEEDS_REVIEW: "This sync needs your review before it changes anything: approve it under Needs review.",
-    SYNC_RUN_STATE_FAILED: `The sync failed and changed nothing. ${event.message || ""}`,
-    SYNC_RUN_STATE_CANCELLED: "The sync was cancelled and changed nothing.",
-  };
+async function finished(event, run) {
+  if (run.trigger === PREVIEW && event.state === "SYNC_RUN_STATE_PREVIEWED") {
+    await showPreview(run.name);
+    return;
+  }
+  const messages =
+    run.trigger === PREVIEW
+      ? {
+          SYNC_RUN_STATE_FAILED: `The preview failed. ${event.message || ""}`,
+          SYNC_RUN_STATE_CANCELLED: "The preview was cancelled.",
+        }
+      : {
+          SYNC_RUN_STATE_SUCCEEDED:
+            run.trigger === "SYNC_TRIGGER_REVERT"
+              ? "Revert complete: the run's changes are undone."
+              : "Sync complete. Education Walkthrough now matches ClassLink.",
+          SYNC_RUN_STATE_NEEDS_REVIEW: "This sync needs your review before it changes anything: approve it under Needs review.",
+          SYNC_RUN_STATE_FAILED: `The sync failed and changed nothing. ${event.message || ""}`,
+          SYNC_RUN_STATE_CANCELLED: "The sync was cancelled and changed nothing.",
+        };
   $("progress-outcome").textContent = messages[event.state] || "";
   $("progress-outcome").dataset.kind = event.state === "SYNC_RUN_STATE_SUCCEEDED" ? "success" : "warning";
   $("progress-note").hidden = true;
@@ -344,7 +385,9 @@ async function finished(event, revert) {
 
 async function leaveProgress() {
   const outcome = $("progress-outcome");
-  await showManage();
+  // A preview that did not end with a plan goes back to the mapping, whose "Done Mapping" tries again.
+  if (following === FOLLOWING.preview) await showMapping();
+  else await showManage();
   notify(outcome.textContent, outcome.dataset.kind);
 }
 
@@ -414,9 +457,12 @@ function renderReviews(runs) {
   );
 }
 
-function summaryText(summary) {
+function summaryText(run) {
+  const summary = run.summary;
   if (!summary) return "";
-  return `${summary.teachersAdded || 0} added, ${summary.teachersUpdated || 0} updated, ${summary.teachersArchived || 0} archived`;
+  const [added, updated, archived] = [summary.teachersAdded || 0, summary.teachersUpdated || 0, summary.teachersArchived || 0];
+  if (run.trigger === PREVIEW) return `Preview only, nothing changed: would add ${added}, update ${updated}, archive ${archived}`;
+  return `${added} added, ${updated} updated, ${archived} archived`;
 }
 
 async function showProblems(run, cell) {
@@ -441,7 +487,7 @@ function renderHistory(runs) {
         el("td", {}, when(run.startTime || run.createTime)),
         el("td", {}, label(run.trigger, "SYNC_TRIGGER_")),
         el("td", {}, label(run.state, "SYNC_RUN_STATE_")),
-        el("td", {}, run.errorMessage || summaryText(run.summary)),
+        el("td", {}, run.errorMessage || summaryText(run)),
         problems,
         el("td", {}, revertible(run) ? el("button", { type: "button", "aria-label": `Revert the run of ${when(run.createTime)}`, onclick: () => previewRevert(run) }, "Revert") : null),
       );
@@ -567,9 +613,11 @@ async function route() {
     return;
   }
   const runs = ((await api.listRuns("")).runs || []);
-  const active = runs.find((run) => ACTIVE_STATES.has(run.state));
-  if (active) await showProgress(active);
-  else if (runs.length) await showManage();
+  // A sync under way comes first; a preview job beside it is followed only when no sync is.
+  const active = runs.filter((run) => ACTIVE_STATES.has(run.state));
+  const current = active.find((run) => run.trigger !== PREVIEW) || active[0];
+  if (current) await showProgress(current);
+  else if (runs.some((run) => run.trigger !== PREVIEW)) await showManage();
   else await showMapping();
 }
 
@@ -577,7 +625,7 @@ function wire() {
   $("sso-button").addEventListener("click", signInWithClassLink);
   $("connect-form").addEventListener("submit", connectManually);
   $("map-button").addEventListener("click", mapSelected);
-  $("done-mapping").addEventListener("click", showPreview);
+  $("done-mapping").addEventListener("click", startPreview);
   $("preview-edit").addEventListener("click", showMapping);
   $("preview-kind").addEventListener("change", () => loadPreview(false));
   $("preview-more").addEventListener("click", () => loadPreview(true));

@@ -611,7 +611,9 @@ async def execute_run(app: App, run_id: str, execution: ExecutionFactory = RunEx
 
 async def _execute_claimed(app: App, run: SyncRun, worker_id: str, execution: ExecutionFactory) -> None:
     run_id = run.id
-    reporter = ProgressReporter(app.sessions, app.notifier, run_id, worker_id, now=app.clock)
+    reporter = ProgressReporter(
+        app.sessions, app.notifier, run_id, worker_id, trigger=run.trigger, now=app.clock
+    )
     reporter.start_heartbeat()
     try:
         await execution(app, run, reporter).execute()

@@ -1,10 +1,12 @@
 """Progress of one run: persisted events with a monotonic percent, throttled, with a heartbeat.
 
 Each phase owns a slice of 0–100 (weights follow where time goes: reading teachers and staging
-them dominate); within a phase, percent follows done/total. Percent never goes down and stays at
-most 99 until the run succeeds. Events are persisted (gapless sequence, in the sync database) and
-then announced through the notifier. ``advance`` is throttled to a few events per second; a
-heartbeat thread writes an event whenever a second passed without one, and refreshes
+them dominate); within a phase, percent follows done/total. A preview job stops after planning, so
+its phases share the whole 0–100 between them, and its messages do not speak of syncing
+(``phase_ranges``, ``phase_messages``). Percent never goes down and stays at most 99 until the run
+succeeds (or a preview job stored its plan). Events are persisted (gapless sequence, in the sync
+database) and then announced through the notifier. ``advance`` is throttled to a few events per
+second; a heartbeat thread writes an event whenever a second passed without one, and refreshes
 ``heartbeat_time``, so watchers see life at least once a second and recovery can tell a dead
 worker from a slow one. A heartbeat thread (not an asyncio task) keeps beating while the run's
 loop is busy with CPU work such as planning 100,000 teachers.
@@ -16,7 +18,7 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,7 +26,7 @@ from services.common.clock import Clock, utc_now
 from services.sync.runs import repository
 from services.sync.runs.notifier import Notifier
 from services.sync.runs.repository import EventValues, RunCancelled, RunLost
-from services.sync.vocabulary import SyncPhase, SyncRunState
+from services.sync.vocabulary import SyncPhase, SyncRunState, SyncTrigger
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,16 @@ PHASE_RANGES: dict[SyncPhase, tuple[int, int]] = {
     SyncPhase.DONE: (100, 100),
 }
 
+# A preview job reads and plans, then stores its plan: no staging, so reading teachers takes most.
+PREVIEW_PHASE_RANGES: dict[SyncPhase, tuple[int, int]] = {
+    SyncPhase.QUEUED: (0, 0),
+    SyncPhase.CONNECTING: (0, 5),
+    SyncPhase.READING_SCHOOLS: (5, 15),
+    SyncPhase.READING_TEACHERS: (15, 80),
+    SyncPhase.PLANNING: (80, 99),
+    SyncPhase.DONE: (100, 100),
+}
+
 PHASE_MESSAGES: dict[SyncPhase, str] = {
     SyncPhase.QUEUED: "Waiting for a worker to start the sync",
     SyncPhase.CONNECTING: "Connecting to ClassLink",
@@ -54,12 +66,30 @@ PHASE_MESSAGES: dict[SyncPhase, str] = {
     SyncPhase.DONE: "Sync complete",
 }
 
+PREVIEW_PHASE_MESSAGES: Mapping[SyncPhase, str] = {
+    **PHASE_MESSAGES,
+    SyncPhase.QUEUED: "Waiting for a worker to start the preview",
+    SyncPhase.READING_TEACHERS: "Reading teachers from ClassLink",
+}
+
 MAX_UNFINISHED_PERCENT = 99
 
 
-def phase_percent(phase: SyncPhase, done: int, total: int) -> int:
+def phase_ranges(trigger: SyncTrigger) -> Mapping[SyncPhase, tuple[int, int]]:
+    """The slices of 0–100 a run with ``trigger`` goes through."""
+    return PREVIEW_PHASE_RANGES if trigger is SyncTrigger.PREVIEW else PHASE_RANGES
+
+
+def phase_messages(trigger: SyncTrigger) -> Mapping[SyncPhase, str]:
+    """What a run with ``trigger`` says in each phase unless it has more to say."""
+    return PREVIEW_PHASE_MESSAGES if trigger is SyncTrigger.PREVIEW else PHASE_MESSAGES
+
+
+def phase_percent(
+    phase: SyncPhase, done: int, total: int, ranges: Mapping[SyncPhase, tuple[int, int]] = PHASE_RANGES
+) -> int:
     """The percent a phase reaches after ``done`` of ``total`` items."""
-    low, high = PHASE_RANGES[phase]
+    low, high = ranges[phase]
     if total <= 0:
         return low
     fraction = min(max(done / total, 0.0), 1.0)
@@ -76,6 +106,7 @@ class ProgressReporter:
         run_id: str,
         worker_id: str,
         *,
+        trigger: SyncTrigger = SyncTrigger.MANUAL,
         min_interval: float = 0.25,
         heartbeat_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
@@ -85,6 +116,8 @@ class ProgressReporter:
         self._notifier = notifier
         self.run_id = run_id
         self.worker_id = worker_id
+        self._ranges = phase_ranges(trigger)
+        self._messages = phase_messages(trigger)
         self._min_interval = min_interval
         self._heartbeat_interval = heartbeat_interval
         self._clock = clock
@@ -94,7 +127,7 @@ class ProgressReporter:
         self._percent = 0
         self._done = 0
         self._total = 0
-        self._message = PHASE_MESSAGES[SyncPhase.QUEUED]
+        self._message = self._messages[SyncPhase.QUEUED]
         self._last_write = float("-inf")
         self._lost: RunLost | None = None
         self._cancelled = False
@@ -125,7 +158,7 @@ class ProgressReporter:
             self._phase = phase
             self._done = 0
             self._total = total
-            self._message = message or PHASE_MESSAGES[phase]
+            self._message = message or self._messages[phase]
             try:
                 self._write_locked()
             except RunCancelled:
@@ -204,7 +237,7 @@ class ProgressReporter:
             self.check()
         elif self._lost is not None:
             raise self._lost
-        computed = phase_percent(self._phase, self._done, self._total)
+        computed = phase_percent(self._phase, self._done, self._total, self._ranges)
         self._percent = min(max(self._percent, computed), MAX_UNFINISHED_PERCENT)
         values = EventValues(
             state=SyncRunState.RUNNING,

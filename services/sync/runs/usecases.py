@@ -28,7 +28,7 @@ from services.common.errors import (
 from services.common.pagetokens import SyncPageTokens
 from services.sync.app import App
 from services.sync.runs import repository
-from services.sync.runs.progress import PHASE_MESSAGES
+from services.sync.runs.progress import phase_messages
 from services.sync.runs.repository import TERMINAL_STATES, UNCANCELLABLE_PHASES, EventValues, RunLost
 from services.sync.runs.tasks import enqueue_run
 from services.sync.setup.preview import job_expired
@@ -136,7 +136,7 @@ def create_or_attach(
                     requested_by=requested_by,
                     approved_run_id=approve_run_id,
                     now=now,
-                    message=PHASE_MESSAGES[SyncPhase.QUEUED],
+                    message=phase_messages(trigger)[SyncPhase.QUEUED],
                 )
         except IntegrityError:
             # Another request created the district's run between our read and insert.
