@@ -93,6 +93,9 @@ class SyncSettings(BaseSettings):
 
     oneroster_page_size: int = Field(default=1000, ge=1, le=10000, description="Rows per OneRoster page.")
     oneroster_concurrency: int = Field(default=4, ge=1, le=32, description="OneRoster pages fetched at once.")
+    oneroster_read_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds one OneRoster response may keep us waiting before a retry."
+    )
 
     guard_fraction: float = Field(
         default=0.10,

@@ -25,6 +25,7 @@ from services.sync.oneroster import (
     OAuth2ClientCredentials,
     RetryPolicy,
     ServerConfig,
+    Timeouts,
     Version,
 )
 from services.sync.oneroster.errors import (
@@ -72,6 +73,7 @@ def server_config(app: App, connection: Connection, *, retry: RetryPolicy = SYNC
         version=VERSIONS[connection.oneroster_version],
         page_size=app.settings.oneroster_page_size,
         concurrency=app.settings.oneroster_concurrency,
+        timeouts=Timeouts(read=app.settings.oneroster_read_timeout),
         retry=retry,
     )
 
