@@ -13,13 +13,17 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
+from services.common.db import normalise_url
 from services.common.processes import free_port
 from tests.faults.report import OUTCOMES, Outcome, table
 from tests.support.deployment import Deployment, start_deployment
@@ -29,7 +33,7 @@ REQUIRED = ("EW_TEST_DATABASE_URL", "EW_TEST_BROKER_URL")
 Launch = Callable[..., Deployment]
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def services_named() -> None:
     """Fail (never skip) when the suite is not pointed at PostgreSQL and Redis."""
     missing = [name for name in REQUIRED if not os.environ.get(name)]
@@ -37,10 +41,39 @@ def services_named() -> None:
         pytest.fail(f"the fault suite needs {', '.join(missing)}: run it with `make test-faults`")
 
 
-@pytest.fixture
-def launch(database_url: Callable[[str], str], tmp_path: Path) -> Iterator[Launch]:
-    """Start a deployment; ``roster_url``, ``sync_url`` and ``broker_url`` default to this machine's."""
+def _new_database(server_url: str, purpose: str) -> tuple[str, str]:
+    """A fresh database on the machine's PostgreSQL: (name, URL)."""
+    name = f"ew_faults_{purpose}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return name, make_url(normalise_url(server_url)).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_databases(server_url: str, names: list[str]) -> None:
+    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in names:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launch]:
+    """Start deployments that live for the module (a case leaves its deployment whole for the next).
+
+    ``roster_url``, ``sync_url`` and ``broker_url`` default to fresh databases on this machine's
+    PostgreSQL and to its Redis.
+    """
+    server_url = os.environ.get("EW_TEST_DATABASE_URL", "")
     started: list[Deployment] = []
+    created: list[str] = []
+
+    def database(purpose: str) -> str:
+        name, url = _new_database(server_url, purpose)
+        created.append(name)
+        return url
 
     def make(
         *,
@@ -51,9 +84,9 @@ def launch(database_url: Callable[[str], str], tmp_path: Path) -> Iterator[Launc
         **sandbox_flags: Any,
     ) -> Deployment:
         deployment = start_deployment(
-            tmp_path,
-            roster_url=roster_url or database_url("roster"),
-            sync_url=sync_url or database_url("sync"),
+            tmp_path_factory.mktemp("deployment"),
+            roster_url=roster_url or database("roster"),
+            sync_url=sync_url or database("sync"),
             broker_url=broker_url or os.environ["EW_TEST_BROKER_URL"],
             sync_env=sync_env,
             **sandbox_flags,
@@ -65,6 +98,8 @@ def launch(database_url: Callable[[str], str], tmp_path: Path) -> Iterator[Launc
 
     for deployment in started:
         deployment.stop()
+    if created:
+        _drop_databases(server_url, created)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ the run's state — then lifts the faults and requires one more sync to converge
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ DISTRICT = {"seed": 11, "schools": 8, "teachers": 300}
 SYNC_ENV = {"EW_SYNC_ONEROSTER_PAGE_SIZE": "50", "EW_SYNC_ONEROSTER_CONCURRENCY": "2"}
 
 SUCCEEDED = sync_pb2.SYNC_RUN_STATE_SUCCEEDED
+_rounds = itertools.count(1)
 STAGING_PHASES = (
     sync_pb2.SYNC_PHASE_CREATING_SCHOOLS,
     sync_pb2.SYNC_PHASE_SYNCING_TEACHERS,
@@ -60,7 +62,11 @@ def change_classlink(deployment: Deployment) -> None:
     truth = deployment.sandbox.roster()
     teachers = syncable_teachers(truth)
     school = active_schools(truth)[0]["sourcedId"]
-    ops: list[dict[str, object]] = [{"op": "add_school", "name": "Fault Line Academy", "sourcedId": "org-faults"}]
+    round_ = next(_rounds)
+    new_school = f"org-faults-{round_}"
+    ops: list[dict[str, object]] = [
+        {"op": "add_school", "name": f"Fault Line Academy {round_}", "sourcedId": new_school}
+    ]
     ops += [{"op": "remove_user", "sourcedId": t["sourcedId"]} for t in teachers[:3]]
     ops += [
         {"op": "update_user", "sourcedId": t["sourcedId"], "set": {"familyName": t["familyName"] + "-Moved"}}
@@ -70,20 +76,25 @@ def change_classlink(deployment: Deployment) -> None:
         {
             "op": "add_teacher",
             "givenName": "New",
-            "familyName": f"Hire{number}",
-            "email": f"new.hire{number}@faults.example.org",
-            "orgs": [school if number else "org-faults"],
+            "familyName": f"Hire{round_}x{number}",
+            "email": f"new.hire{round_}.{number}@faults.example.org",
+            "orgs": [school if number else new_school],
         }
         for number in range(3)
     ]
     deployment.sandbox.mutate(ops)
 
 
-def prepare(deployment: Deployment) -> RosterSnapshot:
-    """Connect, sync once, change ClassLink; the roster as it is before the faulty run."""
+def connect_and_sync(deployment: Deployment) -> Deployment:
+    """Connect the deployment's district and sync it once (a fixture's first step)."""
     deployment.connect()
     first = last_event(deployment.sync.sync_rosters(deployment.district_id))
     assert first.state == SUCCEEDED, first.message
+    return deployment
+
+
+def prepare(deployment: Deployment) -> RosterSnapshot:
+    """Change ClassLink (of a synced district); the roster as it is before the faulty run."""
     change_classlink(deployment)
     return snapshot(deployment.roster, deployment.district_id)
 

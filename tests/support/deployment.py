@@ -53,6 +53,13 @@ class Deployment:
         """The process that executes runs: the worker with Redis, else the sync service."""
         return self.children["worker" if self.redis else "sync"]
 
+    def start_roster(self) -> Child:
+        """Start (or restart) the roster service and wait until it serves."""
+        child = self.group.start("roster", "services.roster")
+        wait_serving(child, self.roster_target)
+        self.children["roster"] = child
+        return child
+
     def start_sync(self) -> Child:
         """Start (or restart) the sync service and wait until it serves."""
         child = self.group.start("sync", "services.sync", env={"EW_SYNC_LISTEN_ADDRESS": self.sync_target})
@@ -136,9 +143,7 @@ def start_deployment(
     sync = SyncClient(sync_target, token=lambda: token, timeout=60)
     deployment = Deployment(group, sandbox, roster_target, sync_target, roster, sync, DISTRICT, bool(broker_url))
     try:
-        roster_child = group.start("roster", "services.roster")
-        wait_serving(roster_child, roster_target)
-        deployment.children["roster"] = roster_child
+        deployment.start_roster()
         deployment.start_sync()
         if deployment.redis:
             deployment.start_worker()
