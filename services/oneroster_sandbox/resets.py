@@ -31,6 +31,7 @@ class ResetMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, with a ``send`` that resets instead of answering a marked request."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -152,7 +152,7 @@ class OwnRedis:
             self.process.wait()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def own_redis() -> Iterator[OwnRedis]:
     """A Redis of the test's own, stopped afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="ew-redis-"))

@@ -50,11 +50,9 @@ class Ended:
 
 def last_event(events: Iterable[sync_pb2.SyncEvent]) -> sync_pb2.SyncEvent:
     """The terminal event of a stream followed to its end."""
-    final: sync_pb2.SyncEvent | None = None
-    for final in events:
-        pass
-    assert final is not None, "the run's stream ended without an event"
-    return final
+    seen = list(events)
+    assert seen, "the run's stream ended without an event"
+    return seen[-1]
 
 
 def change_classlink(deployment: Deployment) -> None:

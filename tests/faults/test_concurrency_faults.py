@@ -78,7 +78,9 @@ def broker(deployment: Deployment) -> Iterator[RedisBroker]:
 
 def send_run(broker: RedisBroker, run_id: str) -> None:
     """The message ``services.sync.runs.tasks.enqueue_run`` sends for ``run_id``."""
-    broker.enqueue(dramatiq.Message(queue_name="sync", actor_name="run_sync", args=(run_id,), kwargs={}, options={}))
+    broker.enqueue(
+        dramatiq.Message(queue_name="sync", actor_name="run_sync", args=(run_id,), kwargs={}, options={})
+    )
 
 
 def run_names(deployment: Deployment) -> list[str]:
@@ -99,7 +101,9 @@ def next_run_time(engine: Engine, district_id: str) -> dt.datetime:
 def set_next_run_time(engine: Engine, district_id: str, when: dt.datetime) -> None:
     with engine.begin() as connection:
         connection.execute(
-            update(AutoSyncSettings).where(AutoSyncSettings.district_id == district_id).values(next_run_time=when)
+            update(AutoSyncSettings)
+            .where(AutoSyncSettings.district_id == district_id)
+            .values(next_run_time=when)
         )
 
 
@@ -109,7 +113,10 @@ def test_two_syncrosters_a_force_sync_and_a_scheduler_tick_at_once_make_one_run(
     before = prepare(deployment)
     runs_before = set(run_names(deployment))
     scheduler = deployment.group.start(
-        "scheduler", "services.sync.scheduler", env={"EW_SYNC_SCHEDULER_INTERVAL": "PT0.2S"}, capture_stdout=True
+        "scheduler",
+        "services.sync.scheduler",
+        env={"EW_SYNC_SCHEDULER_INTERVAL": "PT0.2S"},
+        capture_stdout=True,
     )
     assert "AutoSync scheduler started" in first_line(scheduler)
     barrier = threading.Barrier(4)

@@ -49,7 +49,10 @@ def test_a_429_storm_is_waited_out_as_retry_after_asks(
 
 BURSTS: list[Any] = [
     pytest.param(
-        [{"kind": "status", "status": status, "times": 1, "path": TEACHERS} for status in (500, 502, 503, 500)],
+        [
+            {"kind": "status", "status": status, "times": 1, "path": TEACHERS}
+            for status in (500, 502, 503, 500)
+        ],
         id="5xx_burst",
     ),
     pytest.param(
@@ -92,7 +95,9 @@ def test_a_page_that_silently_drops_rows_fails_the_run_and_archives_nobody(
     deployment: Deployment, record: Callable[[str, float, str, str], None]
 ) -> None:
     before = prepare(deployment)
-    deployment.sandbox.set_faults([{"kind": "short_page", "drop": 5, "skip": 1, "times": -1, "path": TEACHERS}])
+    deployment.sandbox.set_faults(
+        [{"kind": "short_page", "drop": 5, "skip": 1, "times": -1, "path": TEACHERS}]
+    )
 
     events, started = follow(deployment)
 

@@ -1,5 +1,7 @@
-"""Processes dying mid-run: SIGKILL of the worker, the roster service or the sync service during
-staging and during the commit, and a roster service frozen (SIGSTOP) past its deadline.
+"""Processes dying mid-run: SIGKILL during staging and during the commit, SIGSTOP past a deadline.
+
+The worker, the roster service and the sync service are each killed at both points; the roster
+service is also frozen (SIGSTOP) for longer than the sync service's deadline on its calls.
 
 The moment is pinned, not timed: the test holds a PostgreSQL table lock in the roster's database
 (``staged_batches`` for staging, ``teachers`` for the commit), waits until the roster's transaction

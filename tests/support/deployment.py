@@ -141,7 +141,9 @@ def start_deployment(
     roster = RosterClient(roster_target, timeout=60, metadata=ServiceTokenProvider(auth).metadata)
     token = mint_dev_token(auth, district_id=DISTRICT, role=Role.DISTRICT_ADMIN, plan="district_premium")
     sync = SyncClient(sync_target, token=lambda: token, timeout=60)
-    deployment = Deployment(group, sandbox, roster_target, sync_target, roster, sync, DISTRICT, bool(broker_url))
+    deployment = Deployment(
+        group, sandbox, roster_target, sync_target, roster, sync, DISTRICT, bool(broker_url)
+    )
     try:
         deployment.start_roster()
         deployment.start_sync()

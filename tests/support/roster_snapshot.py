@@ -43,9 +43,11 @@ def _differences(expected: Mapping[str, Any], found: Mapping[str, Any]) -> list[
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))
     changed = sorted(key for key in set(expected) & set(found) if expected[key] != found[key])
-    return [f"missing {missing[:5]}"] * bool(missing) + [f"unexpected {extra[:5]}"] * bool(extra) + [
-        f"different {changed[:5]}"
-    ] * bool(changed)
+    return (
+        [f"missing {missing[:5]}"] * bool(missing)
+        + [f"unexpected {extra[:5]}"] * bool(extra)
+        + [f"different {changed[:5]}"] * bool(changed)
+    )
 
 
 def synced_differences(after: RosterSnapshot, before: RosterSnapshot, truth: Mapping[str, Any]) -> list[str]:
@@ -56,7 +58,9 @@ def synced_differences(after: RosterSnapshot, before: RosterSnapshot, truth: Map
     if problems:
         return problems
     mapping = {school["sourcedId"]: by_name[school["name"]] for school in active_schools(truth)}
-    problems += [f"active teachers: {d}" for d in _differences(expected_active(truth, mapping), after.active())]
+    problems += [
+        f"active teachers: {d}" for d in _differences(expected_active(truth, mapping), after.active())
+    ]
     # Nobody disappears: a teacher who left ClassLink is archived, never deleted.
     gone = sorted(set(before.teachers) - set(after.teachers))
     problems += [f"teachers deleted: {gone[:5]}"] * bool(gone)
