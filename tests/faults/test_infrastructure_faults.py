@@ -63,8 +63,9 @@ def test_redis_restarted_mid_run(
     settle(deployment, run, before, record)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster() -> Iterator[OwnPostgres]:
+    """A cluster of the test's own; it outlives the module's deployments, which stop first."""
     with own_postgres() as running:
         yield running
 
