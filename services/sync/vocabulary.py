@@ -77,10 +77,14 @@ class SyncTrigger(enum.StrEnum):
     FORCE = "FORCE"
     AUTO = "AUTO"
     REVERT = "REVERT"
+    PREVIEW = "PREVIEW"
 
 
 class SyncRunState(enum.StrEnum):
-    """The lifecycle of a run; QUEUED and RUNNING are the active states."""
+    """The lifecycle of a run; QUEUED and RUNNING are the active states.
+
+    PREVIEWED ends a preview job (trigger PREVIEW) whose plan is stored; it is no sync success.
+    """
 
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
@@ -88,6 +92,7 @@ class SyncRunState(enum.StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    PREVIEWED = "PREVIEWED"
 
 
 class SyncPhase(enum.StrEnum):

@@ -1,6 +1,6 @@
 """Both production brokers against this machine's servers, each with a separate worker process.
 
-A whole sync on RabbitMQ, and the dead-letter path on RabbitMQ and on Redis.
+A whole sync on RabbitMQ, a preview job on Redis, and the dead-letter path on RabbitMQ and on Redis.
 """
 
 from __future__ import annotations
@@ -45,6 +45,21 @@ def test_a_whole_sync_runs_through_rabbitmq_on_a_separate_worker(deploy: Callabl
     assert len(teachers) == seen[-1].summary.teachers_added > 0
     # Progress reached the watcher while the run went on (no pub/sub on RabbitMQ: the store is polled).
     assert len({event.phase for event in seen}) >= 5
+
+
+def test_a_preview_job_runs_through_redis_on_a_separate_worker(deploy: Callable[..., Deployment]) -> None:
+    deployment = deploy(broker_url=REDIS_URL, teachers=20, schools=2)
+    deployment.connect()
+
+    job = deployment.sync.start_sync_preview(deployment.district_id).run
+    seen = list(deployment.sync.watch_run(job.name))
+
+    assert seen[-1].state == sync_pb2.SYNC_RUN_STATE_PREVIEWED, seen[-1].message
+    assert f"preview job {job.run_id}: plan of" in deployment.children["worker"].log()
+    assert f"preview job {job.run_id}" not in deployment.children["sync"].log()
+    page = deployment.sync.preview_sync(deployment.district_id, sync_run=job.name)
+    assert page.summary.teachers_added == seen[-1].summary.teachers_added > 0
+    assert list(deployment.roster.list_teachers(deployment.district_id)) == []
 
 
 def _queued_run(deployment: Deployment) -> str:

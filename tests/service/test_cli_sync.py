@@ -74,6 +74,7 @@ def test_connect_map_preview_sync_and_history(stack: SyncStack) -> None:
 
     preview = ew_sync(stack, "preview", "--kind", "create-school")
     assert preview.exit_code == 0, preview.output
+    assert "Run ended: previewed" in preview.stdout
     assert re.search(r"Schools created\s*│\s*3 ", preview.stdout), preview.stdout
     assert preview.stdout.count("create school") == 3
 
@@ -93,8 +94,9 @@ def test_connect_map_preview_sync_and_history(stack: SyncStack) -> None:
 
     runs = ew_sync(stack, "runs")
     assert runs.exit_code == 0, runs.output
-    (run,) = stack.client.list_runs(stack.district_id).runs
+    run, preview_job = stack.client.list_runs(stack.district_id).runs
     assert run.run_id in runs.stdout and "succeeded" in runs.stdout
+    assert preview_job.trigger == sync_pb2.SYNC_TRIGGER_PREVIEW and preview_job.run_id in runs.stdout
 
     details = ew_sync(stack, "run", run.run_id, "--kind", "add-teacher", "--page-size", "5")
     assert details.exit_code == 0, details.output
@@ -107,6 +109,25 @@ def test_connect_map_preview_sync_and_history(stack: SyncStack) -> None:
     assert caught_up.exit_code == 0, caught_up.output
     assert "Sync summary" in caught_up.stdout and f"Run {run.run_id}" in caught_up.stdout
     assert "Run ended" not in caught_up.stdout
+
+
+def test_a_detached_preview_job_is_shown_later_by_its_id(stack: SyncStack) -> None:
+    assert connect(stack).exit_code == 0
+
+    detached = ew_sync(stack, "preview", "--detach")
+    assert detached.exit_code == 0, detached.output
+    (job,) = stack.client.list_runs(stack.district_id).runs
+    assert f"ew-sync preview --job {job.run_id}" in detached.stdout
+    list(stack.client.watch_run(job.name))
+
+    shown = ew_sync(
+        stack, "preview", "--job", job.run_id, "--kind", "add-teacher", "--page-size", "4", "--all"
+    )
+    assert shown.exit_code == 0, shown.output
+    added = stack.client.get_run(job.name).summary.teachers_added
+    assert added > 4 and shown.stdout.count("add teacher") == added
+    # Showing it started nothing: the district still has its one preview job, and no sync.
+    assert [run.name for run in stack.client.list_runs(stack.district_id).runs] == [job.name]
 
 
 def test_a_run_that_needs_review_exits_3_and_says_how_to_approve(stack: SyncStack) -> None:

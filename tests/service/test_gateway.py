@@ -82,6 +82,23 @@ def test_a_body_fills_the_request_and_a_whole_run_goes_through_http(
     assert run["name"] in [r["name"] for r in listed]
 
 
+def test_a_preview_job_goes_through_http_and_its_plan_is_paged_by_its_name(
+    stack: SyncStack, http: httpx.Client
+) -> None:
+    started = http.post(district(stack, "/syncRuns:preview"), json={})
+    job = started.json()["run"]
+    events = http.get(f"/v1/{job['name']}:watch")
+    page = http.post(district(stack, ":previewSync"), json={"syncRun": job["name"], "pageSize": 1})
+
+    assert started.status_code == 200 and events.status_code == 200, started.text
+    assert job["trigger"] == "SYNC_TRIGGER_PREVIEW"
+    assert page.status_code == 200, page.text
+    assert len(page.json()["items"]) == 1 and page.json()["nextPageToken"]
+    ended = http.get(f"/v1/{job['name']}").json()["run"]
+    assert ended["state"] == "SYNC_RUN_STATE_PREVIEWED" and ended["percent"] == 100
+    assert page.json()["summary"] == ended["summary"]
+
+
 def test_a_body_field_rule_puts_the_body_in_that_field_and_the_path_in_its_name(
     stack: SyncStack, http: httpx.Client
 ) -> None:

@@ -203,7 +203,7 @@ def map_back(world: World) -> None:
 
 
 def finish_run(world: World) -> None:
-    """Follow the run StartSyncRun left going to its end, so the next row's snapshot holds still."""
+    """Follow the run (or preview job) a start left going, so the next row's snapshot holds still."""
     for run in world.stack.client.list_runs(DISTRICT, page_size=1).runs:
         list(world.stack.client.watch_run(run.name))
 
@@ -249,6 +249,9 @@ RPCS: dict[tuple[str, str], Rpc] = {
         restore=map_back,
     ),
     ("SyncService", "PreviewSync"): Rpc(SYNC_ADMINS, lambda w, d: S.PreviewSyncRequest(parent=parent(d))),
+    ("SyncService", "StartSyncPreview"): Rpc(
+        SYNC_ADMINS, lambda w, d: S.StartSyncPreviewRequest(parent=parent(d)), restore=finish_run
+    ),
     ("SyncService", "StartSyncRun"): Rpc(
         SYNC_ADMINS, lambda w, d: S.StartSyncRunRequest(parent=parent(d)), restore=finish_run
     ),

@@ -70,6 +70,7 @@ AUDITED_RPCS: dict[str, Audited] = {
     "MapSchools": Audited(_always(AuditAction.MAP_SCHOOLS), _pairs),
     "UnmapSchool": Audited(_always(AuditAction.UNMAP_SCHOOL), _named),
     "PreviewSync": Audited(_always(AuditAction.PREVIEW), _named),
+    "StartSyncPreview": Audited(_always(AuditAction.PREVIEW), _run_target),
     "StartSyncRun": Audited(_start_action, _run_target),
     "SyncRosters": Audited(_start_action, _run_target),
     "RevertSyncRun": Audited(

@@ -25,7 +25,7 @@ from services.sync.runs.revert import RevertOutcome, Reverts
 from services.sync.runs.usecases import Runs, StartedRun
 from services.sync.store import plan_records
 from services.sync.store.models import SyncRun, SyncRunEvent
-from services.sync.vocabulary import PlanItemKind
+from services.sync.vocabulary import PlanItemKind, SyncTrigger
 
 if TYPE_CHECKING:
     from services.sync.app import App
@@ -181,6 +181,24 @@ class RunRpcs:
             district_id=district_id,
             requested_by=subject,
             approve_run_id=approve_run_id,
+        )
+
+    async def StartSyncPreview(  # noqa: N802 - the generated servicer's method name
+        self,
+        request: sync_service_pb2.StartSyncPreviewRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> sync_service_pb2.StartSyncPreviewResponse:
+        """Start (or attach to) the district's preview job and return it at once."""
+        district_id = parse_parent(request.parent)
+        subject = self._authorize(district_id)
+        started = await self.runs.start(
+            district_id=district_id,
+            requested_by=subject,
+            approve_run_id=None,
+            trigger=SyncTrigger.PREVIEW,
+        )
+        return sync_service_pb2.StartSyncPreviewResponse(
+            run=run_to_proto(started.run), already_active=started.attached
         )
 
     async def StartSyncRun(  # noqa: N802 - the generated servicer's method name

@@ -27,6 +27,7 @@ from services.sync.api.names import (
 )
 from services.sync.api.plan_messages import item_message
 from services.sync.api.proto_enums import from_proto, to_proto
+from services.sync.api.run_rpcs import parse_run_name
 from services.sync.planning.planner import EwSchool
 from services.sync.setup.connections import Connections, ManualInput
 from services.sync.setup.mapping import Entry, SchoolMappings
@@ -243,9 +244,20 @@ class SetupRpcs:
         district_id = parse_parent(request.parent)
         size = page_size(request.page_size)
         kind = _kind(request.kind)
+        run_id: str | None = None
+        if request.sync_run:
+            run_district, run_id = parse_run_name("sync_run", request.sync_run)
+            if run_district != district_id:
+                raise bad_field("sync_run", "must name a preview job of the district in parent")
         authorize_sync_admin(district_id)
         page = await self.previews.preview(
-            district_id, self.roster, size, request.page_token, kind, time_left=context.time_remaining()
+            district_id,
+            self.roster,
+            size,
+            request.page_token,
+            kind,
+            time_left=context.time_remaining(),
+            run_id=run_id,
         )
         return sync_service_pb2.PreviewSyncResponse(
             summary=summary_from_json(page.plan.summary_json),

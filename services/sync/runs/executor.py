@@ -29,7 +29,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -588,7 +588,12 @@ async def fail(app: App, reporter: ProgressReporter, message: str) -> None:
     reporter.announce()
 
 
-async def execute_run(app: App, run_id: str) -> None:
+ExecutionFactory = Callable[["App", SyncRun, ProgressReporter], RunExecution]
+"""Builds the execution of a claimed run (``services.sync.runs.preview_job.execution_for`` tells
+preview jobs from syncs)."""
+
+
+async def execute_run(app: App, run_id: str, execution: ExecutionFactory = RunExecution) -> None:
     """Claim and execute one run; every outcome ends in a terminal state or with recovery.
 
     Every log line the run writes (in this task, the tasks and threads it starts) carries its
@@ -601,15 +606,15 @@ async def execute_run(app: App, run_id: str) -> None:
             logger.info("run %s is not queued any more; nothing to do", run_id)
             return
         with log_context(district=run.district_id):
-            await _execute_claimed(app, run, worker_id)
+            await _execute_claimed(app, run, worker_id, execution)
 
 
-async def _execute_claimed(app: App, run: SyncRun, worker_id: str) -> None:
+async def _execute_claimed(app: App, run: SyncRun, worker_id: str, execution: ExecutionFactory) -> None:
     run_id = run.id
     reporter = ProgressReporter(app.sessions, app.notifier, run_id, worker_id, now=app.clock)
     reporter.start_heartbeat()
     try:
-        await RunExecution(app, run, reporter).execute()
+        await execution(app, run, reporter).execute()
     except RunFailed as failure:
         logger.info("run %s failed: %s", run_id, failure.message)
         await _fail_quietly(app, reporter, failure.message)

@@ -173,8 +173,10 @@ class ProgressReporter:
 
         Call ``announce`` after the transaction committed.
         """
-        phase = SyncPhase.DONE if state is SyncRunState.SUCCEEDED else self._phase
-        percent = 100 if state is SyncRunState.SUCCEEDED else self._percent
+        # A preview job that stored its plan has finished its work too.
+        finished = state in (SyncRunState.SUCCEEDED, SyncRunState.PREVIEWED)
+        phase = SyncPhase.DONE if finished else self._phase
+        percent = 100 if finished else self._percent
         return repository.append_worker_event(
             session,
             self.run_id,

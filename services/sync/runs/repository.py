@@ -13,8 +13,12 @@ not COMMITTING, and the worker's event that enters COMMITTING (or ends the run i
 fenced on ``cancel_requested`` being unset. Both are conditional updates of the one row, so exactly
 one wins: the run commits, or it is cancelled (``RunCancelled``), never both.
 
-Every event that ends a run also enqueues its webhook event (``services.sync.store.outbox``) in the
-same transaction, so the EW product hears of every ended run.
+Every event that ends a sync run also enqueues its webhook event (``services.sync.store.outbox``) in
+the same transaction, so the EW product hears of every ended run. Preview jobs (trigger PREVIEW)
+change nothing and send none.
+
+Preview jobs are runs outside the one-active-run rule: ``active_run`` and ``latest_run_state`` see
+sync runs only, and ``active_preview`` the district's one active preview job.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ TERMINAL_STATES = (
     SyncRunState.SUCCEEDED,
     SyncRunState.FAILED,
     SyncRunState.CANCELLED,
+    SyncRunState.PREVIEWED,
 )
 # The phases from which nothing may cancel a run: its commit has started (or it has ended).
 UNCANCELLABLE_PHASES = (SyncPhase.COMMITTING, SyncPhase.DONE)
@@ -151,9 +156,24 @@ def lock_district_run(session: Session, district_id: str, run_id: str) -> SyncRu
 
 
 def active_run(session: Session, district_id: str) -> SyncRun | None:
-    """The district's QUEUED or RUNNING run, if any."""
+    """The district's QUEUED or RUNNING sync run (never a preview job), if any."""
     return session.scalars(
-        select(SyncRun).where(SyncRun.district_id == district_id, SyncRun.state.in_(ACTIVE_STATES))
+        select(SyncRun).where(
+            SyncRun.district_id == district_id,
+            SyncRun.state.in_(ACTIVE_STATES),
+            SyncRun.trigger != SyncTrigger.PREVIEW,
+        )
+    ).first()
+
+
+def active_preview(session: Session, district_id: str) -> SyncRun | None:
+    """The district's QUEUED or RUNNING preview job, if any."""
+    return session.scalars(
+        select(SyncRun).where(
+            SyncRun.district_id == district_id,
+            SyncRun.state.in_(ACTIVE_STATES),
+            SyncRun.trigger == SyncTrigger.PREVIEW,
+        )
     ).first()
 
 
@@ -169,10 +189,10 @@ def has_succeeded(session: Session, district_id: str) -> bool:
 
 
 def latest_run_state(session: Session, district_id: str) -> SyncRunState | None:
-    """The state of the district's newest run, if it has one."""
+    """The state of the district's newest sync run (preview jobs left out), if it has one."""
     return session.scalars(
         select(SyncRun.state)
-        .where(SyncRun.district_id == district_id)
+        .where(SyncRun.district_id == district_id, SyncRun.trigger != SyncTrigger.PREVIEW)
         .order_by(SyncRun.create_time.desc(), SyncRun.id.desc())
         .limit(1)
     ).first()
@@ -238,8 +258,11 @@ def claim(session: Session, run_id: str, worker_id: str, now: dt.datetime) -> bo
 
 
 def _passes_point_of_no_return(values: EventValues) -> bool:
-    """The event starts the commit or stops the run for review: a cancelled run must not write it."""
-    return values.state is SyncRunState.NEEDS_REVIEW or (
+    """The event starts the commit, stops the run for review or ends a preview job with its plan.
+
+    A cancelled run must not write it.
+    """
+    return values.state in (SyncRunState.NEEDS_REVIEW, SyncRunState.PREVIEWED) or (
         values.state is SyncRunState.RUNNING and values.phase is SyncPhase.COMMITTING
     )
 
@@ -332,7 +355,7 @@ def _append(
     if row is None:
         return None
     sequence, district_id, trigger = row
-    if values.state in TERMINAL_STATES:
+    if values.state in TERMINAL_STATES and trigger != SyncTrigger.PREVIEW:
         _enqueue_webhook(session, run_id, district_id, SyncTrigger(trigger), values, now)
     session.add(
         SyncRunEvent(

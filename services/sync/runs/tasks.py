@@ -25,6 +25,7 @@ from services.sync.app import App, create_app
 from services.sync.runs.broker import broker, queue_name
 from services.sync.runs.dead_letters import DeadLetters, fail_queued_run
 from services.sync.runs.executor import execute_run
+from services.sync.runs.preview_job import execution_for
 from services.sync.settings import load_settings
 
 logger = logging.getLogger(__name__)
@@ -75,9 +76,12 @@ def worker_app() -> App:
     throws=(),
 )
 def run_sync(run_id: str) -> None:
-    """Execute one sync run (idempotent: only a QUEUED run is claimed), in a span of the sender's trace."""
+    """Execute one run, a sync or a preview job (idempotent: only a QUEUED run is claimed).
+
+    In a span of the sender's trace.
+    """
     with tracer.start_as_current_span("sync run", attributes={"ew.run_id": run_id}):
-        asyncio.run(execute_run(worker_app(), run_id))
+        asyncio.run(execute_run(worker_app(), run_id, execution_for))
 
 
 def enqueue_run(run_id: str) -> None:

@@ -31,6 +31,7 @@ from services.sync.runs import repository
 from services.sync.runs.progress import PHASE_MESSAGES
 from services.sync.runs.repository import TERMINAL_STATES, UNCANCELLABLE_PHASES, EventValues, RunLost
 from services.sync.runs.tasks import enqueue_run
+from services.sync.setup.preview import job_expired
 from services.sync.store import plans
 from services.sync.store.models import Connection, PlanItem, SyncRun, SyncRunEvent
 from services.sync.vocabulary import PlanItemKind, SyncPhase, SyncRunState, SyncTrigger
@@ -110,7 +111,9 @@ def create_or_attach(
     """The one way a run starts: create the district's QUEUED run, or find its active one.
 
     Every trigger goes through here (an administrator's sync or approval, Force Sync Now, the
-    AutoSync scheduler); the caller queues a created run with ``queue`` once this transaction commits.
+    AutoSync scheduler, a preview job); the caller queues a created run with ``queue`` once this
+    transaction commits. A preview job (trigger PREVIEW) attaches only to the district's active
+    preview job, and a sync only to its active sync: the two never wait for each other.
     """
     if session.get(Connection, district_id) is None:
         raise FailedPrecondition(
@@ -119,7 +122,8 @@ def create_or_attach(
         )
     if approve_run_id is not None:
         _check_approval(session, district_id, approve_run_id)
-    active = repository.active_run(session, district_id)
+    find_active = repository.active_preview if trigger is SyncTrigger.PREVIEW else repository.active_run
+    active = find_active(session, district_id)
     if active is None:
         run_id = str(uuid.uuid4())
         try:
@@ -136,7 +140,7 @@ def create_or_attach(
                 )
         except IntegrityError:
             # Another request created the district's run between our read and insert.
-            active = repository.active_run(session, district_id)
+            active = find_active(session, district_id)
             if active is None:
                 raise
         else:
@@ -247,10 +251,16 @@ def _items(
     kind: PlanItemKind | None,
     after_position: int,
     limit: int,
+    now: dt.datetime,
 ) -> Sequence[PlanItem]:
     run = repository.get_district_run(session, district_id, run_id)
     if run is None:
         raise NotFound(f"Sync run {run_id} does not exist.")
+    if run.trigger is SyncTrigger.PREVIEW and run.state is SyncRunState.PREVIEWED:
+        # A preview job's plan is paged until it expires, like any preview.
+        plan = plans.get_plan(session, district_id, run.plan_id) if run.plan_id else None
+        if plan is None or plan.expire_time is None or plan.expire_time <= now:
+            raise job_expired(run_id)
     if run.plan_id is None:
         return []
     page = plans.list_items(session, run.plan_id, after_position=after_position, limit=limit, kind=kind)
@@ -388,8 +398,9 @@ class Runs:
                     "not a page token of this run and kind; " + ITEMS_RESTART_HINT,
                 )
             after = value[2]
+        now = self._app.clock()
         page = await self._app.transaction(
-            lambda session: _items(session, district_id, run_id, kind, after, page_size + 1)
+            lambda session: _items(session, district_id, run_id, kind, after, page_size + 1, now)
         )
         if len(page) <= page_size:
             return page, ""

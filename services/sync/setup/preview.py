@@ -5,6 +5,10 @@ The first call reads ClassLink (the full roster) and EW, plans, and stores the p
 continues that same stored plan without reading anything again, so the pages of one preview always
 agree. Tokens are signed, bound to the district, the plan and the kind filter; a preview can be paged
 for ``EW_SYNC_PREVIEW_TTL`` (one hour by default), after which it is deleted and its tokens are refused.
+
+A big district's ClassLink takes longer to read than any call may last: a preview job
+(``services.sync.runs.preview_job``) reads and plans in a worker, and a call naming its run pages the
+plan it stored here, the same way, without reading anything.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from ew.client.roster import AsyncRosterClient
 from sqlalchemy.orm import Session
 
-from services.common.errors import FieldViolation, InvalidArgument
+from services.common.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, bad_field
 from services.common.pagetokens import SyncPageTokens
 from services.sync.app import App
 from services.sync.oneroster import Roster
@@ -26,6 +30,7 @@ from services.sync.planning import planner
 from services.sync.planning.ew_roster import read_ew_roster
 from services.sync.planning.source_roster import to_source_roster
 from services.sync.planning.sync_state import sync_state
+from services.sync.runs import repository
 from services.sync.setup.oneroster_adapter import (
     SYNC_RETRY,
     oneroster_failure,
@@ -35,11 +40,15 @@ from services.sync.setup.oneroster_adapter import (
 from services.sync.store import plans
 from services.sync.store.models import Plan, PlanItem
 from services.sync.store.plan_records import save_plan
-from services.sync.vocabulary import PlanItemKind, PlanPurpose
+from services.sync.vocabulary import PlanItemKind, PlanPurpose, SyncRunState, SyncTrigger
 
 TOKEN_KIND = "preview"
 RESTART_HINT = "the preview may have expired; start the preview again without a page token"
 PLANNING_RESERVE_SECONDS = 2.0
+NOT_A_PREVIEW_JOB = (
+    "names a sync run, not a preview job; page a sync run's items with ListSyncRunItems, "
+    "or start a preview job with StartSyncPreview"
+)
 
 
 @dataclass(frozen=True)
@@ -67,15 +76,33 @@ class Previews:
         kind: PlanItemKind | None,
         *,
         time_left: float | None = None,
+        run_id: str | None = None,
     ) -> PreviewPage:
         """A new preview's first page, or the next page of the preview a token names.
 
-        ``time_left`` is what remains of the caller's deadline: ClassLink's ``Retry-After`` waits
-        must fit in it, so a wait the call cannot outlast fails with words saying so.
+        With ``run_id`` (a preview job of the district), the pages are those of the plan the job
+        stored, and nothing is read. ``time_left`` is what remains of the caller's deadline:
+        ClassLink's ``Retry-After`` waits must fit in it, so a wait the call cannot outlast fails with
+        words saying so.
         """
         if page_token:
             plan_id, after = self._continue(district_id, page_token, kind)
-            plan = await self._app.transaction(lambda session: self._live_plan(session, district_id, plan_id))
+
+            def continued(session: Session) -> Plan:
+                if run_id is not None and self._job_plan_id(session, district_id, run_id) != plan_id:
+                    raise bad_field("page_token", "not a page of this preview job; " + RESTART_HINT)
+                return self._live_plan(session, district_id, plan_id)
+
+            plan = await self._app.transaction(continued)
+        elif run_id is not None:
+            job = run_id
+
+            def stored(session: Session) -> Plan:
+                plan_id = self._job_plan_id(session, district_id, job)
+                return self._live_plan(session, district_id, plan_id, job=job)
+
+            plan = await self._app.transaction(stored)
+            after = -1
         else:
             plan = await self._new_plan(district_id, roster, time_left)
             after = -1
@@ -102,12 +129,40 @@ class Previews:
             )
         return plan_id, after
 
-    def _live_plan(self, session: Session, district_id: str, plan_id: str) -> Plan:
+    def _job_plan_id(self, session: Session, district_id: str, run_id: str) -> str:
+        """The plan the district's preview job stored; why there is none, in words, otherwise."""
+        run = repository.get_district_run(session, district_id, run_id)
+        if run is None:
+            raise NotFound(f"Sync run {run_id} does not exist.")
+        if run.trigger is not SyncTrigger.PREVIEW:
+            raise bad_field("sync_run", NOT_A_PREVIEW_JOB)
+        if run.state in repository.ACTIVE_STATES:
+            raise FailedPrecondition(
+                f"Preview job {run_id} is still {run.state.value} ({run.percent} %); follow it with "
+                "WatchSyncRun and page it once it is PREVIEWED.",
+                reason="PREVIEW_NOT_READY",
+            )
+        if run.state is not SyncRunState.PREVIEWED:
+            raise FailedPrecondition(
+                f"Preview job {run_id} ended {run.state.value} without a plan"
+                + (f" ({run.error_message})" if run.error_message else "")
+                + "; start a new preview.",
+                reason="PREVIEW_NOT_READY",
+            )
+        if run.plan_id is None:
+            raise job_expired(run_id)
+        return run.plan_id
+
+    def _live_plan(self, session: Session, district_id: str, plan_id: str, *, job: str | None = None) -> Plan:
+        """The stored preview, unless it expired: a page token's, or the plan of the preview ``job``."""
         plan = plans.get_plan(session, district_id, plan_id)
-        if plan is None or plan.purpose is not PlanPurpose.PREVIEW or plan.expire_time is None:
-            raise _expired()
-        if plan.expire_time <= self._app.clock():
-            raise _expired()
+        if (
+            plan is None
+            or plan.purpose is not PlanPurpose.PREVIEW
+            or plan.expire_time is None
+            or plan.expire_time <= self._app.clock()
+        ):
+            raise _expired() if job is None else job_expired(job)
         return plan
 
     async def _new_plan(self, district_id: str, roster: AsyncRosterClient, time_left: float | None) -> Plan:
@@ -149,6 +204,14 @@ class Previews:
             )
 
         return await self._app.transaction(store)
+
+
+def job_expired(run_id: str) -> FailedPrecondition:
+    """A PREVIEWED job whose plan outlived ``EW_SYNC_PREVIEW_TTL`` and was deleted."""
+    return FailedPrecondition(
+        f"Preview job {run_id} expired and its plan was deleted; start a new preview (StartSyncPreview).",
+        reason="PREVIEW_EXPIRED",
+    )
 
 
 def _expired() -> InvalidArgument:

@@ -176,10 +176,16 @@ class PlanItem(Base):
 
 
 ACTIVE_RUN_STATES_SQL = "state IN ('QUEUED', 'RUNNING')"
+ACTIVE_SYNC_SQL = f"{ACTIVE_RUN_STATES_SQL} AND \"trigger\" != 'PREVIEW'"
+ACTIVE_PREVIEW_SQL = f"{ACTIVE_RUN_STATES_SQL} AND \"trigger\" = 'PREVIEW'"
 
 
 class SyncRun(Base):
-    """One sync of one district; the partial unique index allows one active (QUEUED/RUNNING) run."""
+    """One sync (or preview job) of one district.
+
+    Partial unique indexes allow one active (QUEUED/RUNNING) sync and, beside it, one active preview
+    job (trigger PREVIEW) per district.
+    """
 
     __tablename__ = "sync_runs"
     __table_args__ = (
@@ -187,8 +193,15 @@ class SyncRun(Base):
             "uq_sync_runs_active_district",
             "district_id",
             unique=True,
-            sqlite_where=text(ACTIVE_RUN_STATES_SQL),
-            postgresql_where=text(ACTIVE_RUN_STATES_SQL),
+            sqlite_where=text(ACTIVE_SYNC_SQL),
+            postgresql_where=text(ACTIVE_SYNC_SQL),
+        ),
+        Index(
+            "uq_sync_runs_active_preview_district",
+            "district_id",
+            unique=True,
+            sqlite_where=text(ACTIVE_PREVIEW_SQL),
+            postgresql_where=text(ACTIVE_PREVIEW_SQL),
         ),
         Index("ix_sync_runs_district_id_create_time", "district_id", "create_time"),
     )

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from services.sync.store.models import Plan, PlanItem
+from services.sync.store.models import Plan, PlanItem, SyncRun
 from services.sync.vocabulary import PlanItemKind, PlanPurpose, SkipReason
 
 BATCH = 1000
@@ -112,11 +112,19 @@ def list_items(
 
 
 def purge_previews(session: Session, district_id: str, now: dt.datetime) -> None:
-    """Delete the district's previews that expired (their items go with them)."""
-    session.execute(
-        delete(Plan).where(
-            Plan.district_id == district_id,
-            Plan.purpose == PlanPurpose.PREVIEW,
-            Plan.expire_time < now,
-        )
+    """Delete the district's previews that expired (their items go with them).
+
+    A preview job keeps its run (with its summary and guard verdict); only its plan goes.
+    """
+    expired = select(Plan.id).where(
+        Plan.district_id == district_id,
+        Plan.purpose == PlanPurpose.PREVIEW,
+        Plan.expire_time < now,
     )
+    session.execute(
+        update(SyncRun)
+        .where(SyncRun.district_id == district_id, SyncRun.plan_id.in_(expired))
+        .values(plan_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(delete(Plan).where(Plan.id.in_(expired)))

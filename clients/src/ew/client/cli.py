@@ -379,17 +379,40 @@ def preview(
         bool, typer.Option("--all", help="List every item, not just the first page.")
     ] = False,
     page_size: Annotated[int, typer.Option(help="Items per page.")] = 50,
+    job: Annotated[
+        str, typer.Option("--job", help="Show this preview job's plan (id or name) instead of starting one.")
+    ] = "",
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Start (or attach to) the preview job, print its name, return.")
+    ] = False,
 ) -> None:
-    """Show what a sync would change now, without changing anything."""
+    """Show what a sync would change now, without changing anything.
+
+    Runs a preview job in the sync workers (reading ClassLink may take minutes for a big district),
+    follows its progress, then prints its plan.
+    """
     options = _options(ctx)
     proto_kind = kind.proto() if kind else sync_pb2.PLAN_ITEM_KIND_UNSPECIFIED
     with options.client() as client:
-        first = client.preview_sync(options.district_id, page_size=page_size, kind=proto_kind)
+        name = run_name(options.district_id, job) if job else ""
+        if not name:
+            started = client.start_sync_preview(options.district_id)
+            name = started.run.name
+            if detach:
+                options.console.print(
+                    f"Preview job {name} is {state_label(started.run.state)}; show it when it ends with: "
+                    f"ew-sync preview --job {started.run.run_id}",
+                    highlight=False,
+                )
+                return
+            _follow(options, client.watch_run(name))
+        _require_previewed(client.get_run(name))
+        first = client.preview_sync(options.district_id, page_size=page_size, kind=proto_kind, sync_run=name)
         items = list(first.items)
         token = first.next_page_token
         while all_pages and token:
             page = client.preview_sync(
-                options.district_id, page_size=page_size, page_token=token, kind=proto_kind
+                options.district_id, page_size=page_size, page_token=token, kind=proto_kind, sync_run=name
             )
             items.extend(page.items)
             token = page.next_page_token
@@ -398,6 +421,23 @@ def preview(
     options.console.print(items_table(items))
     if token:
         options.console.print(f"[dim]First {len(items)} items; --all lists every one.[/]")
+
+
+def _require_previewed(run: sync_pb2.SyncRun) -> None:
+    """Exit with the preview job's outcome unless it stored its plan."""
+    if run.state == sync_pb2.SYNC_RUN_STATE_PREVIEWED:
+        return
+    if run.state == sync_pb2.SYNC_RUN_STATE_CANCELLED:
+        Console(stderr=True).print("The preview was cancelled.")
+        raise typer.Exit(EXIT_CANCELLED)
+    if run.state == sync_pb2.SYNC_RUN_STATE_FAILED:
+        Console(stderr=True).print(f"[red]The preview failed: {run.error_message}[/]", highlight=False)
+        raise typer.Exit(EXIT_FAILED)
+    Console(stderr=True).print(
+        f"Preview job {run.run_id} is {state_label(run.state)}; follow it with `ew-sync watch {run.run_id}`.",
+        highlight=False,
+    )
+    raise typer.Exit(EXIT_FAILED)
 
 
 def _follow(options: Options, events: RunEvents) -> None:

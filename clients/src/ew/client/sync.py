@@ -31,6 +31,7 @@ TERMINAL_STATES = frozenset(
         sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW,
         sync_pb2.SYNC_RUN_STATE_FAILED,
         sync_pb2.SYNC_RUN_STATE_CANCELLED,
+        sync_pb2.SYNC_RUN_STATE_PREVIEWED,
     }
 )
 
@@ -471,13 +472,34 @@ class SyncClient:
         page_size: int = 0,
         page_token: str = "",
         kind: sync_pb2.PlanItemKind.ValueType = sync_pb2.PLAN_ITEM_KIND_UNSPECIFIED,
+        sync_run: str = "",
     ) -> sync_service_pb2.PreviewSyncResponse:
-        """The plan a sync would apply now: complete counts, guard verdict, one page of items."""
+        """The plan a sync would apply now: complete counts, guard verdict, one page of items.
+
+        Without ``sync_run`` the call itself reads ClassLink (small districts). With ``sync_run``
+        (a preview job's id or name, see ``start_sync_preview``) it pages the plan that job stored.
+        """
         request = sync_service_pb2.PreviewSyncRequest(
-            parent=district_name(district_id), page_size=page_size, page_token=page_token, kind=kind
+            parent=district_name(district_id),
+            page_size=page_size,
+            page_token=page_token,
+            kind=kind,
+            sync_run=run_name(district_id, sync_run) if sync_run else "",
         )
         try:
             return self._stub.PreviewSync(request, timeout=self._timeout, metadata=self._metadata())
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+
+    def start_sync_preview(self, district_id: str) -> sync_service_pb2.StartSyncPreviewResponse:
+        """Start a preview job (or attach to the district's active one) and return it at once.
+
+        Follow it with ``watch_run`` (it ends PREVIEWED), then page its plan with
+        ``preview_sync(district_id, sync_run=run.name)`` or ``list_run_items``.
+        """
+        request = sync_service_pb2.StartSyncPreviewRequest(parent=district_name(district_id))
+        try:
+            return self._stub.StartSyncPreview(request, timeout=self._timeout, metadata=self._metadata())
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error
 

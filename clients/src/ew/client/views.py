@@ -21,6 +21,7 @@ _STATE_STYLES = {
     sync_pb2.SYNC_RUN_STATE_NEEDS_REVIEW: "yellow",
     sync_pb2.SYNC_RUN_STATE_FAILED: "red",
     sync_pb2.SYNC_RUN_STATE_CANCELLED: "magenta",
+    sync_pb2.SYNC_RUN_STATE_PREVIEWED: "cyan",
 }
 
 
