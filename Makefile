@@ -74,6 +74,11 @@ test-integration: install ## Run the service, end-to-end, broker and bad-input s
 	EW_TEST_DATABASE_URL=$(EW_TEST_DATABASE_URL) EW_TEST_BROKER_URL=$(EW_TEST_BROKER_URL) \
 		EW_TEST_RABBITMQ_URL=$(EW_TEST_RABBITMQ_URL) $(PY) -m pytest tests/service tests/e2e tests/integration tests/badinput
 
+.PHONY: test-faults
+test-faults: install ## Fault suite: ClassLink, process, Redis and PostgreSQL failures mid-sync, against real processes
+	EW_TEST_DATABASE_URL=$(EW_TEST_DATABASE_URL) EW_TEST_BROKER_URL=$(EW_TEST_BROKER_URL) \
+		$(PY) -m pytest tests/faults
+
 .PHONY: test-browser
 test-browser: install ## Click through the ClassLink Settings page in Debian's chromium against real processes (worker on Redis)
 	EW_TEST_BROKER_URL=$(EW_TEST_BROKER_URL) $(PY) -m pytest tests/browser

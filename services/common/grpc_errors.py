@@ -2,7 +2,9 @@
 
 ``DomainError`` → its status code with ``google.rpc.ErrorInfo`` (and ``BadRequest`` when it lists
 field violations: the first ``MAX_LISTED_VIOLATIONS``, clipped, so the status fits in the 8 KB of
-trailing metadata clients accept). Anything else is logged with its traceback and answered
+trailing metadata clients accept). A database that cannot be reached (SQLAlchemy's
+``OperationalError``: refused, restarting, connection dropped) is ``UNAVAILABLE``, so clients retry
+or re-attach instead of giving up. Anything else is logged with its traceback and answered
 ``INTERNAL`` with a generic message, so internals never leak to callers.
 """
 
@@ -14,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from typing import Any
 
 import grpc
+import sqlalchemy.exc
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -24,6 +27,7 @@ from services.common.errors import (
     MAX_LISTED_VIOLATIONS,
     DomainError,
     InvalidArgument,
+    Unavailable,
     clip,
     listed_violations,
 )
@@ -41,6 +45,7 @@ log = logging.getLogger(__name__)
 # The message travels twice (grpc-message and inside grpc-status-details-bin).
 MAX_MESSAGE_BYTES = 768
 INTERNAL_MESSAGE = "Internal server error; the failure was logged. Retry later or contact support."
+DATABASE_UNAVAILABLE = "The service's database cannot be reached right now; retry in a few seconds."
 
 
 def to_status(error: DomainError, extra: Sequence[Message] = ()) -> grpc.Status:
@@ -90,6 +95,9 @@ def _internal_status() -> grpc.Status:
 def _status_for(error: Exception, method: str) -> grpc.Status:
     if isinstance(error, DomainError):
         return to_status(error)
+    if isinstance(error, sqlalchemy.exc.OperationalError):
+        log.warning("database unavailable in %s", method, exc_info=error)
+        return to_status(Unavailable(DATABASE_UNAVAILABLE, reason="DATABASE_UNAVAILABLE"))
     log.error("unhandled error in %s", method, exc_info=error)
     return _internal_status()
 

@@ -4,6 +4,7 @@ A fault is a JSON object ``{"kind": ..., "times": 1, "skip": 0, "path": null, ..
 
 * ``status``: answer ``status`` (default 503) with an imsx error body; ``retry_after`` (seconds or an
   HTTP date) adds a ``Retry-After`` header. ``{"kind": "status", "status": 429, "retry_after": "1"}``.
+* ``reset``: drop the connection with a TCP reset, sending no response at all.
 * ``slow``: wait ``delay`` seconds, then answer normally.
 * ``truncate``: answer 200 with only the first half of the JSON body.
 * ``total_change``: add a new teacher to the district before answering, so ``X-Total-Count`` changes
@@ -28,6 +29,7 @@ from typing import Any
 
 KINDS = (
     "status",
+    "reset",
     "slow",
     "truncate",
     "total_change",

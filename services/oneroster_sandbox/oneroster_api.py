@@ -26,6 +26,7 @@ from services.oneroster_sandbox.filters import FilterError
 from services.oneroster_sandbox.model import District, SandboxOrg
 from services.oneroster_sandbox.oauth1 import SignatureError, verify
 from services.oneroster_sandbox.render import V1P2_ROLES
+from services.oneroster_sandbox.resets import mark_reset
 from services.oneroster_sandbox.state import VERSION_PATHS, Sandbox, bearer, imsx, read_form
 
 
@@ -165,6 +166,9 @@ class _OneRosterApi:
                 if fault.retry_after is not None:
                     response.headers["Retry-After"] = fault.retry_after
                 return response
+            if fault.kind == "reset":
+                mark_reset(request)
+                return Response(b"")
             if fault.kind == "slow":
                 await asyncio.sleep(fault.delay)
             if fault.kind == "total_change":

@@ -100,6 +100,9 @@ class SyncSettings(BaseSettings):
         description="A sync's first wait before retrying a OneRoster request; each later wait doubles, "
         "with up to as much again of jitter.",
     )
+    oneroster_read_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds one OneRoster response may keep us waiting before a retry."
+    )
 
     guard_fraction: float = Field(
         default=0.10,

@@ -50,7 +50,7 @@ Credentials = OAuth1Credentials | BearerToken | OAuth2ClientCredentials
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Back-off for 429/502/503/504 and connection errors, bounded per request and per pull.
+    """Back-off for 429/500/502/503/504 and connection errors, bounded per request and per pull.
 
     ``budget_seconds`` caps the total time one pull may spend waiting between retries (including
     ``Retry-After`` waits); a wait that would overrun it fails the pull at once instead.

@@ -1,6 +1,6 @@
 """One GET against a OneRoster server: timeouts, retries with back-off, and error translation.
 
-Retries (429, 502, 503, 504, connection errors, timeouts, a 200 whose body is not valid JSON) use
+Retries (429, 500, 502, 503, 504, connection errors, timeouts, a 200 whose body is not valid JSON) use
 tenacity's exponential back-off with jitter, or the server's ``Retry-After`` when it sends one. All
 waits of one pull draw on a shared :class:`RetryBudget`; a wait that would overrun it ends the pull
 with a typed error instead of sleeping: :class:`WaitTooLongError` when the server asked for it.
@@ -36,7 +36,8 @@ from services.sync.oneroster.errors import (
 from services.sync.oneroster.metrics import ONEROSTER_ERRORS, ONEROSTER_REQUESTS, ONEROSTER_RETRIES
 from services.sync.oneroster.parsing import imsx_description
 
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+# A 500 is retried too: ClassLink answers bursts of them under load, and a GET is safe to repeat.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 T = TypeVar("T")
 

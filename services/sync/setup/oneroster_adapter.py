@@ -26,6 +26,7 @@ from services.sync.oneroster import (
     OAuth2ClientCredentials,
     RetryPolicy,
     ServerConfig,
+    Timeouts,
     Version,
 )
 from services.sync.oneroster.errors import (
@@ -75,6 +76,7 @@ def server_config(app: App, connection: Connection, *, retry: RetryPolicy | None
         version=VERSIONS[connection.oneroster_version],
         page_size=app.settings.oneroster_page_size,
         concurrency=app.settings.oneroster_concurrency,
+        timeouts=Timeouts(read=app.settings.oneroster_read_timeout),
         retry=retry or sync_retry(app),
     )
 
