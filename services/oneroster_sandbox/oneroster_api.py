@@ -156,29 +156,35 @@ class _OneRosterApi:
         if parts[0] in self.settings.disabled_endpoints:
             return self.error(404, "unsupportedoperation", f"/{parts[0]} is not offered by this server.")
         fault = self.sandbox.faults.take(request.url.path)
-        if fault is not None:
-            if fault.kind == "status":
-                response = self.error(
-                    fault.status,
-                    "server_busy" if fault.status == 429 else "internal_server_error",
-                    f"Injected fault: HTTP {fault.status}.",
-                )
-                if fault.retry_after is not None:
-                    response.headers["Retry-After"] = fault.retry_after
-                return response
-            if fault.kind == "reset":
-                mark_reset(request)
-                return Response(b"")
-            if fault.kind == "slow":
-                await asyncio.sleep(fault.delay)
-            if fault.kind == "total_change":
-                self.add_surprise_teacher(district)
+        answered = None if fault is None else await self.before_serving(request, district, fault)
+        if answered is not None:
+            return answered
         try:
             return self.serve(request, district, parts, fault)
         except FilterError as exc:
             return self.error(400, "invalid_filter_field", str(exc))
         except ValueError as exc:
             return self.error(400, "invaliddata", str(exc))
+
+    async def before_serving(self, request: Request, district: District, fault: Fault) -> Response | None:
+        """Apply the part of ``fault`` that acts before the page is built; a response ends the request."""
+        if fault.kind == "status":
+            response = self.error(
+                fault.status,
+                "server_busy" if fault.status == 429 else "internal_server_error",
+                f"Injected fault: HTTP {fault.status}.",
+            )
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = fault.retry_after
+            return response
+        if fault.kind == "reset":
+            mark_reset(request)
+            return Response(b"")
+        if fault.kind == "slow":
+            await asyncio.sleep(fault.delay)
+        if fault.kind == "total_change":
+            self.add_surprise_teacher(district)
+        return None
 
     async def throttle(self) -> Response | None:
         """The slow-server profile: 429 with ``Retry-After`` above the rate limit, else the added delay."""
