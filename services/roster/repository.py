@@ -195,7 +195,10 @@ def _school_ids_of(conn: Connection, teacher_ids: Sequence[str]) -> dict[str, li
 
 
 def _teachers(conn: Connection, rows: Sequence[Row[Any]]) -> list[Teacher]:
-    memberships = _school_ids_of(conn, [row.id for row in rows])
+    return _with_schools(rows, _school_ids_of(conn, [row.id for row in rows]))
+
+
+def _with_schools(rows: Iterable[Row[Any]], memberships: Mapping[str, Sequence[str]]) -> list[Teacher]:
     return [
         Teacher(
             teacher_id=row.id,
@@ -240,6 +243,26 @@ def teachers_by_email_key(
         rows.extend(conn.execute(query.with_for_update() if lock else query))
     keyed = {row.id: row.email_key for row in rows}
     return {keyed[t.teacher_id]: t for t in _teachers(conn, rows)}
+
+
+def export_schools(conn: Connection, district_id: str) -> list[School]:
+    """Every school of the district, archived ones included, in id order."""
+    query = select(schools).where(schools.c.district_id == district_id).order_by(schools.c.id)
+    return [_school(row) for row in conn.execute(query)]
+
+
+def export_teachers(conn: Connection, district_id: str) -> list[Teacher]:
+    """Every teacher of the district with its schools, in id order: two queries whatever the size."""
+    memberships: dict[str, list[str]] = defaultdict(list)
+    member_query = (
+        select(teacher_schools.c.teacher_id, teacher_schools.c.school_id)
+        .join(teachers, teachers.c.id == teacher_schools.c.teacher_id)
+        .where(teachers.c.district_id == district_id)
+    )
+    for teacher_id, school_id in conn.execute(member_query):
+        memberships[teacher_id].append(school_id)
+    query = select(teachers).where(teachers.c.district_id == district_id).order_by(teachers.c.id)
+    return _with_schools(conn.execute(query), memberships)
 
 
 def _filtered_teachers(district_id: str, filters: TeacherFilter) -> Select[Any]:

@@ -176,6 +176,28 @@ class _Staging:
         return cls(creates, teachers, archives)
 
 
+class _PageCounter:
+    """Moves the reading phases page by page: rows read of the collection's ``X-Total-Count``.
+
+    Without a total the end is unknown, so the phase is shown one page short of done: it still
+    advances with every page and reaches its end only when the read does.
+    """
+
+    COUNTED = {"schools": SyncPhase.READING_SCHOOLS, "teachers": SyncPhase.READING_TEACHERS}
+
+    def __init__(self, reporter: ProgressReporter) -> None:
+        self._reporter = reporter
+        self._read: dict[str, int] = {}
+
+    def read(self, collection: str, rows: int, total: int | None) -> None:
+        if collection not in self.COUNTED:
+            return
+        done = self._read.get(collection, 0) + rows
+        self._read[collection] = done
+        if self._reporter.phase is self.COUNTED[collection]:
+            self._reporter.advance(done, total if total is not None else done + max(rows, 1))
+
+
 class RunExecution:
     """Executes one claimed run; ``run`` and ``reporter`` belong to this worker."""
 
@@ -241,8 +263,9 @@ class RunExecution:
         def waiting(seconds: float) -> None:
             self.reporter.tell(f"ClassLink asked us to wait {wait_seconds(seconds)} s")
 
+        pages = _PageCounter(self.reporter)
         try:
-            async with self.app.oneroster_client(config, on_wait=waiting) as client:
+            async with self.app.oneroster_client(config, on_wait=waiting, on_page=pages.read) as client:
                 self.reporter.enter(SyncPhase.READING_SCHOOLS)
                 schools = await client.list_schools()
                 self.reporter.enter(SyncPhase.READING_TEACHERS)

@@ -6,8 +6,10 @@ most 99 until the run succeeds. Events are persisted (gapless sequence, in the s
 then announced through the notifier. ``advance`` is throttled to a few events per second; a
 heartbeat thread writes an event whenever a second passed without one, and refreshes
 ``heartbeat_time``, so watchers see life at least once a second and recovery can tell a dead
-worker from a slow one. A heartbeat thread (not an asyncio task) keeps beating while the run's
-loop is busy with CPU work such as planning 100,000 teachers.
+worker from a slow one. A heartbeat in a phase that counted nothing since the last event moves the
+percent one point, short of the phase's end, so the bar never stands still for long. A heartbeat
+thread (not an asyncio task) keeps beating while the run's loop is busy with CPU work such as
+planning 100,000 teachers.
 """
 
 from __future__ import annotations
@@ -100,6 +102,11 @@ class ProgressReporter:
         self._cancelled = False
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+
+    @property
+    def phase(self) -> SyncPhase:
+        """The phase the run is in."""
+        return self._phase
 
     def start_heartbeat(self) -> None:
         """Start the ticker that keeps events flowing while the run works."""
@@ -229,6 +236,16 @@ class ProgressReporter:
             if checkpoint:
                 raise RunCancelled(self.run_id)
 
+    def _nudge_locked(self) -> None:
+        """Move a phase that counts nothing right now (planning, a commit) one point, short of its end.
+
+        Watchers must see the percent move at least every couple of seconds; a phase whose work
+        cannot be counted moves one point per heartbeat instead, and never reaches its end early.
+        """
+        low, high = PHASE_RANGES[self._phase]
+        if phase_percent(self._phase, self._done, self._total) <= self._percent < high - 1:
+            self._percent = max(self._percent, low) + 1
+
     def _beat(self) -> None:
         while not self._stop.wait(self._heartbeat_interval / 4):
             with self._lock:
@@ -236,6 +253,7 @@ class ProgressReporter:
                     return
                 if self._clock() - self._last_write < self._heartbeat_interval * 0.9:
                     continue
+                self._nudge_locked()
                 try:
                     self._write_locked(checkpoint=False)
                 except (RunLost, RunCancelled):
