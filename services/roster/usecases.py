@@ -307,7 +307,9 @@ class RosterUseCases:
         """Every school and teacher of the district, read in one snapshot."""
         with self._store.snapshot() as conn:
             require_district(conn, district_id)
-            return RosterExport(repo.export_schools(conn, district_id), repo.export_teachers(conn, district_id))
+            return RosterExport(
+                repo.export_schools(conn, district_id), repo.export_teachers(conn, district_id)
+            )
 
     def batch_upsert_teachers(
         self, district_id: str, inputs: Sequence[TeacherInput], request_id: str | None

@@ -79,10 +79,12 @@ def test_the_percent_of_a_slowed_large_sync_moves_every_two_seconds_and_never_go
     assert events[-1].state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED, events[-1].message
     percents = [e.percent for e in events]
     assert percents == sorted(percents)
-    changes = [events[0]] + [e for before, e in zip(events, events[1:]) if e.percent != before.percent]
+    changes = [events[0]] + [
+        e for before, e in zip(events, events[1:], strict=False) if e.percent != before.percent
+    ]
     stills = [
         (later.time.ToDatetime() - earlier.time.ToDatetime()).total_seconds()
-        for earlier, later in zip(changes, changes[1:])
+        for earlier, later in zip(changes, changes[1:], strict=False)
     ]
     longest = max(stills)
     where = changes[stills.index(longest)]

@@ -158,7 +158,7 @@ class RosterClient:
     def export_district_roster(
         self, district_id: str, timeout: float | None = None
     ) -> Iterator[rpc.ExportDistrictRosterResponse]:
-        """The district's whole roster in one snapshot: the totals, then chunks of schools, then of teachers."""
+        """The district's whole roster in one snapshot: totals, then chunks of schools, then of teachers."""
         request = rpc.ExportDistrictRosterRequest(parent=district_name(district_id))
         try:
             yield from self._stub.ExportDistrictRoster(request, **self._calls.options(timeout))
@@ -347,7 +347,7 @@ class AsyncRosterClient:
     async def export_district_roster(
         self, district_id: str, timeout: float | None = None
     ) -> AsyncIterator[rpc.ExportDistrictRosterResponse]:
-        """The district's whole roster in one snapshot: the totals, then chunks of schools, then of teachers."""
+        """The district's whole roster in one snapshot: totals, then chunks of schools, then of teachers."""
         request = rpc.ExportDistrictRosterRequest(parent=district_name(district_id))
         try:
             async for chunk in self._stub.ExportDistrictRoster(request, **self._calls.options(timeout)):
