@@ -1,6 +1,7 @@
 """One sync run, end to end, in the worker that claimed it.
 
-connecting → reading schools → reading teachers → planning → (guard: NEEDS_REVIEW stops here,
+connecting → reading schools → reading teachers (both advance page by page; EW's roster is
+exported meanwhile, one snapshot in one stream) → planning → (guard: NEEDS_REVIEW stops here,
 before any roster write) → one change set: create schools, upsert/reactivate teachers, archive →
 record the change set's name → commit → bookkeeping in one sync-database transaction (mappings,
 links, run SUCCEEDED with its summary, the connection's last success, the final event).
