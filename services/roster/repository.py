@@ -12,8 +12,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
-import psycopg
-from psycopg import sql as psycopg_sql
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -33,8 +31,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import IntegrityError
 
+from services.common.bulk import bulk_insert
 from services.common.db import UTCDateTime
 from services.roster import models
 from services.roster.domain import (
@@ -599,29 +597,7 @@ def stage(conn: Connection, change_set_id: str, batch_number: int, rows: StagedB
         ),
         (staged_school_changes, [{**mine, **_staged_school_change_columns(c)} for c in rows.school_changes]),
     ):
-        if not columns:
-            continue
-        if conn.dialect.name == "postgresql":
-            _copy(conn, table, columns)
-        else:
-            conn.execute(insert(table), columns)
-
-
-def _copy(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Bulk-load rows with PostgreSQL COPY inside the caller's transaction (unique checks still apply)."""
-    columns = list(rows[0])
-    statement = psycopg_sql.SQL("COPY {} ({}) FROM STDIN").format(
-        psycopg_sql.Identifier(table.name), psycopg_sql.SQL(", ").join(map(psycopg_sql.Identifier, columns))
-    )
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row([row[column] for column in columns])
-    except psycopg.IntegrityError as error:
-        # The same exception a constraint violation raises through SQLAlchemy, for the callers.
-        raise IntegrityError(statement.as_string(driver), None, error) from error
+        bulk_insert(conn, table, columns)
 
 
 def revision_conflict(conn: Connection, change_set_id: str) -> str | None:

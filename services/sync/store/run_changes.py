@@ -11,15 +11,17 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import Table, select, tuple_
 from sqlalchemy.orm import Session
 
+from services.common.bulk import bulk_insert
 from services.sync.store.models import RunChange, SyncRun
 from services.sync.vocabulary import ChangeAction, ChangeSubject
 
 BATCH = 1000
+TABLE = cast(Table, RunChange.__table__)
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def load(text: str | None) -> dict[str, Any] | None:
 def insert_changes(
     session: Session, run_id: str, district_id: str, entries: Iterable[JournalEntry], now: dt.datetime
 ) -> None:
-    """Store a run's journal entries in order, as Core executemany batches (no ORM objects per row)."""
+    """Store a run's journal entries in order, in bulk batches (``COPY`` on PostgreSQL; no ORM objects)."""
     batch: list[dict[str, Any]] = []
     for position, entry in enumerate(entries):
         batch.append(
@@ -99,10 +101,9 @@ def insert_changes(
             }
         )
         if len(batch) == BATCH:
-            session.execute(insert(RunChange), batch)
+            bulk_insert(session.connection(), TABLE, batch)
             batch = []
-    if batch:
-        session.execute(insert(RunChange), batch)
+    bulk_insert(session.connection(), TABLE, batch)
 
 
 def changes_of_run(session: Session, run_id: str) -> list[RunChange]:
