@@ -206,6 +206,7 @@ class _PageCounter:
         self._read: dict[str, int] = {}
 
     def read(self, collection: str, rows: int, total: int | None) -> None:
+        """The client's ``on_page``: count the page if it belongs to the phase being read."""
         if collection not in self.COUNTED:
             return
         done = self._read.get(collection, 0) + rows
