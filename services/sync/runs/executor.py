@@ -582,7 +582,13 @@ class RunExecution:
                 now=now,
             )
             change_journal.record_run(
-                session, self.run.id, self.district_id, (plan, ew, outcome), records_before, now
+                session,
+                self.run.id,
+                self.district_id,
+                (plan, ew, outcome),
+                records_before,
+                now,
+                on_progress=self.reporter.note,
             )
             connections.record_success(session, self.district_id, now)
             self.reporter.terminal_event(

@@ -151,6 +151,15 @@ class ProgressReporter:
             if self._clock() - self._last_write >= self._min_interval:
                 self._write_locked()
 
+    def note(self, done: int, total: int) -> None:
+        """Count items done without writing an event; the next heartbeat shows them.
+
+        For work inside a sync-database transaction (the bookkeeping), where writing an event
+        from the same thread could wait on that very transaction.
+        """
+        with self._lock:
+            self._done, self._total = done, total
+
     def tell(self, message: str) -> None:
         """Show ``message`` in the current phase now (percent unchanged); the next phase replaces it."""
         with self._lock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -81,9 +81,17 @@ def load(text: str | None) -> dict[str, Any] | None:
 
 
 def insert_changes(
-    session: Session, run_id: str, district_id: str, entries: Iterable[JournalEntry], now: dt.datetime
+    session: Session,
+    run_id: str,
+    district_id: str,
+    entries: Iterable[JournalEntry],
+    now: dt.datetime,
+    on_batch: Callable[[int], None] | None = None,
 ) -> None:
-    """Store a run's journal entries in order, in bulk batches (``COPY`` on PostgreSQL; no ORM objects)."""
+    """Store a run's journal entries in order, in bulk batches (``COPY`` on PostgreSQL; no ORM objects).
+
+    ``on_batch`` hears how many entries are stored after each batch.
+    """
     batch: list[dict[str, Any]] = []
     for position, entry in enumerate(entries):
         batch.append(
@@ -103,6 +111,8 @@ def insert_changes(
         if len(batch) == BATCH:
             bulk_insert(session.connection(), TABLE, batch)
             batch = []
+            if on_batch is not None:
+                on_batch(position + 1)
     bulk_insert(session.connection(), TABLE, batch)
 
 
