@@ -12,8 +12,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
-import psycopg
-from psycopg import sql as psycopg_sql
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -33,8 +31,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import IntegrityError
 
+from services.common.bulk import bulk_insert
 from services.common.db import UTCDateTime
 from services.roster import models
 from services.roster.domain import (
@@ -195,7 +193,10 @@ def _school_ids_of(conn: Connection, teacher_ids: Sequence[str]) -> dict[str, li
 
 
 def _teachers(conn: Connection, rows: Sequence[Row[Any]]) -> list[Teacher]:
-    memberships = _school_ids_of(conn, [row.id for row in rows])
+    return _with_schools(rows, _school_ids_of(conn, [row.id for row in rows]))
+
+
+def _with_schools(rows: Iterable[Row[Any]], memberships: Mapping[str, Sequence[str]]) -> list[Teacher]:
     return [
         Teacher(
             teacher_id=row.id,
@@ -240,6 +241,26 @@ def teachers_by_email_key(
         rows.extend(conn.execute(query.with_for_update() if lock else query))
     keyed = {row.id: row.email_key for row in rows}
     return {keyed[t.teacher_id]: t for t in _teachers(conn, rows)}
+
+
+def export_schools(conn: Connection, district_id: str) -> list[School]:
+    """Every school of the district, archived ones included, in id order."""
+    query = select(schools).where(schools.c.district_id == district_id).order_by(schools.c.id)
+    return [_school(row) for row in conn.execute(query)]
+
+
+def export_teachers(conn: Connection, district_id: str) -> list[Teacher]:
+    """Every teacher of the district with its schools, in id order: two queries whatever the size."""
+    memberships: dict[str, list[str]] = defaultdict(list)
+    member_query = (
+        select(teacher_schools.c.teacher_id, teacher_schools.c.school_id)
+        .join(teachers, teachers.c.id == teacher_schools.c.teacher_id)
+        .where(teachers.c.district_id == district_id)
+    )
+    for teacher_id, school_id in conn.execute(member_query):
+        memberships[teacher_id].append(school_id)
+    query = select(teachers).where(teachers.c.district_id == district_id).order_by(teachers.c.id)
+    return _with_schools(conn.execute(query), memberships)
 
 
 def _filtered_teachers(district_id: str, filters: TeacherFilter) -> Select[Any]:
@@ -576,29 +597,7 @@ def stage(conn: Connection, change_set_id: str, batch_number: int, rows: StagedB
         ),
         (staged_school_changes, [{**mine, **_staged_school_change_columns(c)} for c in rows.school_changes]),
     ):
-        if not columns:
-            continue
-        if conn.dialect.name == "postgresql":
-            _copy(conn, table, columns)
-        else:
-            conn.execute(insert(table), columns)
-
-
-def _copy(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Bulk-load rows with PostgreSQL COPY inside the caller's transaction (unique checks still apply)."""
-    columns = list(rows[0])
-    statement = psycopg_sql.SQL("COPY {} ({}) FROM STDIN").format(
-        psycopg_sql.Identifier(table.name), psycopg_sql.SQL(", ").join(map(psycopg_sql.Identifier, columns))
-    )
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row([row[column] for column in columns])
-    except psycopg.IntegrityError as error:
-        # The same exception a constraint violation raises through SQLAlchemy, for the callers.
-        raise IntegrityError(statement.as_string(driver), None, error) from error
+        bulk_insert(conn, table, columns)
 
 
 def revision_conflict(conn: Connection, change_set_id: str) -> str | None:

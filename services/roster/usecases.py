@@ -69,6 +69,18 @@ class Store:
         with self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read transaction whose statements all see one snapshot (REPEATABLE READ on PostgreSQL).
+
+        SQLite's transactions are serialised, so every transaction there is one already.
+        """
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
     def retrying(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a transaction, again when a concurrent writer won a unique constraint."""
         for _ in range(WRITE_ATTEMPTS - 1):
@@ -79,6 +91,14 @@ class Store:
                 continue
         with self.transaction() as conn:
             return work(conn)
+
+
+@dataclass(frozen=True)
+class RosterExport:
+    """A district's whole roster as one snapshot saw it."""
+
+    schools: list[School]
+    teachers: list[Teacher]
 
 
 def require_district(conn: Connection, district_id: str) -> District:
@@ -282,6 +302,14 @@ class RosterUseCases:
                 last = items[-1].teacher_id
                 token = self._store.tokens.encode(query, [repo.email_key_of(conn, last), last])
         return Page(items, token, total)
+
+    def export_roster(self, district_id: str) -> RosterExport:
+        """Every school and teacher of the district, read in one snapshot."""
+        with self._store.snapshot() as conn:
+            require_district(conn, district_id)
+            return RosterExport(
+                repo.export_schools(conn, district_id), repo.export_teachers(conn, district_id)
+            )
 
     def batch_upsert_teachers(
         self, district_id: str, inputs: Sequence[TeacherInput], request_id: str | None

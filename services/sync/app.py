@@ -25,6 +25,7 @@ from services.common.redaction import RedactingFilter, install_redaction
 from services.common.secrets import SecretBox, SecretSettings
 from services.common.tls import TlsSettings
 from services.sync.oneroster import OneRosterClient, ServerConfig
+from services.sync.oneroster.client import PageObserver
 from services.sync.oneroster.transport import WaitObserver
 from services.sync.runs.broker import create_broker
 from services.sync.runs.notifier import Notifier, create_notifier
@@ -77,13 +78,17 @@ class App:
         )
 
     def oneroster_client(
-        self, config: ServerConfig, *, on_wait: WaitObserver | None = None
+        self,
+        config: ServerConfig,
+        *,
+        on_wait: WaitObserver | None = None,
+        on_page: PageObserver | None = None,
     ) -> OneRosterClient:
         """A OneRoster client for one district's server (use as an async context manager).
 
-        ``on_wait`` hears each wait the server asks for.
+        ``on_wait`` hears each wait the server asks for, ``on_page`` each page read.
         """
-        return OneRosterClient(config, on_wait=on_wait)
+        return OneRosterClient(config, on_wait=on_wait, on_page=on_page)
 
     def close(self) -> None:
         """Release the database connections."""

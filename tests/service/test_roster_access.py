@@ -85,6 +85,7 @@ def test_every_rpc_is_authorised_for_its_district_before_touching_data(
         ),
         ("GetTeacher", rpc.GetTeacherRequest(name=missing), Action.READ),
         ("ListTeachers", rpc.ListTeachersRequest(parent="districts/d2"), Action.READ),
+        ("ExportDistrictRoster", rpc.ExportDistrictRosterRequest(parent="districts/d2"), Action.READ),
         (
             "BatchUpsertTeachers",
             rpc.BatchUpsertTeachersRequest(
@@ -122,9 +123,12 @@ def test_every_rpc_is_authorised_for_its_district_before_touching_data(
     before = roster.snapshot()
     with roster.channel() as channel:
         stub = roster_service_pb2_grpc.RosterServiceStub(channel)
+        methods = rpc.DESCRIPTOR.services_by_name["RosterService"].methods_by_name
         for name, request, action in calls:
             with pytest.raises(grpc.RpcError) as info:
-                getattr(stub, name)(request)
+                answer = getattr(stub, name)(request)
+                if methods[name].server_streaming:
+                    list(answer)
             assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED, name
             assert asked[-1] == ("d2", action), name
     assert len(asked) == len(calls)

@@ -320,6 +320,9 @@ RPCS: dict[tuple[str, str], Rpc] = {
     ("RosterService", "ListTeachers"): Rpc(
         ROSTER_READERS, lambda w, d: R.ListTeachersRequest(parent=parent(d))
     ),
+    ("RosterService", "ExportDistrictRoster"): Rpc(
+        ROSTER_READERS, lambda w, d: R.ExportDistrictRosterRequest(parent=parent(d))
+    ),
     ("RosterService", "BatchUpsertTeachers"): Rpc(
         ROSTER_WRITERS,
         lambda w, d: R.BatchUpsertTeachersRequest(

@@ -63,6 +63,11 @@ STAFF_ROLES: dict[Version, tuple[str, ...]] = {
 }
 
 
+PageObserver = Callable[[str, int, "int | None"], None]
+"""Hears every page converted: the collection's name (``schools``, ``teachers``, ``staff``), the
+rows on the page and the collection's total when the server reports one."""
+
+
 class _Inconsistent(Exception):
     """Pages of one pull disagree; the pull starts over."""
 
@@ -127,11 +132,19 @@ class OneRosterClient:
     """One district's OneRoster server. Use as ``async with OneRosterClient(config) as client``.
 
     ``on_wait`` is called with the seconds the client is about to wait because the server asked
-    (``Retry-After``), so a caller can tell its user why nothing moves.
+    (``Retry-After``), so a caller can tell its user why nothing moves; ``on_page`` with every page
+    read, so a caller can show a long pull advancing page by page.
     """
 
-    def __init__(self, config: ServerConfig, *, on_wait: WaitObserver | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        on_wait: WaitObserver | None = None,
+        on_page: PageObserver | None = None,
+    ) -> None:
         self._config = config
+        self._on_page = on_page
         t = config.timeouts
         self._http = httpx.AsyncClient(
             auth=build_auth(config.credentials),
@@ -466,6 +479,8 @@ class OneRosterClient:
                         collection.name, position, sourced_id, _email(wire), collection.rejection(record)
                     )
                 )
+        if self._on_page is not None:
+            self._on_page(collection.name, download.row_count, download.total)
         link = download.response.headers.get("link")
         return _Page(
             offset=download.offset,

@@ -9,6 +9,9 @@ from ew.roster.v1 import roster_pb2
 from services.common.errors import DomainError, FailedPrecondition, Unavailable
 from services.sync.planning.planner import EwRoster, EwSchool, EwTeacher
 
+EXPORT_DEADLINE = 300.0
+"""Seconds for the whole export stream: 250,000 teachers stream in well under a minute."""
+
 
 def roster_failure(error: RosterError, district_id: str) -> DomainError:
     """What the administrator is told when RosterService cannot serve the district."""
@@ -31,38 +34,47 @@ def roster_failure(error: RosterError, district_id: str) -> DomainError:
     )
 
 
+def _school(school: roster_pb2.School) -> EwSchool:
+    return EwSchool(
+        school_id=school.school_id,
+        name=school.display_name,
+        active=school.state != roster_pb2.SCHOOL_STATE_ARCHIVED,
+        merged_into=school.merged_into_school_id,
+    )
+
+
+def _teacher(teacher: roster_pb2.Teacher) -> EwTeacher:
+    return EwTeacher(
+        teacher_id=teacher.teacher_id,
+        given_name=teacher.given_name,
+        family_name=teacher.family_name,
+        email=teacher.email,
+        school_ids=frozenset(teacher.school_ids),
+        active=teacher.state == roster_pb2.TEACHER_STATE_ACTIVE,
+        archive_reason=teacher.archive_reason,
+    )
+
+
 async def read_ew_schools(roster: AsyncRosterClient, district_id: str) -> list[EwSchool]:
     """Every EW school of the district, archived ones included (marked, with the school they merged into)."""
     try:
-        return [
-            EwSchool(
-                school_id=school.school_id,
-                name=school.display_name,
-                active=school.state != roster_pb2.SCHOOL_STATE_ARCHIVED,
-                merged_into=school.merged_into_school_id,
-            )
-            async for school in roster.list_schools(district_id)
-        ]
+        return [_school(school) async for school in roster.list_schools(district_id)]
     except RosterError as error:
         raise roster_failure(error, district_id) from None
 
 
 async def read_ew_roster(roster: AsyncRosterClient, district_id: str) -> EwRoster:
-    """Every EW school and teacher (active and archived) of the district."""
-    schools = await read_ew_schools(roster, district_id)
+    """Every EW school and teacher (active and archived) of the district, as one snapshot.
+
+    One ``ExportDistrictRoster`` stream instead of paging: the roster reads the district in one
+    transaction with two queries, and no page re-runs a count or a keyset seek.
+    """
+    schools: list[EwSchool] = []
+    teachers: list[EwTeacher] = []
     try:
-        teachers = [
-            EwTeacher(
-                teacher_id=teacher.teacher_id,
-                given_name=teacher.given_name,
-                family_name=teacher.family_name,
-                email=teacher.email,
-                school_ids=frozenset(teacher.school_ids),
-                active=teacher.state == roster_pb2.TEACHER_STATE_ACTIVE,
-                archive_reason=teacher.archive_reason,
-            )
-            async for teacher in roster.list_teachers(district_id)
-        ]
+        async for chunk in roster.export_district_roster(district_id, timeout=EXPORT_DEADLINE):
+            schools.extend(_school(school) for school in chunk.schools)
+            teachers.extend(_teacher(teacher) for teacher in chunk.teachers)
     except RosterError as error:
         raise roster_failure(error, district_id) from None
     return EwRoster(schools=schools, teachers=teachers)

@@ -9,7 +9,7 @@ states back; ``ListTeacherHistory`` reads the entries of one teacher.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,8 +128,12 @@ def record_run(
     changes: tuple[planner.Plan, planner.EwRoster, CommitOutcome],
     records_before: OwnRecords,
     now: dt.datetime,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Journal what a committed run changed; call after its bookkeeping, in the same transaction."""
+    """Journal what a committed run changed; call after its bookkeeping, in the same transaction.
+
+    ``on_progress`` hears (entries stored, entries in all) as the journal is written.
+    """
     plan, ew, outcome = changes
     schools = [
         JournalEntry(
@@ -146,4 +150,6 @@ def record_run(
         *_teacher_entries(plan, ew, outcome),
         *_record_entries(records_before, own_records(session, district_id)),
     ]
-    insert_changes(session, run_id, district_id, entries, now)
+    total = len(entries)
+    stored = None if on_progress is None else lambda done: on_progress(done, total)
+    insert_changes(session, run_id, district_id, entries, now, stored)

@@ -1,6 +1,7 @@
 """One sync run, end to end, in the worker that claimed it.
 
-connecting → reading schools → reading teachers → planning → (guard: NEEDS_REVIEW stops here,
+connecting → reading schools → reading teachers (both advance page by page; EW's roster is
+exported meanwhile, one snapshot in one stream) → planning → (guard: NEEDS_REVIEW stops here,
 before any roster write) → one change set: create schools, upsert/reactivate teachers, archive →
 record the change set's name → commit → bookkeeping in one sync-database transaction (mappings,
 links, run SUCCEEDED with its summary, the connection's last success, the final event).
@@ -29,9 +30,9 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ew.client.errors import (
     AbortedError,
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from services.sync.app import App
 
 logger = logging.getLogger(__name__)
+Item = TypeVar("Item")
 
 BATCH_SIZE = 1000
 STAGE_CONCURRENCY = 4
@@ -121,11 +123,6 @@ def _summary_json(plan: planner.Plan) -> str:
     return plan_records.to_json(summary_message(plan.summary))
 
 
-def _batches(changes: Sequence[roster_pb2.Change]) -> Iterable[Sequence[roster_pb2.Change]]:
-    for start in range(0, len(changes), BATCH_SIZE):
-        yield changes[start : start + BATCH_SIZE]
-
-
 def _school_ref(ref: planner.SchoolRef) -> roster_pb2.SchoolRef:
     if ref.school_id:
         return roster_pb2.SchoolRef(school_id=ref.school_id)
@@ -146,34 +143,76 @@ def _upsert(upsert: planner.TeacherUpsert, *, reactivate: bool = False) -> roste
     )
 
 
+def _create_school(create: planner.SchoolCreate) -> roster_pb2.Change:
+    return roster_pb2.Change(
+        create_school=roster_pb2.CreateSchoolChange(ref=create.classlink_id, display_name=create.name)
+    )
+
+
+def _teacher_change(item: tuple[planner.TeacherUpsert, bool]) -> roster_pb2.Change:
+    upsert, reactivate = item
+    return _upsert(upsert, reactivate=reactivate)
+
+
+def _archive(archive: planner.TeacherArchive) -> roster_pb2.Change:
+    return roster_pb2.Change(
+        archive_teacher=roster_pb2.ArchiveTeacherChange(
+            teacher_id=archive.ew_teacher_id, reason=archive.reason
+        )
+    )
+
+
 @dataclass(frozen=True)
-class _Staging:
-    """The change set's batches by phase."""
+class _StagePhase(Generic[Item]):
+    """One phase of the change set: the plan's items and how one becomes a change.
 
-    creates: list[roster_pb2.Change]
-    teachers: list[roster_pb2.Change]
-    archives: list[roster_pb2.Change]
+    Changes are built a batch at a time, when the batch is sent: the protobuf messages of a whole
+    100,000-teacher change set never sit in memory at once.
+    """
 
-    @classmethod
-    def of(cls, plan: planner.Plan) -> _Staging:
-        creates = [
-            roster_pb2.Change(
-                create_school=roster_pb2.CreateSchoolChange(ref=create.classlink_id, display_name=create.name)
-            )
-            for create in plan.school_creates
-        ]
-        teachers = [_upsert(upsert) for upsert in (*plan.adds, *plan.updates)]
-        # A returning teacher may also have changed: one upsert reactivates and updates them.
-        teachers += [_upsert(upsert, reactivate=True) for upsert in plan.reactivations]
-        archives = [
-            roster_pb2.Change(
-                archive_teacher=roster_pb2.ArchiveTeacherChange(
-                    teacher_id=archive.ew_teacher_id, reason=archive.reason
-                )
-            )
-            for archive in plan.archives
-        ]
-        return cls(creates, teachers, archives)
+    phase: SyncPhase
+    items: Sequence[Item]
+    change: Callable[[Item], roster_pb2.Change]
+
+    def batches(self) -> Iterator[Sequence[Item]]:
+        """The items in batches of ``BATCH_SIZE``, in plan order."""
+        for start in range(0, len(self.items), BATCH_SIZE):
+            yield self.items[start : start + BATCH_SIZE]
+
+
+def _stage_phases(plan: planner.Plan) -> tuple[_StagePhase[Any], ...]:
+    """Schools first, since teachers name the schools staged before them."""
+    teachers = [(upsert, False) for upsert in (*plan.adds, *plan.updates)]
+    # A returning teacher may also have changed: one upsert reactivates and updates them.
+    teachers += [(upsert, True) for upsert in plan.reactivations]
+    return (
+        _StagePhase(SyncPhase.CREATING_SCHOOLS, plan.school_creates, _create_school),
+        _StagePhase(SyncPhase.SYNCING_TEACHERS, teachers, _teacher_change),
+        _StagePhase(SyncPhase.ARCHIVING, plan.archives, _archive),
+    )
+
+
+class _PageCounter:
+    """Moves the reading phases page by page: rows read of the collection's ``X-Total-Count``.
+
+    Without a total the end is unknown, so the phase is shown one page short of done: it still
+    advances with every page and reaches its end only when the read does.
+    """
+
+    COUNTED = {"schools": SyncPhase.READING_SCHOOLS, "teachers": SyncPhase.READING_TEACHERS}
+
+    def __init__(self, reporter: ProgressReporter) -> None:
+        self._reporter = reporter
+        self._read: dict[str, int] = {}
+
+    def read(self, collection: str, rows: int, total: int | None) -> None:
+        """The client's ``on_page``: count the page if it belongs to the phase being read."""
+        if collection not in self.COUNTED:
+            return
+        done = self._read.get(collection, 0) + rows
+        self._read[collection] = done
+        if self._reporter.phase is self.COUNTED[collection]:
+            self._reporter.advance(done, total if total is not None else done + max(rows, 1))
 
 
 class RunExecution:
@@ -241,8 +280,9 @@ class RunExecution:
         def waiting(seconds: float) -> None:
             self.reporter.tell(f"ClassLink asked us to wait {wait_seconds(seconds)} s")
 
+        pages = _PageCounter(self.reporter)
         try:
-            async with self.app.oneroster_client(config, on_wait=waiting) as client:
+            async with self.app.oneroster_client(config, on_wait=waiting, on_page=pages.read) as client:
                 self.reporter.enter(SyncPhase.READING_SCHOOLS)
                 schools = await client.list_schools()
                 self.reporter.enter(SyncPhase.READING_TEACHERS)
@@ -368,7 +408,6 @@ class RunExecution:
             # The bookkeeping is this run's save: past here, cancelling is too late.
             self.reporter.enter(SyncPhase.COMMITTING)
             return bookkeeping.CommitOutcome()
-        staging = _Staging.of(plan)
         request_id = str(uuid.uuid5(uuid.UUID(self.run.id), f"attempt-{attempt}"))
         try:
             change_set = await roster.create_change_set(self.district_id, request_id=request_id)
@@ -377,7 +416,7 @@ class RunExecution:
         name = change_set.name
         await self._record_change_set(name)
         try:
-            await self._stage(roster, name, staging)
+            await self._stage(roster, name, plan)
             await stored
             self.reporter.enter(SyncPhase.COMMITTING)
             self.reporter.check()
@@ -393,34 +432,30 @@ class RunExecution:
             )
         )
 
-    async def _stage(self, roster: AsyncRosterClient, name: str, staging: _Staging) -> None:
-        """Stage every batch; schools first, since teachers name the schools staged before them."""
+    async def _stage(self, roster: AsyncRosterClient, name: str, plan: planner.Plan) -> None:
+        """Stage every batch, phase by phase."""
         numbers = itertools.count(1)
-        phases = (
-            (SyncPhase.CREATING_SCHOOLS, staging.creates),
-            (SyncPhase.SYNCING_TEACHERS, staging.teachers),
-            (SyncPhase.ARCHIVING, staging.archives),
-        )
-        for phase, changes in phases:
-            self.reporter.enter(phase, total=len(changes))
-            batches = [(next(numbers), batch) for batch in _batches(changes)]
-            await self._stage_phase(roster, name, batches)
+        for phase in _stage_phases(plan):
+            self.reporter.enter(phase.phase, total=len(phase.items))
+            batches = [(next(numbers), batch) for batch in phase.batches()]
+            await self._stage_phase(roster, name, batches, phase.change)
 
     async def _stage_phase(
         self,
         roster: AsyncRosterClient,
         name: str,
-        batches: Sequence[tuple[int, Sequence[roster_pb2.Change]]],
+        batches: Sequence[tuple[int, Sequence[Item]]],
+        change: Callable[[Item], roster_pb2.Change],
     ) -> None:
         """A few batches in flight at once: the roster validates one while the next travels."""
         in_flight = asyncio.Semaphore(STAGE_CONCURRENCY)
         done = 0
 
-        async def stage(number: int, batch: Sequence[roster_pb2.Change]) -> None:
+        async def stage(number: int, batch: Sequence[Item]) -> None:
             nonlocal done
             async with in_flight:
                 try:
-                    await roster.stage_changes(name, number, batch)
+                    await roster.stage_changes(name, number, [change(item) for item in batch])
                 except (AbortedError, FailedPreconditionError, NotFoundError) as error:
                     logger.info("run %s: staging refused: %s", self.run.id, error.message)
                     raise _RosterChanged() from error
@@ -547,7 +582,13 @@ class RunExecution:
                 now=now,
             )
             change_journal.record_run(
-                session, self.run.id, self.district_id, (plan, ew, outcome), records_before, now
+                session,
+                self.run.id,
+                self.district_id,
+                (plan, ew, outcome),
+                records_before,
+                now,
+                on_progress=self.reporter.note,
             )
             connections.record_success(session, self.district_id, now)
             self.reporter.terminal_event(

@@ -8,8 +8,10 @@ succeeds (or a preview job stored its plan). Events are persisted (gapless seque
 database) and then announced through the notifier. ``advance`` is throttled to a few events per
 second; a heartbeat thread writes an event whenever a second passed without one, and refreshes
 ``heartbeat_time``, so watchers see life at least once a second and recovery can tell a dead
-worker from a slow one. A heartbeat thread (not an asyncio task) keeps beating while the run's
-loop is busy with CPU work such as planning 100,000 teachers.
+worker from a slow one. A heartbeat in a phase that counted nothing since the last event moves the
+percent one point, short of the phase's end, so the bar never stands still for long. A heartbeat
+thread (not an asyncio task) keeps beating while the run's loop is busy with CPU work such as
+planning 100,000 teachers.
 """
 
 from __future__ import annotations
@@ -134,6 +136,11 @@ class ProgressReporter:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
+    @property
+    def phase(self) -> SyncPhase:
+        """The phase the run is in."""
+        return self._phase
+
     def start_heartbeat(self) -> None:
         """Start the ticker that keeps events flowing while the run works."""
         self._ticker = threading.Thread(
@@ -176,6 +183,15 @@ class ProgressReporter:
                 self._message = message
             if self._clock() - self._last_write >= self._min_interval:
                 self._write_locked()
+
+    def note(self, done: int, total: int) -> None:
+        """Count items done without writing an event; the next heartbeat shows them.
+
+        For work inside a sync-database transaction (the bookkeeping), where writing an event
+        from the same thread could wait on that very transaction.
+        """
+        with self._lock:
+            self._done, self._total = done, total
 
     def tell(self, message: str) -> None:
         """Show ``message`` in the current phase now (percent unchanged); the next phase replaces it."""
@@ -264,6 +280,16 @@ class ProgressReporter:
             if checkpoint:
                 raise RunCancelled(self.run_id)
 
+    def _nudge_locked(self) -> None:
+        """Move a phase that counts nothing right now (planning, a commit) one point, short of its end.
+
+        Watchers must see the percent move at least every couple of seconds; a phase whose work
+        cannot be counted moves one point per heartbeat instead, and never reaches its end early.
+        """
+        low, high = PHASE_RANGES[self._phase]
+        if phase_percent(self._phase, self._done, self._total) <= self._percent < high - 1:
+            self._percent = max(self._percent, low) + 1
+
     def _beat(self) -> None:
         while not self._stop.wait(self._heartbeat_interval / 4):
             with self._lock:
@@ -271,6 +297,7 @@ class ProgressReporter:
                     return
                 if self._clock() - self._last_write < self._heartbeat_interval * 0.9:
                     continue
+                self._nudge_locked()
                 try:
                     self._write_locked(checkpoint=False)
                 except (RunLost, RunCancelled):

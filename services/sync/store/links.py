@@ -6,9 +6,10 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
+from services.common.bulk import bulk_insert
 from services.sync.store.models import TeacherLink
 
 BATCH = 500
@@ -65,8 +66,7 @@ def save_links(session: Session, district_id: str, links: Mapping[str, str], now
             .values(ew_teacher_id=bindparam("e"), update_time=bindparam("t")),
             changed,
         )
-    if added:
-        session.execute(insert(table), added)
+    bulk_insert(session.connection(), table, added)
 
 
 def delete_links(session: Session, district_id: str, classlink_user_ids: Sequence[str]) -> None:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypedDict, Unpack
+from typing import TypedDict, Unpack, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
+from services.common.bulk import bulk_insert
 from services.sync.store.models import Plan, PlanItem, SyncRun
 from services.sync.vocabulary import PlanItemKind, PlanPurpose, SkipReason
 
 BATCH = 1000
+ITEMS = cast(Table, PlanItem.__table__)
 
 
 class PlanHeader(TypedDict):
@@ -49,7 +51,7 @@ def insert_plan(
     items: Iterable[ItemValues],
     **header: Unpack[PlanHeader],
 ) -> Plan:
-    """Store a plan and its items (positions 0..n-1 in the given order), in batches."""
+    """Store a plan and its items (positions 0..n-1 in the given order), in bulk batches."""
     plan_id = header["plan_id"]
     plan = Plan(
         id=plan_id,
@@ -83,10 +85,9 @@ def insert_plan(
         )
         count += 1
         if len(batch) == BATCH:
-            session.execute(insert(PlanItem), batch)
+            bulk_insert(session.connection(), ITEMS, batch)
             batch = []
-    if batch:
-        session.execute(insert(PlanItem), batch)
+    bulk_insert(session.connection(), ITEMS, batch)
     plan.item_count = count
     return plan
 

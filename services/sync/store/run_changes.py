@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Table, select, tuple_
 from sqlalchemy.orm import Session
 
+from services.common.bulk import bulk_insert
 from services.sync.store.models import RunChange, SyncRun
 from services.sync.vocabulary import ChangeAction, ChangeSubject
+
+BATCH = 1000
+TABLE = cast(Table, RunChange.__table__)
 
 
 @dataclass(frozen=True)
@@ -32,8 +36,15 @@ class TeacherSnapshot:
     archive_reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The stored form."""
-        return asdict(self) | {"school_ids": sorted(self.school_ids)}
+        """The stored form (built by hand: ``asdict`` deep-copies, and a journal holds 100,000 of these)."""
+        return {
+            "given_name": self.given_name,
+            "family_name": self.family_name,
+            "email": self.email,
+            "school_ids": sorted(self.school_ids),
+            "active": self.active,
+            "archive_reason": self.archive_reason,
+        }
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> TeacherSnapshot:
@@ -70,25 +81,39 @@ def load(text: str | None) -> dict[str, Any] | None:
 
 
 def insert_changes(
-    session: Session, run_id: str, district_id: str, entries: Iterable[JournalEntry], now: dt.datetime
+    session: Session,
+    run_id: str,
+    district_id: str,
+    entries: Iterable[JournalEntry],
+    now: dt.datetime,
+    on_batch: Callable[[int], None] | None = None,
 ) -> None:
-    """Store a run's journal entries in order."""
-    session.add_all(
-        RunChange(
-            run_id=run_id,
-            position=position,
-            district_id=district_id,
-            subject=entry.subject,
-            subject_id=entry.subject_id,
-            action=entry.action,
-            before_json=_dump(entry.before),
-            after_json=_dump(entry.after),
-            reason=entry.reason or None,
-            time=now,
+    """Store a run's journal entries in order, in bulk batches (``COPY`` on PostgreSQL; no ORM objects).
+
+    ``on_batch`` hears how many entries are stored after each batch.
+    """
+    batch: list[dict[str, Any]] = []
+    for position, entry in enumerate(entries):
+        batch.append(
+            {
+                "run_id": run_id,
+                "position": position,
+                "district_id": district_id,
+                "subject": entry.subject,
+                "subject_id": entry.subject_id,
+                "action": entry.action,
+                "before_json": _dump(entry.before),
+                "after_json": _dump(entry.after),
+                "reason": entry.reason or None,
+                "time": now,
+            }
         )
-        for position, entry in enumerate(entries)
-    )
-    session.flush()
+        if len(batch) == BATCH:
+            bulk_insert(session.connection(), TABLE, batch)
+            batch = []
+            if on_batch is not None:
+                on_batch(position + 1)
+    bulk_insert(session.connection(), TABLE, batch)
 
 
 def changes_of_run(session: Session, run_id: str) -> list[RunChange]:

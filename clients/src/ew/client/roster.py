@@ -155,6 +155,16 @@ class RosterClient:
             if not token:
                 return
 
+    def export_district_roster(
+        self, district_id: str, timeout: float | None = None
+    ) -> Iterator[rpc.ExportDistrictRosterResponse]:
+        """The district's whole roster in one snapshot: totals, then chunks of schools, then of teachers."""
+        request = rpc.ExportDistrictRosterRequest(parent=district_name(district_id))
+        try:
+            yield from self._stub.ExportDistrictRoster(request, **self._calls.options(timeout))
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
     def batch_upsert_teachers(
         self, district_id: str, teachers: Sequence[pb.TeacherInput], request_id: str = ""
     ) -> list[pb.Teacher]:
@@ -333,6 +343,17 @@ class AsyncRosterClient:
             token = page.next_page_token
             if not token:
                 return
+
+    async def export_district_roster(
+        self, district_id: str, timeout: float | None = None
+    ) -> AsyncIterator[rpc.ExportDistrictRosterResponse]:
+        """The district's whole roster in one snapshot: totals, then chunks of schools, then of teachers."""
+        request = rpc.ExportDistrictRosterRequest(parent=district_name(district_id))
+        try:
+            async for chunk in self._stub.ExportDistrictRoster(request, **self._calls.options(timeout)):
+                yield chunk
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
 
     async def create_change_set(self, district_id: str, request_id: str = "") -> pb.ChangeSet:
         """Open a change set (the same request id returns the same change set)."""
