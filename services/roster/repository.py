@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -196,24 +198,25 @@ def _teachers(conn: Connection, rows: Sequence[Row[Any]]) -> list[Teacher]:
     return _with_schools(rows, _school_ids_of(conn, [row.id for row in rows]))
 
 
+def _teacher(row: Row[Any], school_ids: tuple[str, ...]) -> Teacher:
+    return Teacher(
+        teacher_id=row.id,
+        district_id=row.district_id,
+        given_name=row.given_name,
+        family_name=row.family_name,
+        email=row.email,
+        school_ids=school_ids,
+        state=TeacherState(row.state),
+        archive_time=row.archive_time,
+        archive_reason=row.archive_reason,
+        create_time=row.create_time,
+        update_time=row.update_time,
+        revision=row.revision,
+    )
+
+
 def _with_schools(rows: Iterable[Row[Any]], memberships: Mapping[str, Sequence[str]]) -> list[Teacher]:
-    return [
-        Teacher(
-            teacher_id=row.id,
-            district_id=row.district_id,
-            given_name=row.given_name,
-            family_name=row.family_name,
-            email=row.email,
-            school_ids=tuple(sorted(memberships.get(row.id, []))),
-            state=TeacherState(row.state),
-            archive_time=row.archive_time,
-            archive_reason=row.archive_reason,
-            create_time=row.create_time,
-            update_time=row.update_time,
-            revision=row.revision,
-        )
-        for row in rows
-    ]
+    return [_teacher(row, tuple(sorted(memberships.get(row.id, [])))) for row in rows]
 
 
 def get_teachers(
@@ -243,24 +246,50 @@ def teachers_by_email_key(
     return {keyed[t.teacher_id]: t for t in _teachers(conn, rows)}
 
 
-def export_schools(conn: Connection, district_id: str) -> list[School]:
-    """Every school of the district, archived ones included, in id order."""
+EXPORT_BATCH = 1000
+"""Rows fetched per round trip while an export streams (a server-side cursor on PostgreSQL)."""
+
+
+def export_totals(conn: Connection, district_id: str) -> tuple[int, int]:
+    """How many schools and teachers the district has, archived ones included."""
+    school_count = select(func.count()).where(schools.c.district_id == district_id).scalar_subquery()
+    teacher_count = select(func.count()).where(teachers.c.district_id == district_id).scalar_subquery()
+    row = conn.execute(select(school_count, teacher_count)).one()
+    return int(row[0]), int(row[1])
+
+
+def _streamed(conn: Connection, query: Select[Any]) -> Iterator[Row[Any]]:
+    yield from conn.execute(query, execution_options={"yield_per": EXPORT_BATCH})
+
+
+def export_schools(conn: Connection, district_id: str) -> Iterator[School]:
+    """Every school of the district, archived ones included, in id order, fetched in batches."""
     query = select(schools).where(schools.c.district_id == district_id).order_by(schools.c.id)
-    return [_school(row) for row in conn.execute(query)]
+    return (_school(row) for row in _streamed(conn, query))
 
 
-def export_teachers(conn: Connection, district_id: str) -> list[Teacher]:
-    """Every teacher of the district with its schools, in id order: two queries whatever the size."""
-    memberships: dict[str, list[str]] = defaultdict(list)
+def export_teachers(conn: Connection, district_id: str) -> Iterator[Teacher]:
+    """Every teacher of the district with its schools, in id order, fetched in batches.
+
+    Two queries whatever the size, both ordered by teacher id and merged as they stream, so only a
+    batch of each is in memory at a time. Every membership belongs to one of these teachers and both
+    follow the same order, so a teacher whose id is not the next membership group's has no schools.
+    """
     member_query = (
         select(teacher_schools.c.teacher_id, teacher_schools.c.school_id)
         .join(teachers, teachers.c.id == teacher_schools.c.teacher_id)
         .where(teachers.c.district_id == district_id)
+        .order_by(teacher_schools.c.teacher_id)
     )
-    for teacher_id, school_id in conn.execute(member_query):
-        memberships[teacher_id].append(school_id)
+    members = groupby(_streamed(conn, member_query), key=itemgetter(0))
+    pending = next(members, None)
     query = select(teachers).where(teachers.c.district_id == district_id).order_by(teachers.c.id)
-    return _with_schools(conn.execute(query), memberships)
+    for row in _streamed(conn, query):
+        school_ids: tuple[str, ...] = ()
+        if pending is not None and pending[0] == row.id:
+            school_ids = tuple(sorted(member.school_id for member in pending[1]))
+            pending = next(members, None)
+        yield _teacher(row, school_ids)
 
 
 def _filtered_teachers(district_id: str, filters: TeacherFilter) -> Select[Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from itertools import islice
 
 import grpc
 from ew.roster.v1 import roster_pb2 as pb
@@ -292,17 +293,16 @@ class RosterServicer(roster_service_pb2_grpc.RosterServiceServicer):
         """The district's whole roster, read in one snapshot and streamed in chunks, totals first."""
         district_id = names.district(request.parent, "parent")
         authorize(district_id, Action.READ)
-        export = self._roster.export_roster(district_id)
-        yield rpc.ExportDistrictRosterResponse(
-            total_schools=len(export.schools), total_teachers=len(export.teachers)
-        )
-        # Messages are built one chunk at a time: the stream never holds the roster twice.
-        for start in range(0, len(export.schools), EXPORT_CHUNK):
-            schools = export.schools[start : start + EXPORT_CHUNK]
-            yield rpc.ExportDistrictRosterResponse(schools=[_school(s) for s in schools])
-        for start in range(0, len(export.teachers), EXPORT_CHUNK):
-            teachers = export.teachers[start : start + EXPORT_CHUNK]
-            yield rpc.ExportDistrictRosterResponse(teachers=[_teacher(t) for t in teachers])
+        with self._roster.export_roster(district_id) as export:
+            yield rpc.ExportDistrictRosterResponse(
+                total_schools=export.total_schools, total_teachers=export.total_teachers
+            )
+            # Messages are built one chunk at a time as the rows stream: neither the rows nor the
+            # messages of the whole roster are ever held at once.
+            while schools := list(islice(export.schools, EXPORT_CHUNK)):
+                yield rpc.ExportDistrictRosterResponse(schools=[_school(s) for s in schools])
+            while teachers := list(islice(export.teachers, EXPORT_CHUNK)):
+                yield rpc.ExportDistrictRosterResponse(teachers=[_teacher(t) for t in teachers])
 
     def BatchUpsertTeachers(
         self, request: rpc.BatchUpsertTeachersRequest, context: grpc.ServicerContext

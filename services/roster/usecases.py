@@ -95,10 +95,12 @@ class Store:
 
 @dataclass(frozen=True)
 class RosterExport:
-    """A district's whole roster as one snapshot saw it."""
+    """A district's whole roster as one snapshot sees it: the totals, then rows read as they are iterated."""
 
-    schools: list[School]
-    teachers: list[Teacher]
+    total_schools: int
+    total_teachers: int
+    schools: Iterator[School]
+    teachers: Iterator[Teacher]
 
 
 def require_district(conn: Connection, district_id: str) -> District:
@@ -303,12 +305,21 @@ class RosterUseCases:
                 token = self._store.tokens.encode(query, [repo.email_key_of(conn, last), last])
         return Page(items, token, total)
 
-    def export_roster(self, district_id: str) -> RosterExport:
-        """Every school and teacher of the district, read in one snapshot."""
+    @contextmanager
+    def export_roster(self, district_id: str) -> Iterator[RosterExport]:
+        """Every school and teacher of the district, read in one snapshot.
+
+        The snapshot stays open while the caller iterates, so the rows stream in batches instead of
+        being loaded at once.
+        """
         with self._store.snapshot() as conn:
             require_district(conn, district_id)
-            return RosterExport(
-                repo.export_schools(conn, district_id), repo.export_teachers(conn, district_id)
+            total_schools, total_teachers = repo.export_totals(conn, district_id)
+            yield RosterExport(
+                total_schools,
+                total_teachers,
+                repo.export_schools(conn, district_id),
+                repo.export_teachers(conn, district_id),
             )
 
     def batch_upsert_teachers(
