@@ -17,6 +17,7 @@ without a ``sourcedId`` cannot be keyed and raises :class:`RowError`, which the 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -171,7 +172,8 @@ def _ref_ids(refs: list[WireRef] | None) -> tuple[str, ...]:
         value = ref.sourced_id
         sourced_id = (value.strip() or None) if type(value) is str else text(value)
         if sourced_id is not None and sourced_id not in ids:
-            ids.append(sourced_id)
+            # Interned: a district's few thousand schools are referenced by every one of its rows.
+            ids.append(sys.intern(sourced_id))
     return tuple(ids)
 
 

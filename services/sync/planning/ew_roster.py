@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from ew.client.errors import NotFoundError, PermissionDeniedError, RosterError, UnauthenticatedError
 from ew.client.roster import AsyncRosterClient
 from ew.roster.v1 import roster_pb2
@@ -49,7 +51,8 @@ def _teacher(teacher: roster_pb2.Teacher) -> EwTeacher:
         given_name=teacher.given_name,
         family_name=teacher.family_name,
         email=teacher.email,
-        school_ids=frozenset(teacher.school_ids),
+        # Interned: every teacher's message carries its own copies of the district's few school ids.
+        school_ids=frozenset(map(sys.intern, teacher.school_ids)),
         active=teacher.state == roster_pb2.TEACHER_STATE_ACTIVE,
         archive_reason=teacher.archive_reason,
     )

@@ -377,6 +377,7 @@ class _Schools:
     refs: tuple[SchoolRef, ...]
     existing: frozenset[str]
     creates_any: bool
+    names: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -674,13 +675,14 @@ class _TeacherPlanner:
             targets = self.schools.targets
             refs = tuple(sorted({targets[org] for org in orgs if org in targets}))
             existing = frozenset(ref.school_id for ref in refs if ref.school_id)
-            cached = _Schools(refs, existing, len(existing) < len(refs))
+            cached = _Schools(refs, existing, len(existing) < len(refs), self._display(refs))
             self.schools_by_orgs[orgs] = cached
         return cached
 
     def _add(self, person: _Person) -> None:
         given, family = clean_name(person.first.given_name), clean_name(person.first.family_name)
-        schools = self._school_refs(person.orgs).refs
+        cached = self._school_refs(person.orgs)
+        schools = cached.refs
         self.adds.append(
             TeacherUpsert(
                 classlink_id=person.first.sourced_id,
@@ -693,7 +695,7 @@ class _TeacherPlanner:
                 field_changes=(),
                 schools_added=schools,
                 schools_removed=(),
-                schools_added_names=self._display(schools),
+                schools_added_names=cached.names,
                 schools_removed_names=(),
                 schools_kept_names=(),
                 warnings=_warnings(person.first),
