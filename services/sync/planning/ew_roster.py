@@ -45,14 +45,18 @@ def _school(school: roster_pb2.School) -> EwSchool:
     )
 
 
-def _teacher(teacher: roster_pb2.Teacher) -> EwTeacher:
+def _teacher(teacher: roster_pb2.Teacher, school_sets: dict[tuple[str, ...], frozenset[str]]) -> EwTeacher:
+    key = tuple(teacher.school_ids)
+    school_ids = school_sets.get(key)
+    if school_ids is None:
+        # Most teachers teach at one school: they share one set (and its interned ids) per school.
+        school_ids = school_sets[key] = frozenset(map(sys.intern, key))
     return EwTeacher(
         teacher_id=teacher.teacher_id,
         given_name=teacher.given_name,
         family_name=teacher.family_name,
         email=teacher.email,
-        # Interned: every teacher's message carries its own copies of the district's few school ids.
-        school_ids=frozenset(map(sys.intern, teacher.school_ids)),
+        school_ids=school_ids,
         active=teacher.state == roster_pb2.TEACHER_STATE_ACTIVE,
         archive_reason=teacher.archive_reason,
     )
@@ -74,10 +78,11 @@ async def read_ew_roster(roster: AsyncRosterClient, district_id: str) -> EwRoste
     """
     schools: list[EwSchool] = []
     teachers: list[EwTeacher] = []
+    school_sets: dict[tuple[str, ...], frozenset[str]] = {}
     try:
         async for chunk in roster.export_district_roster(district_id, timeout=EXPORT_DEADLINE):
             schools.extend(_school(school) for school in chunk.schools)
-            teachers.extend(_teacher(teacher) for teacher in chunk.teachers)
+            teachers.extend(_teacher(teacher, school_sets) for teacher in chunk.teachers)
     except RosterError as error:
         raise roster_failure(error, district_id) from None
     return EwRoster(schools=schools, teachers=teachers)
