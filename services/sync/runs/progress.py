@@ -34,14 +34,16 @@ logger = logging.getLogger(__name__)
 
 PHASE_RANGES: dict[SyncPhase, tuple[int, int]] = {
     SyncPhase.QUEUED: (0, 0),
-    SyncPhase.CONNECTING: (0, 5),
-    SyncPhase.READING_SCHOOLS: (5, 10),
-    SyncPhase.READING_TEACHERS: (10, 40),
-    SyncPhase.PLANNING: (40, 45),
-    SyncPhase.CREATING_SCHOOLS: (45, 50),
-    SyncPhase.SYNCING_TEACHERS: (50, 85),
-    SyncPhase.ARCHIVING: (85, 90),
-    SyncPhase.COMMITTING: (90, 99),
+    SyncPhase.CONNECTING: (0, 3),
+    SyncPhase.READING_SCHOOLS: (3, 6),
+    SyncPhase.READING_TEACHERS: (6, 30),
+    # Planning and committing cannot count all their work (the planner, the commit RPC): their
+    # heartbeat moves one point a beat, so their ranges hold as many seconds as a 100k run needs.
+    SyncPhase.PLANNING: (30, 42),
+    SyncPhase.CREATING_SCHOOLS: (42, 45),
+    SyncPhase.SYNCING_TEACHERS: (45, 75),
+    SyncPhase.ARCHIVING: (75, 80),
+    SyncPhase.COMMITTING: (80, 99),
     SyncPhase.DONE: (100, 100),
 }
 
@@ -286,8 +288,8 @@ class ProgressReporter:
         Watchers must see the percent move at least every couple of seconds; a phase whose work
         cannot be counted moves one point per heartbeat instead, and never reaches its end early.
         """
-        low, high = PHASE_RANGES[self._phase]
-        if phase_percent(self._phase, self._done, self._total) <= self._percent < high - 1:
+        low, high = self._ranges[self._phase]
+        if phase_percent(self._phase, self._done, self._total, self._ranges) <= self._percent < high - 1:
             self._percent = max(self._percent, low) + 1
 
     def _beat(self) -> None:
