@@ -133,6 +133,7 @@ class ProgressReporter:
         self._total = 0
         self._message = self._messages[SyncPhase.QUEUED]
         self._last_write = float("-inf")
+        self._percent_moved = float("-inf")
         self._lost: RunLost | None = None
         self._cancelled = False
         self._stop = threading.Event()
@@ -256,7 +257,10 @@ class ProgressReporter:
         elif self._lost is not None:
             raise self._lost
         computed = phase_percent(self._phase, self._done, self._total, self._ranges)
-        self._percent = min(max(self._percent, computed), MAX_UNFINISHED_PERCENT)
+        percent = min(max(self._percent, computed), MAX_UNFINISHED_PERCENT)
+        if percent != self._percent:
+            self._percent_moved = self._clock()
+        self._percent = percent
         values = EventValues(
             state=SyncRunState.RUNNING,
             phase=self._phase,
@@ -282,24 +286,31 @@ class ProgressReporter:
             if checkpoint:
                 raise RunCancelled(self.run_id)
 
-    def _nudge_locked(self) -> None:
+    def _nudge_locked(self) -> bool:
         """Move a phase that counts nothing right now (planning, a commit) one point, short of its end.
 
         Watchers must see the percent move at least every couple of seconds; a phase whose work
         cannot be counted moves one point per heartbeat instead, and never reaches its end early.
+        True when it moved.
         """
         low, high = self._ranges[self._phase]
         if phase_percent(self._phase, self._done, self._total, self._ranges) <= self._percent < high - 1:
             self._percent = max(self._percent, low) + 1
+            self._percent_moved = self._clock()
+            return True
+        return False
 
     def _beat(self) -> None:
         while not self._stop.wait(self._heartbeat_interval / 4):
             with self._lock:
                 if self._lost is not None:
                     return
-                if self._clock() - self._last_write < self._heartbeat_interval * 0.9:
+                due = self._clock() - self._heartbeat_interval * 0.9
+                # Counted work that moves slower than the beat (a nudge ran ahead of the count)
+                # still writes events; the percent moves a point once it stood still for a beat.
+                nudged = self._percent_moved <= due and self._nudge_locked()
+                if not nudged and self._last_write > due:
                     continue
-                self._nudge_locked()
                 try:
                     self._write_locked(checkpoint=False)
                 except (RunLost, RunCancelled):
