@@ -3,6 +3,10 @@
 Each service owns its own database and its own ``DeclarativeBase``; what they share is how an
 engine is built (SQLite pragmas for the embedded default, PostgreSQL in production) and the
 constraint naming convention that Alembic relies on, and the timezone-aware timestamp type (STYLE S1).
+
+SQLite allows one writer at a time: a write transaction begins with BEGIN IMMEDIATE so it takes
+the write lock up front, while a connection marked ``READ_ONLY`` (``engine.execution_options(**READ_ONLY)``)
+begins a deferred transaction that reads the WAL snapshot without waiting for a writer.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# Execution options of an engine whose transactions only read (see ``make_engine``).
+READ_ONLY: dict[str, Any] = {"ew_read_only": True}
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -77,7 +84,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Readers never wait for the write lock: WAL gives them a consistent snapshot.
+            read_only = conn.get_execution_options().get("ew_read_only", False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from services.common.clock import Clock
+from services.common.db import READ_ONLY
 from services.common.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -70,12 +71,22 @@ class Store:
             yield conn
 
     @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A transaction that only reads; on SQLite it never waits for a writer (WAL).
+
+        So the product's lists stay quick while a sync commits a large change set.
+        """
+        with self.engine.connect() as conn, conn.execution_options(**READ_ONLY).begin():
+            yield conn
+
+    @contextmanager
     def snapshot(self) -> Iterator[Connection]:
         """A read transaction whose statements all see one snapshot (REPEATABLE READ on PostgreSQL).
 
-        SQLite's transactions are serialised, so every transaction there is one already.
+        On SQLite a read transaction sees one snapshot already (WAL) and never waits for a writer.
         """
         with self.engine.connect() as conn:
+            conn = conn.execution_options(**READ_ONLY)
             if conn.dialect.name == "postgresql":
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
@@ -216,14 +227,14 @@ class RosterUseCases:
 
     def get_district(self, district_id: str) -> District:
         """A district, or NOT_FOUND."""
-        with self._store.transaction() as conn:
+        with self._store.read() as conn:
             return require_district(conn, district_id)
 
     # Schools
 
     def get_school(self, district_id: str, school_id: str) -> School:
         """A school of the district, or NOT_FOUND (also when it belongs to another district)."""
-        with self._store.transaction() as conn:
+        with self._store.read() as conn:
             require_district(conn, district_id)
             school = repo.get_schools(conn, district_id, [school_id]).get(school_id)
         if school is None:
@@ -235,7 +246,7 @@ class RosterUseCases:
         limit = check_page_size(page_size, default=DEFAULT_PAGE, maximum=MAX_PAGE)
         query: list[str | int | None] = ["schools", district_id]
         cursor = self._store.tokens.decode(page_token, query, [str, str])
-        with self._store.transaction() as conn:
+        with self._store.read() as conn:
             require_district(conn, district_id)
             after = (str(cursor[0]), str(cursor[1])) if cursor else None
             items = repo.list_schools(conn, district_id, after, limit + 1)
@@ -274,7 +285,7 @@ class RosterUseCases:
 
     def get_teacher(self, district_id: str, teacher_id: str) -> Teacher:
         """A teacher of the district, or NOT_FOUND."""
-        with self._store.transaction() as conn:
+        with self._store.read() as conn:
             require_district(conn, district_id)
             teacher = repo.get_teachers(conn, district_id, [teacher_id]).get(teacher_id)
         if teacher is None:
@@ -291,7 +302,7 @@ class RosterUseCases:
         state = filters.state.value if filters.state else None
         query: list[str | int | None] = ["teachers", district_id, filters.school_id, state, filters.email]
         cursor = self._store.tokens.decode(page_token, query, [str, str])
-        with self._store.transaction() as conn:
+        with self._store.read() as conn:
             require_district(conn, district_id)
             if filters.school_id and not repo.get_schools(conn, district_id, [filters.school_id]):
                 raise NotFound(f"School {filters.school_id!r} not found in district {district_id!r}.")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.common.auth import AuthSettings, ServiceTokenProvider
 from services.common.clock import Clock, utc_now
-from services.common.db import make_engine
+from services.common.db import READ_ONLY, make_engine
 from services.common.redaction import RedactingFilter, install_redaction
 from services.common.secrets import SecretBox, SecretSettings
 from services.common.tls import TlsSettings
@@ -48,6 +48,7 @@ class App:
     settings: SyncSettings
     engine: Engine
     sessions: sessionmaker[Session]
+    readers: sessionmaker[Session]
     secrets: SecretBox
     auth: AuthSettings
     service_tokens: ServiceTokenProvider
@@ -64,6 +65,15 @@ class App:
 
         def run() -> T:
             with self.sessions.begin() as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    async def read(self, work: Callable[[Session], T]) -> T:
+        """Run ``work``, which only reads, in one transaction that never waits for a writer (SQLite WAL)."""
+
+        def run() -> T:
+            with self.readers.begin() as session:
                 return work(session)
 
         return await asyncio.to_thread(run)
@@ -119,6 +129,7 @@ def create_app(
         settings=settings,
         engine=engine,
         sessions=sessionmaker(engine, expire_on_commit=False),
+        readers=sessionmaker(engine.execution_options(**READ_ONLY), expire_on_commit=False),
         secrets=secrets or SecretBox.from_settings(SecretSettings()),
         auth=auth,
         service_tokens=ServiceTokenProvider(auth),

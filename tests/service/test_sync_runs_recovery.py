@@ -18,8 +18,15 @@ from sqlalchemy.orm import Session
 
 from services.common.clock import utc_now as utcnow
 from services.sync.runs import recovery, repository, tasks
-from services.sync.store import links, mappings
-from services.sync.store.models import Connection, SchoolMapping, SyncRun, SyncRunEvent, TeacherLink
+from services.sync.store import links, mappings, run_changes
+from services.sync.store.models import (
+    Connection,
+    RunChange,
+    SchoolMapping,
+    SyncRun,
+    SyncRunEvent,
+    TeacherLink,
+)
 from services.sync.vocabulary import MappingOrigin, SyncRunState, SyncTrigger
 from tests.support.sync_stack import SyncStack, sync_stack
 
@@ -98,6 +105,50 @@ async def test_a_run_that_died_after_its_commit_is_finished_by_recovery(stack: S
     assert [e.state for e in replay] == [sync_pb2.SYNC_RUN_STATE_SUCCEEDED]
     again = list(stack.client.sync_rosters(stack.district_id))[-1]
     assert again.summary.teachers_added == 0 and again.summary.schools_created == 0
+
+
+async def test_a_run_that_died_between_bookkeeping_chunks_is_completed_by_recovery(stack: SyncStack) -> None:
+    events = stack.client.sync_rosters(stack.district_id)
+    last = list(events)[-1]
+    assert events.run is not None and last.state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED
+    run_id = events.run.run_id
+    records = bookkeeping_records(stack)
+    with stack.app.sessions() as session:
+        journal_size = len(run_changes.changes_of_run(session, run_id))
+    assert journal_size > 10
+    # Rewind the sync DB to a worker that stopped midway through its chunks: every other link
+    # written, the first journal chunk stored, the run RUNNING and stale, no final event.
+    written_links = sorted(records[0])[::2]
+    with stack.app.sessions.begin() as session:
+        session.execute(
+            delete(SyncRunEvent).where(SyncRunEvent.run_id == run_id, SyncRunEvent.sequence == last.sequence)
+        )
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id)
+            .values(
+                state=SyncRunState.RUNNING,
+                end_time=None,
+                heartbeat_time=utcnow() - LONG_AGO,
+                last_sequence=last.sequence - 1,
+            )
+        )
+        session.execute(delete(TeacherLink).where(TeacherLink.classlink_user_id.not_in(written_links)))
+        session.execute(delete(RunChange).where(RunChange.run_id == run_id, RunChange.position >= 10))
+        session.execute(update(Connection).values(last_success_time=None))
+
+    await recovery.recover(stack.app, tasks.enqueue_run)
+
+    run = stack.client.get_run(events.run.name)
+    assert run.state == sync_pb2.SYNC_RUN_STATE_SUCCEEDED and run.percent == 100
+    assert bookkeeping_records(stack) == records
+    with stack.app.sessions() as session:
+        # A half journal would make a revert undo half a run: a recovered run has none.
+        assert run_changes.changes_of_run(session, run_id) == []
+    assert stack.client.get_connection(stack.district_id).HasField("last_success_time")
+    again = list(stack.client.sync_rosters(stack.district_id))[-1]
+    assert again.summary.teachers_added == 0 and again.summary.teachers_updated == 0
+    assert bookkeeping_records(stack) == records
 
 
 async def test_a_run_that_died_with_an_open_change_set_fails_and_the_change_set_is_abandoned(

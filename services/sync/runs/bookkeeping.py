@@ -2,14 +2,17 @@
 
 What a commit created is read back from the roster service (``ListChangeSetResults``: ref → id;
 refs are ClassLink sourcedIds), so the same code finishes a run normally and, after a crash
-between commit and record, from recovery. Writing the same records twice changes nothing.
+between commit and record, from recovery. Links are written in chunks, each in its own
+transaction; the writes are computed from the stored links, so after an interruption computing and
+writing them again completes them, and writing the same records twice changes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ew.client.roster import AsyncRosterClient
 from ew.roster.v1 import roster_pb2
@@ -18,6 +21,12 @@ from sqlalchemy.orm import Session
 from services.sync.store import links, mappings
 from services.sync.store.mappings import MappingValues
 from services.sync.vocabulary import MappingOrigin
+
+if TYPE_CHECKING:
+    from services.sync.app import App
+
+# Rows per bookkeeping transaction: each holds SQLite's write lock for a fraction of a second.
+CHUNK = 5000
 
 
 @dataclass
@@ -39,24 +48,19 @@ async def read_outcome(roster: AsyncRosterClient, change_set_name: str) -> Commi
     return outcome
 
 
-def record(
+def save_school_mappings(
     session: Session,
     district_id: str,
     outcome: CommitOutcome,
     *,
     created_school_names: Mapping[str, str],
     auto_mappings: Mapping[str, tuple[str, str]],
-    matched_links: Mapping[str, str],
-    person_ids: Mapping[str, Sequence[str]],
     now: dt.datetime,
 ) -> None:
-    """Store CREATED and AUTO mappings and the teacher links, in the caller's transaction.
+    """Store CREATED and AUTO mappings, in the caller's transaction (one row per school: few).
 
     ``created_school_names``: ClassLink id → name of the schools the plan created;
-    ``auto_mappings``: ClassLink id → (EW school id, ClassLink name); ``matched_links``: links to
-    EW teachers that existed before the run; ``person_ids``: every sourcedId of a person with
-    several rows, by the ref its upsert carried (recovery, which lacks them, links the ref alone and
-    the next sync links the rest).
+    ``auto_mappings``: ClassLink id → (EW school id, ClassLink name).
     """
     values = [
         MappingValues(
@@ -79,8 +83,45 @@ def record(
     ]
     if values:
         mappings.save_mappings(session, district_id, values, now)
-    teacher_links = dict(matched_links)
+
+
+def teacher_links(
+    outcome: CommitOutcome, matched_links: Mapping[str, str], person_ids: Mapping[str, Sequence[str]]
+) -> dict[str, str]:
+    """The links a committed change set calls for: ClassLink user → EW teacher.
+
+    ``matched_links``: links to EW teachers that existed before the run; ``person_ids``: every
+    sourcedId of a person with several rows, by the ref its upsert carried (recovery, which lacks
+    them, links the ref alone and the next sync links the rest).
+    """
+    links = dict(matched_links)
     for ref, teacher_id in outcome.teacher_ids.items():
-        teacher_links.update(dict.fromkeys(person_ids.get(ref, (ref,)), teacher_id))
-    if teacher_links:
-        links.save_links(session, district_id, teacher_links, now)
+        links.update(dict.fromkeys(person_ids.get(ref, (ref,)), teacher_id))
+    return links
+
+
+async def write_links(
+    app: App,
+    district_id: str,
+    writes: links.LinkWrites,
+    *,
+    fence: Callable[[Session], None],
+    on_rows: Callable[[int], None] | None = None,
+) -> None:
+    """Apply link writes in chunks of ``CHUNK`` rows, each in its own short transaction.
+
+    On SQLite one long transaction would hold the only write lock for seconds at 100,000 teachers,
+    and every heartbeat and event would wait for it. ``fence`` runs first in each transaction and
+    raises when the writer no longer owns the run; ``on_rows`` hears the rows written so far.
+    """
+    done = 0
+    for chunk in writes.chunks(CHUNK):
+
+        def write(session: Session, chunk: links.LinkWrites = chunk) -> None:
+            fence(session)
+            links.apply_link_writes(session, district_id, chunk)
+
+        await app.transaction(write)
+        done += len(chunk)
+        if on_rows is not None:
+            on_rows(done)

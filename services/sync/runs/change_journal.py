@@ -1,15 +1,14 @@
 """A run's change journal: the state before and after of every row it changed, in EW and in its own records.
 
-Built in the run's bookkeeping transaction from what the run read (the EW roster before planning),
-what it applied (the plan, with the ids the commit created) and the sync's own mappings and links
-read just before and just after the bookkeeping wrote them. ``RevertSyncRun`` puts the "before"
-states back; ``ListTeacherHistory`` reads the entries of one teacher.
+Built after the commit from what the run read (the EW roster before planning), what it applied (the
+plan, with the ids the commit created) and the sync's own mappings and links read just before and
+just after the bookkeeping wrote them; the executor stores it in chunks before the run succeeds.
+``RevertSyncRun`` puts the "before" states back; ``ListTeacherHistory`` reads the entries of one teacher.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 from services.sync.planning import planner
 from services.sync.runs.bookkeeping import CommitOutcome
 from services.sync.store import links, mappings
-from services.sync.store.run_changes import JournalEntry, TeacherSnapshot, insert_changes
+from services.sync.store.run_changes import JournalEntry, TeacherSnapshot
 from services.sync.vocabulary import ChangeAction, ChangeSubject
 
 
@@ -121,20 +120,8 @@ def _wrap(subject: ChangeSubject, value: Any) -> dict[str, Any] | None:
     return dict(value) if subject is ChangeSubject.MAPPING else {"ew_teacher_id": value}
 
 
-def record_run(
-    session: Session,
-    run_id: str,
-    district_id: str,
-    changes: tuple[planner.Plan, planner.EwRoster, CommitOutcome],
-    records_before: OwnRecords,
-    now: dt.datetime,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> None:
-    """Journal what a committed run changed; call after its bookkeeping, in the same transaction.
-
-    ``on_progress`` hears (entries stored, entries in all) as the journal is written.
-    """
-    plan, ew, outcome = changes
+def applied_entries(plan: planner.Plan, ew: planner.EwRoster, outcome: CommitOutcome) -> list[JournalEntry]:
+    """The journal's entries for what the change set did in EW: created schools, then teachers."""
     schools = [
         JournalEntry(
             ChangeSubject.SCHOOL,
@@ -145,11 +132,9 @@ def record_run(
         )
         for create in plan.school_creates
     ]
-    entries = [
-        *schools,
-        *_teacher_entries(plan, ew, outcome),
-        *_record_entries(records_before, own_records(session, district_id)),
-    ]
-    total = len(entries)
-    stored = None if on_progress is None else lambda done: on_progress(done, total)
-    insert_changes(session, run_id, district_id, entries, now, stored)
+    return [*schools, *_teacher_entries(plan, ew, outcome)]
+
+
+def record_entries(before: OwnRecords, after: OwnRecords) -> list[JournalEntry]:
+    """The journal's entries for the sync's own mappings and links the bookkeeping changed."""
+    return list(_record_entries(before, after))

@@ -3,8 +3,9 @@
 connecting → reading schools → reading teachers (both advance page by page; EW's roster is
 exported meanwhile, one snapshot in one stream) → planning → (guard: NEEDS_REVIEW stops here,
 before any roster write) → one change set: create schools, upsert/reactivate teachers, archive →
-record the change set's name → commit → bookkeeping in one sync-database transaction (mappings,
-links, run SUCCEEDED with its summary, the connection's last success, the final event).
+record the change set's name → commit → bookkeeping (mappings, then links and the change journal
+in short chunked transactions) → one small transaction: run SUCCEEDED with its summary, the
+connection's last success, the final event.
 
 All or nothing: every failure before the commit abandons the change set and marks the run FAILED
 with a message an administrator can act on; EW is unchanged. A cancelled run (``RunCancelled``,
@@ -58,8 +59,9 @@ from services.sync.runs import bookkeeping, change_journal, journal, repository
 from services.sync.runs.progress import ProgressReporter
 from services.sync.runs.repository import RunCancelled, RunLost
 from services.sync.setup.oneroster_adapter import oneroster_failure, server_config
-from services.sync.store import connections, plan_records
+from services.sync.store import connections, links, plan_records, run_changes
 from services.sync.store.models import SyncRun
+from services.sync.store.run_changes import JournalEntry
 from services.sync.vocabulary import PlanPurpose, SyncPhase, SyncRunState
 
 if TYPE_CHECKING:
@@ -549,6 +551,12 @@ class RunExecution:
         )
         self.reporter.announce()
 
+    def _fence(self, session: Session) -> None:
+        """Refuse a bookkeeping chunk (``RunLost``) once this worker lost the run; else it beat now."""
+        repository.set_run_fields(
+            session, self.run.id, self.reporter.worker_id, heartbeat_time=self.app.clock()
+        )
+
     async def _finish_success(
         self,
         plan: planner.Plan,
@@ -557,14 +565,34 @@ class RunExecution:
         outcome: bookkeeping.CommitOutcome,
     ) -> None:
         # The heartbeat goes on while the bookkeeping is written (it is fenced: once the run is
-        # SUCCEEDED its next beat is refused), so a long transaction never looks like a dead worker.
+        # SUCCEEDED its next beat is refused), so a long bookkeeping never looks like a dead worker.
+        # Links and journal go in short chunked transactions, each fenced to this worker, so SQLite's
+        # write lock is never held for long; the run succeeds in one last small transaction. A
+        # worker that stops midway leaves the run to recovery, which completes the links and drops
+        # the partial journal.
         started = time.perf_counter()
         names = {school.sourced_id: school.name for school in source.schools}
         now = self.app.clock()
+        records_before = await self.app.read(
+            lambda session: change_journal.own_records(session, self.district_id)
+        )
+        target = bookkeeping.teacher_links(
+            outcome,
+            dict(plan.new_links),
+            {
+                upsert.classlink_id: upsert.classlink_ids
+                for upsert in (*plan.adds, *plan.updates, *plan.reactivations)
+                if len(upsert.classlink_ids) > 1
+            },
+        )
+        writes = links.link_writes(records_before.links, self.district_id, target, now)
+        applied = change_journal.applied_entries(plan, ew, outcome)
+        # Every link written is journaled once: the journal's size is known up to a few mappings.
+        total = len(writes) + len(applied) + len(writes)
 
-        def record(session: Session) -> None:
-            records_before = change_journal.own_records(session, self.district_id)
-            bookkeeping.record(
+        def mappings(session: Session) -> None:
+            self._fence(session)
+            bookkeeping.save_school_mappings(
                 session,
                 self.district_id,
                 outcome,
@@ -573,23 +601,37 @@ class RunExecution:
                     classlink_id: (school_id, names.get(classlink_id, ""))
                     for classlink_id, school_id in plan.new_auto_mappings
                 },
-                matched_links=dict(plan.new_links),
-                person_ids={
-                    upsert.classlink_id: upsert.classlink_ids
-                    for upsert in (*plan.adds, *plan.updates, *plan.reactivations)
-                    if len(upsert.classlink_ids) > 1
-                },
                 now=now,
             )
-            change_journal.record_run(
-                session,
-                self.run.id,
-                self.district_id,
-                (plan, ew, outcome),
-                records_before,
-                now,
-                on_progress=self.reporter.note,
-            )
+
+        await self.app.transaction(mappings)
+        await bookkeeping.write_links(
+            self.app,
+            self.district_id,
+            writes,
+            fence=self._fence,
+            on_rows=lambda done: self.reporter.advance(done, total),
+        )
+        records_after = await self.app.read(
+            lambda session: change_journal.own_records(session, self.district_id)
+        )
+        entries = applied + change_journal.record_entries(records_before, records_after)
+        total = len(writes) + len(entries)
+        for first in range(0, len(entries), bookkeeping.CHUNK):
+            chunk = entries[first : first + bookkeeping.CHUNK]
+
+            def journal_chunk(
+                session: Session, chunk: list[JournalEntry] = chunk, first: int = first
+            ) -> None:
+                self._fence(session)
+                run_changes.insert_changes(
+                    session, self.run.id, self.district_id, chunk, now, first_position=first
+                )
+
+            await self.app.transaction(journal_chunk)
+            self.reporter.advance(len(writes) + first + len(chunk), total)
+
+        def succeed(session: Session) -> None:
             connections.record_success(session, self.district_id, now)
             self.reporter.terminal_event(
                 session,
@@ -598,7 +640,7 @@ class RunExecution:
                 summary_json=_summary_json(plan),
             )
 
-        await self.app.transaction(record)
+        await self.app.transaction(succeed)
         self.reporter.announce()
         self.reporter.stop_heartbeat()
         logger.info("run %s: bookkeeping written in %.1f s", self.run.id, time.perf_counter() - started)

@@ -34,14 +34,16 @@ logger = logging.getLogger(__name__)
 
 PHASE_RANGES: dict[SyncPhase, tuple[int, int]] = {
     SyncPhase.QUEUED: (0, 0),
-    SyncPhase.CONNECTING: (0, 5),
-    SyncPhase.READING_SCHOOLS: (5, 10),
-    SyncPhase.READING_TEACHERS: (10, 40),
-    SyncPhase.PLANNING: (40, 45),
-    SyncPhase.CREATING_SCHOOLS: (45, 50),
-    SyncPhase.SYNCING_TEACHERS: (50, 85),
-    SyncPhase.ARCHIVING: (85, 90),
-    SyncPhase.COMMITTING: (90, 99),
+    SyncPhase.CONNECTING: (0, 3),
+    SyncPhase.READING_SCHOOLS: (3, 6),
+    SyncPhase.READING_TEACHERS: (6, 30),
+    # Planning and committing cannot count all their work (the planner, the commit RPC): their
+    # heartbeat moves one point a beat, so their ranges hold as many seconds as a 100k run needs.
+    SyncPhase.PLANNING: (30, 42),
+    SyncPhase.CREATING_SCHOOLS: (42, 45),
+    SyncPhase.SYNCING_TEACHERS: (45, 75),
+    SyncPhase.ARCHIVING: (75, 80),
+    SyncPhase.COMMITTING: (80, 99),
     SyncPhase.DONE: (100, 100),
 }
 
@@ -131,6 +133,7 @@ class ProgressReporter:
         self._total = 0
         self._message = self._messages[SyncPhase.QUEUED]
         self._last_write = float("-inf")
+        self._percent_moved = float("-inf")
         self._lost: RunLost | None = None
         self._cancelled = False
         self._stop = threading.Event()
@@ -254,7 +257,10 @@ class ProgressReporter:
         elif self._lost is not None:
             raise self._lost
         computed = phase_percent(self._phase, self._done, self._total, self._ranges)
-        self._percent = min(max(self._percent, computed), MAX_UNFINISHED_PERCENT)
+        percent = min(max(self._percent, computed), MAX_UNFINISHED_PERCENT)
+        if percent != self._percent:
+            self._percent_moved = self._clock()
+        self._percent = percent
         values = EventValues(
             state=SyncRunState.RUNNING,
             phase=self._phase,
@@ -280,24 +286,31 @@ class ProgressReporter:
             if checkpoint:
                 raise RunCancelled(self.run_id)
 
-    def _nudge_locked(self) -> None:
+    def _nudge_locked(self) -> bool:
         """Move a phase that counts nothing right now (planning, a commit) one point, short of its end.
 
         Watchers must see the percent move at least every couple of seconds; a phase whose work
         cannot be counted moves one point per heartbeat instead, and never reaches its end early.
+        True when it moved.
         """
-        low, high = PHASE_RANGES[self._phase]
-        if phase_percent(self._phase, self._done, self._total) <= self._percent < high - 1:
+        low, high = self._ranges[self._phase]
+        if phase_percent(self._phase, self._done, self._total, self._ranges) <= self._percent < high - 1:
             self._percent = max(self._percent, low) + 1
+            self._percent_moved = self._clock()
+            return True
+        return False
 
     def _beat(self) -> None:
         while not self._stop.wait(self._heartbeat_interval / 4):
             with self._lock:
                 if self._lost is not None:
                     return
-                if self._clock() - self._last_write < self._heartbeat_interval * 0.9:
+                due = self._clock() - self._heartbeat_interval * 0.9
+                # Counted work that moves slower than the beat (a nudge ran ahead of the count)
+                # still writes events; the percent moves a point once it stood still for a beat.
+                nudged = self._percent_moved <= due and self._nudge_locked()
+                if not nudged and self._last_write > due:
                     continue
-                self._nudge_locked()
                 try:
                     self._write_locked(checkpoint=False)
                 except (RunLost, RunCancelled):

@@ -35,7 +35,7 @@ from services.sync.metrics import count_finished_run
 from services.sync.runs import bookkeeping, journal, repository
 from services.sync.runs.repository import EventValues, RunLost
 from services.sync.setup.audit_trail import prune_audit
-from services.sync.store import connections
+from services.sync.store import connections, links, run_changes
 from services.sync.store.models import SyncRun
 from services.sync.vocabulary import SyncPhase, SyncRunState
 
@@ -81,15 +81,11 @@ def _succeed(
     session: Session, run: SyncRun, outcome: bookkeeping.CommitOutcome, cutoff: dt.datetime, now: dt.datetime
 ) -> None:
     names = journal.created_school_names(session, run.plan_id) if run.plan_id else {}
-    bookkeeping.record(
-        session,
-        run.district_id,
-        outcome,
-        created_school_names=names,
-        auto_mappings={},
-        matched_links={},
-        person_ids={},
-        now=now,
+    # A journal the worker left half-written cannot be completed (it needs the roster the worker
+    # read): a recovered run has none, so a revert never undoes part of a run.
+    run_changes.delete_changes(session, run.id)
+    bookkeeping.save_school_mappings(
+        session, run.district_id, outcome, created_school_names=names, auto_mappings={}, now=now
     )
     connections.record_success(session, run.district_id, now)
     repository.append_recovery_event(
@@ -107,6 +103,18 @@ def _succeed(
     )
 
 
+async def _record_links(
+    app: App, run: SyncRun, outcome: bookkeeping.CommitOutcome, cutoff: dt.datetime
+) -> None:
+    """Complete the links of a committed run, chunk by chunk, while the run is still stale."""
+    current = await app.read(lambda session: links.list_links(session, run.district_id))
+    target = bookkeeping.teacher_links(outcome, {}, {})
+    writes = links.link_writes(current, run.district_id, target, app.clock())
+    await bookkeeping.write_links(
+        app, run.district_id, writes, fence=lambda session: repository.check_stale(session, run.id, cutoff)
+    )
+
+
 async def reconcile(app: App, roster: AsyncRosterClient, run: SyncRun, cutoff: dt.datetime) -> None:
     """Settle one stale RUNNING run from its change set's state."""
     if run.change_set_name:
@@ -116,6 +124,7 @@ async def reconcile(app: App, roster: AsyncRosterClient, run: SyncRun, cutoff: d
             change_set = None
         if change_set is not None and change_set.state == roster_pb2.CHANGE_SET_STATE_COMMITTED:
             outcome = await bookkeeping.read_outcome(roster, run.change_set_name)
+            await _record_links(app, run, outcome, cutoff)
             await app.transaction(lambda session: _succeed(session, run, outcome, cutoff, app.clock()))
             await count_finished_run(app, run.id)
             logger.info("run %s: committed before its worker died; bookkeeping finished", run.id)

@@ -313,6 +313,19 @@ def append_recovery_event(
     return sequence
 
 
+def check_stale(session: Session, run_id: str, stale_before: dt.datetime) -> None:
+    """Recovery's fence for a write before its verdict: ``RunLost`` unless the run is still stale."""
+    stale = session.scalar(
+        select(SyncRun.id).where(
+            SyncRun.id == run_id,
+            SyncRun.state == SyncRunState.RUNNING,
+            or_(SyncRun.heartbeat_time.is_(None), SyncRun.heartbeat_time < stale_before),
+        )
+    )
+    if stale is None:
+        raise RunLost(run_id)
+
+
 def append_event_in_state(
     session: Session, run_id: str, values: EventValues, now: dt.datetime, state: SyncRunState
 ) -> int:

@@ -101,7 +101,7 @@ class TeacherHistories:
                 after = (dt.datetime.fromisoformat(time), run_id, position)
             except ValueError:
                 raise bad_field("page_token", f"not a page token of this list; {RESTART_HINT}") from None
-        entries = await self._app.transaction(
+        entries = await self._app.read(
             lambda session: _entries(session, district_id, teacher_id, after, page_size + 1)
         )
         if len(entries) <= page_size:

@@ -318,7 +318,7 @@ class Runs:
         """Cancel the district's run (see ``_cancel``) and return it as it now is."""
         await self._app.transaction(lambda session: _cancel(session, district_id, run_id, self._app.clock()))
         self._app.notifier.notify(run_id)
-        return await self._app.transaction(lambda session: _read(session, run_id))
+        return await self._app.read(lambda session: _read(session, run_id))
 
     async def watch(
         self, run_id: str, after_sequence: int, *, safety_timeout: float = WATCH_SAFETY_TIMEOUT_SECONDS
@@ -330,7 +330,7 @@ class Runs:
         async with self._app.notifier.subscribe(run_id) as subscription:
             last = after_sequence
             while True:
-                events, state, last_sequence = await self._app.transaction(
+                events, state, last_sequence = await self._app.read(
                     functools.partial(_events, run_id=run_id, after=last)
                 )
                 for event in events:
@@ -345,7 +345,7 @@ class Runs:
 
     async def get(self, district_id: str, run_id: str) -> SyncRun:
         """The district's run, or NOT_FOUND (also for another district's run)."""
-        run = await self._app.transaction(lambda session: _read(session, run_id))
+        run = await self._app.read(lambda session: _read(session, run_id))
         if run.district_id != district_id:
             raise NotFound(f"Sync run {run_id} does not exist.")
         return run
@@ -363,7 +363,7 @@ class Runs:
                 before = (dt.datetime.fromisoformat(time), run_id)
             except (TypeError, ValueError):
                 raise bad_field("page_token", f"not a page token of this list; {RUNS_RESTART_HINT}") from None
-        runs = await self._app.transaction(lambda session: _list(session, district_id, page_size + 1, before))
+        runs = await self._app.read(lambda session: _list(session, district_id, page_size + 1, before))
         if len(runs) <= page_size:
             return runs, ""
         page = runs[:page_size]
@@ -399,7 +399,7 @@ class Runs:
                 )
             after = value[2]
         now = self._app.clock()
-        page = await self._app.transaction(
+        page = await self._app.read(
             lambda session: _items(session, district_id, run_id, kind, after, page_size + 1, now)
         )
         if len(page) <= page_size:

@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, select, tuple_
+from sqlalchemy import Table, delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from services.common.bulk import bulk_insert
 from services.sync.store.models import RunChange, SyncRun
-from services.sync.vocabulary import ChangeAction, ChangeSubject
+from services.sync.vocabulary import ChangeAction, ChangeSubject, SyncRunState
 
 BATCH = 1000
 TABLE = cast(Table, RunChange.__table__)
@@ -87,13 +87,16 @@ def insert_changes(
     entries: Iterable[JournalEntry],
     now: dt.datetime,
     on_batch: Callable[[int], None] | None = None,
+    *,
+    first_position: int = 0,
 ) -> None:
     """Store a run's journal entries in order, in bulk batches (``COPY`` on PostgreSQL; no ORM objects).
 
-    ``on_batch`` hears how many entries are stored after each batch.
+    ``on_batch`` hears how many entries are stored after each batch; ``first_position`` is the
+    position of the first entry (a journal written in several transactions).
     """
     batch: list[dict[str, Any]] = []
-    for position, entry in enumerate(entries):
+    for position, entry in enumerate(entries, start=first_position):
         batch.append(
             {
                 "run_id": run_id,
@@ -112,8 +115,13 @@ def insert_changes(
             bulk_insert(session.connection(), TABLE, batch)
             batch = []
             if on_batch is not None:
-                on_batch(position + 1)
+                on_batch(position + 1 - first_position)
     bulk_insert(session.connection(), TABLE, batch)
+
+
+def delete_changes(session: Session, run_id: str) -> None:
+    """Forget a run's journal (a partial one, left by a worker that stopped while writing it)."""
+    session.execute(delete(RunChange).where(RunChange.run_id == run_id))
 
 
 def changes_of_run(session: Session, run_id: str) -> list[RunChange]:
@@ -154,6 +162,8 @@ def subject_history(
         select(RunChange, SyncRun)
         .join(SyncRun, SyncRun.id == RunChange.run_id)
         .where(RunChange.district_id == district_id, RunChange.subject_id == subject_id)
+        # A running run is still writing its journal; it shows once the run has ended.
+        .where(SyncRun.state != SyncRunState.RUNNING)
     )
     if after is not None:
         query = query.where(tuple_(RunChange.time, RunChange.run_id, RunChange.position) > tuple_(*after))
