@@ -30,6 +30,7 @@ def test_lists_and_gets_answer_while_a_commit_holds_the_write_lock(tmp_path: Pat
         assert roster.get_school("d1", school.school_id).display_name == "North High"
         assert [s.school_id for s in roster.list_schools("d1", 10, "").items] == [school.school_id]
         assert roster.list_teachers("d1", TeacherFilter(), 10, "").items == []
-        assert [s.school_id for s in roster.export_roster("d1").schools] == [school.school_id]
+        with roster.export_roster("d1") as export:
+            assert [s.school_id for s in export.schools] == [school.school_id]
     assert roster.get_district("d1").display_name == "Renamed"
     engine.dispose()
