@@ -13,6 +13,7 @@ from services.sync.planning.planner import (
     NO_LONGER_IN_CLASSLINK,
     TOBEDELETED_IN_CLASSLINK,
     Approval,
+    EwRoster,
     EwTeacher,
     FieldChange,
     GuardConfig,
@@ -23,7 +24,10 @@ from services.sync.planning.planner import (
     SchoolRef,
     SkipReason,
     SourceProblem,
+    SourceRoster,
+    SyncState,
     plan_items,
+    plan_sync,
 )
 from tests.support.planner_world import World, school, teacher
 
@@ -531,3 +535,20 @@ def test_email_validation_is_pragmatic(email: str, valid: bool) -> None:
 def test_email_keys_are_trimmed_and_case_folded() -> None:
     assert email_key("  Ann.Lee@District.EXAMPLE ") == email_key("ann.lee@district.example")
     assert email_key("STRASSE@x.example") == email_key("straße@x.example")
+
+
+def test_the_planner_tells_how_many_people_it_has_decided_up_to_all_of_them() -> None:
+    teachers = [teacher(f"t{n:05}", "", "s1") for n in range(5_000)]
+    heard: list[tuple[int, int]] = []
+
+    plan = plan_sync(
+        SourceRoster([school("s1", "North")], teachers, [], [], []),
+        EwRoster([], []),
+        SyncState(),
+        lambda decided, persons: heard.append((decided, persons)),
+    )
+
+    assert len(plan.adds) == 5_000
+    assert {persons for _, persons in heard} == {5_000}
+    decided = [count for count, _ in heard]
+    assert decided == sorted(decided) and decided[-1] == 5_000 and len(heard) >= 3

@@ -36,7 +36,7 @@ give identical plans. Rules decided here (the README's sync rules say the same i
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import islice
@@ -54,6 +54,12 @@ NO_LONGER_IN_CLASSLINK = "No longer in ClassLink"
 TOBEDELETED_IN_CLASSLINK = "Marked tobedeleted in ClassLink"
 DISABLED_IN_CLASSLINK = "Disabled in ClassLink"
 BACK_IN_CLASSLINK = "Back in ClassLink"
+# How often the planner reports progress: often enough for a bar, rarely enough to cost nothing.
+PROGRESS_EVERY = 2_000
+
+Progress = Callable[[int, int], None]
+"""Told ``(decided, persons)``: how many of the roster's people the planner has decided."""
+
 _NO_LINKS: frozenset[str] = frozenset()
 
 
@@ -525,12 +531,18 @@ class _TeacherPlanner:
             problem.sourced_id for problem in source.problems if problem.sourced_id
         }
 
-    def run(self) -> None:
-        """Skip, match or add every person, then note why departed rows' teachers go."""
+    def run(self, progress: Progress) -> None:
+        """Skip, match or add every person, then note why departed rows' teachers go.
+
+        ``progress(decided, persons)`` hears how many people are decided, every few thousand.
+        """
         for problem in self.source.problems:
             self._skip_unreadable(problem)
         by_email: list[_Person] = []
-        for person in self._persons():
+        persons = self._persons()
+        for index, person in enumerate(persons):
+            if index % PROGRESS_EVERY == 0:
+                progress(index - len(by_email), len(persons))
             linked_id = self._linked_teacher(person)
             if linked_id is None:
                 by_email.append(person)
@@ -545,7 +557,9 @@ class _TeacherPlanner:
                 self.protected.update((linked_id, owner.teacher_id))
                 continue
             self._match(person, self.ew_by_id[linked_id])
-        for person in by_email:
+        for index, person in enumerate(by_email):
+            if index % PROGRESS_EVERY == 0:
+                progress(len(persons) - len(by_email) + index, len(persons))
             owner = self.ew_by_key.get(person.key)
             if owner is None:
                 self._add(person)
@@ -562,6 +576,7 @@ class _TeacherPlanner:
             self._match(person, owner)
         for row, reason in self.departed:
             self._note_departure(row, reason)
+        progress(len(persons), len(persons))
 
     def _linked_teacher(self, person: _Person) -> str | None:
         """The unclaimed EW teacher a person's links name: the one with its email, else the first."""
@@ -845,8 +860,13 @@ def _rows(count: int, what: str) -> str:
     return f"{count} ClassLink {what} row{'s' if count != 1 else ''}"
 
 
-def plan_sync(source: SourceRoster, ew: EwRoster, state: SyncState) -> Plan:
-    """The changes that make EW's district match ClassLink's roster, with the guard's verdict."""
+def plan_sync(
+    source: SourceRoster, ew: EwRoster, state: SyncState, progress: Progress = lambda decided, persons: None
+) -> Plan:
+    """The changes that make EW's district match ClassLink's roster, with the guard's verdict.
+
+    ``progress(decided, persons)`` is told how far the teachers are, so a caller's bar can move.
+    """
     nameless = [
         SchoolProblem(school.sourced_id, "The school has no name in ClassLink")
         for school in source.schools
@@ -856,7 +876,7 @@ def plan_sync(source: SourceRoster, ew: EwRoster, state: SyncState) -> Plan:
     readable = [school for school in source.schools if clean_name(school.name)]
     schools = _plan_schools(readable, ew.schools, state.mappings, school_problems)
     teachers = _TeacherPlanner(source, ew, state, schools)
-    teachers.run()
+    teachers.run(progress)
     notes: list[str] = []
     anonymous = sum(1 for problem in source.problems if problem.anonymous)
     withheld = ""

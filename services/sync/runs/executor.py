@@ -96,6 +96,7 @@ ROSTER_STOPPED_ANSWERING = (
     "whether the changes were saved is settled once it answers again."
 )
 SUCCEEDED_MESSAGE = "Sync complete"
+RECORDING_MESSAGE = "Saved in EW; recording what changed"
 CANCELLED_MESSAGE = "Cancelled by an administrator before anything was saved; nothing was changed."
 REVIEW_MESSAGE = "Stopped before archiving: {guard} Nothing was changed."
 
@@ -351,7 +352,8 @@ class RunExecution:
         state = await self.app.transaction(
             lambda session: sync_state(session, self.district_id, self.app.settings, approved)
         )
-        plan = planner.plan_sync(source, ew, state)
+        self.reporter.count_from_here()
+        plan = planner.plan_sync(source, ew, state, self.reporter.note)
         self.reporter.advance(1, 1)
         return plan
 
@@ -589,6 +591,8 @@ class RunExecution:
         applied = change_journal.applied_entries(plan, ew, outcome)
         # Every link written is journaled once: the journal's size is known up to a few mappings.
         total = len(writes) + len(applied) + len(writes)
+        # The rows from here on are counted: they move the bar through what the commit left of it.
+        self.reporter.count_from_here(total, message=RECORDING_MESSAGE)
 
         def mappings(session: Session) -> None:
             self._fence(session)

@@ -48,9 +48,9 @@ class PreviewExecution(RunExecution):
         ew_read: asyncio.Task[planner.EwRoster],
     ) -> None:
         # Two steps of planning the bar shows: the EW read still under way, then the planner.
-        self.reporter.enter(SyncPhase.PLANNING, total=2, message=READING_EW_MESSAGE)
+        self.reporter.enter(SyncPhase.PLANNING, message=READING_EW_MESSAGE)
         ew = await ew_read
-        self.reporter.advance(1, message=PREVIEW_PHASE_MESSAGES[SyncPhase.PLANNING])
+        self.reporter.tell(PREVIEW_PHASE_MESSAGES[SyncPhase.PLANNING])
         plan = await self._plan(source, ew, None)
         items = await self.app.transaction(lambda session: self._store(session, plan))
         self.reporter.announce()

@@ -9,7 +9,10 @@ database) and then announced through the notifier. ``advance`` is throttled to a
 second; a heartbeat thread writes an event whenever a second passed without one, and refreshes
 ``heartbeat_time``, so watchers see life at least once a second and recovery can tell a dead
 worker from a slow one. A heartbeat in a phase that counted nothing since the last event moves the
-percent one point, short of the phase's end, so the bar never stands still for long. A heartbeat
+percent one point, through at most half of the room the phase had, so the bar never stands still
+for long and the work the phase counts later still has room to move it. Work counted after a wait
+(the planner after the EW read, the sync's own records after the roster's commit) counts from where
+the bar stands (``count_from_here``), so a nudge never leaves the count behind the bar. A heartbeat
 thread (not an asyncio task) keeps beating while the run's loop is busy with CPU work such as
 planning 100,000 teachers.
 """
@@ -34,16 +37,17 @@ logger = logging.getLogger(__name__)
 
 PHASE_RANGES: dict[SyncPhase, tuple[int, int]] = {
     SyncPhase.QUEUED: (0, 0),
-    SyncPhase.CONNECTING: (0, 3),
-    SyncPhase.READING_SCHOOLS: (3, 6),
-    SyncPhase.READING_TEACHERS: (6, 30),
-    # Planning and committing cannot count all their work (the planner, the commit RPC): their
-    # heartbeat moves one point a beat, so their ranges hold as many seconds as a 100k run needs.
-    SyncPhase.PLANNING: (30, 42),
-    SyncPhase.CREATING_SCHOOLS: (42, 45),
-    SyncPhase.SYNCING_TEACHERS: (45, 75),
-    SyncPhase.ARCHIVING: (75, 80),
-    SyncPhase.COMMITTING: (80, 99),
+    SyncPhase.CONNECTING: (0, 2),
+    SyncPhase.READING_SCHOOLS: (2, 4),
+    SyncPhase.READING_TEACHERS: (4, 28),
+    SyncPhase.PLANNING: (28, 36),
+    SyncPhase.CREATING_SCHOOLS: (36, 38),
+    SyncPhase.SYNCING_TEACHERS: (38, 62),
+    SyncPhase.ARCHIVING: (62, 66),
+    # The roster's commit is one statement-level transaction the sync cannot count: its heartbeat
+    # moves a point a beat through half the range; the sync's own records, about as long at any
+    # size, count through the rest.
+    SyncPhase.COMMITTING: (66, 99),
     SyncPhase.DONE: (100, 100),
 }
 
@@ -89,11 +93,8 @@ def phase_messages(trigger: SyncTrigger) -> Mapping[SyncPhase, str]:
     return PREVIEW_PHASE_MESSAGES if trigger is SyncTrigger.PREVIEW else PHASE_MESSAGES
 
 
-def phase_percent(
-    phase: SyncPhase, done: int, total: int, ranges: Mapping[SyncPhase, tuple[int, int]] = PHASE_RANGES
-) -> int:
-    """The percent a phase reaches after ``done`` of ``total`` items."""
-    low, high = ranges[phase]
+def counted_percent(low: int, high: int, done: int, total: int) -> int:
+    """The percent a phase spanning ``low``–``high`` reaches after ``done`` of ``total`` items."""
     if total <= 0:
         return low
     fraction = min(max(done / total, 0.0), 1.0)
@@ -129,6 +130,7 @@ class ProgressReporter:
         self._lock = threading.Lock()
         self._phase = SyncPhase.QUEUED
         self._percent = 0
+        self._floor = 0
         self._done = 0
         self._total = 0
         self._message = self._messages[SyncPhase.QUEUED]
@@ -164,8 +166,10 @@ class ProgressReporter:
     def enter(self, phase: SyncPhase, *, total: int = 0, message: str | None = None) -> None:
         """Start a phase; always persisted."""
         with self._lock:
-            previous = (self._phase, self._done, self._total, self._message)
+            previous = (self._phase, self._floor, self._done, self._total, self._message)
             self._phase = phase
+            low, high = self._ranges[phase]
+            self._floor = min(max(low, self._percent), high)
             self._done = 0
             self._total = total
             self._message = message or self._messages[phase]
@@ -173,8 +177,18 @@ class ProgressReporter:
                 self._write_locked()
             except RunCancelled:
                 # A cancelled run never entered the phase (the commit, above all).
-                self._phase, self._done, self._total, self._message = previous
+                self._phase, self._floor, self._done, self._total, self._message = previous
                 raise
+
+    def count_from_here(self, total: int = 0, *, message: str | None = None) -> None:
+        """Count ``total`` items of the current phase from the percent it reached; always persisted."""
+        with self._lock:
+            self._floor = min(self._percent, self._ranges[self._phase][1])
+            self._done = 0
+            self._total = total
+            if message is not None:
+                self._message = message
+            self._write_locked()
 
     def advance(self, done: int, total: int | None = None, *, message: str | None = None) -> None:
         """Report items done in the current phase; persisted at most every ``min_interval``."""
@@ -256,7 +270,7 @@ class ProgressReporter:
             self.check()
         elif self._lost is not None:
             raise self._lost
-        computed = phase_percent(self._phase, self._done, self._total, self._ranges)
+        computed = self._counted_locked()
         percent = min(max(self._percent, computed), MAX_UNFINISHED_PERCENT)
         if percent != self._percent:
             self._percent_moved = self._clock()
@@ -286,35 +300,49 @@ class ProgressReporter:
             if checkpoint:
                 raise RunCancelled(self.run_id)
 
+    def _counted_locked(self) -> int:
+        """The percent the current phase's count reaches, counted from where the phase began."""
+        return counted_percent(self._floor, self._ranges[self._phase][1], self._done, self._total)
+
     def _nudge_locked(self) -> bool:
-        """Move a phase that counts nothing right now (planning, a commit) one point, short of its end.
+        """Move a phase that counts nothing right now (the roster's commit) one point.
 
         Watchers must see the percent move at least every couple of seconds; a phase whose work
-        cannot be counted moves one point per heartbeat instead, and never reaches its end early.
+        cannot be counted moves one point per heartbeat instead, through at most half the room it
+        had when entered, so the work it counts later (the sync's records) can still move the bar.
         True when it moved.
         """
-        low, high = self._ranges[self._phase]
-        if phase_percent(self._phase, self._done, self._total, self._ranges) <= self._percent < high - 1:
-            self._percent = max(self._percent, low) + 1
+        ceiling = self._floor + (self._ranges[self._phase][1] - self._floor) // 2
+        if self._counted_locked() <= self._percent < ceiling:
+            self._percent = max(self._percent, self._floor) + 1
             self._percent_moved = self._clock()
             return True
         return False
 
+    def tick(self) -> bool:
+        """One heartbeat: an event when a beat passed without one, moving a percent that stood still.
+
+        False once the run is no longer this worker's to report on.
+        """
+        with self._lock:
+            if self._lost is not None:
+                return False
+            due = self._clock() - self._heartbeat_interval * 0.9
+            # Counted work that moves slower than the beat (a nudge ran ahead of the count)
+            # still writes events; the percent moves a point once it stood still for a beat.
+            nudged = self._percent_moved <= due and self._nudge_locked()
+            if not nudged and self._last_write > due:
+                return True
+            try:
+                self._write_locked(checkpoint=False)
+            except (RunLost, RunCancelled):
+                return False
+            except Exception:
+                # A database hiccup must not kill the ticker; the next tick retries.
+                logger.warning("could not write a heartbeat event", exc_info=True)
+            return True
+
     def _beat(self) -> None:
         while not self._stop.wait(self._heartbeat_interval / 4):
-            with self._lock:
-                if self._lost is not None:
-                    return
-                due = self._clock() - self._heartbeat_interval * 0.9
-                # Counted work that moves slower than the beat (a nudge ran ahead of the count)
-                # still writes events; the percent moves a point once it stood still for a beat.
-                nudged = self._percent_moved <= due and self._nudge_locked()
-                if not nudged and self._last_write > due:
-                    continue
-                try:
-                    self._write_locked(checkpoint=False)
-                except (RunLost, RunCancelled):
-                    return
-                except Exception:
-                    # A database hiccup must not kill the ticker; the next tick retries.
-                    logger.warning("could not write a heartbeat event", exc_info=True)
+            if not self.tick():
+                return
