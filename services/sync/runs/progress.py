@@ -40,10 +40,11 @@ PHASE_RANGES: dict[SyncPhase, tuple[int, int]] = {
     SyncPhase.CONNECTING: (0, 2),
     SyncPhase.READING_SCHOOLS: (2, 4),
     SyncPhase.READING_TEACHERS: (4, 28),
-    SyncPhase.PLANNING: (28, 36),
-    SyncPhase.CREATING_SCHOOLS: (36, 38),
-    SyncPhase.SYNCING_TEACHERS: (38, 62),
-    SyncPhase.ARCHIVING: (62, 66),
+    # Planning first waits for EW's roster (nudged, up to half the range), then counts the planner.
+    SyncPhase.PLANNING: (28, 40),
+    SyncPhase.CREATING_SCHOOLS: (40, 42),
+    SyncPhase.SYNCING_TEACHERS: (42, 63),
+    SyncPhase.ARCHIVING: (63, 66),
     # The roster's commit is one statement-level transaction the sync cannot count: its heartbeat
     # moves a point a beat through half the range; the sync's own records, about as long at any
     # size, count through the rest.
