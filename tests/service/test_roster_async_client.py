@@ -10,6 +10,7 @@ from ew.client.errors import FailedPreconditionError, InvalidArgumentError, NotF
 from ew.client.roster import AsyncRosterClient
 from ew.roster.v1 import roster_pb2 as pb
 
+from services.sync.planning.ew_roster import read_ew_roster
 from tests.support.roster import Roster, running_roster
 
 
@@ -80,3 +81,29 @@ async def test_async_errors_are_mapped(roster: Roster) -> None:
         with pytest.raises(FailedPreconditionError) as ended:
             await client.commit_change_set(change_set.name)
         assert ended.value.reason == "CHANGE_SET_ABANDONED"
+
+
+async def test_the_syncs_read_of_ew_counts_teachers_against_the_snapshots_total(roster: Roster) -> None:
+    school = roster.client.batch_create_schools("d1", ["Elm"])[0]
+    for start in (0, 1000, 2000):
+        roster.client.batch_upsert_teachers(
+            "d1",
+            [
+                pb.TeacherInput(
+                    given_name="Given",
+                    family_name="Family",
+                    email=f"t{n}@d1.example",
+                    school_ids=[school.school_id],
+                )
+                for n in range(start, start + 1000)
+            ],
+        )
+    heard: list[tuple[int, int]] = []
+
+    async with AsyncRosterClient(roster.address, metadata=roster.service_tokens.metadata) as client:
+        ew = await read_ew_roster(client, "d1", lambda read, total: heard.append((read, total)))
+
+    assert len(ew.teachers) == 3000
+    assert {total for _, total in heard} == {3000}
+    counts = [read for read, _ in heard]
+    assert counts == sorted(counts) and counts[-1] == 3000 and len(set(counts)) >= 3

@@ -126,3 +126,26 @@ def test_the_planner_counted_after_waiting_for_ews_roster_never_falls_behind_the
 
     # Each beat the planner decided a point's worth of people, and each beat the bar moved a point.
     assert percents == list(range(waited + 1, high + 1))
+
+
+def test_planning_counts_ews_roster_through_half_its_range_then_the_planner_through_the_rest(
+    reporter: ProgressReporter, clock: Clock, sync_sessions: sessionmaker[Session]
+) -> None:
+    low, high = PHASE_RANGES[SyncPhase.PLANNING]
+    reporter.enter(SyncPhase.PLANNING)
+    reporter.count_from_here(share=0.5)
+    reporter.note(40_000, 100_000)
+    beats(reporter, clock, 1)
+    partway = stored_percent(sync_sessions, reporter)
+    reporter.note(100_000, 100_000)
+    beats(reporter, clock, 1)
+    read = stored_percent(sync_sessions, reporter)
+
+    reporter.count_from_here()
+    reporter.note(50_000, 100_000)
+    beats(reporter, clock, 1)
+    planned_half = stored_percent(sync_sessions, reporter)
+
+    middle = low + (high - low) // 2
+    assert low < partway < read == middle
+    assert planned_half == middle + (high - middle) // 2

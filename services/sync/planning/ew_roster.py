@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from ew.client.errors import NotFoundError, PermissionDeniedError, RosterError, UnauthenticatedError
 from ew.client.roster import AsyncRosterClient
@@ -70,19 +71,28 @@ async def read_ew_schools(roster: AsyncRosterClient, district_id: str) -> list[E
         raise roster_failure(error, district_id) from None
 
 
-async def read_ew_roster(roster: AsyncRosterClient, district_id: str) -> EwRoster:
+async def read_ew_roster(
+    roster: AsyncRosterClient,
+    district_id: str,
+    progress: Callable[[int, int], None] = lambda teachers, total: None,
+) -> EwRoster:
     """Every EW school and teacher (active and archived) of the district, as one snapshot.
 
     One ``ExportDistrictRoster`` stream instead of paging: the roster reads the district in one
-    transaction with two queries, and no page re-runs a count or a keyset seek.
+    transaction with two queries, and no page re-runs a count or a keyset seek. ``progress`` hears
+    ``(teachers read, teachers in the snapshot)`` after every chunk.
     """
     schools: list[EwSchool] = []
     teachers: list[EwTeacher] = []
     school_sets: dict[tuple[str, ...], frozenset[str]] = {}
+    total = 0
     try:
         async for chunk in roster.export_district_roster(district_id, timeout=EXPORT_DEADLINE):
+            # The totals come with the first chunk only.
+            total = total or chunk.total_teachers
             schools.extend(_school(school) for school in chunk.schools)
             teachers.extend(_teacher(teacher, school_sets) for teacher in chunk.teachers)
+            progress(len(teachers), total)
     except RosterError as error:
         raise roster_failure(error, district_id) from None
     return EwRoster(schools=schools, teachers=teachers)

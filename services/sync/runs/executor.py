@@ -97,6 +97,7 @@ ROSTER_STOPPED_ANSWERING = (
 )
 SUCCEEDED_MESSAGE = "Sync complete"
 RECORDING_MESSAGE = "Saved in EW; recording what changed"
+READING_EW_MESSAGE = "Reading Education Walkthrough's teachers and schools"
 CANCELLED_MESSAGE = "Cancelled by an administrator before anything was saved; nothing was changed."
 REVIEW_MESSAGE = "Stopped before archiving: {guard} Nothing was changed."
 
@@ -115,6 +116,25 @@ class _RosterChanged(Exception):
 
 class CommitUnknown(Exception):
     """The change set may have committed, but the run could not record it; recovery settles it."""
+
+
+class _ReadCount:
+    """The latest count of a read running in the background, passed on once someone follows it."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.total = 0
+        self._follower: Callable[[int, int], None] | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        if self._follower is not None:
+            self._follower(done, total)
+
+    def follow(self, follower: Callable[[int, int], None]) -> None:
+        """Pass every count from now on, starting with the latest, to ``follower``."""
+        self._follower = follower
+        follower(self.done, self.total)
 
 
 def new_worker_id() -> str:
@@ -226,6 +246,7 @@ class RunExecution:
         self.run = run
         self.reporter = reporter
         self.district_id = run.district_id
+        self._ew_count = _ReadCount()
 
     async def execute(self) -> None:
         """Run every phase; raises RunFailed, RunLost or CommitUnknown when it cannot finish."""
@@ -239,7 +260,7 @@ class RunExecution:
         roster = self.app.new_roster_client()
         try:
             # EW's side is read while ClassLink is pulled: both wait on other servers.
-            ew_read = asyncio.create_task(ew_roster.read_ew_roster(roster, self.district_id))
+            ew_read = self._start_ew_read(roster)
             try:
                 source = source_roster.to_source_roster(await self._pull(config))
             except BaseException:
@@ -311,7 +332,7 @@ class RunExecution:
         for attempt in range(MAX_PLAN_ATTEMPTS):
             self.reporter.enter(SyncPhase.PLANNING)
             # A re-plan reads EW again: the first commit failed because EW changed.
-            ew = await ew_read if attempt == 0 else await ew_roster.read_ew_roster(roster, self.district_id)
+            ew = await self._wait_for_ew(ew_read if attempt == 0 else self._start_ew_read(roster))
             plan = await self._plan(source, ew, approved)
             if plan.guard.needs_review:
                 await self._store_plan(plan)
@@ -337,6 +358,18 @@ class RunExecution:
                 raise CommitUnknown(self.run.id) from error
             return
 
+    def _start_ew_read(self, roster: AsyncRosterClient) -> asyncio.Task[planner.EwRoster]:
+        """Read EW's roster in the background, counting the teachers that arrived."""
+        self._ew_count = _ReadCount()
+        return asyncio.create_task(ew_roster.read_ew_roster(roster, self.district_id, self._ew_count))
+
+    async def _wait_for_ew(self, ew_read: asyncio.Task[planner.EwRoster]) -> planner.EwRoster:
+        """EW's roster; while it still arrives the bar counts its teachers through half of planning."""
+        if not ew_read.done():
+            self.reporter.count_from_here(message=READING_EW_MESSAGE, share=0.5)
+            self._ew_count.follow(self.reporter.note)
+        return await ew_read
+
     async def _approval(self) -> planner.Approval | None:
         approved_run_id = self.run.approved_run_id
         if approved_run_id is None:
@@ -352,7 +385,7 @@ class RunExecution:
         state = await self.app.transaction(
             lambda session: sync_state(session, self.district_id, self.app.settings, approved)
         )
-        self.reporter.count_from_here()
+        self.reporter.count_from_here(message=self.reporter.phase_message(SyncPhase.PLANNING))
         plan = planner.plan_sync(source, ew, state, self.reporter.note)
         self.reporter.advance(1, 1)
         return plan

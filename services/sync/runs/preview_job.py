@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from services.sync.api.plan_messages import guard_message, summary_message
 from services.sync.planning import planner
 from services.sync.runs import repository
-from services.sync.runs.executor import RunExecution
-from services.sync.runs.progress import PREVIEW_PHASE_MESSAGES, ProgressReporter
+from services.sync.runs.executor import READING_EW_MESSAGE, RunExecution
+from services.sync.runs.progress import ProgressReporter
 from services.sync.store import plan_records, plans
 from services.sync.store.models import SyncRun
 from services.sync.vocabulary import PlanPurpose, SyncPhase, SyncRunState, SyncTrigger
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-READING_EW_MESSAGE = "Reading Education Walkthrough's teachers and schools"
 PREVIEWED_MESSAGE = "Preview ready: nothing was changed. Page it with PreviewSync or ListSyncRunItems."
 
 
@@ -49,8 +48,7 @@ class PreviewExecution(RunExecution):
     ) -> None:
         # Two steps of planning the bar shows: the EW read still under way, then the planner.
         self.reporter.enter(SyncPhase.PLANNING, message=READING_EW_MESSAGE)
-        ew = await ew_read
-        self.reporter.tell(PREVIEW_PHASE_MESSAGES[SyncPhase.PLANNING])
+        ew = await self._wait_for_ew(ew_read)
         plan = await self._plan(source, ew, None)
         items = await self.app.transaction(lambda session: self._store(session, plan))
         self.reporter.announce()

@@ -9,10 +9,11 @@ database) and then announced through the notifier. ``advance`` is throttled to a
 second; a heartbeat thread writes an event whenever a second passed without one, and refreshes
 ``heartbeat_time``, so watchers see life at least once a second and recovery can tell a dead
 worker from a slow one. A heartbeat in a phase that counted nothing since the last event moves the
-percent one point, through at most half of the room the phase had, so the bar never stands still
-for long and the work the phase counts later still has room to move it. Work counted after a wait
-(the planner after the EW read, the sync's own records after the roster's commit) counts from where
-the bar stands (``count_from_here``), so a nudge never leaves the count behind the bar. A heartbeat
+percent one point, through at most half of the room its count had, so the bar never stands still
+for long and the work counted later still has room to move it. Work counted after other work (the
+EW read a planning phase waits for, then the planner; the sync's own records after the roster's
+commit) counts from where the bar stands (``count_from_here``), through a share of what is left, so
+a nudge never leaves the count behind the bar. A heartbeat
 thread (not an asyncio task) keeps beating while the run's loop is busy with CPU work such as
 planning 100,000 teachers.
 """
@@ -40,7 +41,7 @@ PHASE_RANGES: dict[SyncPhase, tuple[int, int]] = {
     SyncPhase.CONNECTING: (0, 2),
     SyncPhase.READING_SCHOOLS: (2, 4),
     SyncPhase.READING_TEACHERS: (4, 28),
-    # Planning first waits for EW's roster (nudged, up to half the range), then counts the planner.
+    # Planning first counts EW's roster still arriving (half the range), then the planner.
     SyncPhase.PLANNING: (28, 40),
     SyncPhase.CREATING_SCHOOLS: (40, 42),
     SyncPhase.SYNCING_TEACHERS: (42, 63),
@@ -132,6 +133,7 @@ class ProgressReporter:
         self._phase = SyncPhase.QUEUED
         self._percent = 0
         self._floor = 0
+        self._end = 0
         self._done = 0
         self._total = 0
         self._message = self._messages[SyncPhase.QUEUED]
@@ -146,6 +148,10 @@ class ProgressReporter:
     def phase(self) -> SyncPhase:
         """The phase the run is in."""
         return self._phase
+
+    def phase_message(self, phase: SyncPhase) -> str:
+        """What this run says in ``phase`` unless it has more to say."""
+        return self._messages[phase]
 
     def start_heartbeat(self) -> None:
         """Start the ticker that keeps events flowing while the run works."""
@@ -167,10 +173,11 @@ class ProgressReporter:
     def enter(self, phase: SyncPhase, *, total: int = 0, message: str | None = None) -> None:
         """Start a phase; always persisted."""
         with self._lock:
-            previous = (self._phase, self._floor, self._done, self._total, self._message)
+            previous = (self._phase, self._floor, self._end, self._done, self._total, self._message)
             self._phase = phase
             low, high = self._ranges[phase]
             self._floor = min(max(low, self._percent), high)
+            self._end = high
             self._done = 0
             self._total = total
             self._message = message or self._messages[phase]
@@ -178,13 +185,18 @@ class ProgressReporter:
                 self._write_locked()
             except RunCancelled:
                 # A cancelled run never entered the phase (the commit, above all).
-                self._phase, self._floor, self._done, self._total, self._message = previous
+                self._phase, self._floor, self._end, self._done, self._total, self._message = previous
                 raise
 
-    def count_from_here(self, total: int = 0, *, message: str | None = None) -> None:
-        """Count ``total`` items of the current phase from the percent it reached; always persisted."""
+    def count_from_here(self, total: int = 0, *, message: str | None = None, share: float = 1.0) -> None:
+        """Count ``total`` items from the percent the phase reached, through ``share`` of what is left.
+
+        Always persisted. A share below 1 leaves the rest of the phase to the work counted after it.
+        """
         with self._lock:
-            self._floor = min(self._percent, self._ranges[self._phase][1])
+            high = self._ranges[self._phase][1]
+            self._floor = min(self._percent, high)
+            self._end = self._floor + int((high - self._floor) * share)
             self._done = 0
             self._total = total
             if message is not None:
@@ -302,18 +314,18 @@ class ProgressReporter:
                 raise RunCancelled(self.run_id)
 
     def _counted_locked(self) -> int:
-        """The percent the current phase's count reaches, counted from where the phase began."""
-        return counted_percent(self._floor, self._ranges[self._phase][1], self._done, self._total)
+        """The percent the current count reaches, counted from where it began."""
+        return counted_percent(self._floor, self._end, self._done, self._total)
 
     def _nudge_locked(self) -> bool:
         """Move a phase that counts nothing right now (the roster's commit) one point.
 
         Watchers must see the percent move at least every couple of seconds; a phase whose work
-        cannot be counted moves one point per heartbeat instead, through at most half the room it
-        had when entered, so the work it counts later (the sync's records) can still move the bar.
+        cannot be counted moves one point per heartbeat instead, through at most half the room of
+        its count, so the work counted later (the sync's records) can still move the bar.
         True when it moved.
         """
-        ceiling = self._floor + (self._ranges[self._phase][1] - self._floor) // 2
+        ceiling = self._floor + (self._end - self._floor) // 2
         if self._counted_locked() <= self._percent < ceiling:
             self._percent = max(self._percent, self._floor) + 1
             self._percent_moved = self._clock()
