@@ -143,25 +143,33 @@ def test_saving_links_swaps_moves_and_keeps_them_in_one_go(sync_sessions: sessio
         assert links.list_links(session, "d2") == {"u1": "t9"}
 
 
+def _plan_header(plan_id: str, purpose: PlanPurpose) -> plans.PlanHeader:
+    return plans.PlanHeader(
+        plan_id=plan_id,
+        district_id="d1",
+        purpose=purpose,
+        now=NOW,
+        read_time=NOW,
+        expire_time=NOW + dt.timedelta(hours=1) if purpose is PlanPurpose.PREVIEW else None,
+    )
+
+
 def test_plan_items_page_by_kind_and_go_with_an_expired_preview(sync_sessions: sessionmaker[Session]) -> None:
     kinds = [PlanItemKind.ADD_TEACHER, PlanItemKind.SKIP, PlanItemKind.ADD_TEACHER, PlanItemKind.SKIP]
+    items = [
+        plans.ItemValues(kind=kind, display_name=f"row {i}", details_json="{}")
+        for i, kind in enumerate(kinds)
+    ]
     plan_id = str(uuid.uuid4())
+    # Stored in two chunks, as a run stores its journal.
     with sync_sessions.begin() as session:
-        plans.insert_plan(
-            session,
-            plan_id=plan_id,
-            district_id="d1",
-            purpose=PlanPurpose.PREVIEW,
-            now=NOW,
-            read_time=NOW,
-            expire_time=NOW + dt.timedelta(hours=1),
-            summary_json="{}",
-            guard_json="{}",
-            items=[
-                plans.ItemValues(kind=kind, display_name=f"row {i}", details_json="{}")
-                for i, kind in enumerate(kinds)
-            ],
+        plans.insert_plan_header(
+            session, summary_json="{}", guard_json="{}", **_plan_header(plan_id, PlanPurpose.PREVIEW)
         )
+        assert plans.insert_items(session, plan_id, items[:3], first_position=0) == 3
+    with sync_sessions.begin() as session:
+        assert plans.insert_items(session, plan_id, items[3:], first_position=3) == 1
+        plans.set_item_count(session, plan_id, 4)
     with sync_sessions.begin() as session:
         plan = plans.get_plan(session, "d1", plan_id)
         assert plan is not None and plan.item_count == 4
@@ -176,6 +184,34 @@ def test_plan_items_page_by_kind_and_go_with_an_expired_preview(sync_sessions: s
     with sync_sessions.begin() as session:
         assert plans.get_plan(session, "d1", plan_id) is None
         assert plans.list_items(session, plan_id, after_position=-1, limit=10) == []
+
+
+def test_a_run_plan_no_run_points_at_is_purged_and_the_others_are_kept(
+    sync_sessions: sessionmaker[Session],
+) -> None:
+    kept, abandoned, preview = (str(uuid.uuid4()) for _ in range(3))
+    with sync_sessions.begin() as session:
+        for plan_id, purpose in (
+            (kept, PlanPurpose.RUN),
+            (abandoned, PlanPurpose.RUN),
+            (preview, PlanPurpose.PREVIEW),
+        ):
+            plans.insert_plan_header(
+                session, summary_json="{}", guard_json="{}", **_plan_header(plan_id, purpose)
+            )
+            plans.insert_items(
+                session, plan_id, [plans.ItemValues(PlanItemKind.ADD_TEACHER, "row", "{}")], first_position=0
+            )
+        run = _run(SyncRunState.SUCCEEDED)
+        run.plan_id = kept
+        session.add(run)
+    with sync_sessions.begin() as session:
+        plans.purge_unreferenced_run_plans(session, "d1")
+    with sync_sessions.begin() as session:
+        assert plans.get_plan(session, "d1", kept) is not None
+        assert plans.get_plan(session, "d1", preview) is not None
+        assert plans.get_plan(session, "d1", abandoned) is None
+        assert plans.list_items(session, abandoned, after_position=-1, limit=10) == []
 
 
 def _run(state: SyncRunState) -> SyncRun:

@@ -59,7 +59,7 @@ from services.sync.runs import bookkeeping, change_journal, journal, repository
 from services.sync.runs.progress import ProgressReporter
 from services.sync.runs.repository import RunCancelled, RunLost
 from services.sync.setup.oneroster_adapter import oneroster_failure, server_config
-from services.sync.store import connections, links, plan_records, run_changes
+from services.sync.store import connections, links, plan_records, plans, run_changes
 from services.sync.store.models import SyncRun
 from services.sync.store.run_changes import JournalEntry
 from services.sync.vocabulary import PlanPurpose, SyncPhase, SyncRunState
@@ -262,7 +262,10 @@ class RunExecution:
             # EW's side is read while ClassLink is pulled: both wait on other servers.
             ew_read = self._start_ew_read(roster)
             try:
-                source = source_roster.to_source_roster(await self._pull(config))
+                pulled = await self._pull(config)
+                # Turning ClassLink's rows into the planner's input is planning's first step.
+                self.reporter.enter(SyncPhase.PLANNING)
+                source = source_roster.to_source_roster(pulled)
             except BaseException:
                 ew_read.cancel()
                 with contextlib.suppress(BaseException):
@@ -391,30 +394,54 @@ class RunExecution:
         return plan
 
     async def _store_plan(self, plan: planner.Plan) -> None:
-        """Persist the plan as the run's journal: before review stops, and before the commit (recovery)."""
-        await self.app.transaction(lambda session: self._write_journal(session, plan))
+        """Persist the plan as the run's journal: before review stops, and before the commit (recovery).
 
-    def _write_journal(self, session: Session, plan: planner.Plan) -> None:
+        Its rows go in chunks, each a short transaction fenced to this worker, so SQLite's single
+        writer is never held for seconds while progress events wait. The run points at the plan only
+        in the last transaction: a plan a run points at is complete, and one a stopped worker left
+        unfinished is purged by the district's next run.
+        """
         plan_id = str(uuid.uuid4())
         now = self.app.clock()
-        plan_records.save_plan(
-            session,
-            plan,
-            plan_id=plan_id,
-            district_id=self.district_id,
-            purpose=PlanPurpose.RUN,
-            now=now,
-            read_time=now,
-            expire_time=None,
-        )
-        repository.set_run_fields(
-            session,
-            self.run.id,
-            self.reporter.worker_id,
-            plan_id=plan_id,
-            summary_json=_summary_json(plan),
-            guard_json=plan_records.to_json(guard_message(plan.guard)),
-        )
+
+        def header(session: Session) -> None:
+            self._fence(session)
+            plans.purge_unreferenced_run_plans(session, self.district_id)
+            plan_records.save_plan_header(
+                session,
+                plan,
+                plan_id=plan_id,
+                district_id=self.district_id,
+                purpose=PlanPurpose.RUN,
+                now=now,
+                read_time=now,
+                expire_time=None,
+            )
+
+        await self.app.transaction(header)
+        rows = plan_records.item_values(plan)
+        stored = 0
+        while chunk := list(itertools.islice(rows, bookkeeping.CHUNK)):
+
+            def items(session: Session, chunk: list[plans.ItemValues] = chunk, first: int = stored) -> None:
+                self._fence(session)
+                plans.insert_items(session, plan_id, chunk, first_position=first)
+
+            await self.app.transaction(items)
+            stored += len(chunk)
+
+        def point_the_run_at_it(session: Session) -> None:
+            plans.set_item_count(session, plan_id, stored)
+            repository.set_run_fields(
+                session,
+                self.run.id,
+                self.reporter.worker_id,
+                plan_id=plan_id,
+                summary_json=_summary_json(plan),
+                guard_json=plan_records.to_json(guard_message(plan.guard)),
+            )
+
+        await self.app.transaction(point_the_run_at_it)
 
     async def _land(
         self,
@@ -543,6 +570,8 @@ class RunExecution:
                 if isinstance(error, UnavailableError | DeadlineExceededError):
                     raise RunFailed(ROSTER_UNAVAILABLE) from error
                 raise RunFailed(COMMIT_REFUSED.format(reason=error.message)) from error
+        # Saved: the bar moves on from here while the results are read back and recorded.
+        self.reporter.count_from_here(message=RECORDING_MESSAGE)
         try:
             return await bookkeeping.read_outcome(roster, name)
         except RosterError as error:
@@ -624,8 +653,8 @@ class RunExecution:
         applied = change_journal.applied_entries(plan, ew, outcome)
         # Every link written is journaled once: the journal's size is known up to a few mappings.
         total = len(writes) + len(applied) + len(writes)
-        # The rows from here on are counted: they move the bar through what the commit left of it.
-        self.reporter.count_from_here(total, message=RECORDING_MESSAGE)
+        # The rows from here on are counted: they move the bar through what is left of it.
+        self.reporter.count_from_here(total)
 
         def mappings(session: Session) -> None:
             self._fence(session)

@@ -62,17 +62,24 @@ def _item_values(item: planner.PlanItemData) -> plans.ItemValues:
     )
 
 
-def _items(plan: planner.Plan) -> Iterator[plans.ItemValues]:
+def item_values(plan: planner.Plan) -> Iterator[plans.ItemValues]:
+    """The plan's display rows as stored, in ``planner.plan_items`` order."""
     for item in planner.plan_items(plan):
         yield _item_values(item)
 
 
 def save_plan(session: Session, plan: planner.Plan, **header: Unpack[plans.PlanHeader]) -> Plan:
     """Store the plan's counts, verdict and display rows (in ``planner.plan_items`` order)."""
-    return plans.insert_plan(
+    stored = save_plan_header(session, plan, **header)
+    stored.item_count = plans.insert_items(session, stored.id, item_values(plan), first_position=0)
+    return stored
+
+
+def save_plan_header(session: Session, plan: planner.Plan, **header: Unpack[plans.PlanHeader]) -> Plan:
+    """Store the plan's counts and verdict; its rows follow with ``plans.insert_items``."""
+    return plans.insert_plan_header(
         session,
         summary_json=to_json(summary_message(plan.summary)),
         guard_json=to_json(guard_message(plan.guard)),
-        items=_items(plan),
         **header,
     )

@@ -19,7 +19,7 @@ ITEMS = cast(Table, PlanItem.__table__)
 
 
 class PlanHeader(TypedDict):
-    """What names and dates a stored plan: the keywords of ``insert_plan`` and ``save_plan``."""
+    """What names and dates a stored plan: the keywords of ``insert_plan_header`` and ``save_plan``."""
 
     plan_id: str
     district_id: str
@@ -31,7 +31,7 @@ class PlanHeader(TypedDict):
 
 @dataclass(frozen=True)
 class ItemValues:
-    """One plan item as stored; its position is its place in the sequence given to ``insert_plan``."""
+    """One plan item as stored; its position is its place in the plan's sequence (``insert_items``)."""
 
     kind: PlanItemKind
     display_name: str
@@ -43,18 +43,12 @@ class ItemValues:
     skip_reason: SkipReason | None = None
 
 
-def insert_plan(
-    session: Session,
-    *,
-    summary_json: str,
-    guard_json: str,
-    items: Iterable[ItemValues],
-    **header: Unpack[PlanHeader],
+def insert_plan_header(
+    session: Session, *, summary_json: str, guard_json: str, **header: Unpack[PlanHeader]
 ) -> Plan:
-    """Store a plan and its items (positions 0..n-1 in the given order), in bulk batches."""
-    plan_id = header["plan_id"]
+    """Store a plan without items yet (``item_count`` 0); ``insert_items`` adds them."""
     plan = Plan(
-        id=plan_id,
+        id=header["plan_id"],
         district_id=header["district_id"],
         purpose=header["purpose"],
         create_time=header["now"],
@@ -66,13 +60,18 @@ def insert_plan(
     )
     session.add(plan)
     session.flush()
+    return plan
+
+
+def insert_items(session: Session, plan_id: str, items: Iterable[ItemValues], *, first_position: int) -> int:
+    """Store ``items`` at positions from ``first_position`` on, in bulk batches; returns how many."""
     batch: list[dict[str, object]] = []
     count = 0
     for item in items:
         batch.append(
             {
                 "plan_id": plan_id,
-                "position": count,
+                "position": first_position + count,
                 "kind": item.kind,
                 "classlink_id": item.classlink_id,
                 "ew_id": item.ew_id,
@@ -88,8 +87,26 @@ def insert_plan(
             bulk_insert(session.connection(), ITEMS, batch)
             batch = []
     bulk_insert(session.connection(), ITEMS, batch)
-    plan.item_count = count
-    return plan
+    return count
+
+
+def set_item_count(session: Session, plan_id: str, item_count: int) -> None:
+    """Record that a plan stored in chunks has all its ``item_count`` items."""
+    session.execute(update(Plan).where(Plan.id == plan_id).values(item_count=item_count))
+
+
+def purge_unreferenced_run_plans(session: Session, district_id: str) -> None:
+    """Delete the district's run plans no run points at: journals a worker stopped writing midway.
+
+    A run's plan is written in chunks and the run points at it only in the last one, so such a plan
+    is never complete. Call it only while no run of the district is writing its plan.
+    """
+    referenced = select(SyncRun.id).where(SyncRun.plan_id == Plan.id).exists()
+    session.execute(
+        delete(Plan)
+        .where(Plan.district_id == district_id, Plan.purpose == PlanPurpose.RUN, ~referenced)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def get_plan(session: Session, district_id: str, plan_id: str) -> Plan | None:
