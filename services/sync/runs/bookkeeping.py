@@ -10,9 +10,10 @@ writing them again completes them, and writing the same records twice changes no
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ew.client.roster import AsyncRosterClient
 from ew.roster.v1 import roster_pb2
@@ -27,6 +28,37 @@ if TYPE_CHECKING:
 
 # Rows per bookkeeping transaction: each holds SQLite's write lock for a fraction of a second.
 CHUNK = 5000
+
+Row = TypeVar("Row")
+
+
+async def write_in_chunks(
+    app: App,
+    rows: Iterable[Row],
+    write: Callable[[Session, list[Row], int], object],
+    *,
+    fence: Callable[[Session], None],
+    on_rows: Callable[[int], None] | None = None,
+) -> int:
+    """Write ``rows`` ``CHUNK`` at a time, each chunk in its own short transaction; returns how many.
+
+    ``write(session, chunk, first)`` stores a chunk whose first row is row ``first``; ``fence`` runs
+    first in each transaction and raises when the writer no longer owns the run; ``on_rows`` hears
+    the rows written so far.
+    """
+    done = 0
+    remaining = iter(rows)
+    while chunk := list(itertools.islice(remaining, CHUNK)):
+
+        def one(session: Session, chunk: list[Row] = chunk, first: int = done) -> None:
+            fence(session)
+            write(session, chunk, first)
+
+        await app.transaction(one)
+        done += len(chunk)
+        if on_rows is not None:
+            on_rows(done)
+    return done
 
 
 @dataclass

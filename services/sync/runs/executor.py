@@ -61,7 +61,6 @@ from services.sync.runs.repository import RunCancelled, RunLost
 from services.sync.setup.oneroster_adapter import oneroster_failure, server_config
 from services.sync.store import connections, links, plan_records, plans, run_changes
 from services.sync.store.models import SyncRun
-from services.sync.store.run_changes import JournalEntry
 from services.sync.vocabulary import PlanPurpose, SyncPhase, SyncRunState
 
 if TYPE_CHECKING:
@@ -333,7 +332,9 @@ class RunExecution:
     ) -> None:
         approved = await self._approval()
         for attempt in range(MAX_PLAN_ATTEMPTS):
-            self.reporter.enter(SyncPhase.PLANNING)
+            if attempt:
+                # The first attempt entered planning before ClassLink's rows were converted.
+                self.reporter.enter(SyncPhase.PLANNING)
             # A re-plan reads EW again: the first commit failed because EW changed.
             ew = await self._wait_for_ew(ew_read if attempt == 0 else self._start_ew_read(roster))
             plan = await self._plan(source, ew, approved)
@@ -419,16 +420,12 @@ class RunExecution:
             )
 
         await self.app.transaction(header)
-        rows = plan_records.item_values(plan)
-        stored = 0
-        while chunk := list(itertools.islice(rows, bookkeeping.CHUNK)):
-
-            def items(session: Session, chunk: list[plans.ItemValues] = chunk, first: int = stored) -> None:
-                self._fence(session)
-                plans.insert_items(session, plan_id, chunk, first_position=first)
-
-            await self.app.transaction(items)
-            stored += len(chunk)
+        stored = await bookkeeping.write_in_chunks(
+            self.app,
+            plan_records.item_values(plan),
+            lambda session, chunk, first: plans.insert_items(session, plan_id, chunk, first_position=first),
+            fence=self._fence,
+        )
 
         def point_the_run_at_it(session: Session) -> None:
             plans.set_item_count(session, plan_id, stored)
@@ -683,19 +680,15 @@ class RunExecution:
         )
         entries = applied + change_journal.record_entries(records_before, records_after)
         total = len(writes) + len(entries)
-        for first in range(0, len(entries), bookkeeping.CHUNK):
-            chunk = entries[first : first + bookkeeping.CHUNK]
-
-            def journal_chunk(
-                session: Session, chunk: list[JournalEntry] = chunk, first: int = first
-            ) -> None:
-                self._fence(session)
-                run_changes.insert_changes(
-                    session, self.run.id, self.district_id, chunk, now, first_position=first
-                )
-
-            await self.app.transaction(journal_chunk)
-            self.reporter.advance(len(writes) + first + len(chunk), total)
+        await bookkeeping.write_in_chunks(
+            self.app,
+            entries,
+            lambda session, chunk, first: run_changes.insert_changes(
+                session, self.run.id, self.district_id, chunk, now, first_position=first
+            ),
+            fence=self._fence,
+            on_rows=lambda done: self.reporter.advance(len(writes) + done, total),
+        )
 
         def succeed(session: Session) -> None:
             connections.record_success(session, self.district_id, now)
